@@ -1,0 +1,20 @@
+# One helper so every folder's target gets the same language level and warnings.
+function(outbox_relay_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  if(OUTBOX_RELAY_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# outbox_relay_library(NAME <folder> SRCS ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# builds the static library outbox_relay::<folder>; headers are included as "<folder>/x.hpp".
+function(outbox_relay_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target outbox_relay_${ARG_NAME})
+  add_library(${target} STATIC ${ARG_SRCS})
+  add_library(outbox_relay::${ARG_NAME} ALIAS ${target})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  outbox_relay_warnings(${target})
+endfunction()
