@@ -1,0 +1,94 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace outbox_relay::config {
+
+enum class SinkType { kStdout, kKafka };
+
+/// Column names of the outbox table (Debezium's names by default).
+struct OutboxColumns {
+  std::string id = "id";
+  std::string aggregate_type = "aggregatetype";
+  std::string aggregate_id = "aggregateid";
+  std::string type = "type";
+  std::string payload = "payload";
+  std::string headers = "headers";
+};
+
+struct SourceConfig {
+  std::string dsn;  // libpq conninfo or URI; required
+  std::string slot = "outbox_relay";
+  std::string publication = "outbox_relay";
+  bool create_slot = true;
+  std::chrono::milliseconds status_interval{1000};
+  std::chrono::milliseconds reconnect_backoff_initial{200};
+  std::chrono::milliseconds reconnect_backoff_max{30000};
+};
+
+struct OutboxConfig {
+  std::string table_schema = "outbox";
+  std::string table_name = "outbox";
+  OutboxColumns columns;
+  std::string topic = "outbox.event.{aggregate_type}";
+};
+
+struct SinkConfig {
+  SinkType type = SinkType::kStdout;
+};
+
+struct FlowConfig {
+  std::size_t max_in_flight_events = 50000;
+  std::size_t max_in_flight_bytes = 64u * 1024 * 1024;
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace|debug|info|warn|error
+};
+
+struct ShutdownConfig {
+  std::chrono::milliseconds timeout{30000};
+};
+
+/// Everything the relay needs, fully validated.
+struct Config {
+  SourceConfig source;
+  OutboxConfig outbox;
+  SinkConfig sink;
+  std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
+  FlowConfig flow;
+  LogConfig log;
+  ShutdownConfig shutdown;
+};
+
+/// A configuration problem; `key()` is the dotted key ("source.dsn", "kafka.acks").
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, const std::string& message)
+      : std::runtime_error(key + ": " + message), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+/// Environment variables as name → value (only OUTBOX_RELAY_* ones are read).
+using Environment = std::map<std::string, std::string>;
+
+/// Builds a Config from YAML text (may be empty: defaults only) and environment overrides,
+/// and validates it. Throws ConfigError naming the first bad key. Pure: no I/O.
+Config ParseConfig(std::string_view yaml_text, const Environment& env);
+
+/// Reads the YAML file at `path` (empty path: no file) and calls ParseConfig.
+/// Throws ConfigError (key "config") if the file cannot be read.
+Config LoadConfig(const std::string& path, const Environment& env);
+
+/// The process environment, for LoadConfig.
+Environment ProcessEnvironment();
+
+}  // namespace outbox_relay::config
