@@ -1,0 +1,757 @@
+#include "config/config.hpp"
+
+#include <unistd.h>  // environ
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace outbox_relay::config {
+namespace {
+
+constexpr std::string_view kEnvPrefix = "OUTBOX_RELAY_";
+constexpr std::string_view kKafkaSection = "kafka";
+constexpr std::string_view kKafkaEnvPrefix = "KAFKA_";
+// PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes, so a longer name can never match.
+constexpr std::size_t kMaxIdentifierLength = 63;
+// Kafka refuses topic names longer than this.
+constexpr std::size_t kMaxTopicLength = 249;
+// Upper bound for the durations (an hour): anything longer is almost surely a unit mistake.
+constexpr std::uint64_t kMaxDurationMs = 3'600'000;
+// Status updates report the confirmed LSN: more often than 10/s is pure load, and less often
+// than once a minute (wal_sender_timeout's default) lets WAL retention lag for no benefit.
+constexpr std::uint64_t kMinStatusIntervalMs = 100;
+constexpr std::uint64_t kMaxStatusIntervalMs = 60'000;
+constexpr std::size_t kMinInFlightBytes = 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Small string helpers.
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+bool IsKafkaKey(std::string_view key) {
+  return StartsWith(key, kKafkaSection) && key.size() > kKafkaSection.size() &&
+         key[kKafkaSection.size()] == '.';
+}
+
+// Values of these keys can carry credentials, so no message may echo them.
+bool IsSecretKey(std::string_view key) {
+  if (key == "source.dsn") return true;
+  if (!IsKafkaKey(key)) return false;
+  const std::string lowered = Lower(key);
+  for (std::string_view word : {"password", "secret", "sasl"}) {
+    if (lowered.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// How a value appears in an error message: quoted, or withheld for secret keys.
+std::string Shown(std::string_view key, std::string_view value) {
+  if (IsSecretKey(key)) return "(value hidden)";
+  return "\"" + std::string(value) + "\"";
+}
+
+// The variable that overrides `key`: "outbox.columns.id" -> "OUTBOX_RELAY_OUTBOX_COLUMNS_ID".
+std::string EnvName(std::string_view key) {
+  std::string name = Upper(key);
+  std::replace(name.begin(), name.end(), '.', '_');
+  return std::string(kEnvPrefix) + name;
+}
+
+// Optimal string alignment distance: like Levenshtein, but a swap of neighbours ("dns" for
+// "dsn", the most common typo) costs one edit instead of two.
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// " (did you mean X?)" when one candidate is close enough to be a plausible typo, else "".
+std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates) {
+  // One edit per four characters is still a typo; more than that is a different name.
+  const std::size_t allowed = std::max<std::size_t>(1, name.size() / 4);
+  std::optional<std::string> best;
+  std::size_t best_distance = allowed + 1;
+  for (const std::string& candidate : candidates) {
+    const std::size_t distance = EditDistance(name, candidate);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best ? " (did you mean " + *best + "?)" : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw values: what the file and the environment say, before any conversion. Both sources are
+// merged here first (the environment overwriting the file), so conversion and validation run
+// once, on the merged result.
+
+struct RawValue {
+  std::string text;
+  std::string origin;  // what errors name: the dotted key (file) or the variable (environment)
+};
+
+// Dotted key -> value; holds table keys and "kafka.<property>" keys.
+using RawValues = std::map<std::string, RawValue>;
+
+// A problem found by a check; the caller decides which key to name.
+using Problem = std::optional<std::string>;
+
+// ---------------------------------------------------------------------------------------------
+// Value conversion, shared by every key of a kind.
+
+std::uint64_t ParseUnsigned(std::string_view key, const std::string& text,
+                            const std::string& origin) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != end) {
+    throw ConfigError(origin, "expected a non-negative integer, got " + Shown(key, text));
+  }
+  if (ec == std::errc::result_out_of_range) {
+    throw ConfigError(origin, "integer " + Shown(key, text) + " is out of range");
+  }
+  return value;
+}
+
+// Accepts YAML 1.1's spellings as well, so "yes" works both in the file and in the environment.
+std::optional<bool> ParseBool(std::string_view text) {
+  const std::string lowered = Lower(text);
+  for (std::string_view word : {"true", "yes", "on", "1"}) {
+    if (lowered == word) return true;
+  }
+  for (std::string_view word : {"false", "no", "off", "0"}) {
+    if (lowered == word) return false;
+  }
+  return std::nullopt;
+}
+
+Problem CheckRange(std::uint64_t value, std::uint64_t min, std::uint64_t max) {
+  if (value < min || value > max) {
+    return "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+           std::to_string(value);
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The key table: one entry per configuration key, used by the YAML walk, the environment
+// overrides and validation alike.
+
+struct KeySpec {
+  std::string key;
+  std::string_view expected;  // the type, as named in errors: "a string", "an integer", ...
+  // Converts the merged text into the Config field; throws ConfigError(origin, ...) on a
+  // value of the wrong type.
+  std::function<void(Config&, const std::string& text, const std::string& origin)> assign;
+  // Runs after every key is assigned, so it may look at other fields.
+  std::function<Problem(const Config&)> check;
+};
+
+using StringCheck = std::function<Problem(const std::string&, const Config&)>;
+
+// `access` is a generic lambda returning a reference to the field, so the same accessor
+// serves the mutable Config (assign) and the const one (check).
+template <typename Access>
+KeySpec StringKey(std::string key, Access access, StringCheck check) {
+  return {std::move(key), "a string",
+          [access](Config& config, const std::string& text, const std::string&) {
+            access(config) = text;
+          },
+          [access, check = std::move(check)](const Config& config) {
+            return check(access(config), config);
+          }};
+}
+
+template <typename Access>
+KeySpec BoolKey(std::string key, Access access) {
+  return {key, "a boolean",
+          [access, key](Config& config, const std::string& text, const std::string& origin) {
+            const std::optional<bool> value = ParseBool(text);
+            if (!value) {
+              throw ConfigError(origin,
+                                "expected a boolean (true or false), got " + Shown(key, text));
+            }
+            access(config) = *value;
+          },
+          [](const Config&) -> Problem { return std::nullopt; }};
+}
+
+using ConfigCheck = std::function<Problem(const Config&)>;
+
+template <typename Access>
+KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64_t max,
+                  ConfigCheck extra = nullptr) {
+  return {key, "an integer (milliseconds)",
+          [access, key](Config& config, const std::string& text, const std::string& origin) {
+            const std::uint64_t ms = ParseUnsigned(key, text, origin);
+            // Past int64 the chrono conversion would wrap; the check reports the rest.
+            if (ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+              throw ConfigError(origin, "integer " + Shown(key, text) + " is out of range");
+            }
+            access(config) = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+          },
+          [access, min, max, extra = std::move(extra)](const Config& config) -> Problem {
+            const auto ms = static_cast<std::uint64_t>(access(config).count());
+            if (Problem problem = CheckRange(ms, min, max)) return *problem + " (milliseconds)";
+            return extra ? extra(config) : std::nullopt;
+          }};
+}
+
+template <typename Access>
+KeySpec CountKey(std::string key, Access access, std::size_t min) {
+  return {key, "an integer",
+          [access, key](Config& config, const std::string& text, const std::string& origin) {
+            const std::uint64_t value = ParseUnsigned(key, text, origin);
+            if (value > std::numeric_limits<std::size_t>::max()) {
+              throw ConfigError(origin, "integer " + Shown(key, text) + " is out of range");
+            }
+            access(config) = static_cast<std::size_t>(value);
+          },
+          [access, min](const Config& config) -> Problem {
+            if (access(config) < min) {
+              return "must be at least " + std::to_string(min) + ", got " +
+                     std::to_string(access(config));
+            }
+            return std::nullopt;
+          }};
+}
+
+// --- Per-key checks ---------------------------------------------------------------------------
+
+Problem CheckDsn(const std::string& dsn, const Config&) {
+  // Never echo the DSN: it may hold a password.
+  if (dsn.empty()) return "is required (a libpq connection string or postgresql:// URI)";
+  return std::nullopt;
+}
+
+Problem CheckSlotName(const std::string& slot, const Config&) {
+  // PostgreSQL's own rule for replication slot names.
+  const bool valid_chars = std::all_of(slot.begin(), slot.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (slot.empty() || slot.size() > kMaxIdentifierLength || !valid_chars) {
+    return "must be 1 to 63 characters of lower-case letters, digits and underscores, got \"" +
+           slot + "\"";
+  }
+  return std::nullopt;
+}
+
+Problem CheckIdentifier(const std::string& name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxIdentifierLength) {
+    return "must be at most 63 bytes (PostgreSQL's identifier limit), got \"" + name + "\"";
+  }
+  return std::nullopt;
+}
+
+Problem CheckPublication(const std::string& publication, const Config&) {
+  return CheckIdentifier(publication);
+}
+
+Problem CheckLogLevel(const std::string& level, const Config&) {
+  for (std::string_view known : {"trace", "debug", "info", "warn", "error"}) {
+    if (level == known) return std::nullopt;
+  }
+  return "expected one of trace, debug, info, warn, error, got \"" + level + "\"";
+}
+
+bool IsTopicChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '-';
+}
+
+// The topic is a template: static text in Kafka's topic alphabet plus {aggregate_type} and
+// {type}, filled in per event by the router.
+Problem CheckTopicTemplate(const std::string& topic, const Config&) {
+  if (topic.empty()) return "must not be empty";
+  bool has_placeholder = false;
+  std::size_t pos = 0;
+  while (pos < topic.size()) {
+    const char c = topic[pos];
+    if (c == '{') {
+      const std::size_t close = topic.find_first_of("{}", pos + 1);
+      if (close == std::string::npos || topic[close] == '{') {
+        return "unbalanced '{' at position " + std::to_string(pos) + " in \"" + topic + "\"";
+      }
+      const std::string name = topic.substr(pos + 1, close - pos - 1);
+      if (name != "aggregate_type" && name != "type") {
+        return "unknown placeholder {" + name + "} in \"" + topic +
+               "\" (allowed: {aggregate_type}, {type})";
+      }
+      has_placeholder = true;
+      pos = close + 1;
+    } else if (c == '}') {
+      return "unbalanced '}' at position " + std::to_string(pos) + " in \"" + topic + "\"";
+    } else if (!IsTopicChar(c)) {
+      return "character '" + std::string(1, c) + "' in \"" + topic +
+             "\" is not allowed in a Kafka topic name (use a-z, A-Z, 0-9, '.', '_', '-')";
+    } else {
+      ++pos;
+    }
+  }
+  // A fixed topic can be checked completely now; a template only once it is filled in.
+  if (!has_placeholder) {
+    if (topic.size() > kMaxTopicLength) return "must be at most 249 characters";
+    if (topic == "." || topic == "..") return "\"" + topic + "\" is not a valid Kafka topic name";
+  }
+  return std::nullopt;
+}
+
+// The outbox columns, in the order their keys are listed (and duplicates are reported).
+struct ColumnField {
+  std::string_view name;
+  std::string OutboxColumns::*member;
+};
+constexpr std::array<ColumnField, 6> kColumnFields = {{
+    {"id", &OutboxColumns::id},
+    {"aggregate_type", &OutboxColumns::aggregate_type},
+    {"aggregate_id", &OutboxColumns::aggregate_id},
+    {"type", &OutboxColumns::type},
+    {"payload", &OutboxColumns::payload},
+    {"headers", &OutboxColumns::headers},
+}};
+
+KeySpec ColumnKey(std::size_t index) {
+  const ColumnField field = kColumnFields[index];
+  const auto access = [member = field.member](auto& config) -> auto& {
+    return config.outbox.columns.*member;
+  };
+  return StringKey("outbox.columns." + std::string(field.name), access,
+                   [index](const std::string& column, const Config& config) -> Problem {
+                     if (Problem problem = CheckIdentifier(column)) return problem;
+                     // Two roles on one column would make the event ambiguous.
+                     for (std::size_t i = 0; i < index; ++i) {
+                       if (config.outbox.columns.*kColumnFields[i].member == column) {
+                         return "column \"" + column + "\" is already used by outbox.columns." +
+                                std::string(kColumnFields[i].name);
+                       }
+                     }
+                     return std::nullopt;
+                   });
+}
+
+KeySpec TableKey() {
+  return {"outbox.table", "a string",
+          [](Config& config, const std::string& text, const std::string& origin) {
+            const std::size_t dot = text.find('.');
+            std::string schema = "public";
+            std::string name = text;
+            if (dot != std::string::npos) {
+              schema = text.substr(0, dot);
+              name = text.substr(dot + 1);
+            }
+            if (schema.empty() || name.empty() || name.find('.') != std::string::npos) {
+              throw ConfigError(origin,
+                                "expected \"schema.table\" or \"table\", got \"" + text + "\"");
+            }
+            config.outbox.table_schema = std::move(schema);
+            config.outbox.table_name = std::move(name);
+          },
+          [](const Config& config) -> Problem {
+            if (Problem problem = CheckIdentifier(config.outbox.table_schema)) {
+              return "schema " + *problem;
+            }
+            if (Problem problem = CheckIdentifier(config.outbox.table_name)) {
+              return "table name " + *problem;
+            }
+            return std::nullopt;
+          }};
+}
+
+KeySpec SinkTypeKey() {
+  return {"sink.type", "a string",
+          [](Config& config, const std::string& text, const std::string& origin) {
+            if (text == "stdout") {
+              config.sink.type = SinkType::kStdout;
+            } else if (text == "kafka") {
+              config.sink.type = SinkType::kKafka;
+            } else {
+              throw ConfigError(origin, "expected one of stdout, kafka, got \"" + text + "\"");
+            }
+          },
+          [](const Config&) -> Problem { return std::nullopt; }};
+}
+
+const std::vector<KeySpec>& Keys() {
+  static const std::vector<KeySpec> keys = [] {
+    std::vector<KeySpec> table = {
+        StringKey("source.dsn", [](auto& c) -> auto& { return c.source.dsn; }, CheckDsn),
+        StringKey("source.slot", [](auto& c) -> auto& { return c.source.slot; }, CheckSlotName),
+        StringKey("source.publication", [](auto& c) -> auto& { return c.source.publication; },
+                  CheckPublication),
+        BoolKey("source.create_slot", [](auto& c) -> auto& { return c.source.create_slot; }),
+        MillisKey("source.status_interval_ms",
+                  [](auto& c) -> auto& { return c.source.status_interval; }, kMinStatusIntervalMs,
+                  kMaxStatusIntervalMs),
+        MillisKey("source.reconnect_backoff_initial_ms",
+                  [](auto& c) -> auto& { return c.source.reconnect_backoff_initial; }, 1,
+                  kMaxDurationMs),
+        MillisKey("source.reconnect_backoff_max_ms",
+                  [](auto& c) -> auto& { return c.source.reconnect_backoff_max; }, 1,
+                  kMaxDurationMs,
+                  [](const Config& c) -> Problem {
+                    if (c.source.reconnect_backoff_max < c.source.reconnect_backoff_initial) {
+                      return "must be at least source.reconnect_backoff_initial_ms (" +
+                             std::to_string(c.source.reconnect_backoff_initial.count()) +
+                             "), got " + std::to_string(c.source.reconnect_backoff_max.count());
+                    }
+                    return std::nullopt;
+                  }),
+        TableKey(),
+        StringKey("outbox.topic", [](auto& c) -> auto& { return c.outbox.topic; },
+                  CheckTopicTemplate),
+    };
+    for (std::size_t i = 0; i < kColumnFields.size(); ++i) table.push_back(ColumnKey(i));
+    table.push_back(SinkTypeKey());
+    table.push_back(CountKey("flow.max_in_flight_events",
+                             [](auto& c) -> auto& { return c.flow.max_in_flight_events; }, 1));
+    table.push_back(CountKey("flow.max_in_flight_bytes",
+                             [](auto& c) -> auto& { return c.flow.max_in_flight_bytes; },
+                             kMinInFlightBytes));
+    table.push_back(
+        StringKey("log.level", [](auto& c) -> auto& { return c.log.level; }, CheckLogLevel));
+    table.push_back(MillisKey("shutdown.timeout_ms",
+                              [](auto& c) -> auto& { return c.shutdown.timeout; }, 1,
+                              kMaxDurationMs));
+    return table;
+  }();
+  return keys;
+}
+
+const KeySpec* FindKey(std::string_view key) {
+  for (const KeySpec& spec : Keys()) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+// True for "source", "outbox", "outbox.columns", ...: a map whose children are keys.
+bool IsSection(std::string_view path) {
+  if (path == kKafkaSection) return true;
+  return std::any_of(Keys().begin(), Keys().end(), [path](const KeySpec& spec) {
+    return StartsWith(spec.key, path) && spec.key.size() > path.size() &&
+           spec.key[path.size()] == '.';
+  });
+}
+
+// Every key and section name, for did-you-mean suggestions in the file.
+std::vector<std::string> FileNames() {
+  std::vector<std::string> names{std::string(kKafkaSection)};
+  for (const KeySpec& spec : Keys()) {
+    names.push_back(spec.key);
+    for (std::size_t dot = spec.key.find('.'); dot != std::string::npos;
+         dot = spec.key.find('.', dot + 1)) {
+      names.push_back(spec.key.substr(0, dot));
+    }
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the file.
+
+std::string_view Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    default:
+      return "nothing";
+  }
+}
+
+// Plain YAML booleans become "true"/"false", the spelling librdkafka accepts; a quoted
+// scalar (tag "!") is a string and passes through untouched, as do numbers as written.
+std::string KafkaValue(const YAML::Node& node) {
+  if (node.Tag() == "?") {
+    if (const std::optional<bool> value = ParseBool(node.Scalar());
+        value && node.Scalar() != "1" && node.Scalar() != "0") {
+      return *value ? "true" : "false";
+    }
+  }
+  return node.Scalar();
+}
+
+void Store(RawValues& raw, const std::string& key, std::string text) {
+  // yaml-cpp keeps both entries of a repeated key; silently taking one would hide a mistake.
+  if (!raw.emplace(key, RawValue{std::move(text), key}).second) {
+    throw ConfigError(key, "is set more than once in the file");
+  }
+}
+
+std::string KeyName(const YAML::Node& key, const std::string& path) {
+  if (!key.IsScalar() || key.Scalar().empty()) {
+    throw ConfigError(path.empty() ? "config" : path, "keys must be non-empty plain names");
+  }
+  return path.empty() ? key.Scalar() : path + "." + key.Scalar();
+}
+
+// One librdkafka property, or a map of them: nested maps are flattened, so
+// `bootstrap: {servers: x}` means the same as `bootstrap.servers: x`.
+void CollectKafka(const std::string& key, const YAML::Node& value, RawValues& raw) {
+  if (value.IsMap()) {
+    for (const auto& entry : value) CollectKafka(KeyName(entry.first, key), entry.second, raw);
+  } else if (value.IsScalar()) {
+    Store(raw, key, KafkaValue(value));
+  } else {
+    throw ConfigError(key, "expected a scalar librdkafka property value, got " +
+                               std::string(Describe(value)));
+  }
+}
+
+void CollectSection(const YAML::Node& node, const std::string& path, RawValues& raw) {
+  for (const auto& entry : node) {
+    const std::string key = KeyName(entry.first, path);
+    const YAML::Node& value = entry.second;
+    if (key == kKafkaSection) {
+      if (value.IsNull()) continue;
+      if (!value.IsMap()) {
+        throw ConfigError(key, "expected a mapping of librdkafka properties, got " +
+                                   std::string(Describe(value)));
+      }
+      CollectKafka(key, value, raw);
+    } else if (IsKafkaKey(key)) {
+      CollectKafka(key, value, raw);  // written flat at the top level: `kafka.acks: all`
+    } else if (const KeySpec* spec = FindKey(key)) {
+      if (!value.IsScalar()) {
+        throw ConfigError(key, "expected " + std::string(spec->expected) + ", got " +
+                                   std::string(Describe(value)));
+      }
+      Store(raw, key, value.Scalar());
+    } else if (IsSection(key)) {
+      if (value.IsNull()) continue;  // an empty section keeps its defaults
+      if (!value.IsMap()) {
+        throw ConfigError(key, "expected a mapping (a section), got " +
+                                   std::string(Describe(value)));
+      }
+      CollectSection(value, key, raw);
+    } else {
+      throw ConfigError(key, "unknown key" + DidYouMean(key, FileNames()));
+    }
+  }
+}
+
+void CollectFile(std::string_view yaml_text, RawValues& raw) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::ParserException& e) {
+    std::string where;
+    if (!e.mark.is_null()) {
+      where = " at line " + std::to_string(e.mark.line + 1) + ", column " +
+              std::to_string(e.mark.column + 1);
+    }
+    throw ConfigError("config", "invalid YAML" + where + ": " + e.msg);
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    if (documents.size() > 1) throw ConfigError("config", "expected a single YAML document");
+    return;  // empty file or only comments: all defaults
+  }
+  if (documents.size() > 1) throw ConfigError("config", "expected a single YAML document");
+  if (!documents.front().IsMap()) {
+    throw ConfigError("config", "expected a mapping of sections at the top level, got " +
+                                    std::string(Describe(documents.front())));
+  }
+  CollectSection(documents.front(), "", raw);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the environment.
+
+void CollectEnvironment(const Environment& env, RawValues& raw) {
+  std::vector<std::string> known_names;
+  for (const KeySpec& spec : Keys()) known_names.push_back(EnvName(spec.key));
+
+  for (const auto& [variable, value] : env) {
+    if (!StartsWith(variable, kEnvPrefix)) continue;
+    const std::string_view rest = std::string_view(variable).substr(kEnvPrefix.size());
+    if (StartsWith(rest, kKafkaEnvPrefix)) {
+      // Kafka Connect's convention: KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers.
+      std::string property = Lower(rest.substr(kKafkaEnvPrefix.size()));
+      std::replace(property.begin(), property.end(), '_', '.');
+      if (property.empty() || property.front() == '.' || property.back() == '.' ||
+          property.find("..") != std::string::npos) {
+        throw ConfigError(variable, "does not name a librdkafka property");
+      }
+      raw["kafka." + property] = RawValue{value, variable};
+      continue;
+    }
+    const auto known = std::find(known_names.begin(), known_names.end(), variable);
+    if (known == known_names.end()) {
+      throw ConfigError(variable,
+                        "matches no configuration key" + DidYouMean(variable, known_names));
+    }
+    const std::string& key = Keys()[static_cast<std::size_t>(known - known_names.begin())].key;
+    raw[key] = RawValue{value, variable};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kafka properties the relay's correctness depends on.
+
+// librdkafka's own reading of a boolean property as true.
+bool IsKafkaTrue(const std::string& value) {
+  const std::string lowered = Lower(value);
+  return lowered == "true" || lowered == "t" || lowered == "1";
+}
+
+void CheckKafka(const Config& config, const RawValues& raw) {
+  const auto origin = [&raw](const std::string& key) {
+    const auto it = raw.find(key);
+    return it == raw.end() ? key : it->second.origin;
+  };
+  const auto find = [&config](const std::string& key) -> const std::string* {
+    const auto it = config.kafka.find(key);
+    return it == config.kafka.end() ? nullptr : &it->second;
+  };
+
+  if (config.sink.type == SinkType::kKafka) {
+    const std::string* servers = find("bootstrap.servers");
+    const std::string* alias = find("metadata.broker.list");  // librdkafka's older name
+    const bool has_servers = (servers != nullptr && !servers->empty()) ||
+                             (alias != nullptr && !alias->empty());
+    if (!has_servers) {
+      throw ConfigError(origin("kafka.bootstrap.servers"),
+                        "is required when sink.type is kafka (comma-separated host:port list)");
+    }
+  }
+
+  if (const std::string* value = find("enable.idempotence"); value && !IsKafkaTrue(*value)) {
+    throw ConfigError(origin("kafka.enable.idempotence"),
+                      "must not be turned off (got " + Shown("kafka.enable.idempotence", *value) +
+                          "): the relay's delivery contract needs the idempotent producer, so "
+                          "that retries can neither duplicate nor reorder events; leave it unset "
+                          "or set it to true");
+  }
+
+  for (const std::string key : {"acks", "request.required.acks"}) {
+    const std::string* value = find(key);
+    if (value == nullptr) continue;
+    if (Lower(*value) != "all" && *value != "-1") {
+      throw ConfigError(origin("kafka." + key),
+                        "must be all or -1 (got " + Shown("kafka." + key, *value) +
+                            "): the relay's delivery contract needs every in-sync replica to "
+                            "have an event before its position is confirmed to PostgreSQL");
+    }
+  }
+
+  if (const std::string* value = find("queue.buffering.max.messages")) {
+    const std::string key = "kafka.queue.buffering.max.messages";
+    const std::uint64_t limit = ParseUnsigned(key, *value, origin(key));
+    if (limit <= config.flow.max_in_flight_events) {
+      throw ConfigError(origin(key),
+                        "must be greater than flow.max_in_flight_events (" +
+                            std::to_string(config.flow.max_in_flight_events) + "), got " +
+                            std::to_string(limit) +
+                            ": the relay's own in-flight cap has to be what pauses reading from "
+                            "PostgreSQL, before librdkafka's queue fills up and rejects events");
+    }
+  }
+}
+
+}  // namespace
+
+Config ParseConfig(std::string_view yaml_text, const Environment& env) {
+  RawValues raw;
+  CollectFile(yaml_text, raw);
+  CollectEnvironment(env, raw);
+
+  Config config;
+  for (const KeySpec& spec : Keys()) {
+    if (const auto it = raw.find(spec.key); it != raw.end()) {
+      spec.assign(config, it->second.text, it->second.origin);
+    }
+  }
+  for (const auto& [key, value] : raw) {
+    if (IsKafkaKey(key)) config.kafka[key.substr(kKafkaSection.size() + 1)] = value.text;
+  }
+
+  for (const KeySpec& spec : Keys()) {
+    if (Problem problem = spec.check(config)) {
+      const auto it = raw.find(spec.key);
+      throw ConfigError(it == raw.end() ? spec.key : it->second.origin, *problem);
+    }
+  }
+  CheckKafka(config, raw);
+  return config;
+}
+
+Config LoadConfig(const std::string& path, const Environment& env) {
+  if (path.empty()) return ParseConfig("", env);
+
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    const int error = errno;
+    throw ConfigError("config", "cannot read " + path + ": " + std::strerror(error));
+  }
+  std::string text;
+  std::array<char, 8192> buffer{};
+  std::size_t count = 0;
+  while ((count = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) {
+    text.append(buffer.data(), count);
+  }
+  // fread on a directory fails with EISDIR; report it like any other read failure.
+  const int error = std::ferror(file) != 0 ? errno : 0;
+  std::fclose(file);
+  if (error != 0) {
+    throw ConfigError("config", "cannot read " + path + ": " + std::strerror(error));
+  }
+  return ParseConfig(text, env);
+}
+
+Environment ProcessEnvironment() {
+  Environment env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    if (!StartsWith(text, kEnvPrefix)) continue;
+    const std::size_t equals = text.find('=');
+    if (equals == std::string_view::npos) continue;
+    env.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+  }
+  return env;
+}
+
+}  // namespace outbox_relay::config
