@@ -1,1 +1,93 @@
-int main() { return 0; }
+// outbox-relay: wiring only. Parse the command line, load the config, build the sink and the
+// relay, run the io_context until the relay finishes.
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "config/config.hpp"
+#include "config/logging.hpp"
+#include "relay/relay.hpp"
+#include "sinks/kafka_sink.hpp"
+#include "sinks/stdout_sink.hpp"
+
+namespace {
+
+using namespace outbox_relay;
+
+std::unique_ptr<sinks::Sink> MakeSink(boost::asio::io_context& io, const config::Config& config) {
+  switch (config.sink.type) {
+    case config::SinkType::kStdout:
+      return std::make_unique<sinks::StdoutSink>(io, stdout);
+    case config::SinkType::kKafka:
+      return std::make_unique<sinks::KafkaSink>(io, config.kafka);
+  }
+  return nullptr;
+}
+
+int Run(const std::string& config_path) {
+  config::Config config;
+  boost::asio::io_context io(1);
+  std::unique_ptr<sinks::Sink> sink;
+  try {
+    config = config::LoadConfig(config_path, config::ProcessEnvironment());
+    config::ConfigureLogging(config.log.level);
+    // Building the producer checks every kafka.* property without connecting anywhere.
+    sink = MakeSink(io, config);
+  } catch (const config::ConfigError& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+    return relay::kExitConfig;
+  } catch (const sinks::SinkError& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+    return relay::kExitConfig;
+  }
+
+  relay::Relay relay(io, config, std::move(sink));
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    config::Logger("relay").info("received {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    relay.Stop();
+  });
+  int exit_code = relay::kExitFatal;
+  boost::asio::co_spawn(io, relay.Run(), [&](std::exception_ptr failure, int code) {
+    exit_code = code;
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        config::Logger("relay").critical("unexpected error: {}", error.what());
+      }
+      exit_code = relay::kExitFatal;
+    }
+    signals.cancel();
+  });
+  io.run();
+  config::Logger("relay").info("exiting with code {}", exit_code);
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"outbox-relay: publishes PostgreSQL outbox rows to Kafka via logical replication"};
+  app.require_subcommand(1);
+  std::string config_path;
+  auto* run = app.add_subcommand("run", "stream outbox events until SIGTERM");
+  run->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? 0 : outbox_relay::relay::kExitConfig;
+  }
+  // A closed consumer of stdout must not kill the relay mid-delivery; the write error is reported.
+  std::signal(SIGPIPE, SIG_IGN);
+  return Run(config_path);
+}

@@ -1,0 +1,89 @@
+#include "relay/ack_tracker.hpp"
+
+#include <cstdlib>
+
+#include "config/logging.hpp"
+
+namespace outbox_relay::relay {
+
+namespace {
+
+[[noreturn]] void InvariantBroken(const std::string& what) {
+  config::Logger("relay").critical("ack tracker invariant broken: {}; stopping without confirming", what);
+  std::abort();
+}
+
+}  // namespace
+
+AckTracker::AckTracker(Lsn confirmed) : watermark_(confirmed), last_commit_(confirmed) {}
+
+AckTracker::TransactionId AckTracker::Begin() {
+  if (open_) InvariantBroken("Begin while a transaction is open");
+  open_ = true;
+  transactions_.push_back({});
+  return front_id_ + transactions_.size() - 1;
+}
+
+void AckTracker::AddEvent() {
+  if (!open_) InvariantBroken("event outside a transaction");
+  ++transactions_.back().pending;
+  ++in_flight_events_;
+}
+
+void AckTracker::Commit(Lsn end_lsn) {
+  if (!open_) InvariantBroken("Commit without Begin");
+  // Confirming is by commit position; a commit at or before the last one would confirm data
+  // twice or skip it.
+  if (end_lsn <= last_commit_) {
+    InvariantBroken("commit " + end_lsn.ToString() + " not after " + last_commit_.ToString());
+  }
+  open_ = false;
+  last_commit_ = end_lsn;
+  auto& transaction = transactions_.back();
+  transaction.end_lsn = end_lsn;
+  transaction.committed = true;
+  Advance();
+}
+
+void AckTracker::Delivered(TransactionId id) {
+  auto& transaction = Find(id);
+  if (transaction.pending == 0) InvariantBroken("more reports than events");
+  --transaction.pending;
+  --in_flight_events_;
+  Advance();
+}
+
+void AckTracker::OnKeepalive(Lsn wal_end) {
+  if (open_ || !transactions_.empty()) return;
+  RaiseTo(wal_end);
+}
+
+void AckTracker::RaiseTo(Lsn confirmed) {
+  if (confirmed > watermark_) watermark_ = confirmed;
+  if (confirmed > last_commit_) last_commit_ = confirmed;
+}
+
+void AckTracker::DropOpenTransaction() {
+  if (!open_) return;
+  if (transactions_.back().pending != 0) InvariantBroken("dropping a transaction with events in flight");
+  transactions_.pop_back();
+  open_ = false;
+}
+
+AckTracker::Transaction& AckTracker::Find(TransactionId id) {
+  if (id < front_id_ || id - front_id_ >= transactions_.size()) {
+    InvariantBroken("report for unknown transaction " + std::to_string(id));
+  }
+  return transactions_[id - front_id_];
+}
+
+void AckTracker::Advance() {
+  while (!transactions_.empty() && transactions_.front().committed &&
+         transactions_.front().pending == 0) {
+    watermark_ = transactions_.front().end_lsn;
+    transactions_.pop_front();
+    ++front_id_;
+  }
+}
+
+}  // namespace outbox_relay::relay

@@ -1,0 +1,203 @@
+#include "relay/relay.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "config/logging.hpp"
+#include "relay/pgoutput.hpp"
+#include "relay/replication_protocol.hpp"
+
+namespace outbox_relay::relay {
+
+namespace {
+
+using boost::asio::awaitable;
+using boost::asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+spdlog::logger& Log() { return config::Logger("relay"); }
+
+awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point deadline) {
+  timer.expires_at(deadline);
+  boost::system::error_code ignored;  // cancellation is the wake-up signal
+  co_await timer.async_wait(boost::asio::redirect_error(use_awaitable, ignored));
+}
+
+}  // namespace
+
+Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink)
+    : io_(io),
+      config_(config),
+      sink_(std::move(sink)),
+      stream_(io, config.source),
+      assembler_(config.outbox),
+      progress_(io),
+      status_wakeup_(io) {
+  sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
+                      [this](const std::string& reason) { FailFatal(reason); }});
+}
+
+void Relay::Stop() {
+  if (stopping_) return;
+  Log().info("stopping: no more reading, draining {} in-flight events", tracker_.InFlightEvents());
+  stopping_ = true;
+  stream_.CancelRead();
+  progress_.cancel();
+}
+
+void Relay::FailFatal(const std::string& reason) {
+  if (fatal_) return;
+  Log().error("{}; no further WAL is confirmed", reason);
+  fatal_ = reason;
+  Stop();
+}
+
+bool Relay::AtCapacity() const {
+  return tracker_.InFlightEvents() >= config_.flow.max_in_flight_events ||
+         in_flight_bytes_ >= config_.flow.max_in_flight_bytes;
+}
+
+void Relay::OnDelivery(const sinks::DeliveryReport& report) {
+  if (report.error) {
+    // The producer retried up to message.timeout.ms: the event is lost to this attempt, and
+    // skipping it would lose it for good. Keep the slot where it is and stop.
+    FailFatal("delivery failed permanently (" + *report.error +
+              "); raise kafka.message.timeout.ms or fix the broker, then restart");
+    return;
+  }
+  in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
+  tracker_.Delivered(report.tag);
+  progress_.cancel();
+}
+
+awaitable<void> Relay::WaitForProgress(Clock::time_point deadline) { co_await SleepUntil(progress_, deadline); }
+
+awaitable<bool> Relay::Drain(Clock::time_point deadline) {
+  while (tracker_.InFlightEvents() > 0 && !fatal_ && Clock::now() < deadline) {
+    co_await WaitForProgress(deadline);
+  }
+  co_return tracker_.InFlightEvents() == 0;
+}
+
+awaitable<int> Relay::Run() {
+  auto backoff = config_.source.reconnect_backoff_initial;
+  std::mt19937 random(std::random_device{}());
+  while (!stopping_) {
+    std::optional<ReplicationError> lost;
+    try {
+      co_await stream_.Connect();
+      tracker_.RaiseTo(co_await stream_.EnsureSlot());
+      assembler_.Reset();
+      co_await stream_.Start(tracker_.Watermark());
+      backoff = config_.source.reconnect_backoff_initial;
+      const auto connection = ++connection_;
+      boost::asio::co_spawn(io_, SendStatusUpdates(connection), boost::asio::detached);
+      co_await Stream();
+    } catch (const ReplicationError& error) {
+      lost = error;
+    } catch (const DecodeError& error) {
+      FailFatal(std::string("replication stream is corrupt: ") + error.what());
+    } catch (const outbox::TableShapeError& error) {
+      FailFatal(error.what());
+    } catch (const PoisonEventError& error) {
+      FailFatal(std::string(error.what()) + " (policy fail: fix the row's source or the config)");
+    } catch (const sinks::SinkError& error) {
+      FailFatal(error.what());
+    }
+    if (!lost) continue;
+    ++connection_;
+    stream_.Close();
+    if (!lost->retryable()) {
+      FailFatal(lost->what());
+      break;
+    }
+    if (stopping_) break;
+    // The server re-sends from the watermark; wait for every report first so the partly
+    // received transaction can be forgotten and nothing is confirmed twice.
+    Log().warn("replication connection lost: {}; draining {} in-flight events, reconnecting in {} ms",
+               lost->what(), tracker_.InFlightEvents(), backoff.count());
+    co_await Drain(Clock::time_point::max());
+    if (fatal_ || stopping_) break;
+    tracker_.DropOpenTransaction();
+    std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
+    co_await SleepUntil(progress_, Clock::now() + backoff + std::chrono::milliseconds(jitter(random)));
+    backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
+  }
+  co_await ConfirmAndClose();
+  co_return fatal_ ? kExitFatal : kExitOk;
+}
+
+awaitable<void> Relay::ConfirmAndClose() {
+  ++connection_;
+  status_wakeup_.cancel();
+  if (!fatal_) {
+    const auto deadline = Clock::now() + config_.shutdown.timeout;
+    if (!co_await Drain(deadline)) {
+      Log().warn("shutdown.timeout reached with {} events unconfirmed; they will be re-sent on restart",
+                 tracker_.InFlightEvents());
+    }
+  }
+  if (stream_.IsOpen()) {
+    try {
+      co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+      Log().info("confirmed {} to slot {}", tracker_.Watermark().ToString(), config_.source.slot);
+    } catch (const ReplicationError& error) {
+      Log().warn("final confirmation not sent: {}", error.what());
+    }
+  }
+  stream_.Close();
+}
+
+awaitable<void> Relay::Stream() {
+  for (;;) {
+    while (AtCapacity() && !stopping_) {
+      co_await WaitForProgress(Clock::now() + std::chrono::seconds(1));
+    }
+    if (stopping_) co_return;
+    auto data = co_await stream_.Read();
+    if (!data) co_return;
+    Handle(*data);
+  }
+}
+
+void Relay::Handle(const CopyData& data) {
+  const auto message = DecodeServerCopyData(data.Bytes());
+  if (const auto* keepalive = std::get_if<PrimaryKeepalive>(&message)) {
+    received_ = std::max(received_, keepalive->wal_end);
+    tracker_.OnKeepalive(keepalive->wal_end);
+    if (keepalive->reply_requested) status_wakeup_.cancel();
+    return;
+  }
+  const auto& xlog = std::get<XLogData>(message);
+  received_ = std::max(received_, xlog.wal_start);
+  auto step = assembler_.Apply(DecodePgOutput(xlog.payload));
+  if (std::holds_alternative<TransactionAssembler::BeginStep>(step)) {
+    transaction_ = tracker_.Begin();
+  } else if (auto* event = std::get_if<TransactionAssembler::EventStep>(&step)) {
+    tracker_.AddEvent();
+    in_flight_bytes_ += outbox::EventSize(event->event);
+    sink_->Publish(event->event, transaction_);
+  } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
+    tracker_.Commit(commit->end_lsn);
+  }
+}
+
+awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
+  try {
+    while (connection == connection_) {
+      co_await SleepUntil(status_wakeup_, Clock::now() + config_.source.status_interval);
+      if (connection != connection_) break;
+      co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+    }
+  } catch (const ReplicationError& error) {
+    // The reading side sees the same broken connection and reconnects.
+    Log().debug("status update failed: {}", error.what());
+  }
+}
+
+}  // namespace outbox_relay::relay

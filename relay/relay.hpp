@@ -1,0 +1,70 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "relay/ack_tracker.hpp"
+#include "relay/replication_stream.hpp"
+#include "relay/transaction_assembler.hpp"
+#include "sinks/sink.hpp"
+
+namespace outbox_relay::relay {
+
+/// Exit codes of the relay process.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFatal = 1;
+inline constexpr int kExitConfig = 2;
+
+/// The whole data path on one io_context: replication stream → decoder → assembler → sink,
+/// delivery reports → AckTracker → standby status updates. Reconnects with backoff; stops
+/// reading while the in-flight caps are reached.
+class Relay {
+ public:
+  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink);
+
+  /// Runs until Stop() or a fatal error; returns the process exit code.
+  boost::asio::awaitable<int> Run();
+
+  /// Graceful stop: stop reading, drain in-flight events up to shutdown.timeout, confirm what
+  /// was delivered, close. Safe to call more than once, from the io_context thread.
+  void Stop();
+
+ private:
+  boost::asio::awaitable<void> Stream();
+  boost::asio::awaitable<void> SendStatusUpdates(std::uint64_t connection);
+  boost::asio::awaitable<void> WaitForProgress(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> Drain(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> ConfirmAndClose();
+  void Handle(const CopyData& data);
+  void OnDelivery(const sinks::DeliveryReport& report);
+  void FailFatal(const std::string& reason);
+  bool AtCapacity() const;
+
+  boost::asio::io_context& io_;
+  const config::Config& config_;
+  std::unique_ptr<sinks::Sink> sink_;
+  ReplicationStream stream_;
+  TransactionAssembler assembler_;
+  AckTracker tracker_{Lsn()};
+  AckTracker::TransactionId transaction_ = 0;
+  // Cancelled whenever deliveries make progress or a stop is requested; waiters re-check.
+  boost::asio::steady_timer progress_;
+  boost::asio::steady_timer status_wakeup_;
+  std::size_t in_flight_bytes_ = 0;
+  Lsn received_;
+  std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
+  bool stopping_ = false;
+  std::optional<std::string> fatal_;
+};
+
+}  // namespace outbox_relay::relay

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "relay/lsn.hpp"
+#include "relay/pg_handles.hpp"
+
+namespace outbox_relay::relay {
+
+/// A failure of the replication connection. `retryable()` is false for problems reconnecting
+/// cannot fix (wrong slot plugin, slot missing with create_slot off, bad credentials).
+class ReplicationError : public std::runtime_error {
+ public:
+  ReplicationError(const std::string& message, bool retryable)
+      : std::runtime_error(message), retryable_(retryable) {}
+  bool retryable() const { return retryable_; }
+
+ private:
+  bool retryable_;
+};
+
+/// One CopyData message from the server; owns libpq's buffer.
+struct CopyData {
+  PgBufferHandle buffer;
+  std::size_t size = 0;
+  std::string_view Bytes() const { return {buffer.get(), size}; }
+};
+
+/// A logical replication connection (libpq, non-blocking, driven by the io_context): connect,
+/// make sure the slot exists, START_REPLICATION with pgoutput, then read CopyData and send
+/// standby status updates. No call blocks the thread. Not thread-safe: use it from the
+/// io_context thread. Reading and sending may be in progress at the same time.
+class ReplicationStream {
+ public:
+  ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config);
+  ~ReplicationStream();
+
+  /// Connects in replication mode. Throws ReplicationError.
+  boost::asio::awaitable<void> Connect();
+
+  /// Returns the slot's confirmed_flush_lsn, creating the slot (pgoutput) if it is missing
+  /// and source.create_slot allows. Throws ReplicationError.
+  boost::asio::awaitable<Lsn> EnsureSlot();
+
+  /// START_REPLICATION from `start` with pgoutput v1, the publication and messages on.
+  boost::asio::awaitable<void> Start(Lsn start);
+
+  /// The next CopyData message; nullopt once CancelRead() was called. Throws ReplicationError
+  /// when the connection is lost or the server ends the stream.
+  boost::asio::awaitable<std::optional<CopyData>> Read();
+
+  /// Makes a pending or the next Read() return nullopt (for shutdown).
+  void CancelRead();
+
+  /// Sends a standby status update and waits until libpq has written it out (bounded).
+  boost::asio::awaitable<void> SendStatus(Lsn received, Lsn flushed, bool reply_requested);
+
+  /// Closes the connection; the walsender sees the client go away.
+  void Close();
+
+  bool IsOpen() const { return conn_ != nullptr; }
+
+ private:
+  enum class Wait { kRead, kWrite };
+
+  boost::asio::awaitable<void> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<PgResultHandle> Execute(const std::string& sql);
+  boost::asio::awaitable<void> FlushOutput(std::chrono::steady_clock::time_point deadline);
+  [[noreturn]] void Fail(const std::string& what, bool retryable = true);
+
+  boost::asio::io_context& io_;
+  const config::SourceConfig& config_;
+  PgConnHandle conn_;
+  boost::asio::posix::stream_descriptor socket_;
+  bool read_cancelled_ = false;
+};
+
+}  // namespace outbox_relay::relay

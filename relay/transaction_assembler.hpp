@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+#include "config/config.hpp"
+#include "outbox/event_mapper.hpp"
+#include "relay/pgoutput.hpp"
+
+namespace outbox_relay::relay {
+
+/// An outbox row that cannot be published; the message names table, row id and commit LSN.
+class PoisonEventError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Turns decoded pgoutput messages into the relay's steps: a transaction begins, an outbox
+/// event is ready, a transaction commits. Keeps the relation cache. Events are emitted as
+/// their rows arrive, not at commit, so memory does not grow with transaction size
+/// (pgoutput v1 only sends committed transactions). Pure.
+class TransactionAssembler {
+ public:
+  struct BeginStep {
+    Lsn commit_lsn;
+    PgTimestamp commit_time = 0;
+  };
+  struct EventStep {
+    outbox::OutboxEvent event;
+  };
+  struct CommitStep {
+    Lsn end_lsn;
+    PgTimestamp commit_time = 0;
+  };
+  using Step = std::variant<std::monostate, BeginStep, EventStep, CommitStep>;
+
+  explicit TransactionAssembler(const config::OutboxConfig& config);
+
+  /// Throws DecodeError on a protocol violation (insert for an unknown relation, unchanged
+  /// TOAST in an outbox row), outbox::TableShapeError when the outbox relation lacks a
+  /// configured column, PoisonEventError for a row that cannot become an event.
+  Step Apply(const PgOutputMessage& message);
+
+  /// The server re-sends Relation messages on a new connection; forget the old ones.
+  void Reset();
+
+ private:
+  struct Relation {
+    std::string qualified_name;
+    std::optional<outbox::OutboxRowLayout> outbox_layout;  // set for the outbox table only
+  };
+
+  Step OnRelation(const RelationMessage& message);
+  Step OnInsert(const InsertMessage& message);
+
+  const config::OutboxConfig& config_;
+  outbox::EventMapper mapper_;
+  std::unordered_map<std::uint32_t, Relation> relations_;
+  std::string commit_lsn_text_;  // formatted once per transaction, copied into each event
+};
+
+}  // namespace outbox_relay::relay

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstdio>
+
+#include <boost/asio/io_context.hpp>
+
+#include "sinks/sink.hpp"
+
+namespace outbox_relay::sinks {
+
+/// Writes each event as one JSON line ({"topic","key","headers","value"}) to a stream, for
+/// trying the relay without Kafka. An event counts as delivered once the line is flushed.
+class StdoutSink final : public Sink {
+ public:
+  StdoutSink(boost::asio::io_context& io, std::FILE* out);
+
+  void SetHandlers(Handlers handlers) override;
+  void Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
+  bool Connected() const override { return true; }
+
+ private:
+  boost::asio::io_context& io_;
+  std::FILE* out_;
+  Handlers handlers_;
+};
+
+}  // namespace outbox_relay::sinks
