@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need, idempotently:
+#   1. Debian packages, only those `dpkg -s` reports missing (one apt-get update, then install);
+#   2. the Kafka broker's jars, fetched from Maven Central with tests/harness/kafka/pom.xml into
+#      ${XDG_CACHE_HOME:-~/.cache}/outbox-relay/kafka-<version>/libs (never into the repository),
+#      only when not already there.
+# A fast no-op when everything is present. Works non-interactively (CI=true, no stdin);
+# uses sudo for apt-get when not run as root.
+#
+# Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder only.
+set -euo pipefail
+
+readonly KAFKA_VERSION=4.1.1   # keep in sync with tests/harness/kafka/pom.xml
+readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  libpq-dev librdkafka-dev libboost-dev libboost-system-dev libspdlog-dev prometheus-cpp-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  # test servers and tools
+  postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven
+  # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
+  python3 python3-psycopg2 util-linux procps
+)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+cache_root() {
+  local home="${HOME:-}"
+  if [[ -z "$home" ]]; then home="$(getent passwd "$(id -u)" | cut -d: -f6)"; fi
+  printf '%s/outbox-relay' "${XDG_CACHE_HOME:-$home/.cache}"
+}
+
+kafka_libs_dir() { printf '%s/kafka-%s/libs' "$(cache_root)" "$KAFKA_VERSION"; }
+
+kafka_libs_present() {
+  local dir; dir="$(kafka_libs_dir)"
+  [[ -f "$dir/.complete" && -f "$dir/kafka_2.13-$KAFKA_VERSION.jar" ]]
+}
+
+if [[ "${1:-}" == "--print-kafka-libs" ]]; then
+  kafka_libs_dir; echo
+  exit 0
+fi
+
+missing_packages() {
+  local pkg status
+  for pkg in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    if [[ "$status" != "install ok installed" ]]; then printf '%s\n' "$pkg"; fi
+  done
+}
+
+install_packages() {
+  local -a missing
+  mapfile -t missing < <(missing_packages)
+  ((${#missing[@]} == 0)) && return 0
+
+  local -a sudo=()
+  if [[ "$(id -u)" -ne 0 ]]; then
+    command -v sudo >/dev/null || { log "not root and no sudo: install ${missing[*]} by hand"; exit 1; }
+    sudo=(sudo -n)
+  fi
+  log "installing missing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null
+
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} != 0)); then log "still missing after apt-get: ${missing[*]}"; exit 1; fi
+}
+
+fetch_kafka() {
+  kafka_libs_present && return 0
+  local dir parent tmp
+  dir="$(kafka_libs_dir)"; parent="$(dirname "$dir")"
+  mkdir -p "$parent"
+  # Serialise concurrent callers (ctest's harness and the demo may start together).
+  exec 9>"$parent/.lock"
+  flock 9
+  if kafka_libs_present; then exec 9>&-; return 0; fi
+  log "fetching Kafka $KAFKA_VERSION broker jars from Maven Central into $dir"
+  tmp="$(mktemp -d "$parent/libs.tmp.XXXXXX")"
+  # mvn -q still prints colour resets on stdout: keep its output for the failure case only.
+  if ! (cd "$tmp" && mvn -B -q -f "$REPO_ROOT/tests/harness/kafka/pom.xml" \
+          dependency:copy-dependencies -Dkafka.libs.dir="$tmp/libs" </dev/null >"$tmp/mvn.log" 2>&1); then
+    cat "$tmp/mvn.log" >&2
+    rm -rf "$tmp"; log "mvn failed to fetch the Kafka jars"; exit 1
+  fi
+  if [[ ! -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]]; then
+    rm -rf "$tmp"; log "kafka_2.13-$KAFKA_VERSION.jar missing after mvn (version mismatch with pom.xml?)"; exit 1
+  fi
+  touch "$tmp/libs/.complete"
+  rm -rf "$dir"
+  mv "$tmp/libs" "$dir"
+  rm -rf "$tmp"
+  exec 9>&-
+}
+
+install_packages
+fetch_kafka
+log "all present (Kafka $KAFKA_VERSION jars in $(kafka_libs_dir))"
