@@ -66,7 +66,8 @@ int Run(const std::string& config_path) {
       }
       exit_code = relay::kExitFatal;
     }
-    signals.cancel();
+    // The sink keeps waiting for librdkafka events; nothing else is left to run.
+    io.stop();
   });
   io.run();
   config::Logger("relay").info("exiting with code {}", exit_code);
