@@ -140,14 +140,17 @@ awaitable<PgResultHandle> ReplicationStream::Execute(const std::string& sql) {
   co_return last;
 }
 
+std::string ReplicationStream::Escape(Quoting quoting, const std::string& text) {
+  PgBufferHandle escaped(quoting == Quoting::kLiteral
+                             ? PQescapeLiteral(conn_.get(), text.data(), text.size())
+                             : PQescapeIdentifier(conn_.get(), text.data(), text.size()));
+  if (!escaped) Fail("cannot quote " + text);
+  return escaped.get();
+}
+
 awaitable<Lsn> ReplicationStream::EnsureSlot() {
-  auto literal = [this](const std::string& text) {
-    PgBufferHandle escaped(PQescapeLiteral(conn_.get(), text.data(), text.size()));
-    if (!escaped) Fail("cannot escape " + text);
-    return std::string(escaped.get());
-  };
   const auto query = "SELECT confirmed_flush_lsn, plugin, database = current_database() "
-                     "FROM pg_replication_slots WHERE slot_name = " + literal(config_.slot);
+                     "FROM pg_replication_slots WHERE slot_name = " + Escape(Quoting::kLiteral, config_.slot);
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto found = co_await Execute(query);
     if (PQntuples(found.get()) == 1) {
@@ -169,9 +172,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
                " does not exist; create it or set source.create_slot: true",
            false);
     }
-    PgBufferHandle identifier(PQescapeIdentifier(conn_.get(), config_.slot.data(), config_.slot.size()));
     try {
-      co_await Execute("CREATE_REPLICATION_SLOT " + std::string(identifier.get()) +
+      co_await Execute("CREATE_REPLICATION_SLOT " + Escape(Quoting::kIdentifier, config_.slot) +
                        " LOGICAL pgoutput (SNAPSHOT 'nothing')");
       Log().info("created replication slot {} (pgoutput)", config_.slot);
     } catch (const ReplicationError& error) {
@@ -183,15 +185,10 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
 }
 
 awaitable<void> ReplicationStream::Start(Lsn start) {
-  auto identifier = [this](const std::string& text) {
-    PgBufferHandle escaped(PQescapeIdentifier(conn_.get(), text.data(), text.size()));
-    if (!escaped) Fail("cannot escape " + text);
-    return std::string(escaped.get());
-  };
-  const std::string publications = identifier(config_.publication);
-  PgBufferHandle publications_literal(PQescapeLiteral(conn_.get(), publications.data(), publications.size()));
-  co_await Execute("START_REPLICATION SLOT " + identifier(config_.slot) + " LOGICAL " + start.ToString() +
-                   " (proto_version '1', publication_names " + publications_literal.get() +
+  // publication_names is a string literal holding a list of quoted identifiers.
+  const auto publications = Escape(Quoting::kLiteral, Escape(Quoting::kIdentifier, config_.publication));
+  co_await Execute("START_REPLICATION SLOT " + Escape(Quoting::kIdentifier, config_.slot) + " LOGICAL " +
+                   start.ToString() + " (proto_version '1', publication_names " + publications +
                    ", messages 'true')");
   Log().info("streaming from slot {} at {}", config_.slot, start.ToString());
 }
@@ -209,9 +206,9 @@ awaitable<std::optional<CopyData>> ReplicationStream::Read() {
       continue;
     }
     if (size == -1) {
+      // The error text is on the connection too; Fail() adds it.
       PgResultHandle result(PQgetResult(conn_.get()));
-      Fail(std::string("server ended replication") +
-           (result ? ": " + FirstLine(PQresultErrorMessage(result.get())) : std::string()));
+      Fail("server ended replication");
     }
     Fail("replication connection lost");
   }

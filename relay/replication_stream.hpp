@@ -74,10 +74,12 @@ class ReplicationStream {
 
  private:
   enum class Wait { kRead, kWrite };
+  enum class Quoting { kLiteral, kIdentifier };
 
   boost::asio::awaitable<void> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<PgResultHandle> Execute(const std::string& sql);
   boost::asio::awaitable<void> FlushOutput(std::chrono::steady_clock::time_point deadline);
+  std::string Escape(Quoting quoting, const std::string& text);
   [[noreturn]] void Fail(const std::string& what, bool retryable = true);
 
   boost::asio::io_context& io_;
