@@ -119,7 +119,7 @@ awaitable<int> Relay::Run() {
     if (stopping_) break;
     // The server re-sends from the watermark; wait for every report first so the partly
     // received transaction can be forgotten and nothing is confirmed twice.
-    Log().warn("replication connection lost: {}; draining {} in-flight events, reconnecting in {} ms",
+    Log().warn("replication stream unavailable: {}; draining {} in-flight events, retrying in {} ms",
                lost->what(), tracker_.InFlightEvents(), backoff.count());
     co_await Drain(Clock::time_point::max());
     if (fatal_ || stopping_) break;
