@@ -15,8 +15,11 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "config/topic_template.hpp"
 
 namespace outbox_relay::config {
 namespace {
@@ -26,8 +29,6 @@ constexpr std::string_view kKafkaSection = "kafka";
 constexpr std::string_view kKafkaEnvPrefix = "KAFKA_";
 // PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes, so a longer name can never match.
 constexpr std::size_t kMaxIdentifierLength = 63;
-// Kafka refuses topic names longer than this.
-constexpr std::size_t kMaxTopicLength = 249;
 // Upper bound for the durations (an hour): anything longer is almost surely a unit mistake.
 constexpr std::uint64_t kMaxDurationMs = 3'600'000;
 // Status updates report the confirmed LSN: more often than 10/s is pure load, and less often
@@ -295,44 +296,22 @@ Problem CheckLogLevel(const std::string& level, const Config&) {
   return "expected one of trace, debug, info, warn, error, got \"" + level + "\"";
 }
 
-bool IsTopicChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
-}
-
 // The topic is a template: static text in Kafka's topic alphabet plus {aggregate_type} and
-// {type}, filled in per event by the router.
+// {type}, filled in per event by the mapper with the same TopicTemplate, so what passes here
+// is exactly what the mapper can render.
 Problem CheckTopicTemplate(const std::string& topic, const Config&) {
-  if (topic.empty()) return "must not be empty";
-  bool has_placeholder = false;
-  std::size_t pos = 0;
-  while (pos < topic.size()) {
-    const char c = topic[pos];
-    if (c == '{') {
-      const std::size_t close = topic.find_first_of("{}", pos + 1);
-      if (close == std::string::npos || topic[close] == '{') {
-        return "unbalanced '{' at position " + std::to_string(pos) + " in \"" + topic + "\"";
+  try {
+    const TopicTemplate parsed(topic);
+    // A fixed topic can be checked completely now; a template only once it is filled in.
+    if (!parsed.HasPlaceholders() && !IsLegalTopicName(topic)) {
+      if (topic.size() > kMaxTopicLength) {
+        return "must be at most " + std::to_string(kMaxTopicLength) + " characters, got " +
+               std::to_string(topic.size());
       }
-      const std::string name = topic.substr(pos + 1, close - pos - 1);
-      if (name != "aggregate_type" && name != "type") {
-        return "unknown placeholder {" + name + "} in \"" + topic +
-               "\" (allowed: {aggregate_type}, {type})";
-      }
-      has_placeholder = true;
-      pos = close + 1;
-    } else if (c == '}') {
-      return "unbalanced '}' at position " + std::to_string(pos) + " in \"" + topic + "\"";
-    } else if (!IsTopicChar(c)) {
-      return "character '" + std::string(1, c) + "' in \"" + topic +
-             "\" is not allowed in a Kafka topic name (use a-z, A-Z, 0-9, '.', '_', '-')";
-    } else {
-      ++pos;
+      return "\"" + topic + "\" is not a legal Kafka topic name";
     }
-  }
-  // A fixed topic can be checked completely now; a template only once it is filled in.
-  if (!has_placeholder) {
-    if (topic.size() > kMaxTopicLength) return "must be at most 249 characters";
-    if (topic == "." || topic == "..") return "\"" + topic + "\" is not a valid Kafka topic name";
+  } catch (const std::invalid_argument& error) {
+    return std::string(error.what());
   }
   return std::nullopt;
 }

@@ -1,5 +1,7 @@
 #include "outbox/event_mapper.hpp"
 
+#include <utility>
+
 #include <nlohmann/json.hpp>
 
 namespace outbox_relay::outbox {
@@ -67,7 +69,14 @@ OutboxEvent EventMapper::Map(const OutboxRowValues& row) const {
   event.type = RequireValue(row.type, "type");
   if (row.payload) event.payload.emplace(*row.payload);
   if (row.headers) event.headers = ParseHeaders(*row.headers);
-  event.topic = topic_.Render(event.aggregate_type, event.type);
+  std::optional<std::string> topic = topic_.Render(event.aggregate_type, event.type);
+  if (!topic) {
+    throw PoisonRowError("topic \"" + topic_.Substitute(event.aggregate_type, event.type) +
+                         "\" is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not "
+                         "\".\" or \"..\"); check the aggregate type and type values or "
+                         "outbox.topic");
+  }
+  event.topic = std::move(*topic);
   return event;
 }
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/topic_template.hpp"
 #include "outbox/outbox_event.hpp"
-#include "outbox/topic_template.hpp"
 
 namespace outbox_relay::outbox {
 
@@ -61,7 +61,7 @@ class EventMapper {
   OutboxEvent Map(const OutboxRowValues& row) const;
 
  private:
-  TopicTemplate topic_;
+  config::TopicTemplate topic_;
 };
 
 }  // namespace outbox_relay::outbox
