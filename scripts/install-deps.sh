@@ -11,7 +11,8 @@
 set -euo pipefail
 
 readonly KAFKA_VERSION=4.1.1   # keep in sync with tests/harness/kafka/pom.xml
-readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
 
 PACKAGES=(
   # build

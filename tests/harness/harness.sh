@@ -22,8 +22,9 @@
 # HARNESS_KAFKA_HEAP (default 768m), HARNESS_START_TIMEOUT (seconds, default 90).
 set -euo pipefail
 
-readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+readonly SCRIPT_DIR REPO_ROOT
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly PG_OS_USER_DEFAULT=outboxpg
 readonly START_TIMEOUT="${HARNESS_START_TIMEOUT:-90}"
@@ -285,6 +286,7 @@ EOF
 launch_kafka() {
   local pidfile="$DIR/kafka/kafka.pid"
   rm -f "$pidfile"
+  # shellcheck disable=SC2016  # expanded by the inner bash
   setsid bash -c 'pidfile=$1 heap=$2 scripts=$3 dir=$4 libs=$5; echo $$ >"$pidfile"
       exec java -Xmx"$heap" -Xms256m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
