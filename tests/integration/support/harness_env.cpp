@@ -1,0 +1,78 @@
+#include "support/harness_env.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+namespace outbox_relay::it {
+
+const std::string& HarnessEnv::Get(const std::string& key) const {
+  auto it = values.find(key);
+  if (it == values.end()) {
+    throw std::runtime_error("harness env has no " + key);
+  }
+  return it->second;
+}
+
+std::string HarnessEnv::ConnInfo(const std::string& dbname) const {
+  return "host=" + pg_host + " port=" + pg_port + " user=" + pg_user + " dbname=" + dbname +
+         " connect_timeout=10";
+}
+
+HarnessEnv LoadHarnessEnv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("cannot read harness env file " + path +
+                             " (is the ctest fixture 'servers' / harness.sh start running?)");
+  }
+  HarnessEnv env;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = line.substr(0, eq);
+    std::string value = line.substr(eq + 1);
+    if (key.rfind("export ", 0) == 0) key = key.substr(7);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    env.values[key] = value;
+  }
+  env.pg_host = env.values.count("PGHOST") ? env.values["PGHOST"] : "127.0.0.1";
+  env.pg_port = env.Get("PGPORT");
+  env.pg_user = env.values.count("PGUSER") ? env.values["PGUSER"] : "postgres";
+  env.pg_database = env.values.count("PGDATABASE") ? env.values["PGDATABASE"] : "postgres";
+  env.kafka_bootstrap_servers = env.Get("KAFKA_BOOTSTRAP_SERVERS");
+  return env;
+}
+
+std::string RequireEnv(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') {
+    throw std::runtime_error(std::string("environment variable ") + name +
+                             " is not set (run the tests through ctest, or set it by hand)");
+  }
+  return value;
+}
+
+const HarnessEnv& Harness() {
+  static const HarnessEnv env = LoadHarnessEnv(RequireEnv("OUTBOX_RELAY_HARNESS_ENV"));
+  return env;
+}
+
+std::string RelayBinary() {
+  std::string path = RequireEnv("OUTBOX_RELAY_BINARY");
+  if (::access(path.c_str(), X_OK) != 0) {
+    throw std::runtime_error("OUTBOX_RELAY_BINARY=" + path + " is not an executable file");
+  }
+  return path;
+}
+
+std::string SourceDir() { return RequireEnv("OUTBOX_RELAY_SOURCE_DIR"); }
+
+}  // namespace outbox_relay::it

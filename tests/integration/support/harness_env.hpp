@@ -1,0 +1,42 @@
+#pragma once
+
+// Where the servers started by tests/harness/harness.sh are, and which relay binary to test.
+
+#include <map>
+#include <string>
+
+namespace outbox_relay::it {
+
+struct HarnessEnv {
+  std::map<std::string, std::string> values;  // every KEY=VALUE line of <harness>/env
+
+  std::string pg_host;
+  std::string pg_port;
+  std::string pg_user;
+  std::string pg_database;
+  std::string kafka_bootstrap_servers;
+
+  /// The value of `key` in the env file; throws std::runtime_error if absent.
+  const std::string& Get(const std::string& key) const;
+
+  /// A libpq conninfo string for database `dbname` on the harness server.
+  std::string ConnInfo(const std::string& dbname) const;
+};
+
+/// Parses KEY=VALUE lines (blank lines and '#' comments ignored). Throws on unreadable file.
+HarnessEnv LoadHarnessEnv(const std::string& path);
+
+/// The harness named by $OUTBOX_RELAY_HARNESS_ENV, loaded once. Throws std::runtime_error
+/// with a hint when the variable or the file is missing.
+const HarnessEnv& Harness();
+
+/// $OUTBOX_RELAY_BINARY (the outbox-relay executable). Throws if unset or not executable.
+std::string RelayBinary();
+
+/// $OUTBOX_RELAY_SOURCE_DIR (the project checkout). Throws if unset.
+std::string SourceDir();
+
+/// The value of environment variable `name`, or throws naming it.
+std::string RequireEnv(const char* name);
+
+}  // namespace outbox_relay::it

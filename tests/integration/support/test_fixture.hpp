@@ -1,0 +1,117 @@
+#pragma once
+
+// Per-test isolation for the integration tests: a temp dir, a database of its own with the
+// outbox schema applied, its own slot and topic names, relay processes that are killed (by
+// pid) and slots that are dropped when the test ends, whether it passed or not.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/harness_env.hpp"
+#include "support/pg_client.hpp"
+#include "support/relay_process.hpp"
+
+namespace outbox_relay::it {
+
+/// 8 lower-case hex characters, different in every call and every process.
+std::string RandomSuffix();
+
+/// A fresh directory under $TMPDIR; removed by the destructor unless Keep() was called.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& Path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  void Keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool keep_ = false;
+};
+
+struct SlotState {
+  bool active = false;
+  std::optional<std::int64_t> active_pid;
+  std::optional<std::uint64_t> confirmed_flush_lsn;
+  std::string plugin;
+};
+
+/// CREATE DATABASE it_<name>_<random>; applies outbox/sql/V1__outbox.sql. The destructor
+/// drops the slots registered with it (waiting for them to become inactive) and the database.
+class TestDatabase {
+ public:
+  TestDatabase(const HarnessEnv& harness, const std::string& name);
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& Name() const { return name_; }
+  /// The conninfo the relay gets (no connect_timeout, exactly the documented form).
+  std::string RelayDsn() const;
+  PgConnection Connect() const;
+
+  /// Remembers a replication slot to drop at the end (created by us or by the relay).
+  void DropSlotAtEnd(const std::string& slot);
+  /// Drops the slot now if it exists (waits up to `timeout` for it to be inactive).
+  void DropSlot(const std::string& slot, std::chrono::milliseconds timeout);
+
+  std::optional<SlotState> Slot(const std::string& slot);
+  /// Polls pg_replication_slots until the slot exists with active == `active`.
+  bool WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout);
+
+ private:
+  const HarnessEnv& harness_;
+  std::string name_;
+  std::vector<std::string> slots_;
+  bool created_ = false;
+};
+
+struct RelayConfigOptions {
+  std::string dsn;
+  std::string slot;
+  std::string publication = "outbox_relay";
+  std::string topic;
+  std::string sink = "kafka";
+  std::string bootstrap_servers;  // omitted when empty
+  std::string log_level = "info";
+};
+
+/// The YAML the relay reads (source / outbox / sink / kafka / log).
+std::string RenderRelayConfig(const RelayConfigOptions& options);
+
+/// Base fixture: owns the temp dir and the relays a test starts; prints every relay's stderr
+/// tail (and keeps the temp dir) when the test failed. Relays are SIGKILLed in TearDown before
+/// the database and its slots are dropped.
+class RelayIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  /// A short name of the running test for database / slot / topic names ([a-z0-9_]).
+  std::string ShortTestName() const;
+  /// Creates the test database (kept by the fixture; dropped in TearDown).
+  TestDatabase& CreateDatabase();
+  /// Writes `yaml` to <temp>/<file_name> and returns the path.
+  std::string WriteConfig(const std::string& file_name, const std::string& yaml);
+  /// A relay process `run --config <path>`, stdout/stderr into the temp dir; not started yet.
+  RelayProcess& NewRelay(const std::string& config_path, const std::string& label);
+
+  std::unique_ptr<TempDir> temp_;
+  std::string suffix_;
+  std::unique_ptr<TestDatabase> db_;
+  std::vector<std::unique_ptr<RelayProcess>> relays_;
+};
+
+/// Elapsed time as seconds with one decimal, for progress lines.
+std::string Seconds(std::chrono::steady_clock::duration duration);
+
+}  // namespace outbox_relay::it

@@ -1,0 +1,57 @@
+#pragma once
+
+// The writer side of the test oracle: ONE connection commits outbox events in transactions of
+// 1, 10 and 1,000 rows (sizes shuffled), each event's payload carrying its aggregate id and a
+// per-aggregate sequence number 1, 2, 3... in commit order; interleaved with writes to a table
+// outside the publication and with rolled-back transactions that also called outbox.publish.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "support/pg_client.hpp"
+
+namespace outbox_relay::it {
+
+struct WorkloadOptions {
+  int aggregates = 200;
+  std::vector<std::string> aggregate_types = {"order", "customer", "invoice", "shipment"};
+  int single_row_transactions = 2000;  // 2,000 events
+  int ten_row_transactions = 300;      // 3,000 events
+  int thousand_row_transactions = 5;   // 5,000 events
+  int rollback_every = 20;     // before every Nth committed txn: a rolled-back txn that published
+  int other_table_every = 7;   // before every Nth committed txn: a txn touching other_table only
+  int other_row_every = 97;    // every Nth row inside an outbox txn also writes other_table
+  double events_per_second = 0;  // pacing of outbox rows; 0 = as fast as possible
+  std::uint64_t seed = 1;
+
+  int TotalEvents() const {
+    return single_row_transactions + 10 * ten_row_transactions + 1000 * thousand_row_transactions;
+  }
+};
+
+struct WorkloadResult {
+  int committed_events = 0;
+  int committed_transactions = 0;
+  int rolled_back_transactions = 0;
+  int other_table_transactions = 0;
+  int other_table_rows = 0;
+  std::vector<std::string> committed_ids;    // as returned by outbox.publish, commit order
+  std::vector<std::string> rolled_back_ids;  // returned by publish in txns that rolled back
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+/// The aggregate id of aggregate number `index` ("agg-007") and its type (index % types).
+std::string AggregateId(int index);
+
+/// Creates public.other_table (not in the publication).
+void CreateOtherTable(PgConnection& conn);
+
+/// Runs the workload on `conn`. `committed_events` is updated after every COMMIT (for a
+/// watcher thread); `stop` aborts between transactions. Throws PgError on SQL failure.
+WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options,
+                           std::atomic<int>* committed_events, const std::atomic<bool>* stop);
+
+}  // namespace outbox_relay::it
