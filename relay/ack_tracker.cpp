@@ -1,5 +1,6 @@
 #include "relay/ack_tracker.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "config/logging.hpp"
@@ -80,7 +81,9 @@ AckTracker::Transaction& AckTracker::Find(TransactionId id) {
 void AckTracker::Advance() {
   while (!transactions_.empty() && transactions_.front().committed &&
          transactions_.front().pending == 0) {
-    watermark_ = transactions_.front().end_lsn;
+    // RaiseTo may already have moved past a commit that was still in flight; the slot stands
+    // there, so confirming less would go backwards.
+    watermark_ = std::max(watermark_, transactions_.front().end_lsn);
     transactions_.pop_front();
     ++front_id_;
   }

@@ -1,0 +1,226 @@
+#include "outbox/event_mapper.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/config.hpp"
+
+namespace outbox_relay::outbox {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Optional;
+using ::testing::Pair;
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A complete, publishable row; tests change the one value they are about.
+OutboxRowValues Row() {
+  return {"7", "Order", "order-1", "OrderCreated", R"({"total": 12})", R"({"trace": "abc"})"};
+}
+
+config::OutboxConfig ConfigWithTopic(std::string topic) {
+  config::OutboxConfig config;
+  config.topic = std::move(topic);
+  return config;
+}
+
+// The PoisonRowError message Map throws for `row`; fails the test if it throws none.
+std::string PoisonOf(const EventMapper& mapper, const OutboxRowValues& row) {
+  try {
+    mapper.Map(row);
+  } catch (const PoisonRowError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "row mapped without a PoisonRowError";
+  return {};
+}
+
+// ---- OutboxRowLayout ---------------------------------------------------------------------------
+
+// Columns are found by name wherever the table puts them, among unrelated columns.
+TEST(OutboxRowLayoutTest, ResolvesColumnsInAnyOrder) {
+  const std::vector<std::string_view> columns = {"headers",     "created_at", "type", "payload",
+                                                 "aggregateid", "id",         "aggregatetype"};
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+  EXPECT_EQ(layout.id, 5u);
+  EXPECT_EQ(layout.aggregate_type, 6u);
+  EXPECT_EQ(layout.aggregate_id, 4u);
+  EXPECT_EQ(layout.type, 2u);
+  EXPECT_THAT(layout.payload, Optional(3u));
+  EXPECT_THAT(layout.headers, Optional(0u));
+  EXPECT_EQ(layout.column_count, 7u);
+}
+
+// A table without payload and headers columns is still an outbox table.
+TEST(OutboxRowLayoutTest, PayloadAndHeadersAreOptional) {
+  const std::vector<std::string_view> columns = {"id", "aggregatetype", "aggregateid", "type"};
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+  EXPECT_EQ(layout.payload, std::nullopt);
+  EXPECT_EQ(layout.headers, std::nullopt);
+  EXPECT_EQ(layout.column_count, 4u);
+}
+
+// Configured column names replace the defaults.
+TEST(OutboxRowLayoutTest, UsesConfiguredColumnNames) {
+  config::OutboxColumns names;
+  names.id = "event_id";
+  names.aggregate_type = "kind";
+  names.aggregate_id = "key";
+  names.type = "event_type";
+  names.payload = "body";
+  const std::vector<std::string_view> columns = {"key", "body", "event_type", "kind", "event_id"};
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(names, columns);
+  EXPECT_EQ(layout.id, 4u);
+  EXPECT_EQ(layout.aggregate_type, 3u);
+  EXPECT_EQ(layout.aggregate_id, 0u);
+  EXPECT_EQ(layout.type, 2u);
+  EXPECT_THAT(layout.payload, Optional(1u));
+  EXPECT_EQ(layout.headers, std::nullopt);
+}
+
+// A missing required column names the column and the key that would fix it.
+TEST(OutboxRowLayoutTest, MissingRequiredColumnNamesConfigKey) {
+  const std::vector<std::string_view> columns = {"id", "aggregatetype", "type", "payload"};
+  try {
+    OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+    FAIL() << "expected TableShapeError";
+  } catch (const TableShapeError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("\"aggregateid\""));
+    EXPECT_THAT(error.what(), HasSubstr("outbox.columns.aggregate_id"));
+  }
+}
+
+// ---- EventMapper::Map --------------------------------------------------------------------------
+
+// Every column lands in its field and the default template routes by aggregate type.
+TEST(EventMapperTest, MapsRowToEvent) {
+  const EventMapper mapper(config::OutboxConfig{});
+  const OutboxEvent event = mapper.Map(Row());
+  EXPECT_EQ(event.id, "7");
+  EXPECT_EQ(event.aggregate_type, "Order");
+  EXPECT_EQ(event.aggregate_id, "order-1");
+  EXPECT_EQ(event.type, "OrderCreated");
+  EXPECT_THAT(event.payload, Optional(std::string(R"({"total": 12})")));
+  EXPECT_THAT(event.headers, ElementsAre(Pair("trace", "abc")));
+  EXPECT_EQ(event.topic, "outbox.event.Order");
+  EXPECT_EQ(event.commit_lsn, "");  // the assembler's to fill in
+}
+
+// A SQL NULL payload stays absent rather than becoming an empty value.
+TEST(EventMapperTest, NullPayloadGivesNoPayload) {
+  OutboxRowValues row = Row();
+  row.payload = std::nullopt;
+  EXPECT_EQ(EventMapper(config::OutboxConfig{}).Map(row).payload, std::nullopt);
+}
+
+// An empty payload is a value, distinct from NULL.
+TEST(EventMapperTest, EmptyPayloadIsKept) {
+  OutboxRowValues row = Row();
+  row.payload = "";
+  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row).payload, Optional(std::string()));
+}
+
+// Headers that are JSON null, or SQL NULL, give no headers.
+TEST(EventMapperTest, NullHeadersGiveNoHeaders) {
+  const EventMapper mapper(config::OutboxConfig{});
+  OutboxRowValues row = Row();
+  row.headers = "null";
+  EXPECT_THAT(mapper.Map(row).headers, IsEmpty());
+  row.headers = std::nullopt;
+  EXPECT_THAT(mapper.Map(row).headers, IsEmpty());
+}
+
+// String header values travel unquoted; other JSON values as their JSON text.
+TEST(EventMapperTest, HeaderValuesKeepStringsUnquoted) {
+  OutboxRowValues row = Row();
+  row.headers = R"({"a": "x", "b": true, "n": 5, "o": {"k": [1]}})";
+  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row).headers,
+              ElementsAre(Pair("a", "x"), Pair("b", "true"), Pair("n", "5"),
+                          Pair("o", R"({"k":[1]})")));
+}
+
+// Headers that are JSON but not an object are a poison row.
+TEST(EventMapperTest, NonObjectHeadersArePoison) {
+  const EventMapper mapper(config::OutboxConfig{});
+  OutboxRowValues row = Row();
+  row.headers = "[1, 2]";
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("headers column is not a JSON object"));
+  row.headers = R"("text")";
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("headers column is not a JSON object"));
+}
+
+// Headers that are not JSON at all are a poison row.
+TEST(EventMapperTest, InvalidJsonHeadersArePoison) {
+  OutboxRowValues row = Row();
+  row.headers = R"({"a": )";
+  EXPECT_THAT(PoisonOf(EventMapper(config::OutboxConfig{}), row),
+              HasSubstr("headers column is not valid JSON"));
+}
+
+// An empty or NULL aggregate id would give the event no key: poison.
+TEST(EventMapperTest, EmptyOrNullAggregateIdIsPoison) {
+  const EventMapper mapper(config::OutboxConfig{});
+  OutboxRowValues row = Row();
+  row.aggregate_id = "";
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("aggregate id is NULL or empty"));
+  row.aggregate_id = std::nullopt;
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("aggregate id is NULL or empty"));
+}
+
+// A NULL id, aggregate type or type is poison too, naming the column.
+TEST(EventMapperTest, NullRequiredValuesArePoison) {
+  const EventMapper mapper(config::OutboxConfig{});
+  OutboxRowValues row = Row();
+  row.id = std::nullopt;
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("id is NULL"));
+  row = Row();
+  row.aggregate_type = std::nullopt;
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("aggregate type is NULL"));
+  row = Row();
+  row.type = "";
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("type is NULL or empty"));
+}
+
+// A template with {type} routes by event type as well.
+TEST(EventMapperTest, TopicTemplateUsesType) {
+  const EventMapper mapper(ConfigWithTopic("{aggregate_type}.{type}"));
+  EXPECT_EQ(mapper.Map(Row()).topic, "Order.OrderCreated");
+}
+
+// An aggregate type that makes an illegal topic is poison, and the message shows the topic.
+TEST(EventMapperTest, IllegalRenderedTopicIsPoison) {
+  OutboxRowValues row = Row();
+  row.aggregate_type = "Order Line";
+  const std::string error = PoisonOf(EventMapper(config::OutboxConfig{}), row);
+  EXPECT_THAT(error, HasSubstr("topic \"outbox.event.Order Line\" is not a legal Kafka topic name"));
+}
+
+// A topic over Kafka's 249-character limit is poison as well.
+TEST(EventMapperTest, OverlongRenderedTopicIsPoison) {
+  const EventMapper mapper(ConfigWithTopic("{aggregate_type}"));
+  OutboxRowValues row = Row();
+  const std::string longest(249, 'a');
+  row.aggregate_type = longest;
+  EXPECT_EQ(mapper.Map(row).topic, longest);
+  const std::string too_long = longest + "a";
+  row.aggregate_type = too_long;
+  EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("not a legal Kafka topic name"));
+}
+
+// A template config validation would refuse cannot build a mapper either.
+TEST(EventMapperTest, RejectsInvalidTemplate) {
+  EXPECT_THROW(EventMapper{ConfigWithTopic("events.{tenant}")}, std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace outbox_relay::outbox

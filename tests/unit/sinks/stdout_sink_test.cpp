@@ -1,0 +1,192 @@
+#include "sinks/stdout_sink.hpp"
+
+#include <unistd.h>  // dup
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "outbox/outbox_event.hpp"
+
+namespace outbox_relay::sinks {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+outbox::OutboxEvent Event() {
+  outbox::OutboxEvent event;
+  event.id = "7";
+  event.aggregate_type = "Order";
+  event.aggregate_id = "order-1";
+  event.type = "OrderCreated";
+  event.payload = R"({"total": 12, "items": ["a"]})";
+  event.headers = {{"trace", "abc"}, {"n", "5"}};
+  event.topic = "outbox.event.Order";
+  event.commit_lsn = "16/B374D848";
+  return event;
+}
+
+// Everything written to `file` so far.
+std::string Contents(std::FILE* file) {
+  std::fflush(file);
+  std::rewind(file);
+  std::string text;
+  char buffer[4096];
+  std::size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, count);
+  return text;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t end = text.find('\n'); end != std::string::npos;
+       start = end + 1, end = text.find('\n', start)) {
+    lines.push_back(text.substr(start, end - start));
+  }
+  EXPECT_EQ(start, text.size()) << "output does not end with a newline";
+  return lines;
+}
+
+// A sink writing to a temporary file, recording every report it hands back.
+class StdoutSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(file_, nullptr);
+    sink_.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); },
+                       [this](const std::string& reason) { failures_.push_back(reason); }});
+  }
+
+  // The one JSON line written for a single published event.
+  nlohmann::json PublishOne(const outbox::OutboxEvent& event) {
+    sink_.Publish(event, 1);
+    const std::vector<std::string> lines = Lines(Contents(file_.get()));
+    if (lines.size() != 1) {
+      ADD_FAILURE() << "expected one line, got " << lines.size();
+      return nullptr;
+    }
+    return nlohmann::json::parse(lines.front());
+  }
+
+  boost::asio::io_context io_;
+  File file_{std::tmpfile()};
+  StdoutSink sink_{io_, file_.get()};
+  std::vector<DeliveryReport> reports_;
+  std::vector<std::string> failures_;
+};
+
+// The line carries topic, key and the event's metadata plus row headers as headers.
+TEST_F(StdoutSinkTest, WritesTopicKeyAndHeaders) {
+  const nlohmann::json line = PublishOne(Event());
+  EXPECT_EQ(line.at("topic"), "outbox.event.Order");
+  EXPECT_EQ(line.at("key"), "order-1");
+  EXPECT_EQ(line.at("headers"), nlohmann::json({{"id", "7"},
+                                             {"type", "OrderCreated"},
+                                             {"aggregate_type", "Order"},
+                                             {"commit_lsn", "16/B374D848"},
+                                             {"trace", "abc"},
+                                             {"n", "5"}}));
+  EXPECT_EQ(line.size(), 4u);
+}
+
+// A JSON payload is embedded as JSON, not as a quoted string.
+TEST_F(StdoutSinkTest, EmbedsJsonPayloadAsJson) {
+  const nlohmann::json line = PublishOne(Event());
+  EXPECT_EQ(line.at("value"), nlohmann::json::parse(R"({"total": 12, "items": ["a"]})"));
+}
+
+// A payload that is not JSON is shown as a string.
+TEST_F(StdoutSinkTest, WritesNonJsonPayloadAsString) {
+  outbox::OutboxEvent event = Event();
+  event.payload = "not {json";
+  const nlohmann::json line = PublishOne(event);
+  EXPECT_EQ(line.at("value"), "not {json");
+}
+
+// A NULL payload is JSON null.
+TEST_F(StdoutSinkTest, WritesNullPayloadAsNull) {
+  outbox::OutboxEvent event = Event();
+  event.payload = std::nullopt;
+  const nlohmann::json line = PublishOne(event);
+  ASSERT_TRUE(line.contains("value"));
+  EXPECT_TRUE(line.at("value").is_null());
+}
+
+// Each event is one line, in publishing order.
+TEST_F(StdoutSinkTest, WritesOneLinePerEventInOrder) {
+  for (const char* id : {"1", "2", "3"}) {
+    outbox::OutboxEvent event = Event();
+    event.id = id;
+    event.payload = "{\n  \"multi\": \"line\"\n}";  // must not break the one-line format
+    sink_.Publish(event, 0);
+  }
+  const std::vector<std::string> lines = Lines(Contents(file_.get()));
+  ASSERT_THAT(lines, SizeIs(3));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(nlohmann::json::parse(lines[i]).at("headers").at("id"), std::to_string(i + 1));
+  }
+}
+
+// Reports are never handed back from inside Publish, only once the io_context runs.
+TEST_F(StdoutSinkTest, ReportsArriveOnlyFromTheIoContext) {
+  sink_.Publish(Event(), 11);
+  sink_.Publish(Event(), 12);
+  EXPECT_THAT(reports_, IsEmpty());
+  io_.run();
+  ASSERT_THAT(reports_, SizeIs(2));
+  EXPECT_EQ(reports_[0].tag, 11u);
+  EXPECT_EQ(reports_[1].tag, 12u);
+  EXPECT_THAT(failures_, IsEmpty());
+}
+
+// A report carries the event's size (key plus value) and no error once the line is written.
+TEST_F(StdoutSinkTest, ReportCarriesKeyPlusValueSize) {
+  outbox::OutboxEvent event = Event();
+  sink_.Publish(event, 5);
+  event.payload = std::nullopt;
+  sink_.Publish(event, 6);
+  io_.run();
+  ASSERT_THAT(reports_, SizeIs(2));
+  EXPECT_EQ(reports_[0].bytes, std::string("order-1").size() +
+                                   std::string(R"({"total": 12, "items": ["a"]})").size());
+  EXPECT_EQ(reports_[0].error, std::nullopt);
+  EXPECT_EQ(reports_[1].bytes, std::string("order-1").size());
+}
+
+// A line that cannot be written is reported as not delivered, still through the io_context.
+TEST(StdoutSinkWriteErrorTest, FailedWriteIsReportedAsError) {
+  File writable(std::tmpfile());
+  ASSERT_NE(writable, nullptr);
+  File read_only(fdopen(dup(fileno(writable.get())), "r"));
+  ASSERT_NE(read_only, nullptr);
+  boost::asio::io_context io;
+  StdoutSink sink(io, read_only.get());
+  std::vector<DeliveryReport> reports;
+  sink.SetHandlers({[&reports](const DeliveryReport& report) { reports.push_back(report); },
+                    [](const std::string&) {}});
+  sink.Publish(Event(), 3);
+  EXPECT_THAT(reports, IsEmpty());
+  io.run();
+  ASSERT_THAT(reports, SizeIs(1));
+  EXPECT_EQ(reports[0].tag, 3u);
+  ASSERT_TRUE(reports[0].error.has_value());
+  EXPECT_THAT(*reports[0].error, HasSubstr("writing to stdout failed"));
+}
+
+}  // namespace
+}  // namespace outbox_relay::sinks
