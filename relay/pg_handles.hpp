@@ -2,23 +2,15 @@
 
 // Owners of libpq handles; nothing else calls a libpq free function.
 
-#include <memory>
-
 #include <libpq-fe.h>
+
+#include "config/c_handle.hpp"
 
 namespace outbox_relay::relay {
 
-template <auto Free>
-struct PgDeleter {
-  template <typename T>
-  void operator()(T* handle) const {
-    Free(handle);
-  }
-};
-
-using PgConnHandle = std::unique_ptr<PGconn, PgDeleter<PQfinish>>;
-using PgResultHandle = std::unique_ptr<PGresult, PgDeleter<PQclear>>;
-/// A buffer from PQgetCopyData.
-using PgBufferHandle = std::unique_ptr<char, PgDeleter<PQfreemem>>;
+using PgConnHandle = config::CHandle<PGconn, PQfinish>;
+using PgResultHandle = config::CHandle<PGresult, PQclear>;
+/// A buffer from PQgetCopyData or PQescape*.
+using PgBufferHandle = config::CHandle<char, PQfreemem>;
 
 }  // namespace outbox_relay::relay
