@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -46,6 +47,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
       << "the relay did not create/activate slot " << scenario.slot << " within 60 s";
 
   const WorkloadResult written = RunWorkload(conn, options, nullptr, nullptr);
+  const auto last_commit = std::chrono::system_clock::now();
   std::cout << "[ info ] wrote " << written.committed_events << " events in "
             << written.committed_transactions << " transactions, "
             << written.rolled_back_transactions << " rolled-back transactions ("
@@ -68,9 +70,16 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   const auto wait_start = std::chrono::steady_clock::now();
   const std::size_t delivered =
       WaitForDelivery(reader, wanted, 240s, [&] { return relay.Running(); });
-  std::cout << "[ info ] " << delivered << " of " << wanted.size() << " events in Kafka "
-            << Seconds(std::chrono::steady_clock::now() - wait_start)
-            << " after the last commit\n";
+  std::cout << "[ info ] " << delivered << " of " << wanted.size()
+            << " events read from Kafka (reading took "
+            << Seconds(std::chrono::steady_clock::now() - wait_start) << ")\n";
+  std::int64_t newest_ms = -1;
+  for (const auto& record : reader.Records()) newest_ms = std::max(newest_ms, record.timestamp_ms);
+  const auto last_commit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  last_commit.time_since_epoch())
+                                  .count();
+  std::cout << "[ info ] newest record's timestamp is " << newest_ms - last_commit_ms
+            << " ms after the last commit returned\n";
 
   // SIGTERM: drain, acknowledge, exit 0; the slot then covers the last outbox commit.
   relay.Signal(SIGTERM);

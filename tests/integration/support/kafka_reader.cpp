@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdlib>
+#include <iostream>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -50,6 +52,9 @@ KafkaReader::KafkaReader(const std::string& bootstrap_servers, std::vector<std::
   SetConf(conf, "auto.offset.reset", "earliest");
   SetConf(conf, "allow.auto.create.topics", "false");
   SetConf(conf, "topic.metadata.refresh.interval.ms", "1000");
+  // The broker serves one request per connection at a time: a long-polling fetch (default
+  // 500 ms) would hold every metadata / watermark query of CatchUp behind it.
+  SetConf(conf, "fetch.wait.max.ms", "10");
   SetConf(conf, "log_level", "3");
   char error[512];
   rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
@@ -84,6 +89,9 @@ bool KafkaReader::RefreshPartitions(std::chrono::steady_clock::time_point deadli
       rd_kafka_topic_destroy(rkt);
       bool retry = false;
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (std::getenv("OUTBOX_RELAY_IT_DEBUG") != nullptr) {
+          std::cerr << "[ kafka reader ] metadata " << topic << ": " << rd_kafka_err2str(err) << "\n";
+        }
         retry = true;
       } else {
         for (int t = 0; t < metadata->topic_cnt; ++t) {
@@ -127,8 +135,20 @@ void KafkaReader::Assign() {
 }
 
 std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
+  const bool debug = std::getenv("OUTBOX_RELAY_IT_DEBUG") != nullptr;
+  auto trace = [&](const std::string& what) {
+    if (debug) {
+      std::cerr << "[ kafka reader ] +"
+                << std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count()
+                << " ms " << what << "\n";
+    }
+  };
   if (RefreshPartitions(deadline)) Assign();
+  trace("metadata");
 
   std::map<PartitionKey, std::int64_t> targets;
   for (const auto& [key, state] : partitions_) {
@@ -138,6 +158,8 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
       rd_kafka_resp_err_t err =
           rd_kafka_query_watermark_offsets(rk_, key.first.c_str(), key.second, &low, &high, 5000);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      trace("query_watermark_offsets " + key.first + "/" + std::to_string(key.second) + ": " +
+            rd_kafka_err2str(err));
       if (std::chrono::steady_clock::now() >= deadline) {
         throw std::runtime_error("query_watermark_offsets " + key.first + "/" +
                                  std::to_string(key.second) + ": " + rd_kafka_err2str(err));
@@ -146,6 +168,7 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
     }
     targets[key] = high;
   }
+  trace("watermarks");
 
   auto all_reached = [&] {
     for (const auto& [key, target] : targets) {
@@ -173,6 +196,8 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
     PartitionKey key{topic, message->partition};
     auto state = partitions_.find(key);
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      trace("eof " + topic + "/" + std::to_string(message->partition) + " at " +
+            std::to_string(message->offset));
       if (state != partitions_.end() && message->offset > state->second.reached) {
         state->second.reached = message->offset;
       }
@@ -188,6 +213,8 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
       record.topic = topic;
       record.partition = message->partition;
       record.offset = message->offset;
+      rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+      record.timestamp_ms = rd_kafka_message_timestamp(message, &timestamp_type);
       if (message->key != nullptr) {
         record.key.emplace(static_cast<const char*>(message->key), message->key_len);
       }
@@ -217,6 +244,7 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
     }
     rd_kafka_message_destroy(message);
   }
+  trace("done, " + std::to_string(read) + " records");
   return read;
 }
 

@@ -19,6 +19,7 @@ struct KafkaRecord {
   std::string topic;
   std::int32_t partition = 0;
   std::int64_t offset = 0;
+  std::int64_t timestamp_ms = -1;  // the record's timestamp (producer create time by default)
   std::optional<std::string> key;
   std::optional<std::string> value;
   std::vector<std::pair<std::string, std::optional<std::string>>> headers;

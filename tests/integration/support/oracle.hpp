@@ -48,11 +48,14 @@ struct CommitOracle {
 void CreateOracleSlot(PgConnection& conn, const std::string& slot);
 
 /// Reads the oracle slot with pg_logical_slot_peek_changes: rows "BEGIN <xid>",
-/// "table outbox.outbox: INSERT: id[uuid]:'<uuid>' ...", "COMMIT <xid>". For a COMMIT row the
-/// lsn column is the transaction's end LSN (test_decoding's commit callback writes at
-/// txn->end_lsn, the position just past the commit record), which is what pgoutput sends as
-/// the Commit message's end_lsn and what the relay confirms — checked against the relay's
-/// commit_lsn header in the delivery test.
+/// "table outbox.outbox: INSERT: id[uuid]:'<uuid>' ...", "COMMIT <xid>". The lsn column of a
+/// COMMIT row is the transaction's END LSN: test_decoding's commit callback writes at
+/// txn->end_lsn, the position just past the commit record. Checked on PostgreSQL 15 by decoding
+/// the same transactions with pgoutput (pg_logical_slot_peek_binary_changes): the COMMIT row's
+/// lsn equals the pgoutput Commit message's end_lsn, while its commit_lsn (= Begin's final_lsn,
+/// the START of the commit record) is one commit record (0x30 bytes here) lower. The end LSN is
+/// what the relay confirms to the slot and must put in the commit_lsn header; the delivery
+/// test asserts header == oracle for every event.
 CommitOracle ReadCommitOracle(PgConnection& conn, const std::string& slot);
 
 struct AnalysisOptions {

@@ -166,6 +166,12 @@ std::string YamlQuote(const std::string& text) {
 }  // namespace
 
 std::string RenderRelayConfig(const RelayConfigOptions& options) {
+  // OUTBOX_RELAY_IT_LOG_LEVEL (read by the tests only; never passed to the relay) overrides
+  // the log level, e.g. "debug" to diagnose a failing run.
+  std::string log_level = options.log_level;
+  if (const char* level = std::getenv("OUTBOX_RELAY_IT_LOG_LEVEL"); level != nullptr && *level) {
+    log_level = level;
+  }
   std::ostringstream yaml;
   yaml << "source:\n"
        << "  dsn: " << YamlQuote(options.dsn) << "\n"
@@ -180,7 +186,7 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
          << "  bootstrap.servers: " << YamlQuote(options.bootstrap_servers) << "\n";
   }
   yaml << "log:\n"
-       << "  level: " << options.log_level << "\n";
+       << "  level: " << log_level << "\n";
   return yaml.str();
 }
 
