@@ -17,7 +17,7 @@ struct OutboxEvent {
   std::optional<std::string> payload;  // JSON text as PostgreSQL prints it; nullopt for SQL NULL
   std::vector<std::pair<std::string, std::string>> headers;  // entries of the row's headers jsonb
   std::string topic;
-  std::string commit_lsn;  // end LSN of the source transaction's commit, "X/Y"
+  std::string commit_lsn;  // where the source transaction's commit record starts, "X/Y" (pgoutput's commit LSN)
 };
 
 /// What an event weighs against the in-flight byte cap: key plus value, as a sink reports it back.

@@ -78,6 +78,7 @@ TEST_F(RelayIntegrationTest, SurvivesSigkillWithoutLossAndNeverConfirmsAheadOfKa
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, options);
   db.DropSlotAtEnd(scenario.slot);
   db.DropSlotAtEnd(scenario.oracle_slot);
+  db.DropSlotAtEnd(PgOutputOracleSlot(scenario.oracle_slot));
   std::cout << "[ info ] seed " << options.seed << ", topics " << scenario.topic_template
             << ", slot " << scenario.slot << "\n";
 

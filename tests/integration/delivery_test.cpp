@@ -33,6 +33,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, options);
   db.DropSlotAtEnd(scenario.slot);
   db.DropSlotAtEnd(scenario.oracle_slot);
+  db.DropSlotAtEnd(PgOutputOracleSlot(scenario.oracle_slot));
   std::cout << "[ info ] seed " << options.seed << ", topics " << scenario.topic_template
             << ", slot " << scenario.slot << "\n";
 
@@ -98,7 +99,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   reader.CatchUp(120s);
   AnalysisOptions analysis;
   analysis.topic_template = scenario.topic_template;
-  analysis.oracle = &oracle;  // the commit_lsn header must equal the oracle's COMMIT row lsn
+  analysis.oracle = &oracle;  // the commit_lsn header must equal the oracle's commit LSN
   analysis.rolled_back_ids.insert(written.rolled_back_ids.begin(), written.rolled_back_ids.end());
   const DeliveryReport report = Analyze(ledger, reader.Records(), analysis);
   std::cout << "[ oracle ] " << report.Summary() << "\n";

@@ -54,9 +54,32 @@ std::vector<LedgerEvent> ReadLedger(PgConnection& conn) {
   return ledger;
 }
 
+std::string PgOutputOracleSlot(const std::string& slot) { return slot + "_pgo"; }
+
 void CreateOracleSlot(PgConnection& conn, const std::string& slot) {
   conn.ExecParams("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", {slot});
+  conn.ExecParams("SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                  {PgOutputOracleSlot(slot)});
 }
+
+namespace {
+
+// Commit end LSN → commit LSN, from the pgoutput companion slot's Commit messages.
+std::unordered_map<std::uint64_t, std::uint64_t> ReadCommitStarts(PgConnection& conn,
+                                                                  const std::string& slot) {
+  auto rows = conn.ExecParams(
+      "SELECT encode(substring(data from 3 for 8), 'hex'), encode(substring(data from 11 for 8), 'hex') "
+      "FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', "
+      "'publication_names', 'outbox_relay') WHERE get_byte(data, 0) = ascii('C')",
+      {PgOutputOracleSlot(slot)});
+  std::unordered_map<std::uint64_t, std::uint64_t> starts;
+  for (std::size_t r = 0; r < rows.Size(); ++r) {
+    starts[std::stoull(rows.Text(r, 1), nullptr, 16)] = std::stoull(rows.Text(r, 0), nullptr, 16);
+  }
+  return starts;
+}
+
+}  // namespace
 
 CommitOracle ReadCommitOracle(PgConnection& conn, const std::string& slot) {
   auto rows = conn.ExecParams(
@@ -97,6 +120,15 @@ CommitOracle ReadCommitOracle(PgConnection& conn, const std::string& slot) {
   }
   if (in_transaction && !open.empty()) {
     oracle.anomalies.push_back("last transaction has no COMMIT row");
+  }
+  const auto starts = ReadCommitStarts(conn, slot);
+  for (const auto& [id, end_lsn] : oracle.commit_end_lsn) {
+    const auto start = starts.find(end_lsn);
+    if (start == starts.end()) {
+      oracle.anomalies.push_back("pgoutput oracle has no commit ending at " + FormatLsn(end_lsn));
+      continue;
+    }
+    oracle.commit_lsn[id] = start->second;
   }
   return oracle;
 }
@@ -216,11 +248,11 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
     if (record->HeaderCount("commit_lsn") != 1 || !commit_lsn) {
       mismatch("header commit_lsn", where + " got " + commit_lsn_text.value_or("<none>"));
     } else if (options.oracle != nullptr) {
-      auto oracle = options.oracle->commit_end_lsn.find(event.id);
-      if (oracle == options.oracle->commit_end_lsn.end()) {
+      auto oracle = options.oracle->commit_lsn.find(event.id);
+      if (oracle == options.oracle->commit_lsn.end()) {
         mismatch("commit_lsn oracle has no entry", event.id);
       } else if (oracle->second != *commit_lsn) {
-        mismatch("commit_lsn != oracle commit end lsn",
+        mismatch("commit_lsn != oracle commit lsn",
                  where + " header " + *commit_lsn_text + " oracle " + FormatLsn(oracle->second));
       }
     }

@@ -39,23 +39,26 @@ std::vector<LedgerEvent> ReadLedger(PgConnection& conn);
 
 struct CommitOracle {
   std::unordered_map<std::string, std::uint64_t> commit_end_lsn;  // event id → COMMIT row lsn
+  std::unordered_map<std::string, std::uint64_t> commit_lsn;      // event id → commit record start
   std::size_t transactions = 0;  // transactions that inserted outbox rows
   std::uint64_t max_commit_end_lsn = 0;
   std::vector<std::string> anomalies;  // unparsable lines etc.
 };
 
-/// Creates a logical slot with the test_decoding plugin (before the writer starts).
+/// Creates the oracle slots (before the writer starts): `slot` with the test_decoding plugin
+/// and PgOutputOracleSlot(slot) with pgoutput.
 void CreateOracleSlot(PgConnection& conn, const std::string& slot);
 
-/// Reads the oracle slot with pg_logical_slot_peek_changes: rows "BEGIN <xid>",
-/// "table outbox.outbox: INSERT: id[uuid]:'<uuid>' ...", "COMMIT <xid>". The lsn column of a
-/// COMMIT row is the transaction's END LSN: test_decoding's commit callback writes at
-/// txn->end_lsn, the position just past the commit record. Checked on PostgreSQL 15 by decoding
-/// the same transactions with pgoutput (pg_logical_slot_peek_binary_changes): the COMMIT row's
-/// lsn equals the pgoutput Commit message's end_lsn, while its commit_lsn (= Begin's final_lsn,
-/// the START of the commit record) is one commit record (0x30 bytes here) lower. The end LSN is
-/// what the relay confirms to the slot and must put in the commit_lsn header; the delivery
-/// test asserts header == oracle for every event.
+/// The name of the pgoutput companion of an oracle slot.
+std::string PgOutputOracleSlot(const std::string& slot);
+
+/// Reads the oracle slots. test_decoding (pg_logical_slot_peek_changes) gives rows
+/// "BEGIN <xid>", "table outbox.outbox: INSERT: id[uuid]:'<uuid>' ...", "COMMIT <xid>"; the lsn
+/// of a COMMIT row is the transaction's END LSN (its commit callback writes at txn->end_lsn, just
+/// past the commit record): what the relay confirms to its slot. The relay's commit_lsn header is
+/// the commit record's START (pgoutput's commit LSN, Begin's final_lsn), which test_decoding
+/// does not print; the pgoutput companion slot's Commit messages (read here as raw bytes:
+/// 'C', flags, commit LSN, end LSN) map each end LSN to its commit LSN.
 CommitOracle ReadCommitOracle(PgConnection& conn, const std::string& slot);
 
 struct AnalysisOptions {
