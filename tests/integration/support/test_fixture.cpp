@@ -181,9 +181,18 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
        << "  topic: " << YamlQuote(options.topic) << "\n"
        << "sink:\n"
        << "  type: " << options.sink << "\n";
-  if (!options.bootstrap_servers.empty()) {
-    yaml << "kafka:\n"
-         << "  bootstrap.servers: " << YamlQuote(options.bootstrap_servers) << "\n";
+  if (!options.bootstrap_servers.empty() || !options.kafka_properties.empty()) {
+    yaml << "kafka:\n";
+    if (!options.bootstrap_servers.empty()) {
+      yaml << "  bootstrap.servers: " << YamlQuote(options.bootstrap_servers) << "\n";
+    }
+    for (const auto& [key, value] : options.kafka_properties) {
+      yaml << "  " << key << ": " << YamlQuote(value) << "\n";
+    }
+  }
+  if (options.max_in_flight_events) {
+    yaml << "flow:\n"
+         << "  max_in_flight_events: " << *options.max_in_flight_events << "\n";
   }
   yaml << "log:\n"
        << "  level: " << log_level << "\n";

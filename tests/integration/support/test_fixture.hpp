@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,8 @@ struct RelayConfigOptions {
   std::string topic;
   std::string sink = "kafka";
   std::string bootstrap_servers;  // omitted when empty
+  std::map<std::string, std::string> kafka_properties;  // more kafka.* settings
+  std::optional<std::size_t> max_in_flight_events;     // flow.max_in_flight_events
   std::string log_level = "info";
 };
 

@@ -1,0 +1,130 @@
+// Acceptance tests of the relay's failure behaviour against the real PostgreSQL: a permanent
+// delivery failure stops acknowledgement, and the in-flight cap bounds what is read ahead.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "support/test_fixture.hpp"
+
+namespace outbox_relay::it {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A loopback port nobody listens on: a broker that is down.
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// Outbox inserts still held by the slot, i.e. not confirmed (read while no relay holds it).
+long UnconfirmedOutboxInserts(PgConnection& conn, const std::string& slot) {
+  return std::stol(conn.ExecParams("SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, "
+                                   "'proto_version', '1', 'publication_names', 'outbox_relay') "
+                                   "WHERE get_byte(data, 0) = ascii('I')",
+                                   {slot})
+                       .Text(0, 0));
+}
+
+long ResidentKilobytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+class RelayFailureTest : public RelayIntegrationTest {
+ protected:
+  RelayConfigOptions DeadBrokerConfig(TestDatabase& db, const std::string& slot) {
+    RelayConfigOptions config;
+    config.dsn = db.RelayDsn();
+    config.slot = slot;
+    config.topic = "it." + suffix_ + ".{aggregate_type}";
+    config.bootstrap_servers = "127.0.0.1:" + std::to_string(ClosedPort());
+    return config;
+  }
+};
+
+// When Kafka never acknowledges an event (message.timeout.ms passes), the relay exits 1 with a
+// clear error and the event's transaction stays unconfirmed in the slot: nothing is skipped.
+TEST_F(RelayFailureTest, PermanentDeliveryFailureExitsOneAndKeepsTheEventInTheSlot) {
+  TestDatabase& db = CreateDatabase();
+  const std::string slot = "it_fail_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  auto config = DeadBrokerConfig(db, slot);
+  config.kafka_properties["message.timeout.ms"] = "3000";
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
+
+  PgConnection conn = db.Connect();
+  conn.Exec("SELECT outbox.publish('order', 'o-1', 'OrderPlaced', '{\"seq\": 1}')");
+
+  const auto exit = relay.WaitFor(60s);
+  ASSERT_TRUE(exit.has_value()) << "the relay kept running 60 s after an undeliverable event";
+  EXPECT_TRUE(exit->exited && exit->code == 1) << exit->Describe();
+  const std::string stderr_text = ReadFile(relay.StderrPath());
+  EXPECT_NE(stderr_text.find("delivery failed permanently"), std::string::npos) << stderr_text;
+
+  ASSERT_TRUE(db.WaitForSlot(slot, false, 30s)) << "the slot stayed active after the relay exited";
+  EXPECT_EQ(UnconfirmedOutboxInserts(conn, slot), 1)
+      << "the undelivered event's transaction was confirmed to PostgreSQL";
+}
+
+// With Kafka down and flow.max_in_flight_events 1000, a 120,000-row transaction is not read
+// ahead: the relay keeps running (librdkafka's 100,000-message queue never overflows) with
+// bounded memory, and confirms none of it.
+TEST_F(RelayFailureTest, InFlightCapStopsReadingWhileKafkaIsDown) {
+  TestDatabase& db = CreateDatabase();
+  const std::string slot = "it_cap_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  auto config = DeadBrokerConfig(db, slot);
+  config.max_in_flight_events = 1000;
+  config.kafka_properties["message.timeout.ms"] = "300000";
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
+
+  constexpr long kRows = 120000;
+  PgConnection conn = db.Connect();
+  conn.Exec("SELECT count(outbox.publish('order', 'o-' || (i % 100), 'OrderPlaced', "
+            "jsonb_build_object('seq', i, 'pad', repeat('x', 1000)))) FROM generate_series(1, " +
+            std::to_string(kRows) + ") i");
+  // Give the walsender time to push what the socket takes; without the cap the relay would
+  // read all of it and either exceed librdkafka's queue (exit 1) or hold ~120 MB.
+  std::this_thread::sleep_for(8s);
+  ASSERT_TRUE(relay.Running()) << "the relay died: " << relay.StderrTail(5);
+  const long rss_kb = ResidentKilobytes(relay.Pid());
+  std::cout << "[ info ] relay RSS with " << kRows << " rows (~" << kRows / 1000
+            << " MB) pending and the cap at 1000 events: " << rss_kb / 1024 << " MiB\n";
+  EXPECT_GT(rss_kb, 0);
+  EXPECT_LT(rss_kb, 64 * 1024) << "memory is not bounded by the in-flight cap";
+
+  relay.Kill();
+  ASSERT_TRUE(db.WaitForSlot(slot, false, 30s));
+  EXPECT_EQ(UnconfirmedOutboxInserts(conn, slot), kRows) << "rows were confirmed without delivery";
+}
+
+}  // namespace
+}  // namespace outbox_relay::it
