@@ -391,6 +391,25 @@ KeySpec SinkTypeKey() {
           [](const Config&) -> Problem { return std::nullopt; }};
 }
 
+KeySpec DeliveryKey() {
+  return {"delivery", "a string",
+          [](Config& config, const std::string& text, const std::string& origin) {
+            if (text == "at-least-once") {
+              config.delivery = DeliveryMode::kAtLeastOnce;
+            } else if (text == "exactly-once") {
+              config.delivery = DeliveryMode::kExactlyOnce;
+            } else {
+              throw ConfigError(origin, "expected one of at-least-once, exactly-once, got \"" + text + "\"");
+            }
+          },
+          [](const Config& config) -> Problem {
+            if (config.delivery == DeliveryMode::kExactlyOnce && config.sink.type != SinkType::kKafka) {
+              return "exactly-once needs sink.type: kafka (Kafka transactions)";
+            }
+            return std::nullopt;
+          }};
+}
+
 const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> keys = [] {
     std::vector<KeySpec> table = {
@@ -422,6 +441,35 @@ const std::vector<KeySpec>& Keys() {
     };
     for (std::size_t i = 0; i < kColumnFields.size(); ++i) table.push_back(ColumnKey(i));
     table.push_back(SinkTypeKey());
+    table.push_back(DeliveryKey());
+    table.push_back(CountKey("exactly_once.max_batch_events",
+                             [](auto& c) -> auto& { return c.exactly_once.max_batch_events; }, 1));
+    table.push_back(MillisKey("exactly_once.max_batch_ms",
+                              [](auto& c) -> auto& { return c.exactly_once.max_batch; }, 1,
+                              kMaxDurationMs));
+    table.push_back(StringKey("exactly_once.checkpoint_topic",
+                              [](auto& c) -> auto& { return c.exactly_once.checkpoint_topic; },
+                              [](const std::string& topic, const Config&) -> Problem {
+                                if (!IsLegalTopicName(topic)) {
+                                  return "\"" + topic + "\" is not a legal Kafka topic name";
+                                }
+                                return std::nullopt;
+                              }));
+    table.push_back(CountKey("exactly_once.checkpoint_replication_factor",
+                             [](auto& c) -> auto& { return c.exactly_once.checkpoint_replication_factor; },
+                             0));
+    table.push_back(StringKey("exactly_once.transactional_id",
+                              [](auto& c) -> auto& { return c.exactly_once.transactional_id; },
+                              [](const std::string&, const Config&) -> Problem { return std::nullopt; }));
+    table.push_back(MillisKey(
+        "exactly_once.transaction_timeout_ms",
+        [](auto& c) -> auto& { return c.exactly_once.transaction_timeout; }, 1000, kMaxDurationMs,
+        [](const Config& c) -> Problem {
+          if (c.exactly_once.max_batch >= c.exactly_once.transaction_timeout) {
+            return "must be greater than exactly_once.max_batch_ms";
+          }
+          return std::nullopt;
+        }));
     table.push_back(CountKey("flow.max_in_flight_events",
                              [](auto& c) -> auto& { return c.flow.max_in_flight_events; }, 1));
     table.push_back(CountKey("flow.max_in_flight_bytes",
@@ -654,6 +702,25 @@ void CheckKafka(const Config& config, const RawValues& raw) {
                         "must be all or -1 (got " + Shown("kafka." + key, *value) +
                             "): the relay's delivery contract needs every in-sync replica to "
                             "have an event before its position is confirmed to PostgreSQL");
+    }
+  }
+
+  // One place owns each of these in exactly-once mode, so a second spelling cannot disagree.
+  for (const std::string key : {"transactional.id", "transaction.timeout.ms"}) {
+    if (find(key) != nullptr) {
+      throw ConfigError(origin("kafka." + key),
+                        "is set by the relay; use exactly_once.transactional_id / "
+                        "exactly_once.transaction_timeout_ms and delivery: exactly-once");
+    }
+  }
+  if (const std::string* value = find("message.timeout.ms");
+      value && config.delivery == DeliveryMode::kExactlyOnce) {
+    const std::string key = "kafka.message.timeout.ms";
+    if (ParseUnsigned(key, *value, origin(key)) >=
+        static_cast<std::uint64_t>(config.exactly_once.transaction_timeout.count())) {
+      throw ConfigError(origin(key),
+                        "must be below exactly_once.transaction_timeout_ms: a message that "
+                        "times out after its transaction did leaves the outcome ambiguous");
     }
   }
 

@@ -11,6 +11,8 @@ namespace outbox_relay::config {
 
 enum class SinkType { kStdout, kKafka };
 
+enum class DeliveryMode { kAtLeastOnce, kExactlyOnce };
+
 /// Column names of the outbox table (Debezium's names by default).
 struct OutboxColumns {
   std::string id = "id";
@@ -42,6 +44,21 @@ struct SinkConfig {
   SinkType type = SinkType::kStdout;
 };
 
+/// Kafka transactions: events of one or more PostgreSQL transactions plus a checkpoint record.
+struct ExactlyOnceConfig {
+  std::size_t max_batch_events = 10000;  // close the Kafka transaction at a commit past this
+  std::chrono::milliseconds max_batch{100};  // ... or when its first commit is this old
+  std::string checkpoint_topic = "outbox-relay.checkpoints";
+  std::size_t checkpoint_replication_factor = 0;  // 0: the broker's default.replication.factor
+  std::string transactional_id;  // empty: "outbox-relay-" + source.slot
+  std::chrono::milliseconds transaction_timeout{60000};
+
+  /// The transactional.id in force for `slot`.
+  std::string TransactionalId(const std::string& slot) const {
+    return transactional_id.empty() ? "outbox-relay-" + slot : transactional_id;
+  }
+};
+
 struct FlowConfig {
   std::size_t max_in_flight_events = 50000;
   std::size_t max_in_flight_bytes = 64u * 1024 * 1024;
@@ -60,6 +77,8 @@ struct Config {
   SourceConfig source;
   OutboxConfig outbox;
   SinkConfig sink;
+  DeliveryMode delivery = DeliveryMode::kAtLeastOnce;
+  ExactlyOnceConfig exactly_once;
   std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
   FlowConfig flow;
   LogConfig log;
