@@ -64,11 +64,12 @@ void AckTracker::RaiseTo(Lsn confirmed) {
   if (confirmed > last_commit_) last_commit_ = confirmed;
 }
 
-void AckTracker::DropOpenTransaction() {
-  if (!open_) return;
-  if (transactions_.back().pending != 0) InvariantBroken("dropping a transaction with events in flight");
-  transactions_.pop_back();
+void AckTracker::Rewind() {
+  front_id_ += transactions_.size();
+  transactions_.clear();
+  in_flight_events_ = 0;
   open_ = false;
+  last_commit_ = watermark_;
 }
 
 AckTracker::Transaction& AckTracker::Find(TransactionId id) {

@@ -34,9 +34,10 @@ class AckTracker {
   void OnKeepalive(Lsn wal_end);
   /// The slot is known to stand at `confirmed` (read at connect): never confirm below it.
   void RaiseTo(Lsn confirmed);
-  /// After a lost connection, once every event in flight has been reported: forgets the
-  /// partly received transaction, which the server sends again from the watermark.
-  void DropOpenTransaction();
+  /// After a lost connection or an aborted Kafka transaction, once the sink has nothing in
+  /// flight: forgets every transaction not yet fully delivered (the server sends them again
+  /// from the watermark).
+  void Rewind();
 
   Lsn Watermark() const { return watermark_; }
   std::size_t InFlightEvents() const { return in_flight_events_; }

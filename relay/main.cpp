@@ -25,8 +25,16 @@ std::unique_ptr<sinks::Sink> MakeSink(boost::asio::io_context& io, const config:
   switch (config.sink.type) {
     case config::SinkType::kStdout:
       return std::make_unique<sinks::StdoutSink>(io, stdout);
-    case config::SinkType::kKafka:
-      return std::make_unique<sinks::KafkaSink>(io, config.kafka);
+    case config::SinkType::kKafka: {
+      std::optional<sinks::KafkaTransactionSettings> transactions;
+      if (config.delivery == config::DeliveryMode::kExactlyOnce) {
+        const auto& eos = config.exactly_once;
+        transactions = sinks::KafkaTransactionSettings{eos.TransactionalId(config.source.slot),
+                                                       eos.transaction_timeout, eos.checkpoint_topic,
+                                                       eos.checkpoint_replication_factor, config.source.slot};
+      }
+      return std::make_unique<sinks::KafkaSink>(io, config.kafka, std::move(transactions));
+    }
   }
   return nullptr;
 }

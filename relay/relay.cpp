@@ -40,11 +40,15 @@ Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::uni
       status_wakeup_(io) {
   sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
                       [this](const std::string& reason) { FailFatal(reason); }});
+  if (config.delivery == config::DeliveryMode::kExactlyOnce) {
+    transactional_ = dynamic_cast<sinks::TransactionalSink*>(sink_.get());
+    if (transactional_ == nullptr) throw sinks::SinkError("exactly-once delivery needs the Kafka sink");
+  }
 }
 
 void Relay::Stop() {
   if (stopping_) return;
-  Log().info("stopping: no more reading, draining {} in-flight events", tracker_.InFlightEvents());
+  Log().info("stopping: no more reading, draining {} in-flight events", in_flight_events_);
   stopping_ = true;
   stream_.CancelRead();
   progress_.cancel();
@@ -58,11 +62,20 @@ void Relay::FailFatal(const std::string& reason) {
 }
 
 bool Relay::AtCapacity() const {
-  return tracker_.InFlightEvents() >= config_.flow.max_in_flight_events ||
+  return in_flight_events_ >= config_.flow.max_in_flight_events ||
          in_flight_bytes_ >= config_.flow.max_in_flight_bytes;
 }
 
 void Relay::OnDelivery(const sinks::DeliveryReport& report) {
+  --in_flight_events_;
+  in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
+  progress_.cancel();
+  if (transactional_ != nullptr) {
+    // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
+    // makes that commit fail (abort, re-read from the watermark).
+    if (report.error) Log().warn("event in the open Kafka transaction failed: {}", *report.error);
+    return;
+  }
   if (report.error) {
     // The producer retried up to message.timeout.ms: the event is lost to this attempt, and
     // skipping it would lose it for good. Keep the slot where it is and stop.
@@ -70,18 +83,16 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
               "); raise kafka.message.timeout.ms or fix the broker, then restart");
     return;
   }
-  in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
   tracker_.Delivered(report.tag);
-  progress_.cancel();
 }
 
 awaitable<void> Relay::WaitForProgress(Clock::time_point deadline) { co_await SleepUntil(progress_, deadline); }
 
 awaitable<bool> Relay::Drain(Clock::time_point deadline) {
-  while (tracker_.InFlightEvents() > 0 && !fatal_ && Clock::now() < deadline) {
+  while (in_flight_events_ > 0 && !fatal_ && Clock::now() < deadline) {
     co_await WaitForProgress(deadline);
   }
-  co_return tracker_.InFlightEvents() == 0;
+  co_return in_flight_events_ == 0;
 }
 
 awaitable<int> Relay::Run() {
@@ -94,6 +105,8 @@ awaitable<int> Relay::Run() {
       tracker_.RaiseTo(co_await stream_.EnsureSlot());
       assembler_.Reset();
       co_await stream_.Start(tracker_.Watermark());
+      // Only now, holding the slot: claiming the transactional id fences the previous owner.
+      if (transactional_ != nullptr && !transactions_ready_) co_await StartTransactions();
       backoff = config_.source.reconnect_backoff_initial;
       const auto connection = ++connection_;
       boost::asio::co_spawn(io_, SendStatusUpdates(connection), boost::asio::detached);
@@ -107,7 +120,11 @@ awaitable<int> Relay::Run() {
     } catch (const PoisonEventError& error) {
       FailFatal(std::string(error.what()) + " (policy fail: fix the row's source or the config)");
     } catch (const sinks::SinkError& error) {
-      FailFatal(error.what());
+      if (error.retryable()) {
+        lost.emplace(error.what(), true);
+      } else {
+        FailFatal(error.what());
+      }
     }
     if (!lost) continue;
     ++connection_;
@@ -120,10 +137,18 @@ awaitable<int> Relay::Run() {
     // The server re-sends from the watermark; wait for every report first so the partly
     // received transaction can be forgotten and nothing is confirmed twice.
     Log().warn("replication stream unavailable: {}; draining {} in-flight events, retrying in {} ms",
-               lost->what(), tracker_.InFlightEvents(), backoff.count());
+               lost->what(), in_flight_events_, backoff.count());
     co_await Drain(Clock::time_point::max());
     if (fatal_ || stopping_) break;
-    tracker_.DropOpenTransaction();
+    if (batch_.open) {
+      try {
+        co_await AbandonBatch();
+      } catch (const sinks::SinkError& error) {
+        FailFatal(error.what());
+        break;
+      }
+    }
+    tracker_.Rewind();
     std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
     co_await SleepUntil(progress_, Clock::now() + backoff + std::chrono::milliseconds(jitter(random)));
     backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
@@ -139,7 +164,19 @@ awaitable<void> Relay::ConfirmAndClose() {
     const auto deadline = Clock::now() + config_.shutdown.timeout;
     if (!co_await Drain(deadline)) {
       Log().warn("shutdown.timeout reached with {} events unconfirmed; they will be re-sent on restart",
-                 tracker_.InFlightEvents());
+                 in_flight_events_);
+    }
+  }
+  if (batch_.open) {
+    // Commit what is complete; a half-received source transaction is re-read on restart.
+    try {
+      if (!fatal_ && !tracker_.TransactionOpen() && !batch_.transactions.empty()) {
+        co_await CommitBatch();
+      } else {
+        co_await AbandonBatch();
+      }
+    } catch (const std::exception& error) {
+      Log().warn("open Kafka transaction not committed at shutdown: {}", error.what());
     }
   }
   if (stream_.IsOpen()) {
@@ -159,9 +196,10 @@ awaitable<void> Relay::Stream() {
       co_await WaitForProgress(Clock::now() + std::chrono::seconds(1));
     }
     if (stopping_) co_return;
-    auto data = co_await stream_.Read();
-    if (!data) co_return;
-    Handle(*data);
+    auto data = co_await stream_.Read(BatchDeadline());
+    if (stopping_) co_return;
+    if (data) Handle(*data);
+    if (BatchDue()) co_await CommitBatch();
   }
 }
 
@@ -176,15 +214,84 @@ void Relay::Handle(const CopyData& data) {
   const auto& xlog = std::get<XLogData>(message);
   received_ = std::max(received_, xlog.wal_start);
   auto step = assembler_.Apply(DecodePgOutput(xlog.payload));
-  if (std::holds_alternative<TransactionAssembler::BeginStep>(step)) {
+  Apply(step);
+}
+
+void Relay::Apply(TransactionAssembler::Step& step) {
+  if (const auto* begin = std::get_if<TransactionAssembler::BeginStep>(&step)) {
     transaction_ = tracker_.Begin();
+    transaction_commit_lsn_ = begin->commit_lsn;
+    // Commit LSNs grow with commit order, so everything at or below the checkpoint is in Kafka.
+    skipping_ = checkpoint_ && begin->commit_lsn <= *checkpoint_;
   } else if (auto* event = std::get_if<TransactionAssembler::EventStep>(&step)) {
-    tracker_.AddEvent();
+    if (skipping_) return;
+    if (transactional_ != nullptr) {
+      if (!batch_.open) {
+        transactional_->BeginTransaction();
+        batch_.open = true;
+      }
+      ++batch_.events;
+    } else {
+      tracker_.AddEvent();
+    }
+    ++in_flight_events_;
     in_flight_bytes_ += outbox::EventSize(event->event);
     sink_->Publish(event->event, transaction_);
   } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
+    if (batch_.open && !skipping_) {
+      // Confirmed only when the Kafka transaction holding it commits.
+      tracker_.AddEvent();
+      if (batch_.transactions.empty()) batch_.first_commit = Clock::now();
+      batch_.transactions.push_back(transaction_);
+      batch_.last_commit_lsn = transaction_commit_lsn_;
+    }
     tracker_.Commit(commit->end_lsn);
   }
+}
+
+bool Relay::BatchDue() const {
+  if (!batch_.open || tracker_.TransactionOpen() || batch_.transactions.empty()) return false;
+  return batch_.events >= config_.exactly_once.max_batch_events ||
+         Clock::now() >= batch_.first_commit + config_.exactly_once.max_batch;
+}
+
+Clock::time_point Relay::BatchDeadline() const {
+  if (!batch_.open || tracker_.TransactionOpen() || batch_.transactions.empty()) {
+    return Clock::time_point::max();
+  }
+  return batch_.first_commit + config_.exactly_once.max_batch;
+}
+
+awaitable<void> Relay::StartTransactions() {
+  co_await transactional_->InitTransactions();
+  if (auto text = co_await transactional_->ReadCheckpoint()) {
+    checkpoint_ = Lsn::Parse(*text);
+    if (!checkpoint_) throw sinks::SinkError("checkpoint commit_lsn \"" + *text + "\" is not an LSN");
+    Log().info("transactions with commit LSN at or below {} are already in Kafka; skipping them",
+               checkpoint_->ToString());
+  }
+  transactions_ready_ = true;
+}
+
+awaitable<void> Relay::CommitBatch() {
+  Batch batch = std::exchange(batch_, Batch{});
+  if (auto aborted = co_await transactional_->CommitTransaction(batch.last_commit_lsn.ToString())) {
+    // The events are gone from this process; the server sends them again from the watermark.
+    throw ReplicationError("Kafka transaction aborted (" + *aborted + "); re-reading from " +
+                               tracker_.Watermark().ToString(),
+                           true);
+  }
+  for (const auto id : batch.transactions) tracker_.Delivered(id);
+  checkpoint_ = batch.last_commit_lsn;
+  // Confirm promptly: a crash before the next status update re-sends only skipped transactions.
+  status_wakeup_.cancel();
+}
+
+awaitable<void> Relay::AbandonBatch() {
+  batch_ = Batch{};
+  co_await transactional_->AbortTransaction();
+  Log().info("aborted the open Kafka transaction; its events are re-read from {}",
+             tracker_.Watermark().ToString());
 }
 
 awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
 
@@ -28,6 +29,10 @@ inline constexpr int kExitConfig = 2;
 /// The whole data path on one io_context: replication stream → decoder → assembler → sink,
 /// delivery reports → AckTracker → standby status updates. Reconnects with backoff; stops
 /// reading while the in-flight caps are reached.
+/// At-least-once: a source transaction is confirmed once Kafka acknowledged all its events.
+/// Exactly-once: consecutive source transactions go into one Kafka transaction with a
+/// checkpoint; they are confirmed once it commits, and on start transactions at or below the
+/// checkpoint are skipped.
 class Relay {
  public:
   Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink);
@@ -45,7 +50,13 @@ class Relay {
   boost::asio::awaitable<void> WaitForProgress(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> Drain(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<void> ConfirmAndClose();
+  boost::asio::awaitable<void> StartTransactions();
+  boost::asio::awaitable<void> CommitBatch();
+  boost::asio::awaitable<void> AbandonBatch();
+  bool BatchDue() const;
+  std::chrono::steady_clock::time_point BatchDeadline() const;
   void Handle(const CopyData& data);
+  void Apply(TransactionAssembler::Step& step);
   void OnDelivery(const sinks::DeliveryReport& report);
   void FailFatal(const std::string& reason);
   bool AtCapacity() const;
@@ -53,13 +64,29 @@ class Relay {
   boost::asio::io_context& io_;
   const config::Config& config_;
   std::unique_ptr<sinks::Sink> sink_;
+  sinks::TransactionalSink* transactional_ = nullptr;  // set in exactly-once mode
   ReplicationStream stream_;
   TransactionAssembler assembler_;
   AckTracker tracker_{Lsn()};
   AckTracker::TransactionId transaction_ = 0;
+  Lsn transaction_commit_lsn_;
+  bool skipping_ = false;  // the current transaction is already in Kafka (exactly-once)
+
+  // Exactly-once: the open Kafka transaction.
+  struct Batch {
+    bool open = false;
+    std::size_t events = 0;
+    std::vector<AckTracker::TransactionId> transactions;  // complete source transactions in it
+    Lsn last_commit_lsn;
+    std::chrono::steady_clock::time_point first_commit;
+  };
+  Batch batch_;
+  std::optional<Lsn> checkpoint_;  // commit LSN of the last committed Kafka transaction
+  bool transactions_ready_ = false;
   // Cancelled whenever deliveries make progress or a stop is requested; waiters re-check.
   boost::asio::steady_timer progress_;
   boost::asio::steady_timer status_wakeup_;
+  std::size_t in_flight_events_ = 0;  // handed to the sink, no delivery report yet
   std::size_t in_flight_bytes_ = 0;
   Lsn received_;
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop

@@ -53,7 +53,7 @@ void ReplicationStream::Close() {
   read_cancelled_ = false;
 }
 
-awaitable<void> ReplicationStream::AwaitSocket(Wait wait, Clock::time_point deadline) {
+awaitable<bool> ReplicationStream::AwaitSocket(Wait wait, Clock::time_point deadline, bool timeout_is_error) {
   const int fd = PQsocket(conn_.get());
   if (fd < 0) Fail("no connection socket");
   // The socket can change while libpq tries the hosts of a multi-host DSN.
@@ -77,11 +77,14 @@ awaitable<void> ReplicationStream::AwaitSocket(Wait wait, Clock::time_point dead
                                                     : boost::asio::posix::descriptor_base::wait_write,
                                 boost::asio::redirect_error(use_awaitable, error));
     timer.cancel();
-    if (!error) co_return;
-    if (timed_out) Fail("timed out waiting for PostgreSQL");
+    if (!error) co_return true;
+    if (timed_out) {
+      if (timeout_is_error) Fail("timed out waiting for PostgreSQL");
+      co_return false;
+    }
     if (error != boost::asio::error::operation_aborted) Fail("socket error: " + error.message());
     // A cancel meant for the other direction's waiter, or a shutdown request.
-    if (wait == Wait::kRead && read_cancelled_) co_return;
+    if (wait == Wait::kRead && read_cancelled_) co_return true;
   }
 }
 
@@ -193,14 +196,14 @@ awaitable<void> ReplicationStream::Start(Lsn start) {
   Log().info("streaming from slot {} at {}", config_.slot, start.ToString());
 }
 
-awaitable<std::optional<CopyData>> ReplicationStream::Read() {
+awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point deadline) {
   for (;;) {
     if (read_cancelled_) co_return std::nullopt;
     char* buffer = nullptr;
     const int size = PQgetCopyData(conn_.get(), &buffer, /*async=*/1);
     if (size > 0) co_return CopyData{PgBufferHandle(buffer), static_cast<std::size_t>(size)};
     if (size == 0) {
-      co_await AwaitSocket(Wait::kRead, Clock::time_point::max());
+      if (!co_await AwaitSocket(Wait::kRead, deadline, /*timeout_is_error=*/false)) co_return std::nullopt;
       if (read_cancelled_) co_return std::nullopt;
       if (PQconsumeInput(conn_.get()) != 1) Fail("replication connection lost");
       continue;

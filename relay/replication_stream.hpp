@@ -57,9 +57,10 @@ class ReplicationStream {
   /// START_REPLICATION from `start` with pgoutput v1, the publication and messages on.
   boost::asio::awaitable<void> Start(Lsn start);
 
-  /// The next CopyData message; nullopt once CancelRead() was called. Throws ReplicationError
-  /// when the connection is lost or the server ends the stream.
-  boost::asio::awaitable<std::optional<CopyData>> Read();
+  /// The next CopyData message; nullopt once CancelRead() was called or `deadline` passed.
+  /// Throws ReplicationError when the connection is lost or the server ends the stream.
+  boost::asio::awaitable<std::optional<CopyData>> Read(
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
 
   /// Makes a pending or the next Read() return nullopt (for shutdown).
   void CancelRead();
@@ -76,7 +77,9 @@ class ReplicationStream {
   enum class Wait { kRead, kWrite };
   enum class Quoting { kLiteral, kIdentifier };
 
-  boost::asio::awaitable<void> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline);
+  /// Waits for the socket; false when `deadline` passed and `timeout_is_error` is off.
+  boost::asio::awaitable<bool> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline,
+                                           bool timeout_is_error = true);
   boost::asio::awaitable<PgResultHandle> Execute(const std::string& sql);
   boost::asio::awaitable<void> FlushOutput(std::chrono::steady_clock::time_point deadline);
   std::string Escape(Quoting quoting, const std::string& text);

@@ -6,12 +6,26 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
 
 #include "config/logging.hpp"
 
 namespace outbox_relay::sinks {
 
 namespace {
+
+using boost::asio::awaitable;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kAdminTimeout = std::chrono::seconds(30);
+constexpr auto kCheckpointReadTimeout = std::chrono::seconds(30);
+constexpr int kCommitAttempts = 10;
+// Marks the checkpoint record, whose delivery report is not an event's.
+char kCheckpointMarker;
 
 spdlog::logger& Log() { return config::Logger("sinks"); }
 
@@ -23,46 +37,70 @@ const std::map<std::string, std::string> kDefaults = {
     // co-partition with these topics.
     {"partitioner", "murmur2_random"},
     {"client.id", "outbox-relay"},
-    // Logs and errors go through the main queue, served on the io_context thread.
+    // Logs go to the main queue with everything else, served on the io_context thread.
     {"log.queue", "true"},
 };
 
-void DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
-  static_cast<KafkaSink*>(opaque)->OnDelivery(*message);
-}
+int Millis(std::chrono::milliseconds duration) { return static_cast<int>(duration.count()); }
 
-void ErrorCallback(rd_kafka_t*, int error, const char* reason, void* opaque) {
-  static_cast<KafkaSink*>(opaque)->OnError(error, reason);
-}
-
-void LogCallback(const rd_kafka_t* producer, int level, const char* facility, const char* message) {
-  static_cast<KafkaSink*>(rd_kafka_opaque(producer))->OnLog(level, facility, message);
-}
-
-KafkaConfHandle MakeConf(const std::map<std::string, std::string>& properties, KafkaSink* sink) {
-  KafkaConfHandle conf(rd_kafka_conf_new());
+void Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   std::array<char, 512> error{};
-  auto set = [&](const std::string& key, const std::string& value) {
-    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size()) !=
-        RD_KAFKA_CONF_OK) {
-      throw SinkError("kafka." + key + ": " + error.data());
-    }
-  };
-  for (const auto& [key, value] : kDefaults) set(key, value);
-  for (const auto& [key, value] : properties) set(key, value);
-  rd_kafka_conf_set_opaque(conf.get(), sink);
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), DeliveryCallback);
-  rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
-  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error.data(), error.size()) !=
+      RD_KAFKA_CONF_OK) {
+    throw SinkError("kafka." + key + ": " + error.data());
+  }
+}
+
+KafkaConfHandle MakeProducerConf(const std::map<std::string, std::string>& properties,
+                                 const std::optional<KafkaTransactionSettings>& transactions) {
+  KafkaConfHandle conf(rd_kafka_conf_new());
+  for (const auto& [key, value] : kDefaults) Set(conf.get(), key, value);
+  if (transactions) {
+    Set(conf.get(), "transactional.id", transactions->transactional_id);
+    Set(conf.get(), "transaction.timeout.ms", std::to_string(transactions->transaction_timeout.count()));
+    // A message must give up before its transaction does, or its outcome is ambiguous.
+    Set(conf.get(), "message.timeout.ms", std::to_string(transactions->transaction_timeout.count() * 9 / 10));
+  }
+  for (const auto& [key, value] : properties) Set(conf.get(), key, value);
+  rd_kafka_conf_set_events(conf.get(), RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
   return conf;
+}
+
+// Owns a librdkafka error object and says what kind it is.
+struct TxnError {
+  config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy> error;
+  explicit operator bool() const { return error != nullptr; }
+  std::string Text() const { return rd_kafka_error_string(error.get()); }
+  bool Fatal() const { return rd_kafka_error_is_fatal(error.get()) != 0; }
+  bool Retriable() const { return rd_kafka_error_is_retriable(error.get()) != 0; }
+  bool RequiresAbort() const { return rd_kafka_error_txn_requires_abort(error.get()) != 0; }
+};
+
+[[noreturn]] void ThrowFatal(const std::string& what, const TxnError& error) {
+  const bool fenced = rd_kafka_error_code(error.error.get()) == RD_KAFKA_RESP_ERR__FENCED ||
+                      rd_kafka_error_code(error.error.get()) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+  throw SinkError(what + ": " + error.Text() +
+                  (fenced ? " (another relay now owns this transactional id; this one is a zombie "
+                            "and stops)"
+                          : ""));
+}
+
+// Runs a blocking librdkafka call on the worker thread; the caller resumes on its own executor.
+template <typename Blocking>
+auto OnWorker(boost::asio::thread_pool& worker, Blocking blocking)
+    -> awaitable<decltype(blocking())> {
+  using Result = decltype(blocking());
+  co_return co_await boost::asio::co_spawn(
+      worker, [blocking]() -> awaitable<Result> { co_return blocking(); }, boost::asio::use_awaitable);
 }
 
 }  // namespace
 
 KafkaSink::KafkaSink(boost::asio::io_context& io,
-                     const std::map<std::string, std::string>& properties)
-    : io_(io), wakeup_(io) {
-  auto conf = MakeConf(properties, this);
+                     const std::map<std::string, std::string>& properties,
+                     std::optional<KafkaTransactionSettings> transactions)
+    : io_(io), properties_(properties), transactions_(std::move(transactions)), wakeup_(io) {
+  auto conf = MakeProducerConf(properties, transactions_);
   std::array<char, 512> error{};
   producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
   if (!producer_) throw SinkError(std::string("cannot create Kafka producer: ") + error.data());
@@ -84,6 +122,7 @@ KafkaSink::KafkaSink(boost::asio::io_context& io,
 }
 
 KafkaSink::~KafkaSink() {
+  worker_.join();
   rd_kafka_queue_io_event_enable(main_queue_.get(), -1, nullptr, 0);
   boost::system::error_code ignored;
   wakeup_.close(ignored);
@@ -94,10 +133,9 @@ KafkaSink::~KafkaSink() {
     Log().warn("dropping {} undelivered events at shutdown; they will be re-sent from the slot", remaining);
     rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
-  main_queue_.reset();
-  // Serve the purge reports so rd_kafka_destroy does not wait for them; nobody listens now.
   handlers_ = {};
-  rd_kafka_poll(producer_.get(), 0);
+  ServeEvents();  // the purge reports, so rd_kafka_destroy does not wait for them
+  main_queue_.reset();
 }
 
 void KafkaSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
@@ -132,7 +170,7 @@ void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
 }
 
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
-  if (!handlers_.on_delivery) return;
+  if (!handlers_.on_delivery || message._private == &kCheckpointMarker) return;
   DeliveryReport report{static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private)),
                         message.key_len + message.len, std::nullopt};
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -144,29 +182,24 @@ void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   handlers_.on_delivery(report);
 }
 
-void KafkaSink::OnError(int error, const char* reason) {
-  const auto code = static_cast<rd_kafka_resp_err_t>(error);
-  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+void KafkaSink::OnError(rd_kafka_event_t& event) {
+  const auto code = rd_kafka_event_error(&event);
+  if (rd_kafka_event_error_is_fatal(&event)) {
     std::array<char, 512> detail{};
     rd_kafka_fatal_error(producer_.get(), detail.data(), detail.size());
-    if (handlers_.on_failure) handlers_.on_failure(std::string("fatal Kafka producer error: ") + detail.data());
+    const bool fenced = code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+    if (handlers_.on_failure) {
+      handlers_.on_failure(std::string("fatal Kafka producer error: ") + detail.data() +
+                           (fenced ? " (another relay now owns this transactional id)" : ""));
+    }
     return;
   }
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    if (connected_) Log().warn("all Kafka brokers are down: {}", reason);
+    if (connected_) Log().warn("all Kafka brokers are down: {}", rd_kafka_event_error_string(&event));
     connected_ = false;
     return;
   }
-  Log().warn("Kafka: {} ({})", reason, rd_kafka_err2name(code));
-}
-
-void KafkaSink::OnLog(int level, const char* facility, const char* message) {
-  // librdkafka uses syslog levels.
-  const auto spd_level = level <= 3 ? spdlog::level::err
-                         : level == 4 ? spdlog::level::warn
-                         : level <= 6 ? spdlog::level::info
-                                      : spdlog::level::debug;
-  Log().log(spd_level, "librdkafka {}: {}", facility, message);
+  Log().warn("Kafka: {} ({})", rd_kafka_event_error_string(&event), rd_kafka_err2name(code));
 }
 
 void KafkaSink::ArmWakeup() {
@@ -180,9 +213,230 @@ void KafkaSink::ArmWakeup() {
 
 void KafkaSink::ServeEvents() {
   std::array<char, 64> drain{};
-  while (::read(wakeup_.native_handle(), drain.data(), drain.size()) > 0) {
+  if (wakeup_.is_open()) {
+    while (::read(wakeup_.native_handle(), drain.data(), drain.size()) > 0) {
+    }
   }
-  rd_kafka_poll(producer_.get(), 0);
+  while (rd_kafka_event_t* event = rd_kafka_queue_poll(main_queue_.get(), 0)) {
+    switch (rd_kafka_event_type(event)) {
+      case RD_KAFKA_EVENT_DR:
+        // One event carries a batch of reports.
+        while (const rd_kafka_message_t* message = rd_kafka_event_message_next(event)) OnDelivery(*message);
+        break;
+      case RD_KAFKA_EVENT_ERROR:
+        OnError(*event);
+        break;
+      case RD_KAFKA_EVENT_LOG: {
+        const char* facility = nullptr;
+        const char* text = nullptr;
+        int level = 0;
+        rd_kafka_event_log(event, &facility, &text, &level);
+        // librdkafka uses syslog levels.
+        const auto spd_level = level <= 3 ? spdlog::level::err
+                               : level == 4 ? spdlog::level::warn
+                               : level <= 6 ? spdlog::level::info
+                                            : spdlog::level::debug;
+        Log().log(spd_level, "librdkafka {}: {}", facility, text);
+        break;
+      }
+      default:
+        break;
+    }
+    rd_kafka_event_destroy(event);
+  }
+}
+
+const KafkaTransactionSettings& KafkaSink::Transactions() const {
+  if (!transactions_) throw SinkError("Kafka transactions used without exactly-once settings");
+  return *transactions_;
+}
+
+awaitable<void> KafkaSink::InitTransactions() {
+  const auto timeout = Transactions().transaction_timeout;
+  co_await OnWorker(worker_, [this, timeout] {
+    CreateCheckpointTopic();
+    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+        rd_kafka_init_transactions(producer_.get(), Millis(timeout)))};
+    if (error && (error.Fatal() || !error.Retriable())) ThrowFatal("cannot initialise Kafka transactions", error);
+    if (error) throw SinkError("cannot initialise Kafka transactions yet: " + error.Text(), true);
+    return true;
+  });
+  Log().info("Kafka transactions ready (transactional.id {})", Transactions().transactional_id);
+}
+
+void KafkaSink::CreateCheckpointTopic() {
+  const auto& settings = Transactions();
+  std::array<char, 512> error{};
+  const int replication = settings.checkpoint_replication_factor == 0
+                              ? -1  // the broker's default.replication.factor (KIP-464)
+                              : static_cast<int>(settings.checkpoint_replication_factor);
+  config::CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy> topic(
+      rd_kafka_NewTopic_new(settings.checkpoint_topic.c_str(), 1, replication, error.data(), error.size()));
+  if (!topic) throw SinkError("exactly_once.checkpoint_topic: " + std::string(error.data()));
+  // Only the newest checkpoint per slot matters.
+  rd_kafka_NewTopic_set_config(topic.get(), "cleanup.policy", "compact");
+  KafkaQueueHandle queue(rd_kafka_queue_new(producer_.get()));
+  rd_kafka_NewTopic_t* topics[] = {topic.get()};
+  rd_kafka_CreateTopics(producer_.get(), topics, 1, nullptr, queue.get());
+  config::CHandle<rd_kafka_event_t, rd_kafka_event_destroy> result(
+      rd_kafka_queue_poll(queue.get(), Millis(kAdminTimeout)));
+  if (!result) throw SinkError("timed out creating checkpoint topic " + settings.checkpoint_topic, true);
+  if (rd_kafka_event_error(result.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError("cannot create checkpoint topic " + settings.checkpoint_topic + ": " +
+                        rd_kafka_event_error_string(result.get()),
+                    true);
+  }
+  std::size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(result.get()), &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto code = rd_kafka_topic_result_error(results[i]);
+    if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Log().info("created checkpoint topic {} (compacted)", settings.checkpoint_topic);
+    } else if (code == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+               code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+      throw SinkError("not allowed to create checkpoint topic " + settings.checkpoint_topic +
+                      ": grant the relay's principal CREATE on it, or create it yourself "
+                      "(cleanup.policy=compact) and set exactly_once.checkpoint_topic");
+    } else if (code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      throw SinkError("cannot create checkpoint topic " + settings.checkpoint_topic + ": " +
+                          rd_kafka_topic_result_error_string(results[i]),
+                      true);
+    }
+  }
+}
+
+awaitable<std::optional<std::string>> KafkaSink::ReadCheckpoint() {
+  auto checkpoint = co_await OnWorker(worker_, [this] { return ReadCheckpointBlocking(); });
+  Log().info("checkpoint for slot {}: {}", Transactions().slot, checkpoint.value_or("none"));
+  co_return checkpoint;
+}
+
+std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
+  const auto& settings = Transactions();
+  KafkaConfHandle conf(rd_kafka_conf_new());
+  // The user's connection and security settings; the producer-only ones are not needed.
+  for (const auto& [key, value] : properties_) {
+    std::array<char, 512> error{};
+    rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size());
+  }
+  Set(conf.get(), "group.id", "outbox-relay-checkpoint-reader");
+  Set(conf.get(), "isolation.level", "read_committed");
+  Set(conf.get(), "enable.auto.commit", "false");
+  Set(conf.get(), "enable.partition.eof", "true");
+  Set(conf.get(), "log.queue", "false");
+  std::array<char, 512> error{};
+  KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size()));
+  if (!consumer) throw SinkError(std::string("cannot create checkpoint reader: ") + error.data());
+  conf.release();  // owned by the consumer now
+
+  const rd_kafka_metadata_t* metadata = nullptr;
+  config::CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy> topic(
+      rd_kafka_topic_new(consumer.get(), settings.checkpoint_topic.c_str(), nullptr));
+  if (rd_kafka_metadata(consumer.get(), 0, topic.get(), &metadata, Millis(kAdminTimeout)) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError("cannot read metadata of checkpoint topic " + settings.checkpoint_topic, true);
+  }
+  config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> metadata_owner(metadata);
+  if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError("checkpoint topic " + settings.checkpoint_topic + " is not available", true);
+  }
+  config::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
+      rd_kafka_topic_partition_list_new(metadata->topics[0].partition_cnt));
+  for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
+    rd_kafka_topic_partition_list_add(partitions.get(), settings.checkpoint_topic.c_str(),
+                                      metadata->topics[0].partitions[i].id)
+        ->offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(consumer.get(), partitions.get());
+
+  std::optional<std::string> commit_lsn;
+  std::set<std::int32_t> at_end;
+  const auto deadline = Clock::now() + kCheckpointReadTimeout;
+  while (static_cast<int>(at_end.size()) < partitions->cnt) {
+    if (Clock::now() > deadline) {
+      throw SinkError("timed out reading checkpoint topic " + settings.checkpoint_topic, true);
+    }
+    config::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
+        rd_kafka_consumer_poll(consumer.get(), 200));
+    if (!message) continue;
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_end.insert(message->partition);
+      continue;
+    }
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw SinkError("reading checkpoint topic: " + std::string(rd_kafka_message_errstr(message.get())), true);
+    }
+    const std::string_view key(static_cast<const char*>(message->key), message->key_len);
+    if (key != settings.slot || message->payload == nullptr) continue;
+    const auto value = nlohmann::json::parse(
+        std::string_view(static_cast<const char*>(message->payload), message->len), nullptr, false);
+    if (!value.is_object() || !value.contains("commit_lsn") || !value["commit_lsn"].is_string()) {
+      throw SinkError("checkpoint record for slot " + settings.slot + " in " + settings.checkpoint_topic +
+                      " is not {\"slot\", \"commit_lsn\"} JSON");
+    }
+    commit_lsn = value["commit_lsn"].get<std::string>();
+  }
+  rd_kafka_consumer_close(consumer.get());
+  return commit_lsn;
+}
+
+void KafkaSink::BeginTransaction() {
+  TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+      rd_kafka_begin_transaction(producer_.get()))};
+  if (error) ThrowFatal("cannot begin a Kafka transaction", error);
+}
+
+awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::string& commit_lsn) {
+  const auto& settings = Transactions();
+  const nlohmann::json checkpoint = {{"slot", settings.slot}, {"commit_lsn", commit_lsn}};
+  const std::string value = checkpoint.dump();
+  const rd_kafka_resp_err_t error = rd_kafka_producev(
+      producer_.get(), RD_KAFKA_V_TOPIC(settings.checkpoint_topic.c_str()),
+      RD_KAFKA_V_KEY(settings.slot.data(), settings.slot.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&kCheckpointMarker), RD_KAFKA_V_END);
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError(std::string("cannot queue the checkpoint record: ") + rd_kafka_err2str(error));
+  }
+  co_return co_await OnWorker(worker_, [this] { return CommitBlocking(); });
+}
+
+awaitable<void> KafkaSink::AbortTransaction() {
+  co_await OnWorker(worker_, [this] {
+    AbortBlocking();
+    return true;
+  });
+}
+
+void KafkaSink::AbortBlocking() {
+  const int timeout = Millis(Transactions().transaction_timeout);
+  for (int attempt = 1;; ++attempt) {
+    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+        rd_kafka_abort_transaction(producer_.get(), timeout))};
+    if (!error) return;
+    if (error.Fatal() || !error.Retriable() || attempt == kCommitAttempts) {
+      ThrowFatal("cannot abort the Kafka transaction", error);
+    }
+  }
+}
+
+std::optional<std::string> KafkaSink::CommitBlocking() {
+  const int timeout = Millis(Transactions().transaction_timeout);
+  for (int attempt = 1;; ++attempt) {
+    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+        rd_kafka_commit_transaction(producer_.get(), timeout))};
+    if (!error) return std::nullopt;
+    if (error.Fatal()) ThrowFatal("Kafka transaction failed", error);
+    if (error.RequiresAbort()) {
+      AbortBlocking();
+      return error.Text();
+    }
+    // A retriable outcome (for example a timeout) is ambiguous until commit succeeds:
+    // librdkafka documents calling commit again.
+    if (!error.Retriable() || attempt == kCommitAttempts) ThrowFatal("cannot commit the Kafka transaction", error);
+    Log().warn("Kafka transaction commit attempt {} failed: {}; retrying", attempt, error.Text());
+  }
 }
 
 }  // namespace outbox_relay::sinks

@@ -1,24 +1,40 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "sinks/kafka_handles.hpp"
 #include "sinks/sink.hpp"
 
 namespace outbox_relay::sinks {
 
+/// Exactly-once settings: the producer is transactional and checkpoints go to a topic.
+struct KafkaTransactionSettings {
+  std::string transactional_id;
+  std::chrono::milliseconds transaction_timeout{60000};
+  std::string checkpoint_topic;
+  std::size_t checkpoint_replication_factor = 0;  // 0: the broker's default
+  std::string slot;                               // checkpoint key
+};
+
 /// Publishes events with an idempotent librdkafka producer (acks=all), key = aggregate id,
-/// Java-compatible murmur2_random partitioning. Delivery reports are served on the
-/// io_context thread when librdkafka signals them through a pipe, so nothing polls or blocks.
-class KafkaSink final : public Sink {
+/// Java-compatible murmur2_random partitioning; transactional when given transaction settings.
+/// Delivery reports, errors and logs are librdkafka events served on the io_context thread
+/// when librdkafka signals them through a pipe, so nothing polls. librdkafka's blocking
+/// transaction calls run on a private worker thread.
+class KafkaSink final : public TransactionalSink {
  public:
-  /// `properties` are librdkafka settings passed through (kafka.* in the config); they are
-  /// applied over the relay's defaults. Throws SinkError naming a rejected property.
-  KafkaSink(boost::asio::io_context& io, const std::map<std::string, std::string>& properties);
+  /// `properties` are librdkafka settings passed through (kafka.* in the config), applied over
+  /// the relay's defaults. Throws SinkError naming a rejected property. Does not connect.
+  KafkaSink(boost::asio::io_context& io, const std::map<std::string, std::string>& properties,
+            std::optional<KafkaTransactionSettings> transactions = std::nullopt);
   ~KafkaSink() override;
 
   KafkaSink(const KafkaSink&) = delete;
@@ -28,20 +44,32 @@ class KafkaSink final : public Sink {
   void Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
   bool Connected() const override { return connected_; }
 
-  /// librdkafka callbacks land here (bridged once in kafka_sink.cpp).
-  void OnDelivery(const rd_kafka_message_t& message);
-  void OnError(int error, const char* reason);
-  void OnLog(int level, const char* facility, const char* message);
+  boost::asio::awaitable<void> InitTransactions() override;
+  boost::asio::awaitable<std::optional<std::string>> ReadCheckpoint() override;
+  void BeginTransaction() override;
+  boost::asio::awaitable<std::optional<std::string>> CommitTransaction(
+      const std::string& commit_lsn) override;
+  boost::asio::awaitable<void> AbortTransaction() override;
 
  private:
   void ArmWakeup();
   void ServeEvents();
+  void OnDelivery(const rd_kafka_message_t& message);
+  void OnError(rd_kafka_event_t& event);
+  void CreateCheckpointTopic();
+  std::optional<std::string> ReadCheckpointBlocking();
+  std::optional<std::string> CommitBlocking();
+  void AbortBlocking();
+  const KafkaTransactionSettings& Transactions() const;
 
   boost::asio::io_context& io_;
+  std::map<std::string, std::string> properties_;  // the user's, for the checkpoint reader
+  std::optional<KafkaTransactionSettings> transactions_;
   KafkaHandle producer_;
   KafkaQueueHandle main_queue_;
   boost::asio::posix::stream_descriptor wakeup_;  // read end of the pipe librdkafka writes to
   int wakeup_write_fd_ = -1;
+  boost::asio::thread_pool worker_{1};  // librdkafka's blocking transaction calls
   Handlers handlers_;
   bool connected_ = false;
 };

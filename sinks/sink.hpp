@@ -6,6 +6,9 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
 
 #include "outbox/outbox_event.hpp"
 
@@ -18,10 +21,16 @@ struct DeliveryReport {
   std::optional<std::string> error;  // set when the event is definitely not delivered
 };
 
-/// A sink refused an event outright, or failed in a way it cannot recover from.
+/// A sink refused an event or failed. `retryable()`: a later attempt may succeed (the broker
+/// is unreachable now); otherwise the relay must stop.
 class SinkError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit SinkError(const std::string& message, bool retryable = false)
+      : std::runtime_error(message), retryable_(retryable) {}
+  bool retryable() const { return retryable_; }
+
+ private:
+  bool retryable_;
 };
 
 /// Where events go. All methods are called on the relay's io_context thread, and delivery
@@ -46,6 +55,32 @@ class Sink {
 
   /// Whether the sink is currently connected to where it delivers (for logs and readiness).
   virtual bool Connected() const = 0;
+};
+
+/// A sink that publishes groups of events atomically, with a checkpoint in the same group
+/// (Kafka transactions). The coroutines resume on the io_context; none blocks its thread.
+class TransactionalSink : public Sink {
+ public:
+  /// Claims the transactional id, fencing any older producer that uses it, and creates the
+  /// checkpoint topic if missing. Throws SinkError.
+  virtual boost::asio::awaitable<void> InitTransactions() = 0;
+
+  /// The commit LSN ("X/Y") of this slot's last committed checkpoint, read with
+  /// read_committed; nullopt if there is none. Throws SinkError.
+  virtual boost::asio::awaitable<std::optional<std::string>> ReadCheckpoint() = 0;
+
+  /// Opens a transaction; every Publish until CommitTransaction belongs to it.
+  virtual void BeginTransaction() = 0;
+
+  /// Commits the open transaction with a checkpoint record naming `commit_lsn`, the commit LSN
+  /// of its last source transaction. Returns nullopt once committed, or the reason it was
+  /// aborted instead (an abortable error: its events must be produced again). Throws SinkError
+  /// on a fatal error (for example, fenced by a newer producer with the same id).
+  virtual boost::asio::awaitable<std::optional<std::string>> CommitTransaction(
+      const std::string& commit_lsn) = 0;
+
+  /// Aborts the open transaction (its events are to be produced again). Throws SinkError.
+  virtual boost::asio::awaitable<void> AbortTransaction() = 0;
 };
 
 }  // namespace outbox_relay::sinks

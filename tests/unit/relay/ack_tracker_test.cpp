@@ -171,14 +171,14 @@ TEST(AckTrackerTest, CompletionBelowRaisedPositionKeepsWatermark) {
 
 // After a lost connection the partly received transaction is forgotten, and the server's
 // re-sent copy with the same end LSN commits and completes normally.
-TEST(AckTrackerTest, DroppedTransactionIsReceivedAgain) {
+TEST(AckTrackerTest, RewoundTransactionIsReceivedAgain) {
   AckTracker tracker(kConfirmed);
   const TransactionId done = CommittedWithEvents(tracker, 1, 0x100);
   tracker.Delivered(done);
   const TransactionId partial = BeginWithEvents(tracker, 2);
   DeliverAll(tracker, partial, 2);
 
-  tracker.DropOpenTransaction();
+  tracker.Rewind();
   EXPECT_FALSE(tracker.TransactionOpen());
   EXPECT_EQ(tracker.Watermark(), Lsn(0x100));
   EXPECT_EQ(tracker.InFlightEvents(), 0u);
@@ -190,12 +190,17 @@ TEST(AckTrackerTest, DroppedTransactionIsReceivedAgain) {
   EXPECT_EQ(tracker.Watermark(), Lsn(0x200));
 }
 
-// Dropping when no transaction is open changes nothing.
-TEST(AckTrackerTest, DropWithoutOpenTransactionIsHarmless) {
+// After an aborted Kafka transaction, committed but undelivered transactions are forgotten
+// too: the watermark stays, and their re-sent copies (same LSNs) are accepted again.
+TEST(AckTrackerTest, RewindForgetsCommittedButUndeliveredTransactions) {
   AckTracker tracker(kConfirmed);
-  const TransactionId id = CommittedWithEvents(tracker, 1, 0x100);
-  tracker.DropOpenTransaction();
-  tracker.Delivered(id);
+  CommittedWithEvents(tracker, 1, 0x100);
+  CommittedWithEvents(tracker, 1, 0x200);
+  tracker.Rewind();
+  EXPECT_EQ(tracker.Watermark(), kConfirmed);
+  EXPECT_EQ(tracker.InFlightEvents(), 0u);
+  const TransactionId resent = CommittedWithEvents(tracker, 1, 0x100);
+  tracker.Delivered(resent);
   EXPECT_EQ(tracker.Watermark(), Lsn(0x100));
 }
 
@@ -306,11 +311,12 @@ TEST(AckTrackerDeathTest, EventOrCommitOutsideTransactionAborts) {
   EXPECT_DEATH(tracker.Commit(Lsn(0x100)), "Commit without Begin");
 }
 
-// Forgetting a transaction whose events are still in flight would lose their reports.
-TEST(AckTrackerDeathTest, DropWithEventsInFlightAborts) {
+// A report for a transaction forgotten by Rewind means the sink was not drained first.
+TEST(AckTrackerDeathTest, ReportForRewoundTransactionAborts) {
   AckTracker tracker(kConfirmed);
-  BeginWithEvents(tracker, 1);
-  EXPECT_DEATH(tracker.DropOpenTransaction(), "dropping a transaction with events in flight");
+  const TransactionId id = BeginWithEvents(tracker, 1);
+  tracker.Rewind();
+  EXPECT_DEATH(tracker.Delivered(id), "unknown transaction");
 }
 
 }  // namespace
