@@ -58,6 +58,7 @@ class Relay {
   void Handle(const CopyData& data);
   void Apply(TransactionAssembler::Step& step);
   void OnDelivery(const sinks::DeliveryReport& report);
+  void ConfirmSoon();
   void FailFatal(const std::string& reason);
   bool AtCapacity() const;
 
@@ -89,6 +90,7 @@ class Relay {
   std::size_t in_flight_events_ = 0;  // handed to the sink, no delivery report yet
   std::size_t in_flight_bytes_ = 0;
   Lsn received_;
+  std::chrono::steady_clock::time_point last_status_;
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
   bool stopping_ = false;
   std::optional<std::string> fatal_;
