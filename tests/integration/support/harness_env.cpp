@@ -6,6 +6,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "support/relay_process.hpp"
+
 namespace outbox_relay::it {
 
 const std::string& HarnessEnv::Get(const std::string& key) const {
@@ -74,5 +76,27 @@ std::string RelayBinary() {
 }
 
 std::string SourceDir() { return RequireEnv("OUTBOX_RELAY_SOURCE_DIR"); }
+
+std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command,
+                                                      const std::string& log_dir,
+                                                      std::chrono::milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  // A RelayProcess runs any program: stdin /dev/null, output to files, waits and kills by pid.
+  RelayProcess script(SourceDir() + "/tests/harness/harness.sh",
+                      {command, Harness().Get("HARNESS_DIR")}, log_dir + "/harness.stdout",
+                      log_dir + "/harness.stderr");
+  script.Start();
+  const auto exit = script.WaitFor(timeout);
+  if (!exit) {
+    script.Kill();
+    throw std::runtime_error("harness.sh " + command + " did not finish within " +
+                             std::to_string(timeout.count()) + " ms:\n" + script.StderrTail(20));
+  }
+  if (!exit->exited || exit->code != 0) {
+    throw std::runtime_error("harness.sh " + command + " failed (" + exit->Describe() + "):\n" +
+                             script.StderrTail(20));
+  }
+  return std::chrono::steady_clock::now() - start;
+}
 
 }  // namespace outbox_relay::it

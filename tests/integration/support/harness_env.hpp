@@ -2,6 +2,7 @@
 
 // Where the servers started by tests/harness/harness.sh are, and which relay binary to test.
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -35,6 +36,14 @@ std::string RelayBinary();
 
 /// $OUTBOX_RELAY_SOURCE_DIR (the project checkout). Throws if unset.
 std::string SourceDir();
+
+/// Runs `tests/harness/harness.sh <command> <HARNESS_DIR>` (e.g. "restart-kafka", "restart-pg")
+/// on the running harness, its output appended to <log_dir>/harness.{stdout,stderr}. Waits up
+/// to `timeout`; throws std::runtime_error (with the script's stderr tail) if it fails or
+/// takes longer. Returns how long it took.
+std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command,
+                                                      const std::string& log_dir,
+                                                      std::chrono::milliseconds timeout);
 
 /// The value of environment variable `name`, or throws naming it.
 std::string RequireEnv(const char* name);

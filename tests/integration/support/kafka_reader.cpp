@@ -79,6 +79,55 @@ std::map<std::string, int> KafkaReader::PartitionCounts() const {
   return counts;
 }
 
+std::map<std::string, std::string> KafkaReader::TopicConfig(const std::string& topic,
+                                                            std::chrono::milliseconds timeout) {
+  // The admin objects live until the end of this call; each is destroyed once, here.
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
+  char error[512];
+  rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), error,
+                                            sizeof error);
+  rd_kafka_DescribeConfigs(rk_, &resource, 1, options, queue);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
+  std::map<std::string, std::string> config;
+  std::string failure;
+  if (event == nullptr) {
+    failure = "no answer";
+  } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    failure = rd_kafka_event_error_string(event);
+  } else if (const auto* result = rd_kafka_event_DescribeConfigs_result(event)) {
+    std::size_t count = 0;
+    const rd_kafka_ConfigResource_t** resources =
+        rd_kafka_DescribeConfigs_result_resources(result, &count);
+    for (std::size_t r = 0; r < count; ++r) {
+      if (rd_kafka_ConfigResource_error(resources[r]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failure = rd_kafka_ConfigResource_error_string(resources[r]);
+        continue;
+      }
+      std::size_t entries = 0;
+      const rd_kafka_ConfigEntry_t** configs =
+          rd_kafka_ConfigResource_configs(resources[r], &entries);
+      for (std::size_t e = 0; e < entries; ++e) {
+        const char* value = rd_kafka_ConfigEntry_value(configs[e]);
+        if (value != nullptr) config[rd_kafka_ConfigEntry_name(configs[e])] = value;
+      }
+    }
+  } else {
+    failure = "unexpected event";
+  }
+  if (event != nullptr) rd_kafka_event_destroy(event);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  if (!failure.empty()) {
+    throw std::runtime_error("DescribeConfigs " + topic + ": " + failure);
+  }
+  return config;
+}
+
 bool KafkaReader::RefreshPartitions(std::chrono::steady_clock::time_point deadline) {
   bool changed = false;
   for (const auto& topic : topics_) {

@@ -48,6 +48,11 @@ class KafkaReader {
   /// Partitions seen per topic (0 for a topic that does not exist yet).
   std::map<std::string, int> PartitionCounts() const;
 
+  /// The topic's effective configuration (DescribeConfigs), name → value (null values
+  /// omitted). Throws std::runtime_error on error or if `timeout` passes.
+  std::map<std::string, std::string> TopicConfig(const std::string& topic,
+                                                 std::chrono::milliseconds timeout);
+
  private:
   struct PartitionState {
     std::int64_t next_offset = -2;  // RD_KAFKA_OFFSET_BEGINNING until something was read

@@ -383,4 +383,46 @@ std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
   return missing;
 }
 
+std::optional<std::uint64_t> CheckpointHistory::Last() const {
+  if (commit_lsns.empty()) return std::nullopt;
+  return commit_lsns.back();
+}
+
+CheckpointHistory ReadCheckpoints(const std::vector<KafkaRecord>& records, const std::string& slot) {
+  std::vector<const KafkaRecord*> mine;
+  for (const auto& record : records) {
+    if (record.key == slot) mine.push_back(&record);
+  }
+  std::stable_sort(mine.begin(), mine.end(), [](const KafkaRecord* a, const KafkaRecord* b) {
+    return a->partition != b->partition ? a->partition < b->partition : a->offset < b->offset;
+  });
+  CheckpointHistory history;
+  auto problem = [&](const std::string& what) {
+    if (history.samples.size() < kMaxSamples) history.samples.push_back(what);
+  };
+  for (const KafkaRecord* record : mine) {
+    history.partitions.insert(record->partition);
+    const std::string where =
+        "checkpoint " + std::to_string(record->partition) + "@" + std::to_string(record->offset);
+    auto value = record->value ? ParseJson(*record->value) : std::nullopt;
+    std::optional<std::uint64_t> lsn;
+    if (value && value->is_object() && value->value("slot", "") == slot &&
+        value->contains("commit_lsn") && (*value)["commit_lsn"].is_string()) {
+      lsn = ParseLsnText((*value)["commit_lsn"].get<std::string>());
+    }
+    if (!lsn) {
+      ++history.malformed;
+      problem(where + " malformed: " + record->value.value_or("<null>").substr(0, 200));
+      continue;
+    }
+    if (!history.commit_lsns.empty() && *lsn < history.commit_lsns.back()) {
+      ++history.regressions;
+      problem(where + " commit_lsn " + FormatLsn(*lsn) + " after " +
+              FormatLsn(history.commit_lsns.back()));
+    }
+    history.commit_lsns.push_back(*lsn);
+  }
+  return history;
+}
+
 }  // namespace outbox_relay::it

@@ -115,6 +115,21 @@ std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
                                         const CommitOracle& oracle, const AckSnapshot& snapshot,
                                         std::vector<std::string>* samples);
 
+/// The exactly-once checkpoints of one slot: records keyed by the slot name whose value is
+/// {"slot": "<slot>", "commit_lsn": "X/Y"}, in partition / offset order.
+struct CheckpointHistory {
+  std::vector<std::uint64_t> commit_lsns;  // every well-formed checkpoint, oldest first
+  std::size_t malformed = 0;    // unparsable value, slot field != key, bad commit_lsn
+  std::size_t regressions = 0;  // a commit_lsn below the one before it
+  std::set<std::int32_t> partitions;  // partitions holding the slot's records (1 expected)
+  std::vector<std::string> samples;   // first few problems, human readable
+
+  std::optional<std::uint64_t> Last() const;
+};
+
+/// The history of `slot` among records read from the checkpoint topic.
+CheckpointHistory ReadCheckpoints(const std::vector<KafkaRecord>& records, const std::string& slot);
+
 /// The topic for an aggregate type: `{aggregate_type}` replaced.
 std::string TopicFor(const std::string& topic_template, const std::string& aggregate_type);
 

@@ -1,6 +1,7 @@
 #pragma once
 
-// Names and config shared by the Kafka tests: slot, oracle slot, topic template and topics.
+// Names and config shared by the Kafka tests: slot, oracle slot, topic template, topics and the
+// exactly-once checkpoint topic.
 
 #include <string>
 #include <vector>
@@ -11,11 +12,18 @@
 
 namespace outbox_relay::it {
 
+enum class Delivery { kAtLeastOnce, kExactlyOnce };
+
+inline const char* DeliveryName(Delivery delivery) {
+  return delivery == Delivery::kExactlyOnce ? "exactly-once" : "at-least-once";
+}
+
 struct KafkaScenario {
   std::string slot;
   std::string oracle_slot;
   std::string topic_template;
   std::vector<std::string> topics;
+  std::string checkpoint_topic;  // of this test only, so runs never read each other's
   std::string config_path;
 
   static KafkaScenario Make(const std::string& suffix, const WorkloadOptions& options) {
@@ -26,16 +34,24 @@ struct KafkaScenario {
     for (const auto& type : options.aggregate_types) {
       scenario.topics.push_back(TopicFor(scenario.topic_template, type));
     }
+    scenario.checkpoint_topic = "it." + suffix + ".checkpoints";
     return scenario;
   }
 
-  RelayConfigOptions RelayConfig(const TestDatabase& db, const HarnessEnv& harness) const {
+  /// The relay's config; in exactly-once mode with this test's checkpoint topic (RF 1).
+  RelayConfigOptions RelayConfig(const TestDatabase& db, const HarnessEnv& harness,
+                                 Delivery delivery = Delivery::kAtLeastOnce) const {
     RelayConfigOptions config;
     config.dsn = db.RelayDsn();
     config.slot = slot;
     config.topic = topic_template;
     config.sink = "kafka";
     config.bootstrap_servers = harness.kafka_bootstrap_servers;
+    if (delivery == Delivery::kExactlyOnce) {
+      config.delivery = DeliveryName(delivery);
+      config.more["exactly_once"] = {{"checkpoint_topic", checkpoint_topic},
+                                     {"checkpoint_replication_factor", "1"}};
+    }
     return config;
   }
 };

@@ -176,8 +176,14 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   yaml << "source:\n"
        << "  dsn: " << YamlQuote(options.dsn) << "\n"
        << "  slot: " << options.slot << "\n"
-       << "  publication: " << options.publication << "\n"
-       << "outbox:\n"
+       << "  publication: " << options.publication << "\n";
+  auto more_keys = [&](const std::string& section) {
+    if (auto found = options.more.find(section); found != options.more.end()) {
+      for (const auto& [key, value] : found->second) yaml << "  " << key << ": " << value << "\n";
+    }
+  };
+  more_keys("source");
+  yaml << "outbox:\n"
        << "  topic: " << YamlQuote(options.topic) << "\n"
        << "sink:\n"
        << "  type: " << options.sink << "\n";
@@ -196,6 +202,16 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   }
   yaml << "log:\n"
        << "  level: " << log_level << "\n";
+  if (!options.delivery.empty()) yaml << "delivery: " << options.delivery << "\n";
+  for (const auto& [section, keys] : options.more) {
+    if (section == "source") continue;
+    if (section == "outbox" || section == "sink" || section == "kafka" || section == "flow" ||
+        section == "log") {
+      throw std::invalid_argument("RelayConfigOptions::more cannot extend section " + section);
+    }
+    yaml << section << ":\n";
+    more_keys(section);
+  }
   return yaml.str();
 }
 

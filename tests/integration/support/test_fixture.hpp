@@ -86,6 +86,10 @@ struct RelayConfigOptions {
   std::map<std::string, std::string> kafka_properties;  // more kafka.* settings
   std::optional<std::size_t> max_in_flight_events;     // flow.max_in_flight_events
   std::string log_level = "info";
+  std::string delivery;  // top-level `delivery:` ("exactly-once", ...); omitted when empty
+  /// More keys by section, written as plain YAML scalars: source.* keys join the source block,
+  /// other sections (e.g. "exactly_once") get blocks of their own.
+  std::map<std::string, std::map<std::string, std::string>> more;
 };
 
 /// The YAML the relay reads (source / outbox / sink / kafka / log).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <map>
 #include <random>
 #include <thread>
@@ -27,19 +28,20 @@ namespace {
 
 class Writer {
  public:
+  static constexpr int kMaxAttempts = 20;  // tries of one committed transaction (reconnecting)
+
   Writer(PgConnection& conn, const WorkloadOptions& options)
       : conn_(conn), options_(options), rng_(options.seed), seq_(options.aggregates, 0) {
-    conn_.Prepare("it_publish", "SELECT outbox.publish($1, $2, $3, $4::jsonb, $5::jsonb)::text", 5);
-    conn_.Prepare("it_other", "INSERT INTO public.other_table (note, amount) VALUES ($1, $2::numeric)",
-                  2);
+    PrepareStatements();
     start_ = std::chrono::steady_clock::now();
   }
 
-  void OtherRow(WorkloadResult& result) {
+  // Writes one other_table row inside the open transaction; counted in `rows`.
+  void OtherRow(int& rows) {
     ++other_counter_;
     conn_.ExecPrepared("it_other", {"other row " + std::to_string(other_counter_),
                                     std::to_string(other_counter_) + ".25"});
-    ++result.other_table_rows;
+    ++rows;
   }
 
   // Publishes one event inside the open transaction, tentatively advancing `pending` seqs.
@@ -77,43 +79,104 @@ class Writer {
   }
 
   void CommittedTransaction(int size, WorkloadResult& result) {
-    std::map<int, int> pending;
-    std::vector<std::string> ids;
-    conn_.Exec("BEGIN");
-    for (int i = 0; i < size; ++i) {
-      ids.push_back(Publish(pending));
-      if (++row_counter_ % options_.other_row_every == 0) OtherRow(result);
+    for (int attempt = 1;; ++attempt) {
+      std::map<int, int> pending;
+      std::vector<std::string> ids;
+      int other_rows = 0;
+      try {
+        conn_.Exec("BEGIN");
+        for (int i = 0; i < size; ++i) {
+          ids.push_back(Publish(pending));
+          if (++row_counter_ % options_.other_row_every == 0) OtherRow(other_rows);
+        }
+        conn_.Exec("COMMIT");
+      } catch (const PgError& error) {
+        if (attempt >= kMaxAttempts) throw;
+        Reconnect(error, result);
+        // Every publish returned before COMMIT was sent, so `ids` is complete if it committed.
+        if (ids.size() < static_cast<std::size_t>(size) || !Exists(ids.front())) continue;
+        ++result.commits_found_after_error;
+      }
+      for (const auto& [agg, seq] : pending) seq_[static_cast<std::size_t>(agg)] = seq;
+      result.committed_ids.insert(result.committed_ids.end(), ids.begin(), ids.end());
+      result.committed_events += size;
+      result.other_table_rows += other_rows;
+      ++result.committed_transactions;
+      return;
     }
-    conn_.Exec("COMMIT");
-    for (const auto& [agg, seq] : pending) seq_[static_cast<std::size_t>(agg)] = seq;
-    result.committed_ids.insert(result.committed_ids.end(), ids.begin(), ids.end());
-    result.committed_events += size;
-    ++result.committed_transactions;
   }
 
+  // A transaction that publishes and rolls back: nothing to retry when the connection drops.
   void RolledBackTransaction(WorkloadResult& result) {
     std::map<int, int> pending;
     std::uniform_int_distribution<int> rows(1, 5);
     int count = rows(rng_);
-    conn_.Exec("BEGIN");
-    for (int i = 0; i < count; ++i) result.rolled_back_ids.push_back(Publish(pending));
-    OtherRow(result);
-    conn_.Exec("ROLLBACK");
-    result.other_table_rows -= 1;  // rolled back with the rest
+    int other_rows = 0;
+    try {
+      conn_.Exec("BEGIN");
+      for (int i = 0; i < count; ++i) result.rolled_back_ids.push_back(Publish(pending));
+      OtherRow(other_rows);
+      conn_.Exec("ROLLBACK");
+    } catch (const PgError& error) {
+      Reconnect(error, result);
+    }
     ++result.rolled_back_transactions;
   }
 
+  // Two other_table rows; skipped when the connection drops (nothing of the oracle's).
   void OtherTableTransaction(WorkloadResult& result) {
-    conn_.Exec("BEGIN");
-    OtherRow(result);
-    OtherRow(result);
-    conn_.Exec("COMMIT");
+    int other_rows = 0;
+    try {
+      conn_.Exec("BEGIN");
+      OtherRow(other_rows);
+      OtherRow(other_rows);
+      conn_.Exec("COMMIT");
+    } catch (const PgError& error) {
+      Reconnect(error, result);
+      return;
+    }
+    result.other_table_rows += other_rows;
     ++result.other_table_transactions;
   }
 
   std::mt19937_64& Rng() { return rng_; }
 
  private:
+  void PrepareStatements() {
+    conn_.Prepare("it_publish", "SELECT outbox.publish($1, $2, $3, $4::jsonb, $5::jsonb)::text", 5);
+    conn_.Prepare("it_other", "INSERT INTO public.other_table (note, amount) VALUES ($1, $2::numeric)",
+                  2);
+  }
+
+  // After a failed statement: rethrows unless reconnecting is enabled; otherwise replaces the
+  // connection (the server rolls back whatever the old one had open) within reconnect_timeout.
+  void Reconnect(const PgError& error, WorkloadResult& result) {
+    if (options_.reconnect_conninfo.empty()) throw error;
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + options_.reconnect_timeout;
+    while (true) {
+      try {
+        conn_ = PgConnection(options_.reconnect_conninfo);
+        PrepareStatements();
+        break;
+      } catch (const PgError& again) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          throw PgError(std::string("writer could not reconnect after \"") + error.what() +
+                        "\": " + again.what());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    ++result.reconnects;
+    std::cout << "[ writer ] " << error.what() << "; reconnected after "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+              << " s\n";
+  }
+
+  bool Exists(const std::string& id) {
+    return !conn_.ExecParams("SELECT 1 FROM outbox.outbox WHERE id = $1::uuid", {id}).Empty();
+  }
+
   void Pace() {
     if (options_.events_per_second <= 0) return;
     auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -159,6 +222,33 @@ WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options,
   }
   result.elapsed = std::chrono::steady_clock::now() - start;
   return result;
+}
+
+BackgroundWriter::BackgroundWriter(PgConnection conn, const WorkloadOptions& options)
+    : options_(options), conn_(std::move(conn)) {
+  thread_ = std::thread([this] {
+    try {
+      result_ = RunWorkload(conn_, options_, &committed_, &stop_);
+    } catch (const std::exception& e) {
+      error_ = e.what();
+    }
+    done_ = true;
+  });
+}
+
+BackgroundWriter::~BackgroundWriter() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+bool BackgroundWriter::WaitFor(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done_.load()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (thread_.joinable()) thread_.join();
+  return true;
 }
 
 }  // namespace outbox_relay::it
