@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -118,6 +119,11 @@ KafkaSink::KafkaSink(boost::asio::io_context& io,
   // librdkafka writes a byte whenever the main queue goes from empty to non-empty.
   static constexpr char kWakeByte = 1;
   rd_kafka_queue_io_event_enable(main_queue_.get(), wakeup_write_fd_, &kWakeByte, 1);
+  // What rd_kafka_new already queued (configuration warnings, debug logs) left the queue
+  // non-empty without a byte, so no later event would write one: serve it once up front.
+  if (::write(wakeup_write_fd_, &kWakeByte, 1) != 1) {
+    throw SinkError(std::string("cannot signal wake-up pipe: ") + std::strerror(errno));
+  }
   ArmWakeup();
 }
 
@@ -273,13 +279,33 @@ void KafkaSink::CreateCheckpointTopic() {
   config::CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy> topic(
       rd_kafka_NewTopic_new(settings.checkpoint_topic.c_str(), 1, replication, error.data(), error.size()));
   if (!topic) throw SinkError("exactly_once.checkpoint_topic: " + std::string(error.data()));
+  // No longer than the transaction timeout either, like rd_kafka_init_transactions, so that an
+  // unreachable cluster hands control back to the relay's retry loop as promptly as configured.
+  const int wait = Millis(std::min<std::chrono::milliseconds>(kAdminTimeout, settings.transaction_timeout));
+
+  // Brokers authorise CreateTopics before looking for the topic, so without this check a
+  // principal lacking CREATE would fail even on a checkpoint topic created for it in advance.
+  // All topics are listed because naming this one could let the broker auto-create it, uncompacted.
+  const rd_kafka_metadata_t* metadata = nullptr;
+  if (const auto code = rd_kafka_metadata(producer_.get(), 1, nullptr, &metadata, wait);
+      code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError("cannot read Kafka cluster metadata: " + std::string(rd_kafka_err2str(code)), true);
+  }
+  config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> metadata_owner(metadata);
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    if (settings.checkpoint_topic == metadata->topics[i].topic &&
+        metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return;
+    }
+  }
+
   // Only the newest checkpoint per slot matters.
   rd_kafka_NewTopic_set_config(topic.get(), "cleanup.policy", "compact");
   KafkaQueueHandle queue(rd_kafka_queue_new(producer_.get()));
   rd_kafka_NewTopic_t* topics[] = {topic.get()};
   rd_kafka_CreateTopics(producer_.get(), topics, 1, nullptr, queue.get());
   config::CHandle<rd_kafka_event_t, rd_kafka_event_destroy> result(
-      rd_kafka_queue_poll(queue.get(), Millis(kAdminTimeout)));
+      rd_kafka_queue_poll(queue.get(), wait));
   if (!result) throw SinkError("timed out creating checkpoint topic " + settings.checkpoint_topic, true);
   if (rd_kafka_event_error(result.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError("cannot create checkpoint topic " + settings.checkpoint_topic + ": " +
@@ -396,6 +422,13 @@ awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::st
       RD_KAFKA_V_KEY(settings.slot.data(), settings.slot.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&kCheckpointMarker), RD_KAFKA_V_END);
+  if (error == RD_KAFKA_RESP_ERR__STATE) {
+    // An abortable error (an event librdkafka gave up on) already failed the transaction, which
+    // then takes no more records: committing reports that error and aborts, like any other.
+    auto aborted = co_await OnWorker(worker_, [this] { return CommitBlocking(); });
+    if (!aborted) throw SinkError("a Kafka transaction committed without its checkpoint record");
+    co_return aborted;
+  }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError(std::string("cannot queue the checkpoint record: ") + rd_kafka_err2str(error));
   }
