@@ -116,11 +116,12 @@ awaitable<int> Relay::Run() {
       tracker_.RaiseTo(co_await stream_.EnsureSlot());
       assembler_.Reset();
       co_await stream_.Start(tracker_.Watermark());
+      // Status updates first: claiming the transactional id may take longer than the server's
+      // wal_sender_timeout.
+      boost::asio::co_spawn(io_, SendStatusUpdates(++connection_), boost::asio::detached);
       // Only now, holding the slot: claiming the transactional id fences the previous owner.
       if (transactional_ != nullptr && !transactions_ready_) co_await StartTransactions();
       backoff = config_.source.reconnect_backoff_initial;
-      const auto connection = ++connection_;
-      boost::asio::co_spawn(io_, SendStatusUpdates(connection), boost::asio::detached);
       co_await Stream();
     } catch (const ReplicationError& error) {
       lost = error;

@@ -157,6 +157,11 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto found = co_await Execute(query);
     if (PQntuples(found.get()) == 1) {
+      // While another session is still creating the slot, its plugin and position are not
+      // filled in yet: wait for it like for a slot in use.
+      if (PQgetisnull(found.get(), 0, 0) || PQgetisnull(found.get(), 0, 1)) {
+        throw ReplicationError("replication slot " + config_.slot + " is being created by another session", true);
+      }
       if (std::string_view(PQgetvalue(found.get(), 0, 1)) != "pgoutput") {
         Fail("replication slot " + config_.slot + " uses plugin " + PQgetvalue(found.get(), 0, 1) +
                  ", not pgoutput; drop it or choose another source.slot",
@@ -167,7 +172,7 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
              false);
       }
       const auto confirmed = Lsn::Parse(PQgetvalue(found.get(), 0, 0));
-      if (!confirmed) Fail("replication slot " + config_.slot + " has no confirmed_flush_lsn", false);
+      if (!confirmed) Fail("replication slot " + config_.slot + " has an unreadable confirmed_flush_lsn", false);
       co_return *confirmed;
     }
     if (!config_.create_slot) {

@@ -136,7 +136,8 @@ KafkaSink::~KafkaSink() {
   // Whatever is still queued was never acknowledged to PostgreSQL; it is re-sent on restart.
   const int remaining = rd_kafka_outq_len(producer_.get());
   if (remaining > 0) {
-    Log().warn("dropping {} undelivered events at shutdown; they will be re-sent from the slot", remaining);
+    Log().warn("dropping {} undelivered messages and requests at shutdown; unconfirmed events are "
+               "re-sent from the slot", remaining);
     rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
   handlers_ = {};
