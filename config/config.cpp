@@ -239,6 +239,19 @@ KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64
 }
 
 template <typename Access>
+KeySpec SecondsKey(std::string key, Access access) {
+  return {key, "an integer (seconds)",
+          [access, key](Config& config, const std::string& text, const std::string& origin) {
+            const std::uint64_t seconds = ParseUnsigned(key, text, origin);
+            if (seconds > kMaxDurationMs / 1000) {
+              throw ConfigError(origin, "integer " + Shown(key, text) + " is out of range");
+            }
+            access(config) = std::chrono::seconds(static_cast<std::int64_t>(seconds));
+          },
+          [](const Config&) -> Problem { return std::nullopt; }};
+}
+
+template <typename Access>
 KeySpec CountKey(std::string key, Access access, std::size_t min) {
   return {key, "an integer",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
@@ -287,6 +300,38 @@ Problem CheckIdentifier(const std::string& name) {
 
 Problem CheckPublication(const std::string& publication, const Config&) {
   return CheckIdentifier(publication);
+}
+
+Problem CheckLogFormat(const std::string& format, const Config&) {
+  if (format == "text" || format == "json") return std::nullopt;
+  return "expected one of text, json, got \"" + format + "\"";
+}
+
+// host:port with a numeric port; the host may be an IPv4 address or a name.
+Problem CheckListen(const std::string& listen, const Config&) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
+    return "expected host:port, for example 127.0.0.1:8080, got \"" + listen + "\"";
+  }
+  const std::string port = listen.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535) {
+    return "port must be a number from 0 to 65535, got \"" + port + "\"";
+  }
+  return std::nullopt;
+}
+
+KeySpec WalGuardActionKey() {
+  return {"wal_guard.action", "a string",
+          [](Config& config, const std::string& text, const std::string& origin) {
+            if (text == "alert") {
+              config.wal_guard.action = WalGuardAction::kAlert;
+            } else if (text == "stop") {
+              config.wal_guard.action = WalGuardAction::kStop;
+            } else {
+              throw ConfigError(origin, "expected one of alert, stop, got \"" + text + "\"");
+            }
+          },
+          [](const Config&) -> Problem { return std::nullopt; }};
 }
 
 Problem CheckLogLevel(const std::string& level, const Config&) {
@@ -477,6 +522,21 @@ const std::vector<KeySpec>& Keys() {
                              kMinInFlightBytes));
     table.push_back(
         StringKey("log.level", [](auto& c) -> auto& { return c.log.level; }, CheckLogLevel));
+    table.push_back(
+        StringKey("log.format", [](auto& c) -> auto& { return c.log.format; }, CheckLogFormat));
+    table.push_back(StringKey("http.listen", [](auto& c) -> auto& { return c.http.listen; }, CheckListen));
+    table.push_back(MillisKey("heartbeat.interval_ms",
+                              [](auto& c) -> auto& { return c.heartbeat.interval; }, 0, kMaxDurationMs));
+    table.push_back(CountKey("wal_guard.warn_bytes",
+                             [](auto& c) -> auto& { return c.wal_guard.warn_bytes; }, 0));
+    table.push_back(CountKey("wal_guard.max_bytes",
+                             [](auto& c) -> auto& { return c.wal_guard.max_bytes; }, 0));
+    table.push_back(WalGuardActionKey());
+    table.push_back(MillisKey("wal_guard.poll_interval_ms",
+                              [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
+                              kMaxDurationMs));
+    table.push_back(SecondsKey("ready.max_lag_seconds",
+                               [](auto& c) -> auto& { return c.ready.max_lag; }));
     table.push_back(MillisKey("shutdown.timeout_ms",
                               [](auto& c) -> auto& { return c.shutdown.timeout; }, 1,
                               kMaxDurationMs));

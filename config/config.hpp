@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,30 @@ struct FlowConfig {
 
 struct LogConfig {
   std::string level = "info";  // trace|debug|info|warn|error
+  std::string format = "text";  // text|json
+};
+
+/// The one HTTP port: /metrics, /healthz, /readyz.
+struct HttpConfig {
+  std::string listen = "0.0.0.0:8080";  // host:port; port 0 picks a free one (logged)
+};
+
+struct HeartbeatConfig {
+  std::chrono::milliseconds interval{10000};  // 0: off
+};
+
+enum class WalGuardAction { kAlert, kStop };
+
+/// Limits on the WAL the slot retains (pg_replication_slots), polled on a separate connection.
+struct WalGuardConfig {
+  std::uint64_t warn_bytes = 1ull << 30;  // 0: off
+  std::uint64_t max_bytes = 0;            // 0: off
+  WalGuardAction action = WalGuardAction::kAlert;
+  std::chrono::milliseconds poll_interval{10000};
+};
+
+struct ReadyConfig {
+  std::chrono::seconds max_lag{60};
 };
 
 struct ShutdownConfig {
@@ -82,6 +107,10 @@ struct Config {
   std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
   FlowConfig flow;
   LogConfig log;
+  HttpConfig http;
+  HeartbeatConfig heartbeat;
+  WalGuardConfig wal_guard;
+  ReadyConfig ready;
   ShutdownConfig shutdown;
 };
 
