@@ -45,7 +45,7 @@ int Run(const std::string& config_path) {
   std::unique_ptr<sinks::Sink> sink;
   try {
     config = config::LoadConfig(config_path, config::ProcessEnvironment());
-    config::ConfigureLogging(config.log.level);
+    config::ConfigureLogging(config.log);
     // Building the producer checks every kafka.* property without connecting anywhere.
     sink = MakeSink(io, config);
   } catch (const config::ConfigError& error) {
