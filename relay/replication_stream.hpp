@@ -15,21 +15,9 @@
 
 #include "config/config.hpp"
 #include "relay/lsn.hpp"
-#include "relay/pg_handles.hpp"
+#include "relay/pg_connection.hpp"
 
 namespace outbox_relay::relay {
-
-/// A failure of the replication connection. `retryable()` is false for problems reconnecting
-/// cannot fix (wrong slot plugin, slot missing with create_slot off, bad credentials).
-class ReplicationError : public std::runtime_error {
- public:
-  ReplicationError(const std::string& message, bool retryable)
-      : std::runtime_error(message), retryable_(retryable) {}
-  bool retryable() const { return retryable_; }
-
- private:
-  bool retryable_;
-};
 
 /// One CopyData message from the server; owns libpq's buffer.
 struct CopyData {
@@ -45,7 +33,6 @@ struct CopyData {
 class ReplicationStream {
  public:
   ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config);
-  ~ReplicationStream();
 
   /// Connects in replication mode. Throws ReplicationError.
   boost::asio::awaitable<void> Connect();
@@ -71,25 +58,11 @@ class ReplicationStream {
   /// Closes the connection; the walsender sees the client go away.
   void Close();
 
-  bool IsOpen() const { return conn_ != nullptr; }
+  bool IsOpen() const { return conn_.IsOpen(); }
 
  private:
-  enum class Wait { kRead, kWrite };
-  enum class Quoting { kLiteral, kIdentifier };
-
-  /// Waits for the socket; false when `deadline` passed and `timeout_is_error` is off.
-  boost::asio::awaitable<bool> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline,
-                                           bool timeout_is_error = true);
-  boost::asio::awaitable<PgResultHandle> Execute(const std::string& sql);
-  boost::asio::awaitable<void> FlushOutput(std::chrono::steady_clock::time_point deadline);
-  std::string Escape(Quoting quoting, const std::string& text);
-  [[noreturn]] void Fail(const std::string& what, bool retryable = true);
-
-  boost::asio::io_context& io_;
   const config::SourceConfig& config_;
-  PgConnHandle conn_;
-  boost::asio::posix::stream_descriptor socket_;
-  bool read_cancelled_ = false;
+  PgConnection conn_;
 };
 
 }  // namespace outbox_relay::relay
