@@ -31,7 +31,7 @@ void AckTracker::AddEvent() {
   ++in_flight_events_;
 }
 
-void AckTracker::Commit(Lsn end_lsn) {
+void AckTracker::Commit(Lsn end_lsn, PgTimestamp commit_time) {
   if (!open_) InvariantBroken("Commit without Begin");
   // Confirming is by commit position; a commit at or before the last one would confirm data
   // twice or skip it.
@@ -42,6 +42,7 @@ void AckTracker::Commit(Lsn end_lsn) {
   last_commit_ = end_lsn;
   auto& transaction = transactions_.back();
   transaction.end_lsn = end_lsn;
+  transaction.commit_time = commit_time;
   transaction.committed = true;
   Advance();
 }
@@ -85,6 +86,7 @@ void AckTracker::Advance() {
     // RaiseTo may already have moved past a commit that was still in flight; the slot stands
     // there, so confirming less would go backwards.
     watermark_ = std::max(watermark_, transactions_.front().end_lsn);
+    if (on_confirmable_) on_confirmable_(transactions_.front().end_lsn, transactions_.front().commit_time);
     transactions_.pop_front();
     ++front_id_;
   }

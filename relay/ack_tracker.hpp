@@ -3,9 +3,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 
 #include "relay/lsn.hpp"
+#include "relay/pgoutput.hpp"
 
 namespace outbox_relay::relay {
 
@@ -26,7 +28,11 @@ class AckTracker {
   /// One more event of the open transaction was handed to the sink.
   void AddEvent();
   /// The open transaction is complete; `end_lsn` is the end of its commit record.
-  void Commit(Lsn end_lsn);
+  void Commit(Lsn end_lsn, PgTimestamp commit_time = 0);
+  /// Called for each transaction as the watermark passes it, with its commit time.
+  void SetOnConfirmable(std::function<void(Lsn end_lsn, PgTimestamp commit_time)> observer) {
+    on_confirmable_ = std::move(observer);
+  }
   /// One event of transaction `id` was delivered.
   void Delivered(TransactionId id);
   /// A keepalive reported the server has sent everything up to `wal_end`. Moves the watermark
@@ -46,6 +52,7 @@ class AckTracker {
  private:
   struct Transaction {
     Lsn end_lsn;
+    PgTimestamp commit_time = 0;
     std::uint32_t pending = 0;
     bool committed = false;
   };
@@ -59,6 +66,7 @@ class AckTracker {
   Lsn last_commit_;
   std::size_t in_flight_events_ = 0;
   bool open_ = false;
+  std::function<void(Lsn, PgTimestamp)> on_confirmable_;
 };
 
 }  // namespace outbox_relay::relay

@@ -8,12 +8,17 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "config/config.hpp"
 #include "config/logging.hpp"
+#include "relay/cli.hpp"
+#include "relay/http_server.hpp"
+#include "relay/metrics.hpp"
 #include "relay/relay.hpp"
+#include "relay/slot_monitor.hpp"
 #include "sinks/kafka_sink.hpp"
 #include "sinks/stdout_sink.hpp"
 
@@ -56,7 +61,30 @@ int Run(const std::string& config_path) {
     return relay::kExitConfig;
   }
 
-  relay::Relay relay(io, config, std::move(sink));
+  relay::RelayMetrics metrics;
+  relay::Relay relay(io, config, std::move(sink), metrics);
+  relay::SlotMonitor monitor(io, config, metrics, [&](const std::string& reason) { relay.FailFatal(reason); });
+  std::unique_ptr<relay::HttpServer> http;
+  try {
+    http = std::make_unique<relay::HttpServer>(io, config.http.listen, [&](std::string_view path) {
+      if (path == "/metrics") {
+        relay.CheckReadiness();  // keeps outbox_relay_ready current for scrapers
+        return relay::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
+      }
+      if (path == "/healthz") return relay::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+      if (path == "/readyz") {
+        const auto readiness = relay.CheckReadiness();
+        return relay::HttpResponse{readiness.ready ? 200 : 503, "text/plain; charset=utf-8", readiness.reason + "\n"};
+      }
+      return relay::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+    });
+  } catch (const std::runtime_error& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+    return relay::kExitConfig;
+  }
+  http->Start();
+  boost::asio::co_spawn(io, monitor.Run(), boost::asio::detached);
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) return;
@@ -74,6 +102,8 @@ int Run(const std::string& config_path) {
       }
       exit_code = relay::kExitFatal;
     }
+    monitor.Stop();
+    http->Stop();
     // The sink keeps waiting for librdkafka events; nothing else is left to run.
     io.stop();
   });
@@ -90,6 +120,17 @@ int main(int argc, char** argv) {
   std::string config_path;
   auto* run = app.add_subcommand("run", "stream outbox events until SIGTERM");
   run->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  auto* check = app.add_subcommand("check", "check config, database and Kafka (exit 0 ok, 1 a check failed, 2 config)");
+  check->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  bool print_sql = false;
+  auto* init = app.add_subcommand("init", "create the outbox schema, publication and slot where missing");
+  init->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  init->add_flag("--print-sql", print_sql, "print the SQL for a DBA instead of connecting");
+  bool json = false;
+  auto* status = app.add_subcommand("status", "show the slot's position, lag and retained WAL");
+  status->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  status->add_flag("--json", json, "print one JSON object");
+  auto* version = app.add_subcommand("version", "print the version");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -98,5 +139,13 @@ int main(int argc, char** argv) {
   }
   // A closed consumer of stdout must not kill the relay mid-delivery; the write error is reported.
   std::signal(SIGPIPE, SIG_IGN);
+  namespace relay = outbox_relay::relay;
+  if (*check) return relay::CheckCommand(config_path, std::cout, std::cerr);
+  if (*init) return relay::InitCommand(config_path, print_sql, std::cout, std::cerr);
+  if (*status) return relay::StatusCommand(config_path, json, std::cout, std::cerr);
+  if (*version) {
+    std::cout << relay::VersionLine() << "\n";
+    return relay::kExitOk;
+  }
   return Run(config_path);
 }

@@ -32,16 +32,19 @@ awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point d
 
 }  // namespace
 
-Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink)
+Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
+             RelayMetrics& metrics)
     : io_(io),
       config_(config),
       sink_(std::move(sink)),
+      metrics_(metrics),
       stream_(io, config.source),
       assembler_(config.outbox),
       progress_(io),
       status_wakeup_(io) {
   sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
                       [this](const std::string& reason) { FailFatal(reason); }});
+  tracker_.SetOnConfirmable([this](Lsn, PgTimestamp commit_time) { OnConfirmable(commit_time); });
   if (config.delivery == config::DeliveryMode::kExactlyOnce) {
     transactional_ = dynamic_cast<sinks::TransactionalSink*>(sink_.get());
     if (transactional_ == nullptr) throw sinks::SinkError("exactly-once delivery needs the Kafka sink");
@@ -58,6 +61,7 @@ void Relay::Stop() {
 
 void Relay::FailFatal(const std::string& reason) {
   if (fatal_) return;
+  metrics_.DeliveryErrors("fatal").Increment();
   Log().error("{}; no further WAL is confirmed", reason);
   fatal_ = reason;
   Stop();
@@ -71,8 +75,15 @@ bool Relay::AtCapacity() const {
 void Relay::OnDelivery(const sinks::DeliveryReport& report) {
   --in_flight_events_;
   in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
+  UpdateInFlightGauges();
   progress_.cancel();
+  if (in_flight_events_ == 0) last_progress_ = Clock::now();
   if (transactional_ != nullptr) {
+    if (!report.error) {
+      auto& [events, bytes] = batch_.published[std::string(report.topic)];
+      ++events;
+      bytes += report.bytes;
+    }
     // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
     // makes that commit fail (abort, re-read from the watermark).
     // One line per event would flood the log after an abort; the commit result names the cause.
@@ -80,15 +91,52 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
     return;
   }
   if (report.error) {
+    metrics_.DeliveryErrors("delivery").Increment();
     // The producer retried up to message.timeout.ms: the event is lost to this attempt, and
     // skipping it would lose it for good. Keep the slot where it is and stop.
     FailFatal("delivery failed permanently (" + *report.error +
               "); raise kafka.message.timeout.ms or fix the broker, then restart");
     return;
   }
+  metrics_.EventsPublished(report.topic).Increment();
+  metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
   const Lsn before = tracker_.Watermark();
   tracker_.Delivered(report.tag);
   if (tracker_.Watermark() != before) ConfirmSoon();
+}
+
+void Relay::OnConfirmable(PgTimestamp commit_time) {
+  last_progress_ = Clock::now();
+  if (commit_time == 0) return;
+  const std::chrono::duration<double> age = std::chrono::system_clock::now() - FromPgTimestamp(commit_time);
+  metrics_.commit_to_ack_seconds.Observe(age.count());
+  metrics_.lag_seconds.Set(age.count());
+}
+
+void Relay::UpdateInFlightGauges() {
+  metrics_.in_flight_events.Set(static_cast<double>(in_flight_events_));
+  metrics_.in_flight_bytes.Set(static_cast<double>(in_flight_bytes_));
+}
+
+Relay::Readiness Relay::CheckReadiness() {
+  Readiness readiness;
+  const bool pending = in_flight_events_ > 0 || batch_.open;
+  const auto silent = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_progress_);
+  if (!streaming_) {
+    readiness.reason = "not streaming: the slot is held by another relay, or the relay is connecting";
+  } else if (!sink_->Connected()) {
+    readiness.reason = "the sink is not connected";
+  } else if (pending && silent > config_.ready.max_lag) {
+    readiness.reason = "no acknowledgement for " + std::to_string(silent.count()) +
+                       " s while events are pending (ready.max_lag_seconds)";
+  } else if (metrics_.lag_seconds.Value() > static_cast<double>(config_.ready.max_lag.count())) {
+    readiness.reason = "replication lag is over ready.max_lag_seconds";
+  } else {
+    readiness.ready = true;
+    readiness.reason = "ready";
+  }
+  metrics_.ready.Set(readiness.ready ? 1 : 0);
+  return readiness;
 }
 
 void Relay::ConfirmSoon() {
@@ -122,6 +170,7 @@ awaitable<int> Relay::Run() {
       // Only now, holding the slot: claiming the transactional id fences the previous owner.
       if (transactional_ != nullptr && !transactions_ready_) co_await StartTransactions();
       backoff = config_.source.reconnect_backoff_initial;
+      streaming_ = true;
       co_await Stream();
     } catch (const ReplicationError& error) {
       lost = error;
@@ -138,7 +187,9 @@ awaitable<int> Relay::Run() {
         FailFatal(error.what());
       }
     }
+    streaming_ = false;
     if (!lost) continue;
+    metrics_.reconnects.Increment();
     ++connection_;
     stream_.Close();
     if (!lost->retryable()) {
@@ -219,7 +270,10 @@ void Relay::Handle(const CopyData& data) {
   const auto message = DecodeServerCopyData(data.Bytes());
   if (const auto* keepalive = std::get_if<PrimaryKeepalive>(&message)) {
     received_ = std::max(received_, keepalive->wal_end);
+    metrics_.received_lsn.Set(static_cast<double>(received_.Value()));
     tracker_.OnKeepalive(keepalive->wal_end);
+    // Nothing pending: caught up with the server.
+    if (!tracker_.TransactionOpen() && in_flight_events_ == 0 && !batch_.open) metrics_.lag_seconds.Set(0);
     if (keepalive->reply_requested) status_wakeup_.cancel();
     return;
   }
@@ -233,6 +287,8 @@ void Relay::Apply(TransactionAssembler::Step& step) {
   if (const auto* begin = std::get_if<TransactionAssembler::BeginStep>(&step)) {
     transaction_ = tracker_.Begin();
     transaction_commit_lsn_ = begin->commit_lsn;
+    transaction_commit_time_ = begin->commit_time;
+    transaction_events_ = 0;
     // Commit LSNs grow with commit order, so everything at or below the checkpoint is in Kafka.
     skipping_ = checkpoint_ && begin->commit_lsn <= *checkpoint_;
   } else if (auto* event = std::get_if<TransactionAssembler::EventStep>(&step)) {
@@ -247,7 +303,9 @@ void Relay::Apply(TransactionAssembler::Step& step) {
       tracker_.AddEvent();
     }
     ++in_flight_events_;
+    ++transaction_events_;
     in_flight_bytes_ += outbox::EventSize(event->event);
+    UpdateInFlightGauges();
     sink_->Publish(event->event, transaction_);
   } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
     if (batch_.open && !skipping_) {
@@ -257,7 +315,10 @@ void Relay::Apply(TransactionAssembler::Step& step) {
       batch_.transactions.push_back(transaction_);
       batch_.last_commit_lsn = transaction_commit_lsn_;
     }
-    tracker_.Commit(commit->end_lsn);
+    if (transaction_events_ > 0) metrics_.transaction_events.Observe(static_cast<double>(transaction_events_));
+    metrics_.received_lsn.Set(static_cast<double>(commit->end_lsn.Value()));
+    // Heartbeat-only transactions would flatter the commit-to-ack latency of events.
+    tracker_.Commit(commit->end_lsn, transaction_events_ > 0 ? transaction_commit_time_ : 0);
   }
 }
 
@@ -288,10 +349,15 @@ awaitable<void> Relay::StartTransactions() {
 awaitable<void> Relay::CommitBatch() {
   Batch batch = std::exchange(batch_, Batch{});
   if (auto aborted = co_await transactional_->CommitTransaction(batch.last_commit_lsn.ToString())) {
+    metrics_.DeliveryErrors("transaction_aborted").Increment();
     // The events are gone from this process; the server sends them again from the watermark.
     throw ReplicationError("Kafka transaction aborted (" + *aborted + "); re-reading from " +
                                tracker_.Watermark().ToString(),
                            true);
+  }
+  for (const auto& [topic, counts] : batch.published) {
+    metrics_.EventsPublished(topic).Increment(static_cast<double>(counts.first));
+    metrics_.BytesPublished(topic).Increment(static_cast<double>(counts.second));
   }
   for (const auto id : batch.transactions) tracker_.Delivered(id);
   checkpoint_ = batch.last_commit_lsn;
@@ -312,6 +378,7 @@ awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
       if (connection != connection_) break;
       last_status_ = Clock::now();
       co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+      metrics_.acknowledged_lsn.Set(static_cast<double>(tracker_.Watermark().Value()));
     }
   } catch (const ReplicationError& error) {
     // The reading side sees the same broken connection and reconnects.

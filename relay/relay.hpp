@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
@@ -15,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "relay/ack_tracker.hpp"
+#include "relay/metrics.hpp"
 #include "relay/replication_stream.hpp"
 #include "relay/transaction_assembler.hpp"
 #include "sinks/sink.hpp"
@@ -35,7 +38,8 @@ inline constexpr int kExitConfig = 2;
 /// checkpoint are skipped.
 class Relay {
  public:
-  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink);
+  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
+        RelayMetrics& metrics);
 
   /// Runs until Stop() or a fatal error; returns the process exit code.
   boost::asio::awaitable<int> Run();
@@ -43,6 +47,17 @@ class Relay {
   /// Graceful stop: stop reading, drain in-flight events up to shutdown.timeout, confirm what
   /// was delivered, close. Safe to call more than once, from the io_context thread.
   void Stop();
+
+  /// Stops without confirming anything more; the process exits 1.
+  void FailFatal(const std::string& reason);
+
+  /// For /readyz: ready while the slot is held, the sink is connected and acknowledgements keep
+  /// up (none older than ready.max_lag_seconds while events are pending). `reason` says why not.
+  struct Readiness {
+    bool ready = false;
+    std::string reason;
+  };
+  Readiness CheckReadiness();
 
  private:
   boost::asio::awaitable<void> Stream();
@@ -59,18 +74,22 @@ class Relay {
   void Apply(TransactionAssembler::Step& step);
   void OnDelivery(const sinks::DeliveryReport& report);
   void ConfirmSoon();
-  void FailFatal(const std::string& reason);
   bool AtCapacity() const;
+  void OnConfirmable(PgTimestamp commit_time);
+  void UpdateInFlightGauges();
 
   boost::asio::io_context& io_;
   const config::Config& config_;
   std::unique_ptr<sinks::Sink> sink_;
+  RelayMetrics& metrics_;
   sinks::TransactionalSink* transactional_ = nullptr;  // set in exactly-once mode
   ReplicationStream stream_;
   TransactionAssembler assembler_;
   AckTracker tracker_{Lsn()};
   AckTracker::TransactionId transaction_ = 0;
   Lsn transaction_commit_lsn_;
+  PgTimestamp transaction_commit_time_ = 0;
+  std::size_t transaction_events_ = 0;
   bool skipping_ = false;  // the current transaction is already in Kafka (exactly-once)
 
   // Exactly-once: the open Kafka transaction.
@@ -80,6 +99,7 @@ class Relay {
     std::vector<AckTracker::TransactionId> transactions;  // complete source transactions in it
     Lsn last_commit_lsn;
     std::chrono::steady_clock::time_point first_commit;
+    std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> published;  // topic → events, bytes
   };
   Batch batch_;
   std::optional<Lsn> checkpoint_;  // commit LSN of the last committed Kafka transaction
@@ -91,6 +111,8 @@ class Relay {
   std::size_t in_flight_bytes_ = 0;
   Lsn received_;
   std::chrono::steady_clock::time_point last_status_;
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  bool streaming_ = false;
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
   bool stopping_ = false;
   std::optional<std::string> fatal_;

@@ -40,6 +40,8 @@ const std::map<std::string, std::string> kDefaults = {
     {"client.id", "outbox-relay"},
     // Logs go to the main queue with everything else, served on the io_context thread.
     {"log.queue", "true"},
+    // Broker states for Connected() (readiness), without a request of our own.
+    {"statistics.interval.ms", "5000"},
 };
 
 int Millis(std::chrono::milliseconds duration) { return static_cast<int>(duration.count()); }
@@ -63,7 +65,8 @@ KafkaConfHandle MakeProducerConf(const std::map<std::string, std::string>& prope
     Set(conf.get(), "message.timeout.ms", std::to_string(transactions->transaction_timeout.count() * 9 / 10));
   }
   for (const auto& [key, value] : properties) Set(conf.get(), key, value);
-  rd_kafka_conf_set_events(conf.get(), RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+  rd_kafka_conf_set_events(conf.get(), RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
+                                          RD_KAFKA_EVENT_STATS);
   return conf;
 }
 
@@ -179,12 +182,9 @@ void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   if (!handlers_.on_delivery || message._private == &kCheckpointMarker) return;
   DeliveryReport report{static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private)),
-                        message.key_len + message.len, std::nullopt};
+                        message.key_len + message.len, std::nullopt, rd_kafka_topic_name(message.rkt)};
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
-  } else if (!connected_) {
-    connected_ = true;
-    Log().info("connected to Kafka");
   }
   handlers_.on_delivery(report);
 }
@@ -207,6 +207,18 @@ void KafkaSink::OnError(rd_kafka_event_t& event) {
     return;
   }
   Log().warn("Kafka: {} ({})", rd_kafka_event_error_string(&event), rd_kafka_err2name(code));
+}
+
+void KafkaSink::OnStats(const char* json) {
+  // Connected while at least one real broker (bootstrap placeholders have nodeid -1) is up.
+  const auto stats = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!stats.is_object() || !stats.contains("brokers")) return;
+  bool up = false;
+  for (const auto& [name, broker] : stats["brokers"].items()) {
+    up = up || (broker.value("nodeid", -1) >= 0 && broker.value("state", "") == "UP");
+  }
+  if (up != connected_) Log().info(up ? "connected to Kafka" : "no Kafka broker is up");
+  connected_ = up;
 }
 
 void KafkaSink::ArmWakeup() {
@@ -232,6 +244,9 @@ void KafkaSink::ServeEvents() {
         break;
       case RD_KAFKA_EVENT_ERROR:
         OnError(*event);
+        break;
+      case RD_KAFKA_EVENT_STATS:
+        OnStats(rd_kafka_event_stats(event));
         break;
       case RD_KAFKA_EVENT_LOG: {
         const char* facility = nullptr;

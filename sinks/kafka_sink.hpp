@@ -56,6 +56,7 @@ class KafkaSink final : public TransactionalSink {
   void ServeEvents();
   void OnDelivery(const rd_kafka_message_t& message);
   void OnError(rd_kafka_event_t& event);
+  void OnStats(const char* json);
   void CreateCheckpointTopic();
   std::optional<std::string> ReadCheckpointBlocking();
   std::optional<std::string> CommitBlocking();

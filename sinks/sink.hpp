@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
 
 #include <boost/asio/awaitable.hpp>
@@ -19,6 +20,7 @@ struct DeliveryReport {
   std::uint64_t tag = 0;      // what the caller passed to Publish
   std::size_t bytes = 0;      // outbox::EventSize of the event
   std::optional<std::string> error;  // set when the event is definitely not delivered
+  std::string_view topic;            // valid while the handler runs
 };
 
 /// A sink refused an event or failed. `retryable()`: a later attempt may succeed (the broker

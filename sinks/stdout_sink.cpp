@@ -30,11 +30,14 @@ void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
     line["value"] = nullptr;
   }
   const auto text = line.dump() + "\n";
-  DeliveryReport report{tag, outbox::EventSize(event), std::nullopt};
+  DeliveryReport report{tag, outbox::EventSize(event), std::nullopt, {}};
   if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
     report.error = std::string("writing to stdout failed: ") + std::strerror(errno);
   }
-  boost::asio::post(io_, [this, report = std::move(report)] { handlers_.on_delivery(report); });
+  boost::asio::post(io_, [this, report = std::move(report), topic = event.topic]() mutable {
+    report.topic = topic;
+    handlers_.on_delivery(report);
+  });
 }
 
 }  // namespace outbox_relay::sinks

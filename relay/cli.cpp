@@ -1,0 +1,1001 @@
+#include "relay/cli.hpp"
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/c_handle.hpp"
+#include "config/config.hpp"
+#include "relay/embedded_sql.hpp"
+#include "relay/pg_handles.hpp"
+#include "relay/relay.hpp"
+#include "relay/version.hpp"
+#include "sinks/kafka_handles.hpp"
+
+namespace outbox_relay::relay {
+namespace {
+
+// A DSN without connect_timeout would let an unreachable host hang an operator's command for
+// the kernel's TCP timeout; the DSN's own value still wins (see Database).
+constexpr const char* kConnectTimeoutSeconds = "10";
+constexpr int kKafkaTimeoutMs = 5000;
+// pgoutput's `messages` option (heartbeats, tableless mode) arrived in PostgreSQL 14.
+constexpr int kMinServerVersion = 140000;
+constexpr std::string_view kPlugin = "pgoutput";
+constexpr std::string_view kHintIndent = "     hint: ";
+
+// The objects V1__outbox.sql creates; its names are fixed in the SQL, not taken from config.
+constexpr std::string_view kMigrationName = "outbox/sql/V1__outbox.sql";
+constexpr std::string_view kMigrationSchema = "outbox";
+constexpr std::string_view kMigrationTable = "outbox";
+constexpr std::string_view kMigrationPublication = "outbox_relay";
+
+using ConninfoHandle = config::CHandle<PQconninfoOption, PQconninfoFree>;
+using KafkaMetadataHandle = config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
+
+// Words PostgreSQL reserves in identifier positions ("reserved" and "reserved (can be function
+// or type)" in the SQL key words appendix): such a name needs quotes even in lower case.
+constexpr std::string_view kReservedWords[] = {
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+    "binary", "both", "case", "cast", "check", "collate", "collation", "column", "concurrently",
+    "constraint", "create", "cross", "current_catalog", "current_date", "current_role",
+    "current_schema", "current_time", "current_timestamp", "current_user", "default", "deferrable",
+    "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "freeze",
+    "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner", "intersect",
+    "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
+    "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order",
+    "outer", "overlaps", "placing", "primary", "references", "returning", "right", "select",
+    "session_user", "similar", "some", "symmetric", "system_user", "table", "tablesample", "then",
+    "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "verbose", "when",
+    "where", "window", "with"};
+
+// SQL for hints and --print-sql, built without a connection (PQescapeIdentifier needs one).
+// Plain lower-case names stay bare so a hint reads like what a DBA would type.
+std::string QuoteIdentifier(std::string_view name) {
+  const bool plain =
+      !name.empty() && (name.front() == '_' || (name.front() >= 'a' && name.front() <= 'z')) &&
+      std::all_of(name.begin(), name.end(),
+                  [](char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }) &&
+      std::find(std::begin(kReservedWords), std::end(kReservedWords), name) == std::end(kReservedWords);
+  if (plain) return std::string(name);
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// Valid whatever standard_conforming_strings says: E'' with backslashes doubled when needed.
+std::string QuoteLiteral(std::string_view text) {
+  const bool backslash = text.find('\\') != std::string_view::npos;
+  std::string quoted = backslash ? "E'" : "'";
+  for (char c : text) {
+    if (c == '\'' || (backslash && c == '\\')) quoted += c;
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+std::string QualifiedTable(const config::OutboxConfig& outbox) {
+  return QuoteIdentifier(outbox.table_schema) + "." + QuoteIdentifier(outbox.table_name);
+}
+
+std::string CreatePublicationSql(const std::string& publication, const config::OutboxConfig& outbox) {
+  // Inserts only, like the migration: a retention job's deletes must not become events.
+  return "CREATE PUBLICATION " + QuoteIdentifier(publication) + " FOR TABLE " + QualifiedTable(outbox) +
+         " WITH (publish = 'insert');";
+}
+
+std::string CreateSlotSql(const std::string& slot) {
+  return "SELECT pg_create_logical_replication_slot(" + QuoteLiteral(slot) + ", 'pgoutput');";
+}
+
+std::string DropSlotSql(const std::string& slot) {
+  return "SELECT pg_drop_replication_slot(" + QuoteLiteral(slot) + ");";
+}
+
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...");
+// a check prints one line per problem.
+std::string OneLine(std::string_view text) {
+  std::string line;
+  bool pending_space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      pending_space = !line.empty();
+      continue;
+    }
+    if (pending_space) line += ' ';
+    pending_space = false;
+    line += c;
+  }
+  return line;
+}
+
+// A text[] literal for a query parameter: every element quoted, so no name is special.
+std::string TextArray(const std::vector<std::string>& elements) {
+  std::string literal = "{";
+  for (const auto& element : elements) {
+    if (literal.size() > 1) literal += ',';
+    literal += '"';
+    for (char c : element) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  return literal + "}";
+}
+
+std::string HumanBytes(std::int64_t bytes) {
+  constexpr std::array<const char*, 5> kUnits = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while ((value >= 1024 || value <= -1024) && unit + 1 < kUnits.size()) {
+    value /= 1024;
+    ++unit;
+  }
+  char buffer[32];
+  if (unit == 0) {
+    std::snprintf(buffer, sizeof buffer, "%lld B", static_cast<long long>(bytes));
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.1f %s", value, kUnits[unit]);
+  }
+  return buffer;
+}
+
+std::string ServerVersionText(int version) {
+  // 150018 → "15.18" (PostgreSQL 10 and later number major.minor).
+  return std::to_string(version / 10000) + "." + std::to_string(version % 10000);
+}
+
+std::string DescribeConnection(PGconn* conn) {
+  std::string text;
+  auto add = [&](const char* key, const char* value) {
+    if (value == nullptr || *value == '\0') return;
+    if (!text.empty()) text += ' ';
+    text += std::string(key) + "=" + value;
+  };
+  add("host", PQhost(conn));
+  add("port", PQport(conn));
+  add("dbname", PQdb(conn));
+  add("user", PQuser(conn));
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class DatabaseError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Value = std::optional<std::string>;  // nullopt: SQL NULL
+using Row = std::vector<Value>;
+
+// One blocking libpq session. The commands run outside the relay's io_context, so waiting on
+// the server here stalls nothing else.
+class Database {
+ public:
+  Database(const std::string& dsn, const char* application_name, bool replication = false) {
+    // Keywords are applied in order and the DSN (expanded from dbname) comes after the
+    // defaults, so its own connect_timeout / application_name win; `replication` comes last
+    // because a replication session is what that check tests.
+    const std::array<const char*, 5> keywords = {"connect_timeout", "application_name", "dbname",
+                                                 replication ? "replication" : nullptr, nullptr};
+    const std::array<const char*, 5> values = {kConnectTimeoutSeconds, application_name, dsn.c_str(),
+                                               replication ? "database" : nullptr, nullptr};
+    conn_.reset(PQconnectdbParams(keywords.data(), values.data(), 1));
+    if (!conn_) throw DatabaseError("out of memory creating a libpq connection");
+    description_ = DescribeConnection(conn_.get());
+    if (description_.empty()) description_ = DescribeDsn(dsn);
+    if (PQstatus(conn_.get()) != CONNECTION_OK) throw DatabaseError(OneLine(PQerrorMessage(conn_.get())));
+  }
+
+  /// host/port/dbname/user of the session, never the password.
+  const std::string& Describe() const { return description_; }
+  int ServerVersion() const { return PQserverVersion(conn_.get()); }
+
+  /// Extended protocol, text parameters and results.
+  std::vector<Row> Query(const std::string& sql, const std::vector<std::string>& params = {}) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& param : params) values.push_back(param.c_str());
+    PgResultHandle result(PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                       values.data(), nullptr, nullptr, 0));
+    return Rows(result.get());
+  }
+
+  /// Simple protocol: several statements run as one implicit transaction.
+  void Execute(const std::string& sql) {
+    PgResultHandle result(PQexec(conn_.get(), sql.c_str()));
+    Rows(result.get());
+  }
+
+ private:
+  std::vector<Row> Rows(PGresult* result) {
+    const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      if (result == nullptr) throw DatabaseError(OneLine(PQerrorMessage(conn_.get())));
+      std::string message = OneLine(PQresultErrorMessage(result));
+      if (const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY)) {
+        message = OneLine(primary);
+        if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) {
+          message += " (" + OneLine(detail) + ")";
+        }
+      }
+      throw DatabaseError(message);
+    }
+    std::vector<Row> rows(static_cast<std::size_t>(PQntuples(result)));
+    const int columns = PQnfields(result);
+    for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
+      for (int c = 0; c < columns; ++c) {
+        rows[r].push_back(PQgetisnull(result, r, c) ? Value() : Value(PQgetvalue(result, r, c)));
+      }
+    }
+    return rows;
+  }
+
+  PgConnHandle conn_;
+  std::string description_;
+};
+
+std::string Text(const Value& value) { return value.value_or(""); }
+bool Bool(const Value& value) { return value && *value == "t"; }
+std::int64_t Integer(const Value& value) { return value ? std::stoll(*value) : 0; }
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+class CheckReport {
+ public:
+  explicit CheckReport(std::ostream& out) : out_(out) {}
+
+  void Ok(const std::string& what) { out_ << "ok   " << what << "\n" << std::flush; }
+  void Fail(const std::string& what, const std::string& problem, const std::string& hint) {
+    failed_ = true;
+    out_ << "FAIL " << what << ": " << problem << "\n" << kHintIndent << hint << "\n" << std::flush;
+  }
+  bool Failed() const { return failed_; }
+
+ private:
+  std::ostream& out_;
+  bool failed_ = false;
+};
+
+// Runs one check; a query error is that check's FAIL, the other checks still run.
+void Guarded(CheckReport& report, const std::string& what, const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const DatabaseError& error) {
+    report.Fail(what, std::string("query failed: ") + error.what(),
+                "run `outbox-relay check` as the relay's role against a PostgreSQL 14 or later");
+  }
+}
+
+struct SlotRow {
+  std::string plugin;
+  std::string slot_type;
+  std::string database;
+  bool active = false;
+  std::optional<std::string> active_pid;
+  std::optional<std::string> wal_status;
+};
+
+std::optional<SlotRow> FindSlot(Database& db, const std::string& slot) {
+  const auto rows = db.Query(
+      "SELECT plugin, slot_type, database, active, active_pid::text, wal_status "
+      "FROM pg_replication_slots WHERE slot_name = $1",
+      {slot});
+  if (rows.empty()) return std::nullopt;
+  const Row& row = rows.front();
+  return SlotRow{Text(row[0]), Text(row[1]), Text(row[2]), Bool(row[3]), row[4], row[5]};
+}
+
+// A slot the relay cannot use: nullopt if it fits (pgoutput, logical, this database, WAL kept).
+struct SlotProblem {
+  std::string problem;
+  std::string hint;
+};
+
+std::optional<SlotProblem> SlotUnusable(const SlotRow& row, const std::string& slot, const std::string& database) {
+  const std::string other_name = "or set source.slot to another name";
+  if (row.slot_type != "logical") {
+    return SlotProblem{"is a " + row.slot_type + " slot, the relay needs a logical one",
+                       "drop it (" + DropSlotSql(slot) + ") " + other_name};
+  }
+  if (row.plugin != kPlugin) {
+    return SlotProblem{"uses plugin " + row.plugin + ", the relay needs pgoutput",
+                       "drop it (" + DropSlotSql(slot) + ") " + other_name};
+  }
+  if (row.database != database) {
+    return SlotProblem{"belongs to database " + row.database + ", source.dsn connects to " + database,
+                       "point source.dsn at database " + row.database + ", " + other_name};
+  }
+  if (row.wal_status && *row.wal_status == "lost") {
+    return SlotProblem{"PostgreSQL removed WAL it still needed (wal_status lost); it can never stream again",
+                       "drop and recreate it (" + DropSlotSql(slot) + " then outbox-relay init); "
+                       "events committed while it was lost are not relayed: republish them"};
+  }
+  return std::nullopt;
+}
+
+void CheckServer(Database& db, CheckReport& report) {
+  const int version = db.ServerVersion();
+  const std::string what = "PostgreSQL " + ServerVersionText(version);
+  if (version >= kMinServerVersion) {
+    report.Ok(what);
+  } else {
+    report.Fail(what, "the relay needs PostgreSQL 14 or later (pgoutput's logical decoding messages)",
+                "upgrade PostgreSQL to 14 or later");
+  }
+}
+
+void CheckWalLevel(Database& db, CheckReport& report) {
+  const std::string level = Text(db.Query("SELECT current_setting('wal_level')").front()[0]);
+  if (level == "logical") {
+    report.Ok("wal_level is logical");
+  } else {
+    report.Fail("wal_level", "is " + level + ", logical decoding needs logical",
+                "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL");
+  }
+}
+
+void CheckRoom(Database& db, const config::Config& config, CheckReport& report) {
+  const Row row = db.Query(
+                        "SELECT current_setting('max_replication_slots')::int, "
+                        "(SELECT count(*) FROM pg_replication_slots), "
+                        "(SELECT active FROM pg_replication_slots WHERE slot_name = $1), "
+                        "current_setting('max_wal_senders')::int, "
+                        "(SELECT count(*) FROM pg_stat_replication)",
+                        {config.source.slot})
+                      .front();
+  const auto max_slots = Integer(row[0]);
+  const auto used_slots = Integer(row[1]);
+  const bool slot_exists = row[2].has_value();
+  const bool slot_active = Bool(row[2]);
+  const auto max_senders = Integer(row[3]);
+  const auto used_senders = Integer(row[4]);
+  const std::string slots_what = "replication slots";
+  const std::string slots_usage = std::to_string(used_slots) + " of " + std::to_string(max_slots) + " in use";
+  if (slot_exists) {
+    report.Ok(slots_what + ": " + slots_usage + ", one of them is " + config.source.slot);
+  } else if (used_slots < max_slots) {
+    report.Ok(slots_what + ": " + slots_usage);
+  } else {
+    report.Fail(slots_what, "all " + std::to_string(max_slots) + " in use (max_replication_slots), none for " +
+                                config.source.slot,
+                "drop an unused slot (" + DropSlotSql("name") + ") or ALTER SYSTEM SET max_replication_slots = " +
+                    std::to_string(max_slots + 1) + "; then restart PostgreSQL");
+  }
+  const std::string senders_what = "WAL senders";
+  const std::string senders_usage =
+      std::to_string(used_senders) + " of " + std::to_string(max_senders) + " in use";
+  if (slot_active) {
+    // The relay holding the slot already has its WAL sender.
+    report.Ok(senders_what + ": " + senders_usage + ", one of them streams " + config.source.slot);
+  } else if (used_senders < max_senders) {
+    report.Ok(senders_what + ": " + senders_usage);
+  } else {
+    report.Fail(senders_what, "all " + std::to_string(max_senders) + " in use (max_wal_senders)",
+                "ALTER SYSTEM SET max_wal_senders = " + std::to_string(max_senders + 1) +
+                    "; then restart PostgreSQL");
+  }
+}
+
+// Returns whether the role may replicate, so the replication connection is only tried then.
+bool CheckRole(Database& db, CheckReport& report) {
+  const Row row =
+      db.Query("SELECT current_user, rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user").front();
+  const std::string role = Text(row[0]);
+  if (Bool(row[1])) {
+    report.Ok("role " + role + " is a superuser");
+    return true;
+  }
+  if (Bool(row[2])) {
+    report.Ok("role " + role + " has REPLICATION");
+    return true;
+  }
+  report.Fail("role " + role, "has neither REPLICATION nor superuser, it cannot stream from a slot",
+              "ALTER ROLE " + QuoteIdentifier(role) + " REPLICATION;");
+  return false;
+}
+
+void CheckReplicationConnection(const config::Config& config, CheckReport& report) {
+  const std::string what = "replication connection";
+  try {
+    Database replication(config.source.dsn, "outbox-relay check", true);
+    replication.Execute("IDENTIFY_SYSTEM");
+    report.Ok(what);
+  } catch (const DatabaseError& error) {
+    report.Fail(what, error.what(),
+                "let this user connect to this database in pg_hba.conf (logical replication "
+                "connections match by database name) and keep a WAL sender free");
+  }
+}
+
+void CheckPublication(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string& publication = config.source.publication;
+  const std::string what = "publication " + publication;
+  const std::string table = QualifiedTable(config.outbox);
+  const auto rows = db.Query(
+      "SELECT p.pubinsert, EXISTS (SELECT 1 FROM pg_publication_tables t "
+      "WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) "
+      "FROM pg_publication p WHERE p.pubname = $1",
+      {publication, config.outbox.table_schema, config.outbox.table_name});
+  if (rows.empty()) {
+    report.Fail(what, "does not exist", CreatePublicationSql(publication, config.outbox));
+    return;
+  }
+  if (!Bool(rows.front()[1])) {
+    report.Fail(what, "does not cover the outbox table " + table,
+                "ALTER PUBLICATION " + QuoteIdentifier(publication) + " ADD TABLE " + table + ";");
+    return;
+  }
+  if (!Bool(rows.front()[0])) {
+    report.Fail(what, "does not publish inserts",
+                "ALTER PUBLICATION " + QuoteIdentifier(publication) + " SET (publish = 'insert');");
+    return;
+  }
+  if (db.ServerVersion() >= 150000) {
+    // PostgreSQL 15 publications may filter rows or columns: rows or values the relay would
+    // silently never see.
+    const auto& columns = config.outbox.columns;
+    const Row shape = db.Query(
+                            "SELECT t.rowfilter, "
+                            "ARRAY(SELECT c FROM unnest($4::text[]) c WHERE c <> ALL (t.attnames::text[])) "
+                            "FROM pg_publication_tables t "
+                            "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
+                            {publication, config.outbox.table_schema, config.outbox.table_name,
+                             TextArray({columns.id, columns.aggregate_type, columns.aggregate_id, columns.type,
+                                        columns.payload, columns.headers})})
+                        .front();
+    const std::string reset = "ALTER PUBLICATION " + QuoteIdentifier(publication) + " SET TABLE " + table + ";";
+    if (shape[0]) {
+      report.Fail(what, "filters the rows of " + table + " (WHERE " + *shape[0] + "), the relay never sees the others",
+                  reset);
+      return;
+    }
+    if (shape[1] && *shape[1] != "{}") {
+      report.Fail(what, "its column list leaves out " + *shape[1] + " of " + table, reset);
+      return;
+    }
+  }
+  report.Ok(what + " publishes inserts of " + table);
+}
+
+// Returns whether the table exists (the SELECT check needs it).
+bool CheckTable(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string table = QualifiedTable(config.outbox);
+  const std::string what = "outbox table " + table;
+  const auto rows = db.Query(
+      "SELECT c.oid::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relname = $2",
+      {config.outbox.table_schema, config.outbox.table_name});
+  const std::string apply = "apply " + std::string(kMigrationName) +
+                            " (outbox-relay init does), or set outbox.table to the outbox's schema.table";
+  if (rows.empty()) {
+    report.Fail(what, "does not exist", apply);
+    return false;
+  }
+  const std::string kind = Text(rows.front()[1]);
+  if (kind != "r" && kind != "p") {
+    report.Fail(what, "is not a table (relkind " + kind + "), logical replication publishes tables only", apply);
+    return false;
+  }
+  std::vector<std::string> present;
+  for (const auto& row : db.Query("SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 "
+                                  "AND NOT attisdropped",
+                                  {Text(rows.front()[0])})) {
+    present.push_back(Text(row[0]));
+  }
+  auto has = [&](const std::string& column) {
+    return std::find(present.begin(), present.end(), column) != present.end();
+  };
+  const auto& columns = config.outbox.columns;
+  // Required by EventMapper; payload and headers may be absent (events without them).
+  const std::array<std::pair<const char*, const std::string*>, 4> required = {{
+      {"id", &columns.id},
+      {"aggregate_type", &columns.aggregate_type},
+      {"aggregate_id", &columns.aggregate_id},
+      {"type", &columns.type},
+  }};
+  std::string missing;
+  for (const auto& [key, column] : required) {
+    if (has(*column)) continue;
+    if (!missing.empty()) missing += ", ";
+    missing += *column + " (outbox.columns." + key + ")";
+  }
+  if (!missing.empty()) {
+    report.Fail(what, "has no column " + missing,
+                "apply " + std::string(kMigrationName) + ", or set outbox.columns.* to the table's column names");
+    return true;
+  }
+  std::string note;
+  for (const auto& [key, column] : {std::pair{"payload", &columns.payload}, std::pair{"headers", &columns.headers}}) {
+    if (!has(*column)) note += ", no " + *column + " column (outbox.columns." + key + "): events go without";
+  }
+  report.Ok(what + " has the configured columns" + note);
+  return true;
+}
+
+void CheckSelect(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string table = QualifiedTable(config.outbox);
+  const Row row = db.Query(
+                        "SELECT current_user, has_schema_privilege(n.oid, 'USAGE'), has_table_privilege(c.oid, 'SELECT') "
+                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = $1 AND c.relname = $2",
+                        {config.outbox.table_schema, config.outbox.table_name})
+                      .front();
+  const std::string role = QuoteIdentifier(Text(row[0]));
+  const std::string what = "SELECT on " + table;
+  if (Bool(row[1]) && Bool(row[2])) {
+    report.Ok(what);
+    return;
+  }
+  report.Fail(what, "role " + Text(row[0]) + " may not read the outbox table",
+              "GRANT USAGE ON SCHEMA " + QuoteIdentifier(config.outbox.table_schema) + " TO " + role +
+                  "; GRANT SELECT ON " + table + " TO " + role + ";");
+}
+
+void CheckSlot(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string& slot = config.source.slot;
+  const std::string what = "slot " + slot;
+  const std::string database = Text(db.Query("SELECT current_database()").front()[0]);
+  const auto row = FindSlot(db, slot);
+  if (!row) {
+    if (config.source.create_slot) {
+      report.Ok(what + " does not exist yet; the relay creates it at start (source.create_slot)");
+    } else {
+      report.Fail(what, "does not exist and source.create_slot is false",
+                  "outbox-relay init --config <file>, or " + CreateSlotSql(slot));
+    }
+    return;
+  }
+  if (auto problem = SlotUnusable(*row, slot, database)) {
+    report.Fail(what, problem->problem, problem->hint);
+    return;
+  }
+  report.Ok(what + " (pgoutput, database " + database + ", " +
+            (row->active ? "active, pid " + row->active_pid.value_or("?") : std::string("inactive")) + ")");
+}
+
+void CheckDatabase(const config::Config& config, CheckReport& report) {
+  std::optional<Database> db;
+  try {
+    db.emplace(config.source.dsn, "outbox-relay check");
+  } catch (const DatabaseError& error) {
+    report.Fail("connect to " + DescribeDsn(config.source.dsn), error.what(),
+                "check source.dsn, that PostgreSQL runs there and that pg_hba.conf lets this user in");
+    return;
+  }
+  report.Ok("connect to " + db->Describe());
+  Guarded(report, "PostgreSQL version", [&] { CheckServer(*db, report); });
+  Guarded(report, "wal_level", [&] { CheckWalLevel(*db, report); });
+  Guarded(report, "replication slots", [&] { CheckRoom(*db, config, report); });
+  bool may_replicate = false;
+  Guarded(report, "role", [&] { may_replicate = CheckRole(*db, report); });
+  if (may_replicate) CheckReplicationConnection(config, report);
+  Guarded(report, "publication " + config.source.publication, [&] { CheckPublication(*db, config, report); });
+  bool table_exists = false;
+  Guarded(report, "outbox table", [&] { table_exists = CheckTable(*db, config, report); });
+  if (table_exists) Guarded(report, "SELECT on the outbox table", [&] { CheckSelect(*db, config, report); });
+  Guarded(report, "slot " + config.source.slot, [&] { CheckSlot(*db, config, report); });
+}
+
+// librdkafka logs every failed broker connection to stderr; the check reports the outcome.
+void DiscardKafkaLog(const rd_kafka_t*, int, const char*, const char*) {}
+
+// Every kafka.* property, as the sink would get it. A property librdkafka rejects is a config
+// error (exit 2), as it is for `run`.
+sinks::KafkaConfHandle KafkaConf(const config::Config& config) {
+  sinks::KafkaConfHandle conf(rd_kafka_conf_new());
+  std::array<char, 512> error{};
+  for (const auto& [key, value] : config.kafka) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size()) != RD_KAFKA_CONF_OK) {
+      throw config::ConfigError("kafka." + key, error.data());
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), DiscardKafkaLog);
+  return conf;
+}
+
+void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, CheckReport& report) {
+  std::string servers;
+  for (const char* key : {"bootstrap.servers", "metadata.broker.list"}) {
+    if (auto found = config.kafka.find(key); found != config.kafka.end()) servers = found->second;
+  }
+  const std::string what = "kafka " + servers;
+  const std::string hint =
+      "check kafka.bootstrap.servers (and the kafka.security.protocol / sasl.* / ssl.* properties); "
+      "the brokers must be reachable from here";
+  std::array<char, 512> error{};
+  sinks::KafkaHandle producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
+  if (!producer) {
+    report.Fail(what, std::string("cannot create a Kafka client: ") + error.data(), hint);
+    return;
+  }
+  conf.release();  // rd_kafka_new owns it once it succeeded
+  const auto start = std::chrono::steady_clock::now();
+  const rd_kafka_metadata_t* raw = nullptr;
+  // Brokers only (no topic list): what any client asks first.
+  const rd_kafka_resp_err_t code = rd_kafka_metadata(producer.get(), 0, nullptr, &raw, kKafkaTimeoutMs);
+  KafkaMetadataHandle metadata(raw);
+  if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    report.Fail(what,
+                "no metadata within " + std::to_string(kKafkaTimeoutMs / 1000) + " s (" + rd_kafka_err2str(code) + ")",
+                hint);
+    return;
+  }
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  report.Ok(what + ": " + std::to_string(metadata->broker_cnt) + " broker(s) answered in " +
+            std::to_string(elapsed.count()) + " ms");
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+std::string PrefixLines(std::string_view text, std::string_view prefix) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(start, end - start);
+    out += line.empty() ? std::string(prefix.substr(0, prefix.find_last_not_of(' ') + 1)) : std::string(prefix);
+    out += line;
+    out += '\n';
+    start = end + 1;
+  }
+  return out;
+}
+
+bool MigrationCreatesTable(const config::OutboxConfig& outbox) {
+  return outbox.table_schema == kMigrationSchema && outbox.table_name == kMigrationTable;
+}
+
+void PrintInitSql(const config::Config& config, std::ostream& out) {
+  const std::string& slot = config.source.slot;
+  const std::string& publication = config.source.publication;
+  out << "-- outbox-relay init --print-sql: what `outbox-relay init` creates where missing, for a DBA.\n"
+      << "-- Database: " << DescribeDsn(config.source.dsn) << " (source.dsn; not connected)\n"
+      << "\n-- 1. The outbox: schema, table, publish() function, publication (" << kMigrationName << ").\n";
+  if (!MigrationCreatesTable(config.outbox)) {
+    out << "-- outbox.table is " << QualifiedTable(config.outbox)
+        << ": this migration creates outbox.outbox; adapt it to your table.\n";
+  }
+  out << kOutboxMigrationSql;
+  if (!kOutboxMigrationSql.empty() && kOutboxMigrationSql.back() != '\n') out << "\n";
+  if (publication != kMigrationPublication || !MigrationCreatesTable(config.outbox)) {
+    out << "\n-- The configured publication (source.publication).\n"
+        << CreatePublicationSql(publication, config.outbox) << "\n";
+  }
+  out << "\n-- 2. The replication slot (the relay also creates it at start while source.create_slot is\n"
+      << "-- true). Run it on its own, not in the migration's transaction: a logical slot cannot be\n"
+      << "-- created in a transaction that has written.\n"
+      << "SELECT pg_create_logical_replication_slot(" << QuoteLiteral(slot) << ", 'pgoutput')\n"
+      << "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " << QuoteLiteral(slot) << ");\n"
+      << "\n-- 3. Suggested: a least-privilege role for the relay (outbox/sql/relay_role.sql).\n"
+      << PrefixLines(kRelayRoleSql, "-- ");
+}
+
+class InitReport {
+ public:
+  explicit InitReport(std::ostream& out) : out_(out) {}
+
+  void Exists(const std::string& what) { out_ << "exists  " << what << "\n" << std::flush; }
+  void Created(const std::string& what) {
+    ++created_;
+    out_ << "created " << what << "\n" << std::flush;
+  }
+  void Fail(const std::string& what, const std::string& problem, const std::string& hint) {
+    out_ << "FAIL " << what << ": " << problem << "\n" << kHintIndent << hint << "\n" << std::flush;
+  }
+  int CreatedCount() const { return created_; }
+
+ private:
+  std::ostream& out_;
+  int created_ = 0;
+};
+
+struct MigrationObject {
+  std::string what;
+  std::string exists_sql;  // one boolean
+};
+
+std::vector<MigrationObject> MigrationObjects() {
+  return {
+      {"schema outbox", "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'outbox')"},
+      {"table outbox.outbox", "SELECT to_regclass('outbox.outbox') IS NOT NULL"},
+      {"function outbox.publish", "SELECT to_regprocedure('outbox.publish(text, text, text, jsonb, jsonb)') IS NOT NULL"},
+      {"publication outbox_relay", "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'outbox_relay')"},
+  };
+}
+
+bool QueryBool(Database& db, const std::string& sql, const std::vector<std::string>& params = {}) {
+  return Bool(db.Query(sql, params).front()[0]);
+}
+
+// Returns false after a FAIL line.
+bool InitMigration(Database& db, const config::Config& config, InitReport& report) {
+  if (!MigrationCreatesTable(config.outbox)) {
+    // The migration's names are fixed; running it would create an outbox nobody reads.
+    if (QueryBool(db, "SELECT to_regclass($1) IS NOT NULL", {QualifiedTable(config.outbox)})) {
+      report.Exists("table " + QualifiedTable(config.outbox));
+      return true;
+    }
+    report.Fail("outbox table " + QualifiedTable(config.outbox),
+                "does not exist, and " + std::string(kMigrationName) + " creates outbox.outbox only",
+                "create it with the outbox columns (outbox-relay init --print-sql shows them), or set "
+                "outbox.table: outbox.outbox");
+    return false;
+  }
+  const auto objects = MigrationObjects();
+  std::vector<bool> existed;
+  for (const auto& object : objects) existed.push_back(QueryBool(db, object.exists_sql));
+  // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that is
+  // already there, and a second init should change nothing.
+  if (std::find(existed.begin(), existed.end(), false) != existed.end()) {
+    try {
+      db.Execute(std::string(kOutboxMigrationSql));
+    } catch (const DatabaseError& error) {
+      report.Fail(std::string(kMigrationName), error.what(),
+                  "run init as a role that may create schemas and publications in this database (e.g. its "
+                  "owner), or have a DBA run the output of outbox-relay init --print-sql");
+      return false;
+    }
+  }
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    if (existed[i]) {
+      report.Exists(objects[i].what);
+    } else {
+      report.Created(objects[i].what);
+    }
+  }
+  return true;
+}
+
+bool InitPublication(Database& db, const config::Config& config, InitReport& report) {
+  const std::string& publication = config.source.publication;
+  const std::string what = "publication " + publication;
+  if (publication == kMigrationPublication && MigrationCreatesTable(config.outbox)) return true;  // done above
+  if (QueryBool(db, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", {publication})) {
+    // An existing publication may serve others too: init never alters it (check says if it fits).
+    report.Exists(what);
+    return true;
+  }
+  try {
+    db.Execute(CreatePublicationSql(publication, config.outbox));
+  } catch (const DatabaseError& error) {
+    report.Fail(what, error.what(), "have the table's owner run: " + CreatePublicationSql(publication, config.outbox));
+    return false;
+  }
+  report.Created(what);
+  return true;
+}
+
+bool InitSlot(Database& db, const config::Config& config, InitReport& report) {
+  const std::string& slot = config.source.slot;
+  const std::string what = "slot " + slot;
+  const std::string database = Text(db.Query("SELECT current_database()").front()[0]);
+  if (const auto row = FindSlot(db, slot)) {
+    if (auto problem = SlotUnusable(*row, slot, database)) {
+      report.Fail(what, problem->problem, problem->hint);
+      return false;
+    }
+    report.Exists(what);
+    return true;
+  }
+  try {
+    // Waits for transactions running now to finish: the slot's consistent point.
+    const auto rows = db.Query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+    report.Created(what + " (pgoutput, from LSN " + Text(rows.front()[0]) + ")");
+  } catch (const DatabaseError& error) {
+    report.Fail(what, error.what(),
+                "the role needs REPLICATION and the server wal_level = logical (outbox-relay check tells); or "
+                "have a DBA run " + CreateSlotSql(slot));
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+struct StatusRow {
+  std::string label;
+  std::string value;
+};
+
+std::optional<config::Config> Load(const std::string& config_path, std::ostream& err) {
+  try {
+    return config::LoadConfig(config_path, config::ProcessEnvironment());
+  } catch (const config::ConfigError& error) {
+    err << "outbox-relay: config error: " << error.what() << "\n";
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string DescribeDsn(const std::string& dsn) {
+  char* raw_error = nullptr;
+  ConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
+  PgBufferHandle error(raw_error);
+  if (!options) return "(unparsable DSN)";
+  std::string host;
+  std::string hostaddr;
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> parts;
+  for (const PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
+    if (option->val == nullptr || *option->val == '\0') continue;
+    const std::string_view keyword = option->keyword;
+    if (keyword == "host") host = option->val;
+    if (keyword == "hostaddr") hostaddr = option->val;
+    if (keyword == "port" || keyword == "dbname" || keyword == "user") parts.emplace_back(keyword, option->val);
+  }
+  if (!host.empty() || !hostaddr.empty()) text = "host=" + (host.empty() ? hostaddr : host);
+  // PQconninfoParse lists port before dbname and user, the order wanted here.
+  for (const auto& [keyword, value] : parts) text += (text.empty() ? "" : " ") + keyword + "=" + value;
+  return text.empty() ? "(libpq defaults)" : text;
+}
+
+std::string VersionLine() {
+  return "outbox-relay " + std::string(kVersion) + " (" + std::string(kGitRevision) + ")";
+}
+
+int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream& err) {
+  config::Config config;
+  sinks::KafkaConfHandle kafka_conf;
+  try {
+    config = config::LoadConfig(config_path, config::ProcessEnvironment());
+    if (config.sink.type == config::SinkType::kKafka) kafka_conf = KafkaConf(config);
+  } catch (const config::ConfigError& error) {
+    err << "outbox-relay: config error: " << error.what() << "\n";
+    return kExitConfig;
+  }
+  CheckReport report(out);
+  report.Ok("config " + (config_path.empty() ? std::string("(environment only)") : config_path));
+  CheckDatabase(config, report);
+  if (kafka_conf) CheckKafka(config, std::move(kafka_conf), report);
+  return report.Failed() ? kExitFatal : kExitOk;
+}
+
+int InitCommand(const std::string& config_path, bool print_sql, std::ostream& out, std::ostream& err) {
+  const auto config = Load(config_path, err);
+  if (!config) return kExitConfig;
+  if (print_sql) {
+    PrintInitSql(*config, out);
+    return kExitOk;
+  }
+  InitReport report(out);
+  std::optional<Database> db;
+  try {
+    db.emplace(config->source.dsn, "outbox-relay init");
+  } catch (const DatabaseError& error) {
+    report.Fail("connect to " + DescribeDsn(config->source.dsn), error.what(),
+                "check source.dsn (outbox-relay check tells more), or have a DBA run the output of "
+                "outbox-relay init --print-sql");
+    return kExitFatal;
+  }
+  out << "connected to " << db->Describe() << "\n";
+  try {
+    if (!InitMigration(*db, *config, report) || !InitPublication(*db, *config, report) ||
+        !InitSlot(*db, *config, report)) {
+      return kExitFatal;
+    }
+  } catch (const DatabaseError& error) {
+    report.Fail("init", error.what(), "outbox-relay check shows what the database lacks");
+    return kExitFatal;
+  }
+  if (report.CreatedCount() == 0) {
+    out << "nothing to do: everything exists\n";
+  } else {
+    out << "done: created " << report.CreatedCount() << (report.CreatedCount() == 1 ? " object" : " objects")
+        << "\n";
+  }
+  return kExitOk;
+}
+
+int StatusCommand(const std::string& config_path, bool json, std::ostream& out, std::ostream& err) {
+  const auto config = Load(config_path, err);
+  if (!config) return kExitConfig;
+  const std::string& slot = config->source.slot;
+  std::optional<Database> db;
+  std::vector<Row> rows;
+  std::string database;
+  try {
+    db.emplace(config->source.dsn, "outbox-relay status");
+    database = Text(db->Query("SELECT current_database()").front()[0]);
+    // A standby has no current WAL insert position; its replay position is what it has.
+    rows = db->Query(
+        "WITH w AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+        "ELSE pg_current_wal_lsn() END AS lsn) "
+        "SELECT s.database, s.plugin, s.active, s.active_pid::text, s.confirmed_flush_lsn::text, "
+        "s.restart_lsn::text, w.lsn::text, pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint::text, "
+        "pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text, s.wal_status, s.safe_wal_size::text "
+        "FROM pg_replication_slots s, w WHERE s.slot_name = $1",
+        {slot});
+  } catch (const DatabaseError& error) {
+    err << "outbox-relay: status: " << (db ? db->Describe() : DescribeDsn(config->source.dsn)) << ": "
+        << error.what() << "\n";
+    return kExitFatal;
+  }
+  if (rows.empty()) {
+    if (json) {
+      out << nlohmann::json{{"slot", slot}, {"exists", false}, {"database", database}}.dump() << "\n";
+    }
+    err << "outbox-relay: status: slot " << slot << " does not exist in database " << database << "\n"
+        << "  hint: outbox-relay init --config <file> creates it (so does the relay at start while "
+           "source.create_slot is true)\n";
+    return kExitFatal;
+  }
+  const Row& row = rows.front();
+  auto integer_or_null = [](const Value& value) -> nlohmann::json {
+    return value ? nlohmann::json(std::stoll(*value)) : nlohmann::json(nullptr);
+  };
+  auto text_or_null = [](const Value& value) -> nlohmann::json {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  };
+  if (json) {
+    const nlohmann::json object = {
+        {"slot", slot},
+        {"exists", true},
+        {"database", text_or_null(row[0])},
+        {"plugin", text_or_null(row[1])},
+        {"active", Bool(row[2])},
+        {"active_pid", integer_or_null(row[3])},
+        {"confirmed_flush_lsn", text_or_null(row[4])},
+        {"restart_lsn", text_or_null(row[5])},
+        {"current_wal_lsn", text_or_null(row[6])},
+        {"lag_bytes", integer_or_null(row[7])},
+        {"retained_wal_bytes", integer_or_null(row[8])},
+        {"wal_status", text_or_null(row[9])},
+        {"safe_wal_size_bytes", integer_or_null(row[10])},
+    };
+    out << object.dump() << "\n";
+    return kExitOk;
+  }
+  auto bytes = [](const Value& value) {
+    return value ? *value + " (" + HumanBytes(std::stoll(*value)) + ")" : std::string("-");
+  };
+  const std::vector<StatusRow> table = {
+      {"slot", slot},
+      {"database", Text(row[0])},
+      {"plugin", Text(row[1])},
+      {"active", Bool(row[2]) ? "yes (pid " + row[3].value_or("?") + ")" : std::string("no")},
+      {"confirmed_flush_lsn", row[4].value_or("-")},
+      {"restart_lsn", row[5].value_or("-")},
+      {"current_wal_lsn", row[6].value_or("-")},
+      {"lag_bytes", bytes(row[7])},
+      {"retained_wal_bytes", bytes(row[8])},
+      {"wal_status", row[9].value_or("-")},
+      {"safe_wal_size_bytes", row[10] ? bytes(row[10]) : std::string("unlimited")},
+  };
+  std::size_t width = 0;
+  for (const auto& entry : table) width = std::max(width, entry.label.size());
+  for (const auto& entry : table) {
+    out << entry.label << std::string(width + 2 - entry.label.size(), ' ') << entry.value << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace outbox_relay::relay

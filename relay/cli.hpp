@@ -1,0 +1,37 @@
+#pragma once
+
+// The operator subcommands of outbox-relay: check, init, status, version. They run before or
+// beside the streaming relay, one blocking libpq session each, never on the relay's io_context.
+
+#include <iosfwd>
+#include <string>
+
+namespace outbox_relay::relay {
+
+/// `outbox-relay check`: validates the config, then the database (connection, wal_level,
+/// slot / WAL sender room, REPLICATION, publication, outbox table and columns, SELECT, slot)
+/// and, for the kafka sink, the brokers. One `ok   <what>` line or `FAIL <what>: <problem>` +
+/// `     hint: <fix>` lines per check on `out`. Returns 0 (all ok), 1 (a FAIL) or 2 (config
+/// error, one line on `err`). Never prints the DSN's password.
+int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream& err);
+
+/// `outbox-relay init`: creates what is missing (the embedded V1__outbox.sql migration, the
+/// configured publication, the pgoutput slot) and prints one line per object. Idempotent.
+/// With `print_sql`, prints the SQL a DBA would run instead, without connecting.
+/// Returns 0, 1 (a database error) or 2 (config error).
+int InitCommand(const std::string& config_path, bool print_sql, std::ostream& out, std::ostream& err);
+
+/// `outbox-relay status`: the slot's activity, confirmed flush LSN, lag and retained WAL, as
+/// an aligned table or (with `json`) one JSON object. Returns 0, 1 (no such slot, or no
+/// database) or 2 (config error).
+int StatusCommand(const std::string& config_path, bool json, std::ostream& out, std::ostream& err);
+
+/// "outbox-relay <version> (<git describe>)".
+std::string VersionLine();
+
+/// "host=h port=p dbname=d user=u" for a libpq conninfo or URI: what a message may show of a
+/// DSN, which can hold a password. Absent parts are left out; "(unparsable DSN)" if libpq
+/// cannot parse it.
+std::string DescribeDsn(const std::string& dsn);
+
+}  // namespace outbox_relay::relay
