@@ -252,7 +252,7 @@ KeySpec SecondsKey(std::string key, Access access) {
 }
 
 template <typename Access>
-KeySpec CountKey(std::string key, Access access, std::size_t min) {
+KeySpec CountKey(std::string key, Access access, std::size_t min, ConfigCheck extra = nullptr) {
   return {key, "an integer",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t value = ParseUnsigned(key, text, origin);
@@ -261,12 +261,12 @@ KeySpec CountKey(std::string key, Access access, std::size_t min) {
             }
             access(config) = static_cast<std::size_t>(value);
           },
-          [access, min](const Config& config) -> Problem {
+          [access, min, extra = std::move(extra)](const Config& config) -> Problem {
             if (access(config) < min) {
               return "must be at least " + std::to_string(min) + ", got " +
                      std::to_string(access(config));
             }
-            return std::nullopt;
+            return extra ? extra(config) : std::nullopt;
           }};
 }
 
@@ -529,8 +529,17 @@ const std::vector<KeySpec>& Keys() {
                               [](auto& c) -> auto& { return c.heartbeat.interval; }, 0, kMaxDurationMs));
     table.push_back(CountKey("wal_guard.warn_bytes",
                              [](auto& c) -> auto& { return c.wal_guard.warn_bytes; }, 0));
-    table.push_back(CountKey("wal_guard.max_bytes",
-                             [](auto& c) -> auto& { return c.wal_guard.max_bytes; }, 0));
+    table.push_back(CountKey(
+        "wal_guard.max_bytes", [](auto& c) -> auto& { return c.wal_guard.max_bytes; }, 0,
+        [](const Config& c) -> Problem {
+          // A limit below the warning would act before anyone was warned.
+          const WalGuardConfig& guard = c.wal_guard;
+          if (guard.max_bytes != 0 && guard.warn_bytes != 0 && guard.max_bytes < guard.warn_bytes) {
+            return "must be 0 (off) or at least wal_guard.warn_bytes (" +
+                   std::to_string(guard.warn_bytes) + "), got " + std::to_string(guard.max_bytes);
+          }
+          return std::nullopt;
+        }));
     table.push_back(WalGuardActionKey());
     table.push_back(MillisKey("wal_guard.poll_interval_ms",
                               [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
