@@ -320,20 +320,6 @@ Problem CheckListen(const std::string& listen, const Config&) {
   return std::nullopt;
 }
 
-KeySpec WalGuardActionKey() {
-  return {"wal_guard.action", "a string",
-          [](Config& config, const std::string& text, const std::string& origin) {
-            if (text == "alert") {
-              config.wal_guard.action = WalGuardAction::kAlert;
-            } else if (text == "stop") {
-              config.wal_guard.action = WalGuardAction::kStop;
-            } else {
-              throw ConfigError(origin, "expected one of alert, stop, got \"" + text + "\"");
-            }
-          },
-          [](const Config&) -> Problem { return std::nullopt; }};
-}
-
 Problem CheckLogLevel(const std::string& level, const Config&) {
   for (std::string_view known : {"trace", "debug", "info", "warn", "error"}) {
     if (level == known) return std::nullopt;
@@ -422,36 +408,24 @@ KeySpec TableKey() {
           }};
 }
 
-KeySpec SinkTypeKey() {
-  return {"sink.type", "a string",
-          [](Config& config, const std::string& text, const std::string& origin) {
-            if (text == "stdout") {
-              config.sink.type = SinkType::kStdout;
-            } else if (text == "kafka") {
-              config.sink.type = SinkType::kKafka;
-            } else {
-              throw ConfigError(origin, "expected one of stdout, kafka, got \"" + text + "\"");
+// A key with a fixed set of spellings, each naming one enum value.
+template <typename Access, typename Enum>
+KeySpec EnumKey(std::string key, Access access, std::vector<std::pair<std::string, Enum>> choices,
+                ConfigCheck check = nullptr) {
+  return {std::move(key), "a string",
+          [access, choices](Config& config, const std::string& text, const std::string& origin) {
+            std::string names;
+            for (const auto& [name, value] : choices) {
+              if (text == name) {
+                access(config) = value;
+                return;
+              }
+              names += (names.empty() ? "" : ", ") + name;
             }
+            throw ConfigError(origin, "expected one of " + names + ", got \"" + text + "\"");
           },
-          [](const Config&) -> Problem { return std::nullopt; }};
-}
-
-KeySpec DeliveryKey() {
-  return {"delivery", "a string",
-          [](Config& config, const std::string& text, const std::string& origin) {
-            if (text == "at-least-once") {
-              config.delivery = DeliveryMode::kAtLeastOnce;
-            } else if (text == "exactly-once") {
-              config.delivery = DeliveryMode::kExactlyOnce;
-            } else {
-              throw ConfigError(origin, "expected one of at-least-once, exactly-once, got \"" + text + "\"");
-            }
-          },
-          [](const Config& config) -> Problem {
-            if (config.delivery == DeliveryMode::kExactlyOnce && config.sink.type != SinkType::kKafka) {
-              return "exactly-once needs sink.type: kafka (Kafka transactions)";
-            }
-            return std::nullopt;
+          [check = std::move(check)](const Config& config) -> Problem {
+            return check ? check(config) : std::nullopt;
           }};
 }
 
@@ -485,8 +459,19 @@ const std::vector<KeySpec>& Keys() {
                   CheckTopicTemplate),
     };
     for (std::size_t i = 0; i < kColumnFields.size(); ++i) table.push_back(ColumnKey(i));
-    table.push_back(SinkTypeKey());
-    table.push_back(DeliveryKey());
+    table.push_back(EnumKey("sink.type", [](auto& c) -> auto& { return c.sink.type; },
+                            std::vector<std::pair<std::string, SinkType>>{{"stdout", SinkType::kStdout},
+                                                                          {"kafka", SinkType::kKafka}}));
+    table.push_back(EnumKey(
+        "delivery", [](auto& c) -> auto& { return c.delivery; },
+        std::vector<std::pair<std::string, DeliveryMode>>{{"at-least-once", DeliveryMode::kAtLeastOnce},
+                                                          {"exactly-once", DeliveryMode::kExactlyOnce}},
+        [](const Config& config) -> Problem {
+          if (config.delivery == DeliveryMode::kExactlyOnce && config.sink.type != SinkType::kKafka) {
+            return "exactly-once needs sink.type: kafka (Kafka transactions)";
+          }
+          return std::nullopt;
+        }));
     table.push_back(CountKey("exactly_once.max_batch_events",
                              [](auto& c) -> auto& { return c.exactly_once.max_batch_events; }, 1));
     table.push_back(MillisKey("exactly_once.max_batch_ms",
@@ -540,7 +525,9 @@ const std::vector<KeySpec>& Keys() {
           }
           return std::nullopt;
         }));
-    table.push_back(WalGuardActionKey());
+    table.push_back(EnumKey("wal_guard.action", [](auto& c) -> auto& { return c.wal_guard.action; },
+                            std::vector<std::pair<std::string, WalGuardAction>>{
+                                {"alert", WalGuardAction::kAlert}, {"stop", WalGuardAction::kStop}}));
     table.push_back(MillisKey("wal_guard.poll_interval_ms",
                               [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
                               kMaxDurationMs));
