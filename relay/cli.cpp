@@ -194,7 +194,10 @@ using Row = std::vector<Value>;
 // the server here stalls nothing else.
 class Database {
  public:
-  Database(const std::string& dsn, const char* application_name, bool replication = false) {
+  /// Server warnings (e.g. CREATE PUBLICATION under wal_level replica) go to `warnings` if
+  /// given; notices ("already exists, skipping") are dropped: the commands print their own lines.
+  Database(const std::string& dsn, const char* application_name, bool replication = false,
+           std::ostream* warnings = nullptr) {
     // Keywords are applied in order and the DSN (expanded from dbname) comes after the
     // defaults, so its own connect_timeout / application_name win; `replication` comes last
     // because a replication session is what that check tests.
@@ -204,6 +207,7 @@ class Database {
                                                replication ? "database" : nullptr, nullptr};
     conn_.reset(PQconnectdbParams(keywords.data(), values.data(), 1));
     if (!conn_) throw DatabaseError("out of memory creating a libpq connection");
+    PQsetNoticeReceiver(conn_.get(), ForwardWarning, warnings);
     description_ = DescribeConnection(conn_.get());
     if (description_.empty()) description_ = DescribeDsn(dsn);
     if (PQstatus(conn_.get()) != CONNECTION_OK) throw DatabaseError(OneLine(PQerrorMessage(conn_.get())));
@@ -230,6 +234,15 @@ class Database {
   }
 
  private:
+  static void ForwardWarning(void* stream, const PGresult* notice) {
+    const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
+    if (stream == nullptr || severity == nullptr || message == nullptr || std::string_view(severity) != "WARNING") {
+      return;
+    }
+    *static_cast<std::ostream*>(stream) << "outbox-relay: PostgreSQL warning: " << OneLine(message) << "\n";
+  }
+
   std::vector<Row> Rows(PGresult* result) {
     const auto status = result != nullptr ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
@@ -286,7 +299,7 @@ void Guarded(CheckReport& report, const std::string& what, const std::function<v
     check();
   } catch (const DatabaseError& error) {
     report.Fail(what, std::string("query failed: ") + error.what(),
-                "run `outbox-relay check` as the relay's role against a PostgreSQL 14 or later");
+                "the check's queries need PostgreSQL 14 or later and a role that may read the system catalogs");
   }
 }
 
@@ -653,14 +666,15 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
 // ---------------------------------------------------------------------------------------------
 // init
 
-std::string PrefixLines(std::string_view text, std::string_view prefix) {
+// SQL shown as a suggestion: its statements become comments, its comments stay as they are.
+std::string CommentOut(std::string_view sql) {
   std::string out;
   std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(start, end - start);
-    out += line.empty() ? std::string(prefix.substr(0, prefix.find_last_not_of(' ') + 1)) : std::string(prefix);
+  while (start < sql.size()) {
+    std::size_t end = sql.find('\n', start);
+    if (end == std::string_view::npos) end = sql.size();
+    const std::string_view line = sql.substr(start, end - start);
+    if (!line.empty() && line.substr(0, 2) != "--") out += "-- ";
     out += line;
     out += '\n';
     start = end + 1;
@@ -694,7 +708,7 @@ void PrintInitSql(const config::Config& config, std::ostream& out) {
       << "SELECT pg_create_logical_replication_slot(" << QuoteLiteral(slot) << ", 'pgoutput')\n"
       << "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " << QuoteLiteral(slot) << ");\n"
       << "\n-- 3. Suggested: a least-privilege role for the relay (outbox/sql/relay_role.sql).\n"
-      << PrefixLines(kRelayRoleSql, "-- ");
+      << CommentOut(kRelayRoleSql);
 }
 
 class InitReport {
@@ -825,9 +839,22 @@ struct StatusRow {
   std::string value;
 };
 
+// LoadConfig plus what only libpq can tell: whether source.dsn parses. libpq's own message is
+// not shown, as it quotes the text around the mistake, which may be the password.
+config::Config LoadCliConfig(const std::string& config_path) {
+  config::Config config = config::LoadConfig(config_path, config::ProcessEnvironment());
+  char* raw_error = nullptr;
+  ConninfoHandle options(PQconninfoParse(config.source.dsn.c_str(), &raw_error));
+  PgBufferHandle error(raw_error);
+  if (!options) {
+    throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
+  }
+  return config;
+}
+
 std::optional<config::Config> Load(const std::string& config_path, std::ostream& err) {
   try {
-    return config::LoadConfig(config_path, config::ProcessEnvironment());
+    return LoadCliConfig(config_path);
   } catch (const config::ConfigError& error) {
     err << "outbox-relay: config error: " << error.what() << "\n";
     return std::nullopt;
@@ -841,20 +868,24 @@ std::string DescribeDsn(const std::string& dsn) {
   ConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
   PgBufferHandle error(raw_error);
   if (!options) return "(unparsable DSN)";
-  std::string host;
-  std::string hostaddr;
+  auto value = [&](std::string_view keyword) -> std::string {
+    for (const PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
+      if (option->keyword == keyword && option->val != nullptr) return option->val;
+    }
+    return "";
+  };
   std::string text;
-  std::vector<std::pair<std::string, std::string>> parts;
-  for (const PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
-    if (option->val == nullptr || *option->val == '\0') continue;
-    const std::string_view keyword = option->keyword;
-    if (keyword == "host") host = option->val;
-    if (keyword == "hostaddr") hostaddr = option->val;
-    if (keyword == "port" || keyword == "dbname" || keyword == "user") parts.emplace_back(keyword, option->val);
-  }
-  if (!host.empty() || !hostaddr.empty()) text = "host=" + (host.empty() ? hostaddr : host);
-  // PQconninfoParse lists port before dbname and user, the order wanted here.
-  for (const auto& [keyword, value] : parts) text += (text.empty() ? "" : " ") + keyword + "=" + value;
+  auto add = [&](const char* key, const std::string& part) {
+    if (part.empty()) return;
+    if (!text.empty()) text += ' ';
+    text += std::string(key) + "=" + part;
+  };
+  // Only these four: the password, and sslkey/sslpassword paths, stay out of every message.
+  const std::string host = value("host");
+  add("host", host.empty() ? value("hostaddr") : host);
+  add("port", value("port"));
+  add("dbname", value("dbname"));
+  add("user", value("user"));
   return text.empty() ? "(libpq defaults)" : text;
 }
 
@@ -866,7 +897,7 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   config::Config config;
   sinks::KafkaConfHandle kafka_conf;
   try {
-    config = config::LoadConfig(config_path, config::ProcessEnvironment());
+    config = LoadCliConfig(config_path);
     if (config.sink.type == config::SinkType::kKafka) kafka_conf = KafkaConf(config);
   } catch (const config::ConfigError& error) {
     err << "outbox-relay: config error: " << error.what() << "\n";
@@ -889,7 +920,7 @@ int InitCommand(const std::string& config_path, bool print_sql, std::ostream& ou
   InitReport report(out);
   std::optional<Database> db;
   try {
-    db.emplace(config->source.dsn, "outbox-relay init");
+    db.emplace(config->source.dsn, "outbox-relay init", false, &err);
   } catch (const DatabaseError& error) {
     report.Fail("connect to " + DescribeDsn(config->source.dsn), error.what(),
                 "check source.dsn (outbox-relay check tells more), or have a DBA run the output of "
@@ -944,7 +975,7 @@ int StatusCommand(const std::string& config_path, bool json, std::ostream& out, 
       out << nlohmann::json{{"slot", slot}, {"exists", false}, {"database", database}}.dump() << "\n";
     }
     err << "outbox-relay: status: slot " << slot << " does not exist in database " << database << "\n"
-        << "  hint: outbox-relay init --config <file> creates it (so does the relay at start while "
+        << kHintIndent << "outbox-relay init --config <file> creates it (so does the relay at start while "
            "source.create_slot is true)\n";
     return kExitFatal;
   }
@@ -988,7 +1019,8 @@ int StatusCommand(const std::string& config_path, bool json, std::ostream& out, 
       {"lag_bytes", bytes(row[7])},
       {"retained_wal_bytes", bytes(row[8])},
       {"wal_status", row[9].value_or("-")},
-      {"safe_wal_size_bytes", row[10] ? bytes(row[10]) : std::string("unlimited")},
+      // NULL: max_slot_wal_keep_size is -1, unless the slot is lost already.
+      {"safe_wal_size_bytes", row[10] ? bytes(row[10]) : std::string(row[9] == "lost" ? "-" : "unlimited")},
   };
   std::size_t width = 0;
   for (const auto& entry : table) width = std::max(width, entry.label.size());

@@ -11,6 +11,9 @@
 #   harness.sh start-kafka DIR
 #   harness.sh stop-pg DIR [fast|immediate|smart]
 #   harness.sh start-pg DIR
+#   harness.sh start-extra-pg DIR NAME [key=value ...]   one more PostgreSQL 15 with these
+#              postgresql.conf settings (e.g. wal_level=replica); its env in DIR/NAME.env
+#   harness.sh stop-extra-pg DIR NAME                     stop it and remove its files
 #
 # After start, DIR/env holds shell-sourceable KEY=VALUE lines:
 #   PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_SOCKET_DIR
@@ -35,7 +38,7 @@ log() { printf 'harness: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -228,6 +231,117 @@ stop_pg() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Extra PostgreSQL instances: a server with settings the shared one must not have (wal_level =
+# replica for `outbox-relay check`), started and stopped by one test. Own port and data dir
+# under /tmp (like init_pg's fallback: reachable by the pg user, short socket path), trust auth
+# on 127.0.0.1. DIR/NAME.env: PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_PID, plus
+# EXTRA_PG_NAME EXTRA_PG_ROOT EXTRA_PG_OS_USER for stopping it. `stop DIR` stops those left.
+
+extra_env() { printf '%s/%s.env' "$DIR" "$1"; }
+
+check_extra_name() {
+  [[ "$1" =~ ^[A-Za-z0-9_-]+$ ]] || die "bad extra PostgreSQL name '$1' (letters, digits, _ and - only)"
+}
+
+cmd_start_extra_pg() {
+  local name="$1"; shift
+  check_extra_name "$name"
+  [[ -f "$DIR/harness.state" ]] || die "$DIR is not a harness directory; run start first"
+  local env_file setting
+  env_file="$(extra_env "$name")"
+  if [[ -f "$env_file" ]]; then
+    local old_pid; old_pid="$(sed -n 's/^PG_PID=//p' "$env_file")"
+    ! pid_alive "$old_pid" || die "extra PostgreSQL $name already runs (pid $old_pid); stop-extra-pg first"
+    cmd_stop_extra_pg "$name"
+  fi
+  for setting in "$@"; do
+    [[ "$setting" =~ ^[a-z_.]+=.*$ ]] || die "bad setting '$setting' (expected key=value)"
+  done
+  ensure_pg_os_user
+  local root port pid
+  root="$(mktemp -d "${TMPDIR:-/tmp}/outbox-relay-pg.XXXXXX")"
+  if [[ -n "$PG_OS_USER" ]]; then chown "$PG_OS_USER:" "$root"; fi
+  chmod 700 "$root"
+  read -r port < <(free_ports 1)
+  # Written before anything starts, so stop-extra-pg (and stop) can clean up after a failure.
+  {
+    echo "EXTRA_PG_NAME=$name"
+    echo "EXTRA_PG_ROOT=$root"
+    echo "EXTRA_PG_OS_USER=$PG_OS_USER"
+    echo "PGHOST=127.0.0.1"
+    echo "PGPORT=$port"
+    echo "PGUSER=postgres"
+    echo "PGDATABASE=postgres"
+    echo "PG_BIN=$PG_BIN"
+    echo "PG_DATA=$root/data"
+    echo "PG_PID=0"
+  } >"$env_file"
+  as_pg mkdir -p "$root/socket"
+  if ! as_pg "$PG_BIN/initdb" -D "$root/data" --username=postgres --auth=trust \
+      --encoding=UTF8 --no-locale --no-sync >"$DIR/$name.initdb.log" 2>&1; then
+    tail -n 30 "$DIR/$name.initdb.log" >&2
+    cmd_stop_extra_pg "$name"
+    die "initdb of extra PostgreSQL $name failed"
+  fi
+  {
+    printf '\n# --- outbox-relay test harness: extra instance %s ---\n' "$name"
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s/socket'\n" "$port" "$root"
+    printf "max_connections = 20\nshared_buffers = '16MB'\nlogging_collector = off\n"
+    # The caller's settings come last: PostgreSQL takes a key's last occurrence.
+    local value
+    for setting in "$@"; do
+      value="${setting#*=}"
+      printf "%s = '%s'\n" "${setting%%=*}" "${value//\'/\'\'}"
+    done
+  } | as_pg tee -a "$root/data/postgresql.conf" >/dev/null
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$root/data" -l "$root/postgres.log" -w -t "$START_TIMEOUT" start \
+      >"$DIR/$name.pg_ctl.out" 2>&1; then
+    log "extra PostgreSQL $name did not start; pg_ctl said:"; cat "$DIR/$name.pg_ctl.out" >&2
+    tail -n 40 "$root/postgres.log" >&2 || true
+    cmd_stop_extra_pg "$name"
+    return 1
+  fi
+  pid="$(head -n 1 "$root/data/postmaster.pid")"
+  sed -i "s/^PG_PID=.*/PG_PID=$pid/" "$env_file"
+  log "extra PostgreSQL $name running on 127.0.0.1:$port (pid $pid) with ${*:-default settings}; env in $env_file"
+}
+
+cmd_stop_extra_pg() {
+  local name="$1"
+  check_extra_name "$name"
+  local env_file root os_user pid
+  env_file="$(extra_env "$name")"
+  if [[ ! -f "$env_file" ]]; then log "extra PostgreSQL $name: nothing to stop"; return 0; fi
+  root="$(sed -n 's/^EXTRA_PG_ROOT=//p' "$env_file")"
+  os_user="$(sed -n 's/^EXTRA_PG_OS_USER=//p' "$env_file")"
+  pid="$(sed -n 's/^PG_PID=//p' "$env_file")"
+  # Never rm -rf a directory this command did not make.
+  [[ "$root" == */outbox-relay-pg.* ]] || die "$env_file names no extra PostgreSQL root: not touching it"
+  if [[ -f "$root/data/postmaster.pid" ]]; then
+    PG_OS_USER="$os_user" as_pg "$PG_BIN/pg_ctl" -D "$root/data" stop -m fast -w -t "$STOP_TIMEOUT" \
+        >/dev/null 2>&1 ||
+      PG_OS_USER="$os_user" as_pg "$PG_BIN/pg_ctl" -D "$root/data" stop -m immediate -w -t "$STOP_TIMEOUT" \
+        >/dev/null 2>&1 || true
+  fi
+  # Last resort, and only for the postmaster of this data dir.
+  if pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$root/data"; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$root"
+  rm -f "$env_file" "$DIR/$name.initdb.log" "$DIR/$name.pg_ctl.out"
+  log "extra PostgreSQL $name stopped"
+}
+
+stop_extra_pgs() {
+  local env_file
+  for env_file in "$DIR"/*.env; do
+    if [[ -f "$env_file" ]] && grep -q '^EXTRA_PG_NAME=' "$env_file"; then
+      cmd_stop_extra_pg "$(sed -n 's/^EXTRA_PG_NAME=//p' "$env_file")"
+    fi
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
 # Kafka
 
 # A short-lived Kafka tool (StorageTool); its log goes to DIR/kafka/tool.log.
@@ -362,6 +476,7 @@ cmd_stop() {
     die "$DIR is not a harness directory (no harness.state): not touching it"
   fi
   load_state
+  stop_extra_pgs  # their files are under /tmp: removing DIR alone would leave them running
   stop_kafka TERM
   stop_pg fast
   if [[ -n "$PG_ROOT" && "$PG_ROOT" != "$DIR/pg" && "$PG_ROOT" == */outbox-relay-pg.* ]]; then
@@ -449,6 +564,12 @@ main() {
       load_state; start_pg; write_env; log "PostgreSQL running (pid $PG_PID)" ;;
     restart-pg)
       load_state; stop_pg fast; start_pg; write_env; log "PostgreSQL restarted (pid $PG_PID)" ;;
+    start-extra-pg)
+      (($# >= 3)) || usage
+      cmd_start_extra_pg "$3" "${@:4}" ;;
+    stop-extra-pg)
+      (($# >= 3)) || usage
+      cmd_stop_extra_pg "$3" ;;
     *) usage ;;
   esac
 }

@@ -1,0 +1,399 @@
+// Acceptance tests of the operator subcommands: check, init, status, version, run as the real
+// binary against the harness's PostgreSQL and Kafka (and an extra PostgreSQL with
+// wal_level=replica, started by tests/harness/harness.sh start-extra-pg for one test).
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/harness_env.hpp"
+#include "support/lsn_text.hpp"
+#include "support/pg_client.hpp"
+#include "support/relay_process.hpp"
+#include "support/test_fixture.hpp"
+
+namespace outbox_relay::it {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kCommandTimeout = 60s;  // check waits 10 s for PostgreSQL and 5 s for Kafka at most
+constexpr std::string_view kHintPrefix = "     hint: ";
+
+struct CommandResult {
+  ExitStatus exit;
+  std::vector<std::string> out;  // stdout lines
+  std::vector<std::string> err;  // stderr lines, without RelayProcess's start markers
+  std::string Transcript() const {
+    std::string text = "exit: " + exit.Describe() + "\n--- stdout ---\n";
+    for (const auto& line : out) text += line + "\n";
+    text += "--- stderr ---\n";
+    for (const auto& line : err) text += line + "\n";
+    return text;
+  }
+};
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("===== test harness:", 0) == 0) continue;
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The index of the first line starting with `prefix`, if any.
+std::optional<std::size_t> FindLine(const std::vector<std::string>& lines, const std::string& prefix) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind(prefix, 0) == 0) return i;
+  }
+  return std::nullopt;
+}
+
+// A 127.0.0.1 port nothing listens on (bound, then closed): a connection attempt is refused.
+int ClosedPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
+  std::map<std::string, std::string> values;
+  for (const auto& line : Lines(ReadFile(path))) {
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return values;
+}
+
+// One more PostgreSQL via harness.sh start-extra-pg, stopped (files removed) by the destructor.
+class ExtraPostgres {
+ public:
+  ExtraPostgres(std::string name, const std::vector<std::string>& settings, const std::string& log_dir)
+      : name_(std::move(name)), log_dir_(log_dir) {
+    std::vector<std::string> args = {"start-extra-pg", Harness().Get("HARNESS_DIR"), name_};
+    args.insert(args.end(), settings.begin(), settings.end());
+    RunScript("start", args, 120s);
+    started_ = true;
+    const auto env = ReadEnvFile(Harness().Get("HARNESS_DIR") + "/" + name_ + ".env");
+    port_ = env.at("PGPORT");
+  }
+  ~ExtraPostgres() {
+    if (!started_) return;
+    try {
+      RunScript("stop", {"stop-extra-pg", Harness().Get("HARNESS_DIR"), name_}, 60s);
+    } catch (const std::exception& error) {
+      std::cerr << "[cleanup] " << error.what() << "\n";
+    }
+  }
+  ExtraPostgres(const ExtraPostgres&) = delete;
+  ExtraPostgres& operator=(const ExtraPostgres&) = delete;
+
+  std::string ConnInfo(const std::string& dbname, const std::string& user = "postgres") const {
+    return "host=127.0.0.1 port=" + port_ + " dbname=" + dbname + " user=" + user;
+  }
+
+ private:
+  void RunScript(const std::string& label, const std::vector<std::string>& args, std::chrono::seconds timeout) {
+    RelayProcess script(SourceDir() + "/tests/harness/harness.sh", args, log_dir_ + "/extra-pg-" + label + ".stdout",
+                        log_dir_ + "/extra-pg-" + label + ".stderr");
+    script.Start();
+    const auto exit = script.WaitFor(timeout);
+    if (!exit) script.Kill();
+    if (!exit || !exit->exited || exit->code != 0) {
+      throw std::runtime_error("harness.sh " + args.front() + " " + name_ + " failed:\n" + script.StderrTail(20));
+    }
+  }
+
+  std::string name_;
+  std::string log_dir_;
+  std::string port_;
+  bool started_ = false;
+};
+
+class CliOpsTest : public RelayIntegrationTest {
+ protected:
+  // Runs `outbox-relay <args>` to completion (bounded); output files in the temp dir.
+  CommandResult RunCli(const std::vector<std::string>& args, const std::string& label) {
+    RelayProcess process(RelayBinary(), args, temp_->File(label + ".stdout"), temp_->File(label + ".stderr"));
+    const auto start = std::chrono::steady_clock::now();
+    process.Start();
+    auto exit = process.WaitFor(kCommandTimeout);
+    if (!exit) {
+      process.Kill();
+      throw std::runtime_error(process.CommandLine() + " still running after 60 s");
+    }
+    CommandResult result{*exit, Lines(ReadFile(process.StdoutPath())), Lines(ReadFile(process.StderrPath()))};
+    std::cout << "[ info ] outbox-relay " << args.front() << " (" << label << ") took "
+              << Seconds(std::chrono::steady_clock::now() - start) << "\n"
+              << result.Transcript();
+    return result;
+  }
+
+  // `FAIL <what>...` followed by a hint line containing `hint`.
+  void ExpectFailWithHint(const CommandResult& result, const std::string& fail_prefix, const std::string& hint) {
+    const auto line = FindLine(result.out, "FAIL " + fail_prefix);
+    ASSERT_TRUE(line.has_value()) << "no line starting with \"FAIL " << fail_prefix << "\"";
+    ASSERT_LT(*line + 1, result.out.size()) << "no hint after " << result.out[*line];
+    const std::string& next = result.out[*line + 1];
+    EXPECT_EQ(next.rfind(kHintPrefix, 0), 0u) << "not a hint line: " << next;
+    EXPECT_TRUE(Contains(next, hint)) << "hint \"" << next << "\" lacks \"" << hint << "\"";
+  }
+};
+
+// check against a server with wal_level=replica, no publication, a role without REPLICATION and
+// unreachable brokers: one FAIL line with a hint for each, exit 1, the DSN's password never shown.
+TEST_F(CliOpsTest, CheckReportsEachProblemWithItsHintAndExitsOne) {
+  ExtraPostgres server("cli_" + suffix_, {"wal_level=replica"}, temp_->Path());
+  const std::string role = "it_norepl_" + suffix_;
+  const std::string database = "it_check_" + suffix_;
+  {
+    PgConnection admin(server.ConnInfo("postgres"));
+    admin.Exec("CREATE ROLE " + role + " LOGIN");
+    admin.Exec("CREATE DATABASE " + database);
+  }
+  {
+    PgConnection conn(server.ConnInfo(database));
+    conn.Exec(ReadFile(SourceDir() + "/outbox/sql/V1__outbox.sql"));
+    conn.Exec("DROP PUBLICATION outbox_relay");
+    // Readable, so the only role problem is the missing REPLICATION.
+    conn.Exec("GRANT USAGE ON SCHEMA outbox TO " + role + "; GRANT SELECT ON outbox.outbox TO " + role);
+  }
+  const std::string password = "it-secret-" + suffix_;  // trust auth ignores it; it must not leak
+  RelayConfigOptions options;
+  options.dsn = server.ConnInfo(database, role) + " password=" + password;
+  options.slot = "it_check_" + suffix_;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.bootstrap_servers = "127.0.0.1:" + std::to_string(ClosedPort());
+  const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
+
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 1) << result.exit.Describe();
+  ExpectFailWithHint(result, "wal_level", "ALTER SYSTEM SET wal_level = logical");
+  ExpectFailWithHint(result, "role " + role, "ALTER ROLE " + role + " REPLICATION");
+  ExpectFailWithHint(result, "publication outbox_relay: does not exist",
+                     "CREATE PUBLICATION outbox_relay FOR TABLE outbox.outbox WITH (publish = 'insert')");
+  ExpectFailWithHint(result, "kafka 127.0.0.1:", "kafka.bootstrap.servers");
+  EXPECT_TRUE(FindLine(result.out, "ok   connect to host=127.0.0.1 port=")) << "no ok line for the connection";
+  EXPECT_TRUE(FindLine(result.out, "ok   outbox table outbox.outbox")) << "the table is there and complete";
+  EXPECT_TRUE(FindLine(result.out, "ok   SELECT on outbox.outbox")) << "the role was granted SELECT";
+  for (const auto& line : result.out) {
+    EXPECT_TRUE(line.rfind("ok   ", 0) == 0 || line.rfind("FAIL ", 0) == 0 || line.rfind(kHintPrefix, 0) == 0)
+        << "unexpected line shape: " << line;
+    EXPECT_FALSE(Contains(line, password)) << "the DSN's password is printed: " << line;
+  }
+  for (const auto& line : result.err) EXPECT_FALSE(Contains(line, password)) << "password on stderr: " << line;
+}
+
+// check against the harness database with the migration applied and the harness's Kafka: every
+// check is ok and the exit code is 0.
+TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
+  TestDatabase& db = CreateDatabase();
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = "it_check_" + suffix_;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.bootstrap_servers = Harness().kafka_bootstrap_servers;
+  const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
+
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
+  ASSERT_FALSE(result.out.empty());
+  for (const auto& line : result.out) EXPECT_EQ(line.rfind("ok   ", 0), 0u) << "not ok: " << line;
+  for (const char* check : {"ok   wal_level is logical", "ok   role ", "ok   publication outbox_relay",
+                            "ok   outbox table outbox.outbox", "ok   slot ", "ok   kafka "}) {
+    EXPECT_TRUE(FindLine(result.out, check)) << "no line starting with \"" << check << "\"";
+  }
+}
+
+// init on an empty database creates schema, table, function, publication and slot; a second init
+// creates nothing and succeeds; status exits 1 with a hint before init; --print-sql prints the SQL
+// without connecting (the DSN points at a closed port).
+TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  conn.Exec("DROP PUBLICATION outbox_relay; DROP SCHEMA outbox CASCADE");  // the fixture applied it
+  const std::string slot = "it_init_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.sink = "stdout";
+  const std::string config = WriteConfig("relay.yaml", RenderRelayConfig(options));
+
+  const auto missing = RunCli({"status", "--config", config}, "status-before");
+  EXPECT_TRUE(missing.exit.exited && missing.exit.code == 1) << missing.exit.Describe();
+  EXPECT_TRUE(FindLine(missing.err, "outbox-relay: status: slot " + slot + " does not exist"));
+  EXPECT_TRUE(FindLine(missing.err, std::string(kHintPrefix))) << "no hint for the missing slot";
+
+  const auto first = RunCli({"init", "--config", config}, "init-1");
+  EXPECT_TRUE(first.exit.exited && first.exit.code == 0) << first.exit.Describe();
+  for (const auto& created : std::vector<std::string>{"schema outbox", "table outbox.outbox", "function outbox.publish",
+                                                      "publication outbox_relay", "slot " + slot}) {
+    EXPECT_TRUE(FindLine(first.out, "created " + created)) << "no \"created " << created << "\" line";
+  }
+  const auto objects = conn.Exec(
+      "SELECT to_regclass('outbox.outbox') IS NOT NULL, "
+      "(SELECT count(*) FROM pg_publication WHERE pubname = 'outbox_relay'), "
+      "(SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure)");
+  EXPECT_EQ(objects.Text(0, 0), "t");
+  EXPECT_EQ(objects.Text(0, 1), "1");
+  const auto state = db.Slot(slot);
+  ASSERT_TRUE(state.has_value()) << "init did not create slot " << slot;
+  EXPECT_EQ(state->plugin, "pgoutput");
+
+  const auto second = RunCli({"init", "--config", config}, "init-2");
+  EXPECT_TRUE(second.exit.exited && second.exit.code == 0) << second.exit.Describe();
+  for (const auto& line : second.out) EXPECT_NE(line.rfind("created", 0), 0u) << "second init: " << line;
+  EXPECT_TRUE(FindLine(second.out, "nothing to do"));
+  // CREATE OR REPLACE FUNCTION would give the function's row a new xmin: it was not run again.
+  const auto after = conn.Exec(
+      "SELECT (SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure), "
+      "(SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + conn.QuoteLiteral(slot) + ")");
+  EXPECT_EQ(after.Text(0, 0), objects.Text(0, 2)) << "the second init rewrote outbox.publish";
+  EXPECT_EQ(after.Text(0, 1), "1");
+
+  const std::string password = "it-secret-" + suffix_;
+  options.dsn = "host=127.0.0.1 port=" + std::to_string(ClosedPort()) + " dbname=nowhere user=nobody password=" +
+                password + " connect_timeout=2";
+  const auto sql = RunCli({"init", "--print-sql", "--config", WriteConfig("closed.yaml", RenderRelayConfig(options))},
+                          "print-sql");
+  EXPECT_TRUE(sql.exit.exited && sql.exit.code == 0) << sql.exit.Describe();
+  std::string text;
+  for (const auto& line : sql.out) text += line + "\n";
+  EXPECT_TRUE(Contains(text, "CREATE TABLE IF NOT EXISTS outbox.outbox")) << "the migration is missing";
+  EXPECT_TRUE(Contains(text, "CREATE PUBLICATION outbox_relay FOR TABLE outbox.outbox"));
+  EXPECT_TRUE(Contains(text, "pg_create_logical_replication_slot('" + slot + "', 'pgoutput')"));
+  EXPECT_TRUE(FindLine(sql.out, "--         CREATE ROLE outbox_relay WITH LOGIN REPLICATION"))
+      << "no least-privilege role suggestion (as a comment)";
+  EXPECT_TRUE(FindLine(sql.out, "-- GRANT SELECT ON outbox.outbox TO outbox_relay"));
+  EXPECT_FALSE(Contains(text, password)) << "the DSN's password is printed";
+}
+
+// status --json while the relay streams: one JSON object naming the slot, active with the
+// walsender's pid, its confirmed_flush_lsn past the published events' WAL, lag and retained WAL.
+TEST_F(CliOpsTest, StatusJsonShowsTheSlotAfterTheRelayStreamed) {
+  TestDatabase& db = CreateDatabase();
+  const std::string slot = "it_status_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.sink = "stdout";
+  const std::string config = WriteConfig("relay.yaml", RenderRelayConfig(options));
+  RelayProcess& relay = NewRelay(config, "relay");
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot << " within 60 s";
+
+  PgConnection conn = db.Connect();
+  const auto before = ParseLsnText(conn.Exec("SELECT pg_current_wal_lsn()::text").Text(0, 0));
+  ASSERT_TRUE(before.has_value());
+  constexpr int kEvents = 5;
+  for (int i = 0; i < kEvents; ++i) {
+    conn.ExecParams("SELECT outbox.publish('order', $1, 'OrderPlaced', '{\"n\": 1}'::jsonb)",
+                    {"o-" + std::to_string(i)});
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  std::optional<SlotState> state;
+  while (std::chrono::steady_clock::now() < deadline && relay.Running()) {
+    state = db.Slot(slot);
+    if (state && state->confirmed_flush_lsn && *state->confirmed_flush_lsn > *before &&
+        Lines(ReadFile(relay.StdoutPath())).size() >= kEvents) {
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(state && state->confirmed_flush_lsn && *state->confirmed_flush_lsn > *before)
+      << "the relay did not deliver and confirm " << kEvents << " events within 60 s";
+
+  const auto result = RunCli({"status", "--json", "--config", config}, "status-json");
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
+  ASSERT_EQ(result.out.size(), 1u) << "expected one JSON line";
+  nlohmann::json status;
+  ASSERT_NO_THROW(status = nlohmann::json::parse(result.out.front())) << result.out.front();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status.value("slot", ""), slot);
+  EXPECT_EQ(status.value("exists", false), true);
+  EXPECT_EQ(status.value("plugin", ""), "pgoutput");
+  EXPECT_EQ(status.value("active", false), true);
+  EXPECT_TRUE(status.contains("active_pid") && status["active_pid"].is_number_integer());
+  ASSERT_TRUE(status.contains("confirmed_flush_lsn") && status["confirmed_flush_lsn"].is_string());
+  const auto confirmed = ParseLsnText(status["confirmed_flush_lsn"].get<std::string>());
+  ASSERT_TRUE(confirmed.has_value()) << status["confirmed_flush_lsn"];
+  EXPECT_GT(*confirmed, *before);
+  ASSERT_TRUE(status.contains("current_wal_lsn") && status["current_wal_lsn"].is_string());
+  const auto current = ParseLsnText(status["current_wal_lsn"].get<std::string>());
+  ASSERT_TRUE(current.has_value());
+  for (const char* field : {"lag_bytes", "retained_wal_bytes"}) {
+    ASSERT_TRUE(status.contains(field) && status[field].is_number_integer()) << field << ": " << status.dump();
+    EXPECT_GE(status[field].get<std::int64_t>(), 0) << field;
+  }
+  EXPECT_EQ(status["lag_bytes"].get<std::int64_t>(), static_cast<std::int64_t>(*current - *confirmed));
+  EXPECT_TRUE(status.contains("wal_status") && status["wal_status"].is_string());
+
+  const auto table = RunCli({"status", "--config", config}, "status-table");
+  EXPECT_TRUE(table.exit.exited && table.exit.code == 0) << table.exit.Describe();
+  EXPECT_TRUE(FindLine(table.out, "confirmed_flush_lsn  ")) << "no aligned confirmed_flush_lsn row";
+
+  relay.Signal(SIGTERM);
+  const auto exit = relay.WaitFor(60s);
+  ASSERT_TRUE(exit.has_value()) << "the relay did not exit within 60 s of SIGTERM";
+}
+
+// check, init and status exit 2 on a config error (an unknown key) with one stderr line naming it.
+TEST_F(CliOpsTest, ConfigErrorExitsTwoNamingTheKey) {
+  const std::string config = WriteConfig(
+      "bad.yaml", "source:\n  dsn: \"host=127.0.0.1 port=" + std::to_string(ClosedPort()) +
+                      " dbname=x user=x\"\n  dns: \"host=127.0.0.1\"\n");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"check", "--config", config}, {"init", "--config", config}, {"status", "--config", config}}) {
+    const auto result = RunCli(args, args.front());
+    EXPECT_TRUE(result.exit.exited && result.exit.code == 2) << args.front() << ": " << result.exit.Describe();
+    EXPECT_TRUE(result.out.empty()) << args.front() << " printed on stdout";
+    ASSERT_EQ(result.err.size(), 1u) << args.front();
+    EXPECT_TRUE(Contains(result.err.front(), "source.dns")) << result.err.front();
+  }
+}
+
+// version prints "outbox-relay <x.y.z> (<git describe or unknown>)" and exits 0.
+TEST_F(CliOpsTest, VersionPrintsTheVersion) {
+  const auto result = RunCli({"version"}, "version");
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
+  ASSERT_EQ(result.out.size(), 1u);
+  EXPECT_TRUE(std::regex_match(result.out.front(), std::regex(R"(outbox-relay \d+\.\d+\.\d+ \(\S+\))")))
+      << result.out.front();
+}
+
+}  // namespace
+}  // namespace outbox_relay::it
