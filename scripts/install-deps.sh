@@ -19,8 +19,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libpq-dev librdkafka-dev libboost-dev libboost-system-dev libspdlog-dev prometheus-cpp-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  # test servers and tools
-  postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven
+  # test servers and tools (prometheus: promtool and the server, for the ops tests)
+  postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
   python3 python3-psycopg2 util-linux procps
 )

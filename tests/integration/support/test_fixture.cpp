@@ -172,13 +172,17 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   if (const char* level = std::getenv("OUTBOX_RELAY_IT_LOG_LEVEL"); level != nullptr && *level) {
     log_level = level;
   }
+  // The relay's default 0.0.0.0:8080 would let only one relay of the machine start.
+  RelayConfigOptions with_http = options;
+  with_http.more["http"].try_emplace("listen", "\"127.0.0.1:0\"");
+  const auto& more = with_http.more;
   std::ostringstream yaml;
   yaml << "source:\n"
        << "  dsn: " << YamlQuote(options.dsn) << "\n"
        << "  slot: " << options.slot << "\n"
        << "  publication: " << options.publication << "\n";
   auto more_keys = [&](const std::string& section) {
-    if (auto found = options.more.find(section); found != options.more.end()) {
+    if (auto found = more.find(section); found != more.end()) {
       for (const auto& [key, value] : found->second) yaml << "  " << key << ": " << value << "\n";
     }
   };
@@ -202,8 +206,9 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   }
   yaml << "log:\n"
        << "  level: " << log_level << "\n";
+  if (!options.log_format.empty()) yaml << "  format: " << options.log_format << "\n";
   if (!options.delivery.empty()) yaml << "delivery: " << options.delivery << "\n";
-  for (const auto& [section, keys] : options.more) {
+  for (const auto& [section, keys] : more) {
     if (section == "source") continue;
     if (section == "outbox" || section == "sink" || section == "kafka" || section == "flow" ||
         section == "log") {

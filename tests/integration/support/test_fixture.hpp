@@ -86,13 +86,15 @@ struct RelayConfigOptions {
   std::map<std::string, std::string> kafka_properties;  // more kafka.* settings
   std::optional<std::size_t> max_in_flight_events;     // flow.max_in_flight_events
   std::string log_level = "info";
+  std::string log_format;  // log.format ("json", "text"); omitted when empty
   std::string delivery;  // top-level `delivery:` ("exactly-once", ...); omitted when empty
   /// More keys by section, written as plain YAML scalars: source.* keys join the source block,
   /// other sections (e.g. "exactly_once") get blocks of their own.
   std::map<std::string, std::map<std::string, std::string>> more;
 };
 
-/// The YAML the relay reads (source / outbox / sink / kafka / log).
+/// The YAML the relay reads (source / outbox / sink / kafka / log). Unless more["http"] names
+/// a `listen`, the HTTP port is "127.0.0.1:0" (a free port, logged), so relays never collide.
 std::string RenderRelayConfig(const RelayConfigOptions& options);
 
 /// Base fixture: owns the temp dir and the relays a test starts; prints every relay's stderr
