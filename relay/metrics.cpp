@@ -89,6 +89,8 @@ RelayMetrics::RelayMetrics()
       heartbeats(Counter(*registry, "outbox_relay_heartbeats_total",
                          "Heartbeat messages written to the source database")),
       ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
+  // Present at 0 from the start, so increase() sees the first error.
+  for (const char* kind : {"delivery", "transaction_aborted", "fatal"}) DeliveryErrors(kind);
   GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
       .Add({{"version", std::string(kVersion)}, {"revision", std::string(kGitRevision)}})
       .Set(1);

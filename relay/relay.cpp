@@ -53,10 +53,21 @@ Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::uni
 
 void Relay::Stop() {
   if (stopping_) return;
-  Log().info("stopping: no more reading, draining {} in-flight events", in_flight_events_);
   stopping_ = true;
-  stream_.CancelRead();
+  stop_deadline_ = Clock::now() + config_.shutdown.timeout;
+  // A transaction cut in half would be re-sent whole after the restart: read on to its commit
+  // (within shutdown.timeout) unless the relay is failing.
+  if (tracker_.TransactionOpen() && !fatal_) {
+    Log().info("stopping after the transaction being received; draining {} in-flight events", in_flight_events_);
+  } else {
+    Log().info("stopping: no more reading, draining {} in-flight events", in_flight_events_);
+    stream_.CancelRead();
+  }
   progress_.cancel();
+}
+
+bool Relay::StopReading() const {
+  return stopping_ && (fatal_ || !tracker_.TransactionOpen() || Clock::now() >= stop_deadline_);
 }
 
 void Relay::FailFatal(const std::string& reason) {
@@ -245,6 +256,9 @@ awaitable<void> Relay::ConfirmAndClose() {
   if (stream_.IsOpen()) {
     try {
       co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+      // Closing with unread data resets the connection, and the server may then drop the
+      // status update just sent; ending COPY first lets it read everything in order.
+      co_await stream_.Finish();
       Log().info("confirmed {} to slot {}", tracker_.Watermark().ToString(), config_.source.slot);
     } catch (const ReplicationError& error) {
       Log().warn("final confirmation not sent: {}", error.what());
@@ -255,12 +269,12 @@ awaitable<void> Relay::ConfirmAndClose() {
 
 awaitable<void> Relay::Stream() {
   for (;;) {
-    while (AtCapacity() && !stopping_) {
+    while (AtCapacity() && !StopReading()) {
       co_await WaitForProgress(Clock::now() + std::chrono::seconds(1));
     }
-    if (stopping_) co_return;
-    auto data = co_await stream_.Read(BatchDeadline());
-    if (stopping_) co_return;
+    if (StopReading()) co_return;
+    auto data = co_await stream_.Read(stopping_ ? stop_deadline_ : BatchDeadline());
+    if (StopReading()) co_return;
     if (data) Handle(*data);
     if (BatchDue()) co_await CommitBatch();
   }

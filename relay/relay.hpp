@@ -75,6 +75,7 @@ class Relay {
   void OnDelivery(const sinks::DeliveryReport& report);
   void ConfirmSoon();
   bool AtCapacity() const;
+  bool StopReading() const;
   void OnConfirmable(PgTimestamp commit_time);
   void UpdateInFlightGauges();
 
@@ -115,6 +116,7 @@ class Relay {
   bool streaming_ = false;
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point stop_deadline_;
   std::optional<std::string> fatal_;
 };
 

@@ -15,6 +15,7 @@ using Clock = std::chrono::steady_clock;
 // Creating a logical slot waits for every running transaction to end.
 constexpr auto kCreateSlotTimeout = std::chrono::minutes(10);
 constexpr auto kStatusTimeout = std::chrono::seconds(30);
+constexpr auto kFinishTimeout = std::chrono::seconds(10);
 
 spdlog::logger& Log() { return config::Logger("relay"); }
 
@@ -26,6 +27,37 @@ ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::
 awaitable<void> ReplicationStream::Connect() { co_await conn_.Connect(); }
 
 void ReplicationStream::Close() { conn_.Close(); }
+
+awaitable<void> ReplicationStream::Finish() {
+  const auto deadline = Clock::now() + kFinishTimeout;
+  if (PQputCopyEnd(conn_.Native(), nullptr) != 1) conn_.Fail("cannot end the replication stream");
+  co_await conn_.FlushOutput(deadline);
+  for (;;) {
+    char* buffer = nullptr;
+    const int size = PQgetCopyData(conn_.Native(), &buffer, /*async=*/1);
+    if (size > 0) {
+      PgBufferHandle discarded(buffer);
+      continue;
+    }
+    if (size < 0) break;  // the server ended COPY too
+    if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false)) {
+      conn_.Fail("the server did not end the replication stream in time");
+    }
+    if (PQconsumeInput(conn_.Native()) != 1) conn_.Fail("connection lost while ending replication");
+  }
+  // Collect the command's results so the connection closes idle; PQgetResult would block
+  // while one is incomplete, so wait for input first.
+  for (;;) {
+    while (PQisBusy(conn_.Native())) {
+      if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false) ||
+          PQconsumeInput(conn_.Native()) != 1) {
+        co_return;
+      }
+    }
+    PgResultHandle result(PQgetResult(conn_.Native()));
+    if (!result) co_return;
+  }
+}
 
 awaitable<Lsn> ReplicationStream::EnsureSlot() {
   const auto query = "SELECT confirmed_flush_lsn, plugin, database = current_database() "

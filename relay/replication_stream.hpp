@@ -55,6 +55,10 @@ class ReplicationStream {
   /// Sends a standby status update and waits until libpq has written it out (bounded).
   boost::asio::awaitable<void> SendStatus(Lsn received, Lsn flushed, bool reply_requested);
 
+  /// Ends the COPY stream (CopyDone) and reads until the server has ended it too, discarding
+  /// data, so that everything sent before reached the server (bounded; then gives up).
+  boost::asio::awaitable<void> Finish();
+
   /// Closes the connection; the walsender sees the client go away.
   void Close();
 

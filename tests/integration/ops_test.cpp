@@ -508,13 +508,7 @@ TEST_F(OpsTest, HeartbeatKeepsSlotMovingWhileOnlyAnotherTableIsBusy) {
 // exits 0 within shutdown.timeout_ms, the slot holds the position it logged confirming;
 // restarted, it delivers the rest, and in the end every committed event is in Kafka exactly once
 // (0 lost, 0 duplicated, per-aggregate order kept).
-// DISABLED until two relay bugs are fixed (it fails in about 1 run of 5; run it with
-// --gtest_also_run_disabled_tests): (1) Relay::Stop stops reading mid-transaction, so the events
-// of a half-read transaction are delivered, left unconfirmed and sent again after the restart
-// (466 to 802 duplicates seen); (2) the final standby status is lost when the stream is closed
-// with unread data (the server logs "could not send data to client: Connection reset by peer"
-// and keeps the previous confirmed_flush_lsn).
-TEST_F(OpsTest, DISABLED_SigtermMidStreamExitsZeroAndRestartDeliversEachEventOnce) {
+TEST_F(OpsTest, SigtermMidStreamExitsZeroAndRestartDeliversEachEventOnce) {
   const HarnessEnv& harness = Harness();
   TestDatabase& db = CreateDatabase();
   WorkloadOptions options;
