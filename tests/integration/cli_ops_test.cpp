@@ -71,23 +71,6 @@ std::optional<std::size_t> FindLine(const std::vector<std::string>& lines, const
   return std::nullopt;
 }
 
-// A 127.0.0.1 port nothing listens on (bound, then closed): a connection attempt is refused.
-int ClosedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
   std::map<std::string, std::string> values;
   for (const auto& line : Lines(ReadFile(path))) {
@@ -195,7 +178,7 @@ TEST_F(CliOpsTest, CheckReportsEachProblemWithItsHintAndExitsOne) {
   options.dsn = server.ConnInfo(database, role) + " password=" + password;
   options.slot = "it_check_" + suffix_;
   options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.bootstrap_servers = "127.0.0.1:" + std::to_string(ClosedPort());
+  options.bootstrap_servers = "127.0.0.1:" + std::to_string(UnusedLoopbackPort());
   const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
 
   EXPECT_TRUE(result.exit.exited && result.exit.code == 1) << result.exit.Describe();
@@ -284,7 +267,7 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   EXPECT_EQ(after.Text(0, 1), "1");
 
   const std::string password = "it-secret-" + suffix_;
-  options.dsn = "host=127.0.0.1 port=" + std::to_string(ClosedPort()) + " dbname=nowhere user=nobody password=" +
+  options.dsn = "host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) + " dbname=nowhere user=nobody password=" +
                 password + " connect_timeout=2";
   const auto sql = RunCli({"init", "--print-sql", "--config", WriteConfig("closed.yaml", RenderRelayConfig(options))},
                           "print-sql");
@@ -374,7 +357,7 @@ TEST_F(CliOpsTest, StatusJsonShowsTheSlotAfterTheRelayStreamed) {
 // check, init and status exit 2 on a config error (an unknown key) with one stderr line naming it.
 TEST_F(CliOpsTest, ConfigErrorExitsTwoNamingTheKey) {
   const std::string config = WriteConfig(
-      "bad.yaml", "source:\n  dsn: \"host=127.0.0.1 port=" + std::to_string(ClosedPort()) +
+      "bad.yaml", "source:\n  dsn: \"host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) +
                       " dbname=x user=x\"\n  dns: \"host=127.0.0.1\"\n");
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"check", "--config", config}, {"init", "--config", config}, {"status", "--config", config}}) {

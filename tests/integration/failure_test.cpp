@@ -19,23 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A loopback port nobody listens on: a broker that is down.
-int ClosedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 // Outbox inserts still held by the slot, i.e. not confirmed (read while no relay holds it).
 long UnconfirmedOutboxInserts(PgConnection& conn, const std::string& slot) {
   return std::stol(conn.ExecParams("SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, "
@@ -61,7 +44,7 @@ class RelayFailureTest : public RelayIntegrationTest {
     config.dsn = db.RelayDsn();
     config.slot = slot;
     config.topic = "it." + suffix_ + ".{aggregate_type}";
-    config.bootstrap_servers = "127.0.0.1:" + std::to_string(ClosedPort());
+    config.bootstrap_servers = "127.0.0.1:" + std::to_string(UnusedLoopbackPort());
     return config;
   }
 };

@@ -72,23 +72,6 @@ std::string RequireProgram(const std::string& name) {
   return path;
 }
 
-// A loopback port free a moment ago (bound to port 0, then closed).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
 struct CommandResult {
   ExitStatus exit;
   std::string out;  // stdout
@@ -356,7 +339,7 @@ TEST_F(OpsTest, PrometheusScrapesEventsPublished) {
   const int relay_port = StartRelay(relay);
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
 
-  const int prometheus_port = FreePort();
+  const int prometheus_port = UnusedLoopbackPort();
   const std::string prometheus_config = WriteConfig(
       "prometheus.yml",
       "global:\n"

@@ -1,5 +1,7 @@
 #include "support/test_fixture.hpp"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -164,6 +166,22 @@ std::string YamlQuote(const std::string& text) {
 }
 
 }  // namespace
+
+int UnusedLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
 
 std::string RenderRelayConfig(const RelayConfigOptions& options) {
   // OUTBOX_RELAY_IT_LOG_LEVEL (read by the tests only; never passed to the relay) overrides

@@ -93,6 +93,10 @@ struct RelayConfigOptions {
   std::map<std::string, std::map<std::string, std::string>> more;
 };
 
+/// A 127.0.0.1 port nothing listened on a moment ago (bound to port 0, then closed): a
+/// connection to it is refused, and a server may be started on it.
+int UnusedLoopbackPort();
+
 /// The YAML the relay reads (source / outbox / sink / kafka / log). Unless more["http"] names
 /// a `listen`, the HTTP port is "127.0.0.1:0" (a free port, logged), so relays never collide.
 std::string RenderRelayConfig(const RelayConfigOptions& options);
