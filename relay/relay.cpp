@@ -41,7 +41,8 @@ Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::uni
       stream_(io, config.source),
       assembler_(config.outbox),
       progress_(io),
-      status_wakeup_(io) {
+      status_wakeup_(io),
+      stop_timer_(io) {
   sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
                       [this](const std::string& reason) { FailFatal(reason); }});
   tracker_.SetOnConfirmable([this](Lsn, PgTimestamp commit_time) { OnConfirmable(commit_time); });
@@ -59,6 +60,11 @@ void Relay::Stop() {
   // (within shutdown.timeout) unless the relay is failing.
   if (tracker_.TransactionOpen() && !fatal_) {
     Log().info("stopping after the transaction being received; draining {} in-flight events", in_flight_events_);
+    // A read already waiting does not see the new deadline; end it there.
+    stop_timer_.expires_at(stop_deadline_);
+    stop_timer_.async_wait([this](const boost::system::error_code& error) {
+      if (!error) stream_.CancelRead();
+    });
   } else {
     Log().info("stopping: no more reading, draining {} in-flight events", in_flight_events_);
     stream_.CancelRead();

@@ -108,6 +108,7 @@ class Relay {
   // Cancelled whenever deliveries make progress or a stop is requested; waiters re-check.
   boost::asio::steady_timer progress_;
   boost::asio::steady_timer status_wakeup_;
+  boost::asio::steady_timer stop_timer_;  // bounds reading on to a commit after Stop()
   std::size_t in_flight_events_ = 0;  // handed to the sink, no delivery report yet
   std::size_t in_flight_bytes_ = 0;
   Lsn received_;
