@@ -1,4 +1,5 @@
 #include "config/config.hpp"
+#include "tests/unit/config/config_test_support.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -15,21 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kMinimal = "source:\n  dsn: host=db dbname=app\n";
-
-// Runs ParseConfig expecting a ConfigError and returns it, so tests can look at key and text.
-ConfigError ErrorFrom(std::string_view yaml, const Environment& env = {}) {
-  try {
-    ParseConfig(yaml, env);
-  } catch (const ConfigError& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a ConfigError for:\n" << yaml;
-  return ConfigError("none", "no error");
-}
-
-// The minimal file plus `extra` lines.
-std::string WithDsn(const std::string& extra) { return std::string(kMinimal) + extra; }
+using namespace outbox_relay::config::test_support;
 
 // ---- Defaults and full files ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "tests/unit/config/config_test_support.hpp"
 #include "config/topic_template.hpp"
 
 namespace outbox_relay::config {
@@ -18,18 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-constexpr const char* kMinimal = "source:\n  dsn: host=db dbname=app\n";
-
-// Runs ParseConfig expecting a ConfigError and returns it, so tests can look at key and text.
-ConfigError ErrorFrom(std::string_view yaml, const Environment& env = {}) {
-  try {
-    ParseConfig(yaml, env);
-  } catch (const ConfigError& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a ConfigError for:\n" << yaml;
-  return ConfigError("none", "no error");
-}
+using namespace outbox_relay::config::test_support;
 
 // A valid exactly-once file (Kafka sink with servers) plus `exactly_once` and `kafka` entries,
 // each given as indented lines of its section.

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "tests/unit/config/config_test_support.hpp"
 
 namespace outbox_relay::config {
 namespace {
@@ -18,22 +19,8 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-constexpr const char* kMinimal = "source:\n  dsn: host=db dbname=app\n";
+using namespace outbox_relay::config::test_support;
 constexpr std::uint64_t kGiB = 1ull << 30;
-
-// Runs ParseConfig expecting a ConfigError and returns it, so tests can look at key and text.
-ConfigError ErrorFrom(std::string_view yaml, const Environment& env = {}) {
-  try {
-    ParseConfig(yaml, env);
-  } catch (const ConfigError& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a ConfigError for:\n" << yaml;
-  return ConfigError("none", "no error");
-}
-
-// The minimal file plus `extra` lines.
-std::string WithDsn(const std::string& extra) { return std::string(kMinimal) + extra; }
 
 // The minimal file with one `key: value` line in `section`.
 std::string With(const std::string& section, const std::string& key, const std::string& value) {
