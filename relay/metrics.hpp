@@ -29,9 +29,14 @@ class RelayMetrics {
   prometheus::Counter& DeliveryErrors(std::string_view kind);
 
   std::shared_ptr<prometheus::Registry> registry;
+
+ private:
+  // Labelled families: reached only through the cached accessors above.
   prometheus::Family<prometheus::Counter>& events_published;
   prometheus::Family<prometheus::Counter>& bytes_published;
   prometheus::Family<prometheus::Counter>& delivery_errors;
+
+ public:
   prometheus::Counter& dead_lettered;
   prometheus::Gauge& in_flight_events;
   prometheus::Gauge& in_flight_bytes;
