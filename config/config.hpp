@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <map>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace outbox_relay::config {
 
@@ -34,11 +36,53 @@ struct SourceConfig {
   std::chrono::milliseconds reconnect_backoff_max{30000};
 };
 
+/// What a Kafka record looks like. `payload`: the value is the payload, metadata in headers.
+/// `envelope`: the value is a JSON object with id, aggregate_type, aggregate_id, type and
+/// payload. The CloudEvents 1.0 Kafka binding: `ce_*` headers around the payload (binary) or a
+/// whole CloudEvent as the value, content type application/cloudevents+json (structured).
+enum class EventFormat { kPayload, kEnvelope, kCloudEventsBinary, kCloudEventsStructured };
+
+/// Where events come from: rows inserted into outbox tables, transactional logical decoding
+/// messages written by outbox.publish_message(), or both.
+enum class CaptureMode { kTable, kMessages, kBoth };
+
+struct TableName {
+  std::string schema;
+  std::string name;
+
+  std::string Qualified() const { return schema + "." + name; }
+  bool operator==(const TableName&) const = default;
+};
+
+/// One routing rule: the first rule whose matchers all hold decides the event's topic, key
+/// and format; what it leaves empty comes from the outbox section.
+struct RouteConfig {
+  // Matchers; empty matches anything. `source` is an event's `source` header value:
+  // "table:<schema>.<table>" or "message:<prefix>".
+  std::string source;
+  std::string aggregate_type;
+  std::string type;
+  // Overrides.
+  std::string topic;
+  std::string key;  // column (or message field) whose value is the Kafka key
+  std::optional<EventFormat> format;
+};
+
 struct OutboxConfig {
-  std::string table_schema = "outbox";
-  std::string table_name = "outbox";
+  std::vector<TableName> tables{{"outbox", "outbox"}};
+  CaptureMode capture = CaptureMode::kTable;
+  std::vector<std::string> message_prefixes{"outbox"};
   OutboxColumns columns;
   std::string topic = "outbox.event.{aggregate_type}";
+  std::string key;  // empty: columns.aggregate_id
+  EventFormat format = EventFormat::kPayload;
+  std::string cloudevents_source;  // empty: "/<schema>/<table>" or "/message/<prefix>"
+  std::vector<RouteConfig> routes;
+
+  bool CapturesTables() const { return capture != CaptureMode::kMessages; }
+  bool CapturesMessages() const { return capture != CaptureMode::kTable; }
+  /// The Kafka key column when no rule names one.
+  const std::string& KeyColumn() const { return key.empty() ? columns.aggregate_id : key; }
 };
 
 struct SinkConfig {
