@@ -2,7 +2,6 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -11,11 +10,10 @@
 namespace outbox_relay::outbox {
 
 /// An event as one Kafka record in its format (event.format): value and headers. The key is
-/// event.key. Views point into the event or into `owned_value`: use it while both live.
+/// event.key.
 struct EncodedEvent {
-  std::optional<std::string_view> value;  // nullopt: a null value
+  std::optional<std::string> value;  // nullopt: a null value
   std::vector<std::pair<std::string, std::string>> headers;  // in order
-  std::string owned_value;  // backing store for formats that build the value
 };
 
 /// One encoder for every sink, so Kafka and stdout cannot disagree about a format. Pure.
