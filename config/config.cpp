@@ -36,6 +36,9 @@ constexpr std::uint64_t kMaxDurationMs = 3'600'000;
 constexpr std::uint64_t kMinStatusIntervalMs = 100;
 constexpr std::uint64_t kMaxStatusIntervalMs = 60'000;
 constexpr std::size_t kMinInFlightBytes = 1024;
+constexpr std::string_view kRoutesKey = "outbox.routes";
+const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type",
+                                               "topic",  "key",            "format"};
 
 // ---------------------------------------------------------------------------------------------
 // Small string helpers.
@@ -186,6 +189,8 @@ struct KeySpec {
   std::function<void(Config&, const std::string& text, const std::string& origin)> assign;
   // Runs after every key is assigned, so it may look at other fields.
   std::function<Problem(const Config&)> check;
+  // A list: a YAML sequence of scalars, or one comma-separated string (the environment's form).
+  bool list = false;
 };
 
 using StringCheck = std::function<Problem(const std::string&, const Config&)>;
@@ -327,6 +332,20 @@ Problem CheckLogLevel(const std::string& level, const Config&) {
   return "expected one of trace, debug, info, warn, error, got \"" + level + "\"";
 }
 
+// CloudEvents' `source` is a URI-reference (RFC 3986); empty means "derive one per event".
+// Only what can never be part of one is refused, so a mistake shows up before the first event.
+Problem CheckUriReference(const std::string& source, const Config&) {
+  for (const char c : source) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' ||
+        c == '^' || c == '`' || c == '{' || c == '|' || c == '}') {
+      return "\"" + source + "\" is not a URI-reference (percent-encode spaces and other "
+             "special characters)";
+    }
+  }
+  return std::nullopt;
+}
+
 // The topic is a template: static text in Kafka's topic alphabet plus {aggregate_type} and
 // {type}, filled in per event by the mapper with the same TopicTemplate, so what passes here
 // is exactly what the mapper can render.
@@ -380,49 +399,119 @@ KeySpec ColumnKey(std::size_t index) {
                    });
 }
 
-KeySpec TableKey() {
-  return {"outbox.table", "a string",
+// "" is the empty list (YAML's [] joins to it), so every other item must be non-empty.
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  if (text.empty()) return items;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', begin), text.size());
+    std::string item = text.substr(begin, comma - begin);
+    const auto first = item.find_first_not_of(" \t");
+    item = first == std::string::npos ? "" : item.substr(first, item.find_last_not_of(" \t") - first + 1);
+    items.push_back(std::move(item));
+    begin = comma + 1;
+  }
+  return items;
+}
+
+std::optional<TableName> ParseTableName(const std::string& text) {
+  const std::size_t dot = text.find('.');
+  TableName table{"public", text};
+  if (dot != std::string::npos) table = {text.substr(0, dot), text.substr(dot + 1)};
+  if (table.schema.empty() || table.name.empty() || table.name.find('.') != std::string::npos) {
+    return std::nullopt;
+  }
+  return table;
+}
+
+KeySpec TablesKey() {
+  return {"outbox.tables", "a list of tables",
           [](Config& config, const std::string& text, const std::string& origin) {
-            const std::size_t dot = text.find('.');
-            std::string schema = "public";
-            std::string name = text;
-            if (dot != std::string::npos) {
-              schema = text.substr(0, dot);
-              name = text.substr(dot + 1);
+            config.outbox.tables.clear();
+            for (const std::string& item : SplitList(text)) {
+              std::optional<TableName> table = ParseTableName(item);
+              if (!table) {
+                throw ConfigError(origin, "expected \"schema.table\" or \"table\" entries, got \"" +
+                                              item + "\"");
+              }
+              config.outbox.tables.push_back(std::move(*table));
             }
-            if (schema.empty() || name.empty() || name.find('.') != std::string::npos) {
-              throw ConfigError(origin,
-                                "expected \"schema.table\" or \"table\", got \"" + text + "\"");
-            }
-            config.outbox.table_schema = std::move(schema);
-            config.outbox.table_name = std::move(name);
           },
           [](const Config& config) -> Problem {
-            if (Problem problem = CheckIdentifier(config.outbox.table_schema)) {
-              return "schema " + *problem;
+            const auto& tables = config.outbox.tables;
+            if (tables.empty() && config.outbox.CapturesTables()) {
+              return "must name at least one table unless outbox.capture is messages";
             }
-            if (Problem problem = CheckIdentifier(config.outbox.table_name)) {
-              return "table name " + *problem;
+            for (std::size_t i = 0; i < tables.size(); ++i) {
+              if (Problem problem = CheckIdentifier(tables[i].schema)) return "schema " + *problem;
+              if (Problem problem = CheckIdentifier(tables[i].name)) return "table name " + *problem;
+              if (std::find(tables.begin(), tables.begin() + static_cast<std::ptrdiff_t>(i),
+                            tables[i]) != tables.begin() + static_cast<std::ptrdiff_t>(i)) {
+                return "lists " + tables[i].Qualified() + " twice";
+              }
             }
             return std::nullopt;
-          }};
+          },
+          true};
+}
+
+// pg_logical_emit_message prefixes; the relay's own heartbeat prefix is not an outbox.
+KeySpec MessagePrefixesKey() {
+  return {"outbox.message_prefixes", "a list of prefixes",
+          [](Config& config, const std::string& text, const std::string&) {
+            config.outbox.message_prefixes = SplitList(text);
+          },
+          [](const Config& config) -> Problem {
+            const auto& prefixes = config.outbox.message_prefixes;
+            if (prefixes.empty() && config.outbox.CapturesMessages()) {
+              return "must name at least one prefix when outbox.capture is messages or both";
+            }
+            for (std::size_t i = 0; i < prefixes.size(); ++i) {
+              if (prefixes[i].empty()) return "must not contain an empty prefix";
+              if (prefixes[i] == kHeartbeatMessagePrefix) {
+                return "\"" + prefixes[i] + "\" is the relay's heartbeat prefix";
+              }
+              if (std::find(prefixes.begin(), prefixes.begin() + static_cast<std::ptrdiff_t>(i),
+                            prefixes[i]) != prefixes.begin() + static_cast<std::ptrdiff_t>(i)) {
+                return "lists \"" + prefixes[i] + "\" twice";
+              }
+            }
+            return std::nullopt;
+          },
+          true};
+}
+
+template <typename Enum>
+using Choices = std::vector<std::pair<std::string, Enum>>;
+
+// The enum value `text` spells; throws ConfigError(origin, ...) listing the spellings.
+template <typename Enum>
+Enum ParseChoice(const Choices<Enum>& choices, const std::string& text, const std::string& origin) {
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (text == name) return value;
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  throw ConfigError(origin, "expected one of " + names + ", got \"" + text + "\"");
+}
+
+const Choices<EventFormat>& FormatChoices() {
+  static const Choices<EventFormat> choices{
+      {"payload", EventFormat::kPayload},
+      {"envelope", EventFormat::kEnvelope},
+      {"cloudevents-binary", EventFormat::kCloudEventsBinary},
+      {"cloudevents-structured", EventFormat::kCloudEventsStructured}};
+  return choices;
 }
 
 // A key with a fixed set of spellings, each naming one enum value.
 template <typename Access, typename Enum>
-KeySpec EnumKey(std::string key, Access access, std::vector<std::pair<std::string, Enum>> choices,
+KeySpec EnumKey(std::string key, Access access, Choices<Enum> choices,
                 ConfigCheck check = nullptr) {
   return {std::move(key), "a string",
           [access, choices](Config& config, const std::string& text, const std::string& origin) {
-            std::string names;
-            for (const auto& [name, value] : choices) {
-              if (text == name) {
-                access(config) = value;
-                return;
-              }
-              names += (names.empty() ? "" : ", ") + name;
-            }
-            throw ConfigError(origin, "expected one of " + names + ", got \"" + text + "\"");
+            access(config) = ParseChoice(choices, text, origin);
           },
           [check = std::move(check)](const Config& config) -> Problem {
             return check ? check(config) : std::nullopt;
@@ -454,18 +543,29 @@ const std::vector<KeySpec>& Keys() {
                     }
                     return std::nullopt;
                   }),
-        TableKey(),
+        TablesKey(),
+        EnumKey("outbox.capture", [](auto& c) -> auto& { return c.outbox.capture; },
+                Choices<CaptureMode>{{"table", CaptureMode::kTable},
+                                     {"messages", CaptureMode::kMessages},
+                                     {"both", CaptureMode::kBoth}}),
+        MessagePrefixesKey(),
         StringKey("outbox.topic", [](auto& c) -> auto& { return c.outbox.topic; },
                   CheckTopicTemplate),
+        StringKey("outbox.key", [](auto& c) -> auto& { return c.outbox.key; },
+                  [](const std::string& key, const Config&) -> Problem {
+                    return key.empty() ? std::nullopt : CheckIdentifier(key);
+                  }),
+        EnumKey("outbox.format", [](auto& c) -> auto& { return c.outbox.format; }, FormatChoices()),
+        StringKey("outbox.cloudevents.source",
+                  [](auto& c) -> auto& { return c.outbox.cloudevents_source; }, CheckUriReference),
     };
     for (std::size_t i = 0; i < kColumnFields.size(); ++i) table.push_back(ColumnKey(i));
     table.push_back(EnumKey("sink.type", [](auto& c) -> auto& { return c.sink.type; },
-                            std::vector<std::pair<std::string, SinkType>>{{"stdout", SinkType::kStdout},
-                                                                          {"kafka", SinkType::kKafka}}));
+                            Choices<SinkType>{{"stdout", SinkType::kStdout}, {"kafka", SinkType::kKafka}}));
     table.push_back(EnumKey(
         "delivery", [](auto& c) -> auto& { return c.delivery; },
-        std::vector<std::pair<std::string, DeliveryMode>>{{"at-least-once", DeliveryMode::kAtLeastOnce},
-                                                          {"exactly-once", DeliveryMode::kExactlyOnce}},
+        Choices<DeliveryMode>{{"at-least-once", DeliveryMode::kAtLeastOnce},
+                              {"exactly-once", DeliveryMode::kExactlyOnce}},
         [](const Config& config) -> Problem {
           if (config.delivery == DeliveryMode::kExactlyOnce && config.sink.type != SinkType::kKafka) {
             return "exactly-once needs sink.type: kafka (Kafka transactions)";
@@ -526,8 +626,8 @@ const std::vector<KeySpec>& Keys() {
           return std::nullopt;
         }));
     table.push_back(EnumKey("wal_guard.action", [](auto& c) -> auto& { return c.wal_guard.action; },
-                            std::vector<std::pair<std::string, WalGuardAction>>{
-                                {"alert", WalGuardAction::kAlert}, {"stop", WalGuardAction::kStop}}));
+                            Choices<WalGuardAction>{{"alert", WalGuardAction::kAlert},
+                                                    {"stop", WalGuardAction::kStop}}));
     table.push_back(MillisKey("wal_guard.poll_interval_ms",
                               [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
                               kMaxDurationMs));
@@ -559,7 +659,7 @@ bool IsSection(std::string_view path) {
 
 // Every key and section name, for did-you-mean suggestions in the file.
 std::vector<std::string> FileNames() {
-  std::vector<std::string> names{std::string(kKafkaSection)};
+  std::vector<std::string> names{std::string(kKafkaSection), std::string(kRoutesKey)};
   for (const KeySpec& spec : Keys()) {
     names.push_back(spec.key);
     for (std::size_t dot = spec.key.find('.'); dot != std::string::npos;
@@ -625,7 +725,64 @@ void CollectKafka(const std::string& key, const YAML::Node& value, RawValues& ra
   }
 }
 
-void CollectSection(const YAML::Node& node, const std::string& path, RawValues& raw) {
+// A list key written as a YAML sequence: its items joined the way the environment spells it.
+std::string JoinSequence(const std::string& key, const YAML::Node& sequence) {
+  std::string joined;
+  for (std::size_t i = 0; i < sequence.size(); ++i) {
+    const YAML::Node& item = sequence[i];
+    const std::string where = key + "[" + std::to_string(i) + "]";
+    if (!item.IsScalar()) {
+      throw ConfigError(where, "expected a name, got " + std::string(Describe(item)));
+    }
+    if (item.Scalar().find(',') != std::string::npos) {
+      throw ConfigError(where, "must not contain a comma, got \"" + item.Scalar() + "\"");
+    }
+    joined += (i == 0 ? "" : ",") + item.Scalar();
+  }
+  return joined;
+}
+
+std::string RouteKey(std::size_t index, std::string_view name) {
+  return std::string(kRoutesKey) + "[" + std::to_string(index) + "]" +
+         (name.empty() ? "" : "." + std::string(name));
+}
+
+// Routing rules are a sequence of mappings, so they are the one part of the file that is not
+// a flat key; each rule's fields are stored under "outbox.routes[i].<field>" for the errors.
+void CollectRoutes(const YAML::Node& node, std::vector<RawValues>& routes) {
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) {
+    throw ConfigError(std::string(kRoutesKey),
+                      "expected a sequence of rules, got " + std::string(Describe(node)));
+  }
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node& rule = node[i];
+    if (!rule.IsMap()) {
+      throw ConfigError(RouteKey(i, ""), "expected a mapping (one rule), got " +
+                                             std::string(Describe(rule)));
+    }
+    RawValues fields;
+    for (const auto& entry : rule) {
+      const std::string name = KeyName(entry.first, "");
+      const std::string key = RouteKey(i, name);
+      const auto& known = kRouteFields;
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        throw ConfigError(key, "unknown routing rule field" +
+                                   DidYouMean(name, {known.begin(), known.end()}));
+      }
+      if (!entry.second.IsScalar()) {
+        throw ConfigError(key, "expected a string, got " + std::string(Describe(entry.second)));
+      }
+      if (!fields.emplace(name, RawValue{entry.second.Scalar(), key}).second) {
+        throw ConfigError(key, "is set more than once in the rule");
+      }
+    }
+    routes.push_back(std::move(fields));
+  }
+}
+
+void CollectSection(const YAML::Node& node, const std::string& path, RawValues& raw,
+                    std::vector<RawValues>& routes) {
   for (const auto& entry : node) {
     const std::string key = KeyName(entry.first, path);
     const YAML::Node& value = entry.second;
@@ -638,7 +795,13 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
       CollectKafka(key, value, raw);
     } else if (IsKafkaKey(key)) {
       CollectKafka(key, value, raw);  // written flat at the top level: `kafka.acks: all`
+    } else if (key == kRoutesKey) {
+      CollectRoutes(value, routes);
     } else if (const KeySpec* spec = FindKey(key)) {
+      if (spec->list && value.IsSequence()) {
+        Store(raw, key, JoinSequence(key, value));
+        continue;
+      }
       if (!value.IsScalar()) {
         throw ConfigError(key, "expected " + std::string(spec->expected) + ", got " +
                                    std::string(Describe(value)));
@@ -650,14 +813,14 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
         throw ConfigError(key, "expected a mapping (a section), got " +
                                    std::string(Describe(value)));
       }
-      CollectSection(value, key, raw);
+      CollectSection(value, key, raw, routes);
     } else {
       throw ConfigError(key, "unknown key" + DidYouMean(key, FileNames()));
     }
   }
 }
 
-void CollectFile(std::string_view yaml_text, RawValues& raw) {
+void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValues>& routes) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(yaml_text));
@@ -678,7 +841,7 @@ void CollectFile(std::string_view yaml_text, RawValues& raw) {
     throw ConfigError("config", "expected a mapping of sections at the top level, got " +
                                     std::string(Describe(documents.front())));
   }
-  CollectSection(documents.front(), "", raw);
+  CollectSection(documents.front(), "", raw, routes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -794,11 +957,60 @@ void CheckKafka(const Config& config, const RawValues& raw) {
   }
 }
 
+// The `source` values events of this configuration can carry, as the mapper spells them.
+std::vector<std::string> CapturedSources(const OutboxConfig& outbox) {
+  std::vector<std::string> sources;
+  if (outbox.CapturesTables()) {
+    for (const TableName& table : outbox.tables) sources.push_back("table:" + table.Qualified());
+  }
+  if (outbox.CapturesMessages()) {
+    for (const std::string& prefix : outbox.message_prefixes) sources.push_back("message:" + prefix);
+  }
+  return sources;
+}
+
+void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
+  const std::vector<std::string> sources = CapturedSources(config.outbox);
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const RawValues& fields = routes[i];
+    const auto field = [&fields](const char* name) -> std::string {
+      const auto it = fields.find(name);
+      return it == fields.end() ? "" : it->second.text;
+    };
+    RouteConfig route{field("source"), field("aggregate_type"), field("type"),
+                      field("topic"),  field("key"),            std::nullopt};
+    if (const std::string format = field("format"); !format.empty()) {
+      route.format = ParseChoice(FormatChoices(), format, RouteKey(i, "format"));
+    }
+    if (route.topic.empty() && route.key.empty() && !route.format) {
+      throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, so it changes nothing");
+    }
+    if (!route.source.empty() &&
+        std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
+      std::string captured;
+      for (const std::string& source : sources) captured += (captured.empty() ? "" : ", ") + source;
+      throw ConfigError(RouteKey(i, "source"), "\"" + route.source +
+                                                   "\" matches no captured source (captured: " +
+                                                   captured + ")");
+    }
+    if (!route.topic.empty()) {
+      if (Problem problem = CheckTopicTemplate(route.topic, config)) {
+        throw ConfigError(RouteKey(i, "topic"), *problem);
+      }
+    }
+    if (!route.key.empty()) {
+      if (Problem problem = CheckIdentifier(route.key)) throw ConfigError(RouteKey(i, "key"), *problem);
+    }
+    config.outbox.routes.push_back(std::move(route));
+  }
+}
+
 }  // namespace
 
 Config ParseConfig(std::string_view yaml_text, const Environment& env) {
   RawValues raw;
-  CollectFile(yaml_text, raw);
+  std::vector<RawValues> routes;
+  CollectFile(yaml_text, raw, routes);
   CollectEnvironment(env, raw);
 
   Config config;
@@ -817,6 +1029,7 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env) {
       throw ConfigError(it == raw.end() ? spec.key : it->second.origin, *problem);
     }
   }
+  AssignRoutes(config, routes);
   CheckKafka(config, raw);
   return config;
 }

@@ -14,6 +14,9 @@ namespace outbox_relay::config {
 
 enum class SinkType { kStdout, kKafka };
 
+/// The prefix of the relay's own heartbeat messages (pg_logical_emit_message), never an outbox.
+inline constexpr std::string_view kHeartbeatMessagePrefix = "outbox-relay.heartbeat";
+
 enum class DeliveryMode { kAtLeastOnce, kExactlyOnce };
 
 /// Column names of the outbox table (Debezium's names by default).

@@ -1,7 +1,9 @@
 #include "config/topic_template.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
+#include <utility>
 
 namespace outbox_relay::config {
 
@@ -39,16 +41,20 @@ TopicTemplate::TopicTemplate(std::string_view pattern) {
                                     " in topic template " + Quoted(pattern));
       }
       const std::string_view name = pattern.substr(pos + 1, close - pos - 1);
-      Part part = Part::kLiteral;
-      if (name == "aggregate_type") {
-        part = Part::kAggregateType;
-      } else if (name == "type") {
-        part = Part::kType;
-      } else {
+      static constexpr std::pair<std::string_view, Part> kPlaceholders[] = {
+          {"aggregate_type", Part::kAggregateType},
+          {"type", Part::kType},
+          {"schema", Part::kSchema},
+          {"table", Part::kTable},
+      };
+      const auto* found = std::find_if(std::begin(kPlaceholders), std::end(kPlaceholders),
+                                       [name](const auto& entry) { return entry.first == name; });
+      if (found == std::end(kPlaceholders)) {
         throw std::invalid_argument("unknown placeholder {" + std::string(name) +
                                     "} in topic template " + Quoted(pattern) +
-                                    " (allowed: {aggregate_type}, {type})");
+                                    " (allowed: {aggregate_type}, {type}, {schema}, {table})");
       }
+      const Part part = found->second;
       flush_literal();
       segments_.push_back({part, {}});
       has_placeholders_ = true;
@@ -69,8 +75,7 @@ TopicTemplate::TopicTemplate(std::string_view pattern) {
   flush_literal();
 }
 
-std::string TopicTemplate::Substitute(std::string_view aggregate_type,
-                                      std::string_view type) const {
+std::string TopicTemplate::Substitute(const TopicFields& fields) const {
   std::string topic;
   for (const Segment& segment : segments_) {
     switch (segment.part) {
@@ -78,19 +83,24 @@ std::string TopicTemplate::Substitute(std::string_view aggregate_type,
         topic += segment.literal;
         break;
       case Part::kAggregateType:
-        topic += aggregate_type;
+        topic += fields.aggregate_type;
         break;
       case Part::kType:
-        topic += type;
+        topic += fields.type;
+        break;
+      case Part::kSchema:
+        topic += fields.schema;
+        break;
+      case Part::kTable:
+        topic += fields.table;
         break;
     }
   }
   return topic;
 }
 
-std::optional<std::string> TopicTemplate::Render(std::string_view aggregate_type,
-                                                 std::string_view type) const {
-  std::string topic = Substitute(aggregate_type, type);
+std::optional<std::string> TopicTemplate::Render(const TopicFields& fields) const {
+  std::string topic = Substitute(fields);
   if (!IsLegalTopicName(topic)) return std::nullopt;
   return topic;
 }

@@ -64,7 +64,9 @@ awaitable<void> SlotMonitor::Heartbeat() {
   // Transactional, so the server decodes it as a transaction of its own and the relay can
   // confirm its end even when no outbox row is written (a non-transactional message is not
   // flushed on its own on PostgreSQL 15).
-  co_await conn_.Execute("SELECT pg_logical_emit_message(true, 'outbox-relay.heartbeat', now()::text)");
+  static const std::string kHeartbeat = "SELECT pg_logical_emit_message(true, '" +
+                                        std::string(config::kHeartbeatMessagePrefix) + "', now()::text)";
+  co_await conn_.Execute(kHeartbeat);
   metrics_.heartbeats.Increment();
   next_heartbeat_ = Clock::now() + config_.heartbeat.interval;
 }

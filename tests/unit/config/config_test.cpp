@@ -31,8 +31,12 @@ TEST(ConfigTest, MinimalFileYieldsDefaults) {
   EXPECT_EQ(config.source.status_interval, std::chrono::milliseconds(1000));
   EXPECT_EQ(config.source.reconnect_backoff_initial, std::chrono::milliseconds(200));
   EXPECT_EQ(config.source.reconnect_backoff_max, std::chrono::milliseconds(30000));
-  EXPECT_EQ(config.outbox.table_schema, "outbox");
-  EXPECT_EQ(config.outbox.table_name, "outbox");
+  EXPECT_EQ(config.outbox.tables, (std::vector<TableName>{{"outbox", "outbox"}}));
+  EXPECT_EQ(config.outbox.capture, CaptureMode::kTable);
+  EXPECT_EQ(config.outbox.message_prefixes, std::vector<std::string>{"outbox"});
+  EXPECT_EQ(config.outbox.format, EventFormat::kPayload);
+  EXPECT_EQ(config.outbox.KeyColumn(), "aggregateid");
+  EXPECT_TRUE(config.outbox.routes.empty());
   EXPECT_EQ(config.outbox.topic, "outbox.event.{aggregate_type}");
   EXPECT_EQ(config.outbox.columns.id, defaults.outbox.columns.id);
   EXPECT_EQ(config.outbox.columns.aggregate_type, "aggregatetype");
@@ -57,7 +61,7 @@ source:
   reconnect_backoff_initial_ms: 100
   reconnect_backoff_max_ms: 5000
 outbox:
-  table: events.outbox_events
+  tables: events.outbox_events
   topic: "{aggregate_type}.{type}"
   columns:
     id: event_id
@@ -89,8 +93,7 @@ shutdown:
   EXPECT_EQ(config.source.status_interval, std::chrono::milliseconds(500));
   EXPECT_EQ(config.source.reconnect_backoff_initial, std::chrono::milliseconds(100));
   EXPECT_EQ(config.source.reconnect_backoff_max, std::chrono::milliseconds(5000));
-  EXPECT_EQ(config.outbox.table_schema, "events");
-  EXPECT_EQ(config.outbox.table_name, "outbox_events");
+  EXPECT_EQ(config.outbox.tables, (std::vector<TableName>{{"events", "outbox_events"}}));
   EXPECT_EQ(config.outbox.topic, "{aggregate_type}.{type}");
   EXPECT_EQ(config.outbox.columns.id, "event_id");
   EXPECT_EQ(config.outbox.columns.aggregate_type, "agg_type");
@@ -248,10 +251,23 @@ INSTANTIATE_TEST_SUITE_P(
                  "source.reconnect_backoff_initial_ms", "between 1"},
         BadValue{"source:\n  reconnect_backoff_max_ms: 100\n", "source.reconnect_backoff_max_ms",
                  "at least source.reconnect_backoff_initial_ms"},
-        BadValue{"outbox:\n  table: a.b.c\n", "outbox.table", "schema.table"},
-        BadValue{"outbox:\n  table: .t\n", "outbox.table", "schema.table"},
-        BadValue{"outbox:\n  table: s.\n", "outbox.table", "schema.table"},
-        BadValue{"outbox:\n  table: ''\n", "outbox.table", "schema.table"},
+        BadValue{"outbox:\n  tables: a.b.c\n", "outbox.tables", "schema.table"},
+        BadValue{"outbox:\n  tables: .t\n", "outbox.tables", "schema.table"},
+        BadValue{"outbox:\n  tables: s.\n", "outbox.tables", "schema.table"},
+        BadValue{"outbox:\n  tables: ''\n", "outbox.tables", "at least one table"},
+        BadValue{"outbox:\n  tables: 'a.t,'\n", "outbox.tables", "schema.table"},
+        BadValue{"outbox:\n  tables: [a.t, a.t]\n", "outbox.tables", "lists a.t twice"},
+        BadValue{"outbox:\n  tables: [a.t, [b]]\n", "outbox.tables[1]", "expected a name"},
+        BadValue{"outbox:\n  capture: rows\n", "outbox.capture", "table, messages, both"},
+        BadValue{"outbox:\n  message_prefixes: [a, '']\n", "outbox.message_prefixes", "empty prefix"},
+        BadValue{"outbox:\n  message_prefixes: outbox-relay.heartbeat\n",
+                 "outbox.message_prefixes", "heartbeat"},
+        BadValue{"outbox:\n  format: avro\n", "outbox.format",
+                 "payload, envelope, cloudevents-binary, cloudevents-structured"},
+        BadValue{"outbox:\n  cloudevents:\n    source: /a b\n", "outbox.cloudevents.source",
+                 "URI-reference"},
+        BadValue{"outbox:\n  key: ''\n  routes:\n    - {type: X}\n", "outbox.routes[0]",
+                 "sets none of topic, key, format"},
         BadValue{"outbox:\n  topic: ''\n", "outbox.topic", "empty"},
         BadValue{"outbox:\n  columns:\n    id: ''\n", "outbox.columns.id", "empty"},
         BadValue{"outbox:\n  columns:\n    aggregate_type: ''\n", "outbox.columns.aggregate_type",
@@ -322,16 +338,14 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A bare table name lives in the public schema.
 TEST(ConfigTest, BareTableDefaultsToPublicSchema) {
-  const Config config = ParseConfig(WithDsn("outbox:\n  table: events\n"), {});
-  EXPECT_EQ(config.outbox.table_schema, "public");
-  EXPECT_EQ(config.outbox.table_name, "events");
+  const Config config = ParseConfig(WithDsn("outbox:\n  tables: events\n"), {});
+  EXPECT_EQ(config.outbox.tables, (std::vector<TableName>{{"public", "events"}}));
 }
 
 // "schema.table" splits on the dot, keeping case as written.
 TEST(ConfigTest, QualifiedTableSplitsOnDot) {
-  const Config config = ParseConfig(WithDsn("outbox:\n  table: Billing.Outbox\n"), {});
-  EXPECT_EQ(config.outbox.table_schema, "Billing");
-  EXPECT_EQ(config.outbox.table_name, "Outbox");
+  const Config config = ParseConfig(WithDsn("outbox:\n  tables: Billing.Outbox\n"), {});
+  EXPECT_EQ(config.outbox.tables, (std::vector<TableName>{{"Billing", "Outbox"}}));
 }
 
 // ---- Topic template ---------------------------------------------------------------------------
@@ -476,13 +490,12 @@ TEST(ConfigTest, EnvironmentOverridesKeys) {
                                          {"OUTBOX_RELAY_OUTBOX_COLUMNS_AGGREGATE_ID", "agg"},
                                          {"OUTBOX_RELAY_FLOW_MAX_IN_FLIGHT_EVENTS", "7"},
                                          {"OUTBOX_RELAY_SOURCE_CREATE_SLOT", "false"},
-                                         {"OUTBOX_RELAY_OUTBOX_TABLE", "s.t"}});
+                                         {"OUTBOX_RELAY_OUTBOX_TABLES", "s.t, u.v"}});
   EXPECT_EQ(config.source.dsn, "host=env");
   EXPECT_EQ(config.outbox.columns.aggregate_id, "agg");
   EXPECT_EQ(config.flow.max_in_flight_events, 7u);
   EXPECT_FALSE(config.source.create_slot);
-  EXPECT_EQ(config.outbox.table_schema, "s");
-  EXPECT_EQ(config.outbox.table_name, "t");
+  EXPECT_EQ(config.outbox.tables, (std::vector<TableName>{{"s", "t"}, {"u", "v"}}));
 }
 
 // The environment wins over the file.

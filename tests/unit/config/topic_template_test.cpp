@@ -30,29 +30,37 @@ std::string ErrorOf(std::string_view pattern) {
 // The default template puts the aggregate type after the static prefix.
 TEST(TopicTemplateTest, RendersAggregateTypeIntoDefaultTemplate) {
   const TopicTemplate topic("outbox.event.{aggregate_type}");
-  EXPECT_THAT(topic.Render("Order", "OrderCreated"), Optional(std::string("outbox.event.Order")));
+  EXPECT_THAT(topic.Render({"Order", "OrderCreated", "", ""}), Optional(std::string("outbox.event.Order")));
   EXPECT_TRUE(topic.HasPlaceholders());
 }
 
 // Both placeholders are filled in, wherever they appear, as often as they appear.
 TEST(TopicTemplateTest, RendersBothPlaceholdersAnywhere) {
   const TopicTemplate topic("{type}.x.{aggregate_type}-{type}");
-  EXPECT_THAT(topic.Render("Order", "Created"), Optional(std::string("Created.x.Order-Created")));
+  EXPECT_THAT(topic.Render({"Order", "Created", "", ""}), Optional(std::string("Created.x.Order-Created")));
 }
 
 // A template without placeholders is a fixed topic, rendered unchanged for every event.
 TEST(TopicTemplateTest, FixedTopicRendersUnchanged) {
   const TopicTemplate topic("all-events_v1");
   EXPECT_FALSE(topic.HasPlaceholders());
-  EXPECT_THAT(topic.Render("Order", "Created"), Optional(std::string("all-events_v1")));
-  EXPECT_THAT(topic.Render("Payment", "Refunded"), Optional(std::string("all-events_v1")));
+  EXPECT_THAT(topic.Render({"Order", "Created", "", ""}), Optional(std::string("all-events_v1")));
+  EXPECT_THAT(topic.Render({"Payment", "Refunded", "", ""}), Optional(std::string("all-events_v1")));
 }
 
 // Placeholder values are inserted verbatim, never parsed as a template themselves.
 TEST(TopicTemplateTest, SubstitutesValuesVerbatim) {
   const TopicTemplate topic("x.{aggregate_type}");
-  EXPECT_EQ(topic.Substitute("{type}", "Created"), "x.{type}");
-  EXPECT_EQ(topic.Render("{type}", "Created"), std::nullopt);
+  EXPECT_EQ(topic.Substitute({"{type}", "Created", "", ""}), "x.{type}");
+  EXPECT_EQ(topic.Render({"{type}", "Created", "", ""}), std::nullopt);
+}
+
+// Schema and table name where the event came from, so one template can route several outboxes.
+TEST(TopicTemplateTest, RendersSchemaAndTable) {
+  const TopicTemplate topic("{schema}.{table}.{type}");
+  EXPECT_THAT(topic.Render({"Order", "Created", "billing", "outbox"}),
+              Optional(std::string("billing.outbox.Created")));
+  EXPECT_TRUE(topic.HasPlaceholders());
 }
 
 // ---- Template errors ---------------------------------------------------------------------------
@@ -61,7 +69,7 @@ TEST(TopicTemplateTest, SubstitutesValuesVerbatim) {
 TEST(TopicTemplateTest, RejectsUnknownPlaceholder) {
   const std::string error = ErrorOf("events.{unknown}");
   EXPECT_THAT(error, HasSubstr("unknown placeholder {unknown}"));
-  EXPECT_THAT(error, HasSubstr("{aggregate_type}, {type}"));
+  EXPECT_THAT(error, HasSubstr("{aggregate_type}, {type}, {schema}, {table}"));
 }
 
 // Empty braces are not a placeholder either.
@@ -104,26 +112,26 @@ TEST(TopicTemplateTest, RejectsEmptyTemplate) {
 // A value with a character outside Kafka's alphabet gives no topic.
 TEST(TopicTemplateTest, RenderGivesNothingForIllegalCharacters) {
   const TopicTemplate topic("outbox.event.{aggregate_type}");
-  EXPECT_EQ(topic.Render("Order Line", "Created"), std::nullopt);
-  EXPECT_EQ(topic.Render("Order/Line", "Created"), std::nullopt);
-  EXPECT_EQ(topic.Render("Bestellung\xC3\xBC", "Created"), std::nullopt);
+  EXPECT_EQ(topic.Render({"Order Line", "Created", "", ""}), std::nullopt);
+  EXPECT_EQ(topic.Render({"Order/Line", "Created", "", ""}), std::nullopt);
+  EXPECT_EQ(topic.Render({"Bestellung\xC3\xBC", "Created", "", ""}), std::nullopt);
 }
 
 // "." and ".." are reserved by Kafka; so is the empty name.
 TEST(TopicTemplateTest, RenderGivesNothingForReservedOrEmptyNames) {
   const TopicTemplate topic("{type}");
-  EXPECT_EQ(topic.Render("Order", "."), std::nullopt);
-  EXPECT_EQ(topic.Render("Order", ".."), std::nullopt);
-  EXPECT_EQ(topic.Render("Order", ""), std::nullopt);
-  EXPECT_THAT(topic.Render("Order", "..."), Optional(std::string("...")));
+  EXPECT_EQ(topic.Render({"Order", ".", "", ""}), std::nullopt);
+  EXPECT_EQ(topic.Render({"Order", "..", "", ""}), std::nullopt);
+  EXPECT_EQ(topic.Render({"Order", "", "", ""}), std::nullopt);
+  EXPECT_THAT(topic.Render({"Order", "...", "", ""}), Optional(std::string("...")));
 }
 
 // 249 characters is the longest legal topic, counting static text and values together.
 TEST(TopicTemplateTest, RenderAcceptsUpTo249Characters) {
   const TopicTemplate topic("p.{aggregate_type}");
   const std::string longest(247, 'a');
-  EXPECT_THAT(topic.Render(longest, "T"), Optional("p." + longest));
-  EXPECT_EQ(topic.Render(longest + "a", "T"), std::nullopt);
+  EXPECT_THAT(topic.Render({longest, "T", "", ""}), Optional("p." + longest));
+  EXPECT_EQ(topic.Render({longest + "a", "T", "", ""}), std::nullopt);
 }
 
 // ---- IsLegalTopicName --------------------------------------------------------------------------
