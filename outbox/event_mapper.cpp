@@ -17,9 +17,9 @@ std::optional<std::size_t> FindColumn(const std::vector<std::string_view>& colum
 }
 
 std::size_t RequireColumn(const std::vector<std::string_view>& columns, const std::string& name,
-                          const char* key) {
+                          const std::string& config_key) {
   if (auto index = FindColumn(columns, name)) return *index;
-  throw TableShapeError("outbox table has no column \"" + name + "\"; set outbox.columns." + key +
+  throw TableShapeError("outbox table has no column \"" + name + "\"; set " + config_key +
                         " to the column's name");
 }
 
@@ -44,24 +44,92 @@ std::vector<std::pair<std::string, std::string>> ParseHeaders(std::string_view t
   return headers;
 }
 
+bool Matches(const std::string& matcher, std::string_view value) {
+  return matcher.empty() || matcher == value;
+}
+
 }  // namespace
 
+EventOrigin EventOrigin::Table(const config::TableName& table) {
+  return {table.schema, table.name, "table:" + table.Qualified(), false};
+}
+
+EventOrigin EventOrigin::Message(std::string_view prefix) {
+  return {std::string(prefix), "message", "message:" + std::string(prefix), true};
+}
+
 OutboxRowLayout OutboxRowLayout::Resolve(const config::OutboxColumns& columns,
-                                         const std::vector<std::string_view>& relation_columns) {
+                                         const std::vector<std::string_view>& relation_columns,
+                                         const std::vector<std::optional<KeyColumn>>& key_columns) {
   OutboxRowLayout layout;
-  layout.id = RequireColumn(relation_columns, columns.id, "id");
-  layout.aggregate_type = RequireColumn(relation_columns, columns.aggregate_type, "aggregate_type");
-  layout.aggregate_id = RequireColumn(relation_columns, columns.aggregate_id, "aggregate_id");
-  layout.type = RequireColumn(relation_columns, columns.type, "type");
+  layout.id = RequireColumn(relation_columns, columns.id, "outbox.columns.id");
+  layout.aggregate_type =
+      RequireColumn(relation_columns, columns.aggregate_type, "outbox.columns.aggregate_type");
+  layout.aggregate_id =
+      RequireColumn(relation_columns, columns.aggregate_id, "outbox.columns.aggregate_id");
+  layout.type = RequireColumn(relation_columns, columns.type, "outbox.columns.type");
   layout.payload = FindColumn(relation_columns, columns.payload);
   layout.headers = FindColumn(relation_columns, columns.headers);
+  layout.keys.reserve(key_columns.size());
+  for (const auto& key : key_columns) {
+    layout.keys.push_back(key ? std::optional(RequireColumn(relation_columns, key->name, key->config_key))
+                              : std::nullopt);
+  }
   layout.column_count = relation_columns.size();
   return layout;
 }
 
-EventMapper::EventMapper(const config::OutboxConfig& config) : topic_(config.topic) {}
+EventMapper::EventMapper(const config::OutboxConfig& config)
+    : columns_(config.columns), cloudevents_source_(config.cloudevents_source) {
+  const auto add = [this, &config](const config::RouteConfig& rule, const std::string& where) {
+    const std::string& topic = rule.topic.empty() ? config.topic : rule.topic;
+    const std::string& key = rule.key.empty() ? config.key : rule.key;
+    routes_.push_back(Route{rule, config::TopicTemplate(topic), key,
+                            !rule.key.empty()  ? where + ".key"
+                            : !key.empty()     ? std::string("outbox.key")
+                                               : std::string(),
+                            rule.format.value_or(config.format),
+                            rule.topic.empty() ? std::string("outbox.topic") : where + ".topic"});
+  };
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    add(config.routes[i], "outbox.routes[" + std::to_string(i) + "]");
+  }
+  add(config::RouteConfig{}, "outbox");
+}
 
-OutboxEvent EventMapper::Map(const OutboxRowValues& row) const {
+const config::OutboxColumns& EventMapper::Columns(const EventOrigin& origin) const {
+  return origin.message ? kMessageFields : columns_;
+}
+
+std::vector<std::optional<KeyColumn>> EventMapper::KeyColumns(const EventOrigin& origin) const {
+  std::vector<std::optional<KeyColumn>> keys;
+  keys.reserve(routes_.size());
+  for (const Route& route : routes_) {
+    if (!Matches(route.rule.source, origin.source)) {
+      keys.emplace_back(std::nullopt);
+    } else if (route.key.empty()) {
+      keys.emplace_back(KeyColumn{Columns(origin).aggregate_id, "outbox.columns.aggregate_id"});
+    } else {
+      keys.emplace_back(KeyColumn{route.key, route.key_config});
+    }
+  }
+  return keys;
+}
+
+const EventMapper::Route& EventMapper::Select(const EventOrigin& origin,
+                                              std::string_view aggregate_type,
+                                              std::string_view type, std::size_t& index) const {
+  for (index = 0; index + 1 < routes_.size(); ++index) {
+    const config::RouteConfig& rule = routes_[index].rule;
+    if (Matches(rule.source, origin.source) && Matches(rule.aggregate_type, aggregate_type) &&
+        Matches(rule.type, type)) {
+      break;
+    }
+  }
+  return routes_[index];
+}
+
+OutboxEvent EventMapper::Map(const OutboxRowValues& row, const EventOrigin& origin) const {
   OutboxEvent event;
   event.id = RequireValue(row.id, "id");
   event.aggregate_type = RequireValue(row.aggregate_type, "aggregate type");
@@ -69,14 +137,23 @@ OutboxEvent EventMapper::Map(const OutboxRowValues& row) const {
   event.type = RequireValue(row.type, "type");
   if (row.payload) event.payload.emplace(*row.payload);
   if (row.headers) event.headers = ParseHeaders(*row.headers);
-  std::optional<std::string> topic = topic_.Render(event.aggregate_type, event.type);
+
+  std::size_t index = 0;
+  const Route& route = Select(origin, event.aggregate_type, event.type, index);
+  event.key = RequireValue(row.keys.at(index), "message key");
+  const config::TopicFields fields{event.aggregate_type, event.type, origin.schema, origin.table};
+  std::optional<std::string> topic = route.topic.Render(fields);
   if (!topic) {
-    throw PoisonRowError("topic \"" + topic_.Substitute(event.aggregate_type, event.type) +
+    throw PoisonRowError("topic \"" + route.topic.Substitute(fields) +
                          "\" is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not "
-                         "\".\" or \"..\"); check the aggregate type and type values or "
-                         "outbox.topic");
+                         "\".\" or \"..\"); check the aggregate type and type values or " +
+                         route.topic_config);
   }
   event.topic = std::move(*topic);
+  event.format = route.format;
+  event.source = origin.source;
+  event.cloudevents_source =
+      cloudevents_source_.empty() ? "/" + origin.schema + "/" + origin.table : cloudevents_source_;
   return event;
 }
 

@@ -25,8 +25,11 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // A complete, publishable row; tests change the one value they are about.
 OutboxRowValues Row() {
-  return {"7", "Order", "order-1", "OrderCreated", R"({"total": 12})", R"({"trace": "abc"})"};
+  return {"7", "Order", "order-1", "OrderCreated", R"({"total": 12})", R"({"trace": "abc"})",
+          {"order-1"}};
 }
+
+const EventOrigin kOutbox = EventOrigin::Table({"outbox", "outbox"});
 
 config::OutboxConfig ConfigWithTopic(std::string topic) {
   config::OutboxConfig config;
@@ -37,7 +40,7 @@ config::OutboxConfig ConfigWithTopic(std::string topic) {
 // The PoisonRowError message Map throws for `row`; fails the test if it throws none.
 std::string PoisonOf(const EventMapper& mapper, const OutboxRowValues& row) {
   try {
-    mapper.Map(row);
+    mapper.Map(row, kOutbox);
   } catch (const PoisonRowError& error) {
     return error.what();
   }
@@ -51,7 +54,7 @@ std::string PoisonOf(const EventMapper& mapper, const OutboxRowValues& row) {
 TEST(OutboxRowLayoutTest, ResolvesColumnsInAnyOrder) {
   const std::vector<std::string_view> columns = {"headers",     "created_at", "type", "payload",
                                                  "aggregateid", "id",         "aggregatetype"};
-  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns, {});
   EXPECT_EQ(layout.id, 5u);
   EXPECT_EQ(layout.aggregate_type, 6u);
   EXPECT_EQ(layout.aggregate_id, 4u);
@@ -64,7 +67,7 @@ TEST(OutboxRowLayoutTest, ResolvesColumnsInAnyOrder) {
 // A table without payload and headers columns is still an outbox table.
 TEST(OutboxRowLayoutTest, PayloadAndHeadersAreOptional) {
   const std::vector<std::string_view> columns = {"id", "aggregatetype", "aggregateid", "type"};
-  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns, {});
   EXPECT_EQ(layout.payload, std::nullopt);
   EXPECT_EQ(layout.headers, std::nullopt);
   EXPECT_EQ(layout.column_count, 4u);
@@ -79,7 +82,7 @@ TEST(OutboxRowLayoutTest, UsesConfiguredColumnNames) {
   names.type = "event_type";
   names.payload = "body";
   const std::vector<std::string_view> columns = {"key", "body", "event_type", "kind", "event_id"};
-  const OutboxRowLayout layout = OutboxRowLayout::Resolve(names, columns);
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(names, columns, {});
   EXPECT_EQ(layout.id, 4u);
   EXPECT_EQ(layout.aggregate_type, 3u);
   EXPECT_EQ(layout.aggregate_id, 0u);
@@ -92,7 +95,7 @@ TEST(OutboxRowLayoutTest, UsesConfiguredColumnNames) {
 TEST(OutboxRowLayoutTest, MissingRequiredColumnNamesConfigKey) {
   const std::vector<std::string_view> columns = {"id", "aggregatetype", "type", "payload"};
   try {
-    OutboxRowLayout::Resolve(config::OutboxColumns{}, columns);
+    OutboxRowLayout::Resolve(config::OutboxColumns{}, columns, {});
     FAIL() << "expected TableShapeError";
   } catch (const TableShapeError& error) {
     EXPECT_THAT(error.what(), HasSubstr("\"aggregateid\""));
@@ -105,7 +108,7 @@ TEST(OutboxRowLayoutTest, MissingRequiredColumnNamesConfigKey) {
 // Every column lands in its field and the default template routes by aggregate type.
 TEST(EventMapperTest, MapsRowToEvent) {
   const EventMapper mapper(config::OutboxConfig{});
-  const OutboxEvent event = mapper.Map(Row());
+  const OutboxEvent event = mapper.Map(Row(), kOutbox);
   EXPECT_EQ(event.id, "7");
   EXPECT_EQ(event.aggregate_type, "Order");
   EXPECT_EQ(event.aggregate_id, "order-1");
@@ -113,6 +116,10 @@ TEST(EventMapperTest, MapsRowToEvent) {
   EXPECT_THAT(event.payload, Optional(std::string(R"({"total": 12})")));
   EXPECT_THAT(event.headers, ElementsAre(Pair("trace", "abc")));
   EXPECT_EQ(event.topic, "outbox.event.Order");
+  EXPECT_EQ(event.key, "order-1");
+  EXPECT_EQ(event.source, "table:outbox.outbox");
+  EXPECT_EQ(event.cloudevents_source, "/outbox/outbox");
+  EXPECT_EQ(event.format, config::EventFormat::kPayload);
   EXPECT_EQ(event.commit_lsn, "");  // the assembler's to fill in
 }
 
@@ -120,14 +127,14 @@ TEST(EventMapperTest, MapsRowToEvent) {
 TEST(EventMapperTest, NullPayloadGivesNoPayload) {
   OutboxRowValues row = Row();
   row.payload = std::nullopt;
-  EXPECT_EQ(EventMapper(config::OutboxConfig{}).Map(row).payload, std::nullopt);
+  EXPECT_EQ(EventMapper(config::OutboxConfig{}).Map(row, kOutbox).payload, std::nullopt);
 }
 
 // An empty payload is a value, distinct from NULL.
 TEST(EventMapperTest, EmptyPayloadIsKept) {
   OutboxRowValues row = Row();
   row.payload = "";
-  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row).payload, Optional(std::string()));
+  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row, kOutbox).payload, Optional(std::string()));
 }
 
 // Headers that are JSON null, or SQL NULL, give no headers.
@@ -135,16 +142,16 @@ TEST(EventMapperTest, NullHeadersGiveNoHeaders) {
   const EventMapper mapper(config::OutboxConfig{});
   OutboxRowValues row = Row();
   row.headers = "null";
-  EXPECT_THAT(mapper.Map(row).headers, IsEmpty());
+  EXPECT_THAT(mapper.Map(row, kOutbox).headers, IsEmpty());
   row.headers = std::nullopt;
-  EXPECT_THAT(mapper.Map(row).headers, IsEmpty());
+  EXPECT_THAT(mapper.Map(row, kOutbox).headers, IsEmpty());
 }
 
 // String header values travel unquoted; other JSON values as their JSON text.
 TEST(EventMapperTest, HeaderValuesKeepStringsUnquoted) {
   OutboxRowValues row = Row();
   row.headers = R"({"a": "x", "b": true, "n": 5, "o": {"k": [1]}})";
-  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row).headers,
+  EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row, kOutbox).headers,
               ElementsAre(Pair("a", "x"), Pair("b", "true"), Pair("n", "5"),
                           Pair("o", R"({"k":[1]})")));
 }
@@ -194,7 +201,7 @@ TEST(EventMapperTest, NullRequiredValuesArePoison) {
 // A template with {type} routes by event type as well.
 TEST(EventMapperTest, TopicTemplateUsesType) {
   const EventMapper mapper(ConfigWithTopic("{aggregate_type}.{type}"));
-  EXPECT_EQ(mapper.Map(Row()).topic, "Order.OrderCreated");
+  EXPECT_EQ(mapper.Map(Row(), kOutbox).topic, "Order.OrderCreated");
 }
 
 // An aggregate type that makes an illegal topic is poison, and the message shows the topic.
@@ -211,7 +218,7 @@ TEST(EventMapperTest, OverlongRenderedTopicIsPoison) {
   OutboxRowValues row = Row();
   const std::string longest(249, 'a');
   row.aggregate_type = longest;
-  EXPECT_EQ(mapper.Map(row).topic, longest);
+  EXPECT_EQ(mapper.Map(row, kOutbox).topic, longest);
   const std::string too_long = longest + "a";
   row.aggregate_type = too_long;
   EXPECT_THAT(PoisonOf(mapper, row), HasSubstr("not a legal Kafka topic name"));
@@ -220,6 +227,132 @@ TEST(EventMapperTest, OverlongRenderedTopicIsPoison) {
 // A template config validation would refuse cannot build a mapper either.
 TEST(EventMapperTest, RejectsInvalidTemplate) {
   EXPECT_THROW(EventMapper{ConfigWithTopic("events.{tenant}")}, std::invalid_argument);
+}
+
+// ---- Routing -----------------------------------------------------------------------------------
+
+// Two contexts' outboxes, a messages prefix, and rules; the default comes last.
+config::OutboxConfig RoutedConfig() {
+  config::OutboxConfig config;
+  config.tables = {{"booking", "outbox"}, {"seats", "outbox"}};
+  config.capture = config::CaptureMode::kBoth;
+  config.message_prefixes = {"booking"};
+  config.topic = "{schema}.{table}.events";
+  config.cloudevents_source = "/flights";
+  config.routes = {
+      {"table:seats.outbox", "", "SeatReserved", "seats.reserved", "id",
+       config::EventFormat::kCloudEventsStructured},
+      {"", "Audit", "", "", "", config::EventFormat::kEnvelope},
+  };
+  return config;
+}
+
+// The key column of each rule, for the tables a rule can apply to; the default rule last.
+TEST(EventMapperRoutingTest, KeyColumnsFollowRulesAndOrigin) {
+  const EventMapper mapper(RoutedConfig());
+  const auto seats = mapper.KeyColumns(EventOrigin::Table({"seats", "outbox"}));
+  ASSERT_EQ(seats.size(), 3u);
+  EXPECT_EQ(seats[0]->name, "id");
+  EXPECT_EQ(seats[0]->config_key, "outbox.routes[0].key");
+  EXPECT_EQ(seats[1]->name, "aggregateid");
+  EXPECT_EQ(seats[2]->name, "aggregateid");
+  const auto booking = mapper.KeyColumns(EventOrigin::Table({"booking", "outbox"}));
+  EXPECT_EQ(booking[0], std::nullopt);  // rule 0 is for seats.outbox only
+  EXPECT_EQ(booking[2]->config_key, "outbox.columns.aggregate_id");
+}
+
+// A rule's key column missing from a table it applies to is a table shape problem, found
+// when the table is first seen rather than row by row.
+TEST(EventMapperRoutingTest, MissingRuleKeyColumnNamesTheRule) {
+  const EventMapper mapper(RoutedConfig());
+  const std::vector<std::string_view> columns = {"aggregateid", "aggregatetype", "type", "event_id"};
+  config::OutboxColumns names;
+  names.id = "event_id";
+  try {
+    OutboxRowLayout::Resolve(names, columns, mapper.KeyColumns(EventOrigin::Table({"seats", "outbox"})));
+    FAIL() << "expected TableShapeError";
+  } catch (const TableShapeError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("no column \"id\"; set outbox.routes[0].key"));
+  }
+  // The booking table is not subject to that rule, so the same shape is fine there.
+  const OutboxRowLayout layout = OutboxRowLayout::Resolve(
+      names, columns, mapper.KeyColumns(EventOrigin::Table({"booking", "outbox"})));
+  EXPECT_THAT(layout.keys, ElementsAre(std::nullopt, Optional(0u), Optional(0u)));
+}
+
+// The first matching rule wins; what it leaves open comes from the outbox section.
+TEST(EventMapperRoutingTest, FirstMatchingRuleDecides) {
+  const EventMapper mapper(RoutedConfig());
+  const EventOrigin seats = EventOrigin::Table({"seats", "outbox"});
+  OutboxRowValues row = Row();
+  row.type = "SeatReserved";
+  row.keys = {"7", "order-1", "order-1"};
+  const OutboxEvent reserved = mapper.Map(row, seats);
+  EXPECT_EQ(reserved.topic, "seats.reserved");
+  EXPECT_EQ(reserved.key, "7");
+  EXPECT_EQ(reserved.format, config::EventFormat::kCloudEventsStructured);
+  EXPECT_EQ(reserved.source, "table:seats.outbox");
+  EXPECT_EQ(reserved.cloudevents_source, "/flights");
+
+  row.type = "SeatReleased";
+  const OutboxEvent released = mapper.Map(row, seats);
+  EXPECT_EQ(released.topic, "seats.outbox.events");
+  EXPECT_EQ(released.key, "order-1");
+  EXPECT_EQ(released.format, config::EventFormat::kPayload);
+
+  row.aggregate_type = "Audit";
+  const OutboxEvent audit = mapper.Map(row, seats);
+  EXPECT_EQ(audit.topic, "seats.outbox.events");
+  EXPECT_EQ(audit.format, config::EventFormat::kEnvelope);
+}
+
+// The same rule on another table's SeatReserved does not fire: its source matcher says no.
+TEST(EventMapperRoutingTest, SourceMatcherLimitsRule) {
+  const EventMapper mapper(RoutedConfig());
+  OutboxRowValues row = Row();
+  row.type = "SeatReserved";
+  row.keys = {std::nullopt, "order-1", "order-1"};
+  const OutboxEvent event = mapper.Map(row, EventOrigin::Table({"booking", "outbox"}));
+  EXPECT_EQ(event.topic, "booking.outbox.events");
+  EXPECT_EQ(event.format, config::EventFormat::kPayload);
+}
+
+// Messages: {schema} is the prefix, {table} is "message", and fields use Debezium's names.
+TEST(EventMapperRoutingTest, MessageOrigin) {
+  const EventMapper mapper(RoutedConfig());
+  const EventOrigin origin = EventOrigin::Message("booking");
+  EXPECT_EQ(origin.source, "message:booking");
+  EXPECT_EQ(&mapper.Columns(origin), &kMessageFields);
+  const auto keys = mapper.KeyColumns(origin);
+  EXPECT_EQ(keys[0], std::nullopt);
+  EXPECT_EQ(keys[2]->name, "aggregateid");
+  OutboxRowValues row = Row();
+  row.keys = {std::nullopt, "order-1", "order-1"};
+  const OutboxEvent event = mapper.Map(row, origin);
+  EXPECT_EQ(event.topic, "booking.message.events");
+  EXPECT_EQ(event.source, "message:booking");
+}
+
+// A rule's key column holding NULL leaves the event without a key: poison, not a null key.
+TEST(EventMapperRoutingTest, NullKeyIsPoison) {
+  const EventMapper mapper(RoutedConfig());
+  OutboxRowValues row = Row();
+  row.type = "SeatReserved";
+  row.keys = {std::nullopt, "order-1", "order-1"};
+  try {
+    mapper.Map(row, EventOrigin::Table({"seats", "outbox"}));
+    FAIL() << "expected PoisonRowError";
+  } catch (const PoisonRowError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("message key is NULL or empty"));
+  }
+}
+
+// Without a cloudevents.source the source names where the event came from.
+TEST(EventMapperRoutingTest, DefaultCloudEventsSource) {
+  config::OutboxConfig config;
+  config.capture = config::CaptureMode::kBoth;
+  const EventMapper mapper(config);
+  EXPECT_EQ(mapper.Map(Row(), EventOrigin::Message("outbox")).cloudevents_source, "/outbox/message");
 }
 
 }  // namespace
