@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -24,8 +26,9 @@ struct KafkaTransactionSettings {
   std::string slot;                               // checkpoint key
 };
 
-/// Publishes events with an idempotent librdkafka producer (acks=all), key = aggregate id,
-/// Java-compatible murmur2_random partitioning; transactional when given transaction settings.
+/// Publishes events with an idempotent librdkafka producer (acks=all): key = event.key, value
+/// and headers as outbox::EncodeEvent lays out the event's format, Java-compatible
+/// murmur2_random partitioning; transactional when given transaction settings.
 /// Delivery reports, errors and logs are librdkafka events served on the io_context thread
 /// when librdkafka signals them through a pipe, so nothing polls. librdkafka's blocking
 /// transaction calls run on a private worker thread.
@@ -73,6 +76,14 @@ class KafkaSink final : public TransactionalSink {
   boost::asio::thread_pool worker_{1};  // librdkafka's blocking transaction calls
   Handlers handlers_;
   bool connected_ = false;
+  // A formatted record is bigger than what the relay counts in flight (outbox::EventSize), so
+  // the report cannot take its size from the record: each record's opaque is its id here.
+  struct InFlightRecord {
+    std::uint64_t tag;
+    std::size_t bytes;
+  };
+  std::unordered_map<std::uint64_t, InFlightRecord> in_flight_;
+  std::uint64_t last_record_id_ = 0;
 };
 
 }  // namespace outbox_relay::sinks

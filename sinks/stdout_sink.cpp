@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "outbox/event_encoder.hpp"
+
 namespace outbox_relay::sinks {
 
 StdoutSink::StdoutSink(boost::asio::io_context& io, std::FILE* out) : io_(io), out_(out) {}
@@ -13,19 +15,19 @@ StdoutSink::StdoutSink(boost::asio::io_context& io, std::FILE* out) : io_(io), o
 void StdoutSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
 void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
-  nlohmann::json line;
+  const outbox::EncodedEvent record = outbox::EncodeEvent(event);
+  // Ordered, so the line reads topic, key, headers, value and the headers keep the record's order.
+  nlohmann::ordered_json line;
   line["topic"] = event.topic;
-  line["key"] = event.aggregate_id;
-  auto& headers = line["headers"] = nlohmann::json::object();
-  headers["id"] = event.id;
-  headers["type"] = event.type;
-  headers["aggregate_type"] = event.aggregate_type;
-  headers["commit_lsn"] = event.commit_lsn;
-  for (const auto& [key, value] : event.headers) headers[key] = value;
-  if (event.payload) {
-    // Show the payload as JSON when it is JSON, so the line stays readable; otherwise as text.
-    auto value = nlohmann::json::parse(*event.payload, nullptr, /*allow_exceptions=*/false);
-    line["value"] = value.is_discarded() ? nlohmann::json(*event.payload) : std::move(value);
+  line["key"] = event.key;
+  auto& headers = line["headers"] = nlohmann::ordered_json::object();
+  // A name that repeats (a row header named like one of the relay's) shows its last value, which
+  // is the one Kafka consumers' lastHeader() returns.
+  for (const auto& [name, value] : record.headers) headers[name] = value;
+  if (record.value) {
+    // Show the value as JSON when it is JSON, so the line stays readable; otherwise as text.
+    auto value = nlohmann::ordered_json::parse(*record.value, nullptr, /*allow_exceptions=*/false);
+    line["value"] = value.is_discarded() ? nlohmann::ordered_json(*record.value) : std::move(value);
   } else {
     line["value"] = nullptr;
   }

@@ -9,7 +9,8 @@
 namespace outbox_relay::sinks {
 
 /// Writes each event as one JSON line ({"topic","key","headers","value"}) to a stream, for
-/// trying the relay without Kafka. An event counts as delivered once the line is flushed.
+/// trying the relay without Kafka: the record KafkaSink would produce (outbox::EncodeEvent), its
+/// value embedded as JSON when it is JSON. An event counts as delivered once the line is flushed.
 class StdoutSink final : public Sink {
  public:
   StdoutSink(boost::asio::io_context& io, std::FILE* out);

@@ -7,7 +7,6 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -25,9 +24,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/c_handle.hpp"
 #include "outbox/outbox_event.hpp"
-#include "sinks/kafka_handles.hpp"
+#include "tests/unit/sinks/kafka_mock_cluster.hpp"
 
 namespace outbox_relay::sinks {
 namespace {
@@ -54,41 +52,6 @@ constexpr auto kTransactionTimeout = 10s;
 constexpr auto kCallLimit = 45s;
 // What the sink says when a newer producer took over its transactional id.
 constexpr char kFencedText[] = "another relay now owns this transactional id";
-
-using MockClusterHandle = config::CHandle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy>;
-
-// An in-process three-broker cluster owned by the test, on a plain handle of its own, so the
-// sink under test connects to it like to any cluster, through bootstrap.servers.
-class MockCluster {
- public:
-  MockCluster() {
-    KafkaConfHandle conf(rd_kafka_conf_new());
-    std::array<char, 512> error{};
-    // The owner handle has no bootstrap.servers on purpose; its warning about that is noise.
-    rd_kafka_conf_set(conf.get(), "log_level", "3", error.data(), error.size());
-    owner_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
-    if (!owner_) throw std::runtime_error(std::string("mock owner handle: ") + error.data());
-    conf.release();  // owned by the handle now
-    cluster_.reset(rd_kafka_mock_cluster_new(owner_.get(), kBrokerCount));
-    if (!cluster_) throw std::runtime_error("cannot create the mock cluster");
-    rd_kafka_mock_topic_create(cluster_.get(), kEventTopic, 3, kBrokerCount);
-    rd_kafka_mock_topic_create(cluster_.get(), kCheckpointTopic, 1, kBrokerCount);
-  }
-
-  rd_kafka_mock_cluster_t* get() const { return cluster_.get(); }
-  std::string Bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_.get()); }
-
-  // Errors still waiting in `broker`'s stack for `api_key` requests.
-  std::size_t PendingErrors(std::int32_t broker, std::int16_t api_key) const {
-    std::size_t count = 0;
-    rd_kafka_mock_broker_error_stack_cnt(cluster_.get(), broker, api_key, &count);
-    return count;
-  }
-
- private:
-  KafkaHandle owner_;          // destroyed after the cluster, which runs on it
-  MockClusterHandle cluster_;
-};
 
 outbox::OutboxEvent Event(std::uint64_t tag) {
   outbox::OutboxEvent event;
@@ -163,7 +126,7 @@ class KafkaSinkTransactionsTest : public ::testing::Test {
     RunUntil([] { return false; }, period);
   }
 
-  MockCluster cluster_;
+  MockCluster cluster_{kBrokerCount, {{kEventTopic, 3}, {kCheckpointTopic, 1}}};
   boost::asio::io_context io_;  // outlives every sink made in a test body
   std::vector<DeliveryReport> reports_;
   std::vector<std::string> failures_;

@@ -14,11 +14,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
+#include "outbox/event_encoder.hpp"
 #include "outbox/outbox_event.hpp"
 
 namespace outbox_relay::sinks {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
@@ -37,7 +40,11 @@ outbox::OutboxEvent Event() {
   event.payload = R"({"total": 12, "items": ["a"]})";
   event.headers = {{"trace", "abc"}, {"n", "5"}};
   event.topic = "outbox.event.Order";
+  event.key = "customer-3";
+  event.source = "table:public.outbox";
+  event.cloudevents_source = "/public/outbox";
   event.commit_lsn = "16/B374D848";
+  event.time = "2024-05-01T12:34:56Z";
   return event;
 }
 
@@ -72,15 +79,15 @@ class StdoutSinkTest : public ::testing::Test {
                        [this](const std::string& reason) { failures_.push_back(reason); }});
   }
 
-  // The one JSON line written for a single published event.
-  nlohmann::json PublishOne(const outbox::OutboxEvent& event) {
+  // The one JSON line written for a single published event, members in the order written.
+  nlohmann::ordered_json PublishOne(const outbox::OutboxEvent& event) {
     sink_.Publish(event, 1);
     const std::vector<std::string> lines = Lines(Contents(file_.get()));
     if (lines.size() != 1) {
       ADD_FAILURE() << "expected one line, got " << lines.size();
       return nullptr;
     }
-    return nlohmann::json::parse(lines.front());
+    return nlohmann::ordered_json::parse(lines.front());
   }
 
   boost::asio::io_context io_;
@@ -90,31 +97,35 @@ class StdoutSinkTest : public ::testing::Test {
   std::vector<std::string> failures_;
 };
 
-// The line carries topic, key and the event's metadata plus row headers as headers.
+// The line carries topic, key (event.key, not the aggregate id), the record's headers in their
+// order and the value, in that order.
 TEST_F(StdoutSinkTest, WritesTopicKeyAndHeaders) {
-  const nlohmann::json line = PublishOne(Event());
+  const nlohmann::ordered_json line = PublishOne(Event());
   EXPECT_EQ(line.at("topic"), "outbox.event.Order");
-  EXPECT_EQ(line.at("key"), "order-1");
-  EXPECT_EQ(line.at("headers"), nlohmann::json({{"id", "7"},
-                                             {"type", "OrderCreated"},
-                                             {"aggregate_type", "Order"},
-                                             {"commit_lsn", "16/B374D848"},
-                                             {"trace", "abc"},
-                                             {"n", "5"}}));
-  EXPECT_EQ(line.size(), 4u);
+  EXPECT_EQ(line.at("key"), "customer-3");
+  EXPECT_EQ(line.at("headers"), nlohmann::ordered_json({{"id", "7"},
+                                                        {"type", "OrderCreated"},
+                                                        {"aggregate_type", "Order"},
+                                                        {"commit_lsn", "16/B374D848"},
+                                                        {"source", "table:public.outbox"},
+                                                        {"trace", "abc"},
+                                                        {"n", "5"}}));
+  std::vector<std::string> members;
+  for (const auto& [name, value] : line.items()) members.push_back(name);
+  EXPECT_THAT(members, ElementsAre("topic", "key", "headers", "value"));
 }
 
 // A JSON payload is embedded as JSON, not as a quoted string.
 TEST_F(StdoutSinkTest, EmbedsJsonPayloadAsJson) {
-  const nlohmann::json line = PublishOne(Event());
-  EXPECT_EQ(line.at("value"), nlohmann::json::parse(R"({"total": 12, "items": ["a"]})"));
+  const nlohmann::ordered_json line = PublishOne(Event());
+  EXPECT_EQ(line.at("value"), nlohmann::ordered_json::parse(R"({"total": 12, "items": ["a"]})"));
 }
 
 // A payload that is not JSON is shown as a string.
 TEST_F(StdoutSinkTest, WritesNonJsonPayloadAsString) {
   outbox::OutboxEvent event = Event();
   event.payload = "not {json";
-  const nlohmann::json line = PublishOne(event);
+  const nlohmann::ordered_json line = PublishOne(event);
   EXPECT_EQ(line.at("value"), "not {json");
 }
 
@@ -122,9 +133,39 @@ TEST_F(StdoutSinkTest, WritesNonJsonPayloadAsString) {
 TEST_F(StdoutSinkTest, WritesNullPayloadAsNull) {
   outbox::OutboxEvent event = Event();
   event.payload = std::nullopt;
-  const nlohmann::json line = PublishOne(event);
+  const nlohmann::ordered_json line = PublishOne(event);
   ASSERT_TRUE(line.contains("value"));
   EXPECT_TRUE(line.at("value").is_null());
+}
+
+// Another format shows that format's record: an envelope value, with the envelope's fields
+// in their order, and the size reported is still the event's, not the envelope's.
+TEST_F(StdoutSinkTest, WritesEnvelopeFormatRecord) {
+  outbox::OutboxEvent event = Event();
+  event.format = config::EventFormat::kEnvelope;
+  const nlohmann::ordered_json line = PublishOne(event);
+  EXPECT_EQ(line.at("value"), nlohmann::ordered_json::parse(
+                                  R"({"id": "7", "aggregate_type": "Order", "aggregate_id": "order-1",)"
+                                  R"( "type": "OrderCreated", "payload": {"total": 12, "items": ["a"]}})"));
+  EXPECT_EQ(line.at("headers").size(), 7u);
+  io_.run();
+  ASSERT_THAT(reports_, SizeIs(1));
+  EXPECT_EQ(reports_[0].bytes, outbox::EventSize(event));
+}
+
+// A structured CloudEvent shows the CloudEvent as the value and its content-type among the
+// headers, right where EncodeEvent puts it.
+TEST_F(StdoutSinkTest, WritesCloudEventsStructuredRecord) {
+  outbox::OutboxEvent event = Event();
+  event.format = config::EventFormat::kCloudEventsStructured;
+  const nlohmann::ordered_json line = PublishOne(event);
+  nlohmann::ordered_json headers = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : outbox::EncodeEvent(event).headers) headers[name] = value;
+  EXPECT_EQ(line.at("headers"), headers);
+  EXPECT_EQ(line.at("headers").at("content-type"), "application/cloudevents+json; charset=UTF-8");
+  EXPECT_EQ(line.at("value").at("specversion"), "1.0");
+  EXPECT_EQ(line.at("value").at("subject"), "order-1");
+  EXPECT_EQ(line.at("value").at("data"), nlohmann::ordered_json::parse(R"({"total": 12, "items": ["a"]})"));
 }
 
 // Each event is one line, in publishing order.
@@ -162,10 +203,10 @@ TEST_F(StdoutSinkTest, ReportCarriesKeyPlusValueSize) {
   sink_.Publish(event, 6);
   io_.run();
   ASSERT_THAT(reports_, SizeIs(2));
-  EXPECT_EQ(reports_[0].bytes, std::string("order-1").size() +
+  EXPECT_EQ(reports_[0].bytes, std::string("customer-3").size() +
                                    std::string(R"({"total": 12, "items": ["a"]})").size());
   EXPECT_EQ(reports_[0].error, std::nullopt);
-  EXPECT_EQ(reports_[1].bytes, std::string("order-1").size());
+  EXPECT_EQ(reports_[1].bytes, std::string("customer-3").size());
 }
 
 // A line that cannot be written is reported as not delivered, still through the io_context.

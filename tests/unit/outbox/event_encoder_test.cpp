@@ -1,0 +1,418 @@
+#include "outbox/event_encoder.hpp"
+
+#include <optional>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+
+namespace outbox_relay::outbox {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Optional;
+using ::testing::Pair;
+
+using config::EventFormat;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr EventFormat kAllFormats[] = {EventFormat::kPayload, EventFormat::kEnvelope,
+                                       EventFormat::kCloudEventsBinary,
+                                       EventFormat::kCloudEventsStructured};
+
+// jsonb output keeps this spacing; a parse-and-dump would print {"a":1,"b":[1,2]}.
+constexpr char kPayload[] = R"({"a": 1, "b": [1, 2]})";
+
+// A complete live event with two row headers; tests change the fields they are about.
+OutboxEvent Event(EventFormat format) {
+  OutboxEvent event;
+  event.id = "42";
+  event.aggregate_type = "Order";
+  event.aggregate_id = "order-7";
+  event.type = "OrderCreated";
+  event.payload = kPayload;
+  event.headers = {{"trace", "abc"}, {"n", "5"}};
+  event.topic = "outbox.event.Order";
+  event.key = "customer-3";
+  event.source = "table:public.outbox";
+  event.cloudevents_source = "/public/outbox";
+  event.format = format;
+  event.commit_lsn = "16/B374D848";
+  event.time = "2024-05-01T12:34:56.789012Z";
+  return event;
+}
+
+// The same event as replayed: no commit LSN, a replay marker.
+OutboxEvent Replayed(EventFormat format) {
+  OutboxEvent event = Event(format);
+  event.commit_lsn.clear();
+  event.replay = "backfill-1";
+  return event;
+}
+
+// Names of `headers`, in order.
+std::vector<std::string> Names(const Headers& headers) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : headers) names.push_back(name);
+  return names;
+}
+
+// ---- A CloudEvents 1.0.2 checker, independent of the encoder ------------------------------------
+
+// Context attributes as name -> JSON value; a repeated name is a problem of its own.
+struct Attributes {
+  nlohmann::json values = nlohmann::json::object();
+  std::vector<std::string> problems;
+
+  void Add(const std::string& name, nlohmann::json value) {
+    if (values.contains(name)) problems.push_back("attribute " + name + " appears twice");
+    values[name] = std::move(value);
+  }
+};
+
+// What the spec rules (core spec v1.0.2) say is wrong with `attributes`; empty if nothing.
+std::vector<std::string> CloudEventProblems(Attributes attributes) {
+  std::vector<std::string> problems = std::move(attributes.problems);
+  const nlohmann::json& values = attributes.values;
+  for (const char* required : {"id", "source", "specversion", "type"}) {
+    if (!values.contains(required)) {
+      problems.push_back(std::string("required attribute ") + required + " is missing");
+    }
+  }
+  static const std::regex kName("[a-z0-9]+");
+  // RFC 3339 date-time (section 5.6); T and Z may be lower-case.
+  static const std::regex kTime(
+      R"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))");
+  // RFC 3986 URI-reference characters; the spec asks for nothing stricter of `source`.
+  static const std::regex kUriReference(R"([A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+)");
+  for (const auto& [name, value] : values.items()) {
+    if (!std::regex_match(name, kName)) {
+      problems.push_back("attribute name " + name + " is not [a-z0-9]+");
+    }
+    // Every attribute this relay writes is a String, and the spec's Strings that are present
+    // must not be empty where it says so; an empty string is never what we mean.
+    if (!value.is_string() || value.get<std::string>().empty()) {
+      problems.push_back("attribute " + name + " is not a non-empty string");
+    }
+  }
+  if (values.contains("specversion") && values["specversion"] != "1.0") {
+    problems.push_back("specversion is not 1.0");
+  }
+  if (values.contains("source") && values["source"].is_string() &&
+      !std::regex_match(values["source"].get<std::string>(), kUriReference)) {
+    problems.push_back("source is not a URI-reference");
+  }
+  if (values.contains("time") &&
+      !(values["time"].is_string() && std::regex_match(values["time"].get<std::string>(), kTime))) {
+    problems.push_back("time is not RFC 3339");
+  }
+  return problems;
+}
+
+// Checks a structured-mode record: the value is a JSON CloudEvent declaring JSON data.
+std::vector<std::string> StructuredProblems(const std::optional<std::string>& value) {
+  if (!value) return {"a structured CloudEvent has a value"};
+  const auto event = nlohmann::json::parse(*value, nullptr, /*allow_exceptions=*/false);
+  if (!event.is_object()) return {"value is not a JSON object"};
+  Attributes attributes;
+  for (const auto& [name, member] : event.items()) {
+    if (name != "data") attributes.Add(name, member);
+  }
+  std::vector<std::string> problems = CloudEventProblems(std::move(attributes));
+  if (event.value("datacontenttype", "") != "application/json") {
+    problems.push_back("datacontenttype is not application/json");
+  }
+  return problems;
+}
+
+// Checks a binary-mode record's headers: ce_* attributes, datacontenttype as content-type.
+std::vector<std::string> BinaryProblems(const Headers& headers) {
+  Attributes attributes;
+  for (const auto& [name, value] : headers) {
+    if (name.starts_with("ce_")) attributes.Add(name.substr(3), value);
+    if (name == "content-type") attributes.Add("datacontenttype", value);
+  }
+  std::vector<std::string> problems = CloudEventProblems(std::move(attributes));
+  // A CloudEvents media type would tell the receiver this is a structured record.
+  for (const auto& [name, value] : headers) {
+    if (name == "content-type" && value.starts_with("application/cloudevents")) {
+      problems.push_back("binary record declares a CloudEvents media type");
+    }
+  }
+  return problems;
+}
+
+// The checker's verdict on an encoded record of either CloudEvents mode.
+std::vector<std::string> CloudEventsProblems(EventFormat format, const EncodedEvent& encoded) {
+  return format == EventFormat::kCloudEventsStructured ? StructuredProblems(encoded.value)
+                                                       : BinaryProblems(encoded.headers);
+}
+
+// ---- Headers common to every format ------------------------------------------------------------
+
+// Every format starts with id, type, aggregate_type, commit_lsn, source and ends with the row's
+// headers in their order.
+TEST(EventEncoderTest, EveryFormatFramesWithRelayAndRowHeaders) {
+  for (const EventFormat format : kAllFormats) {
+    const Headers headers = EncodeEvent(Event(format)).headers;
+    ASSERT_GE(headers.size(), 7u);
+    EXPECT_THAT(Headers(headers.begin(), headers.begin() + 5),
+                ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"),
+                            Pair("aggregate_type", "Order"), Pair("commit_lsn", "16/B374D848"),
+                            Pair("source", "table:public.outbox")))
+        << static_cast<int>(format);
+    EXPECT_THAT(Headers(headers.end() - 2, headers.end()), ElementsAre(Pair("trace", "abc"), Pair("n", "5")))
+        << static_cast<int>(format);
+  }
+}
+
+// A replayed event has no commit_lsn header and carries replay right after source.
+TEST(EventEncoderTest, ReplayedEventHasReplayHeaderAndNoCommitLsn) {
+  for (const EventFormat format : kAllFormats) {
+    const Headers headers = EncodeEvent(Replayed(format)).headers;
+    ASSERT_GE(headers.size(), 5u);
+    EXPECT_THAT(Headers(headers.begin(), headers.begin() + 5),
+                ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
+                            Pair("source", "table:public.outbox"), Pair("replay", "backfill-1")))
+        << static_cast<int>(format);
+    for (const auto& [name, value] : headers) {
+      EXPECT_NE(name, "commit_lsn") << static_cast<int>(format);
+      EXPECT_NE(name, "ce_commitlsn") << static_cast<int>(format);
+    }
+  }
+}
+
+// Row headers that repeat a relay header name are passed on, not merged or dropped.
+TEST(EventEncoderTest, RowHeadersArePassedOnAsTheyAre) {
+  OutboxEvent event = Event(EventFormat::kPayload);
+  event.headers = {{"id", "row-id"}, {"x", ""}};
+  EXPECT_THAT(EncodeEvent(event).headers,
+              ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
+                          Pair("commit_lsn", "16/B374D848"), Pair("source", "table:public.outbox"),
+                          Pair("id", "row-id"), Pair("x", "")));
+}
+
+// ---- payload ----------------------------------------------------------------------------------
+
+// The value is the payload byte for byte; the headers are the common ones only.
+TEST(EventEncoderTest, PayloadFormatIsPayloadVerbatim) {
+  const EncodedEvent encoded = EncodeEvent(Event(EventFormat::kPayload));
+  EXPECT_THAT(encoded.value, Optional(std::string(kPayload)));
+  EXPECT_THAT(Names(encoded.headers),
+              ElementsAre("id", "type", "aggregate_type", "commit_lsn", "source", "trace", "n"));
+}
+
+// A NULL payload is a null value.
+TEST(EventEncoderTest, PayloadFormatNullPayloadIsNullValue) {
+  OutboxEvent event = Event(EventFormat::kPayload);
+  event.payload = std::nullopt;
+  EXPECT_EQ(EncodeEvent(event).value, std::nullopt);
+}
+
+// ---- envelope ---------------------------------------------------------------------------------
+
+// The envelope is exactly these bytes, the payload inside unchanged.
+TEST(EventEncoderTest, EnvelopeEmbedsPayloadBytes) {
+  const EncodedEvent encoded = EncodeEvent(Event(EventFormat::kEnvelope));
+  EXPECT_THAT(encoded.value,
+              Optional(std::string(R"({"id":"42","aggregate_type":"Order","aggregate_id":"order-7",)"
+                                   R"("type":"OrderCreated","payload":{"a": 1, "b": [1, 2]}})")));
+  EXPECT_THAT(Names(encoded.headers),
+              ElementsAre("id", "type", "aggregate_type", "commit_lsn", "source", "trace", "n"));
+}
+
+// A NULL payload is JSON null in the envelope, which is still a record value.
+TEST(EventEncoderTest, EnvelopeNullPayloadIsJsonNull) {
+  OutboxEvent event = Event(EventFormat::kEnvelope);
+  event.payload = std::nullopt;
+  EXPECT_THAT(EncodeEvent(event).value,
+              Optional(std::string(R"({"id":"42","aggregate_type":"Order","aggregate_id":"order-7",)"
+                                   R"("type":"OrderCreated","payload":null})")));
+}
+
+// Quotes, backslashes, control characters are escaped; UTF-8 passes as it is; the text parses
+// back to the original strings.
+TEST(EventEncoderTest, EnvelopeEscapesStringFields) {
+  OutboxEvent event = Event(EventFormat::kEnvelope);
+  event.id = "say \"hi\"\nnext";
+  event.aggregate_type = "Caf\xC3\xA9";
+  event.aggregate_id = "snow\xE2\x98\x83\x01";
+  event.type = "a\\b\t";
+  const EncodedEvent encoded = EncodeEvent(event);
+  EXPECT_THAT(encoded.value, Optional(std::string("{\"id\":\"say \\\"hi\\\"\\nnext\","
+                                                  "\"aggregate_type\":\"Caf\xC3\xA9\","
+                                                  "\"aggregate_id\":\"snow\xE2\x98\x83\\u0001\","
+                                                  "\"type\":\"a\\\\b\\t\","
+                                                  "\"payload\":{\"a\": 1, \"b\": [1, 2]}}")));
+  const auto parsed = nlohmann::json::parse(encoded.value.value_or(""));
+  EXPECT_EQ(parsed.at("id"), event.id);
+  EXPECT_EQ(parsed.at("aggregate_type"), event.aggregate_type);
+  EXPECT_EQ(parsed.at("aggregate_id"), event.aggregate_id);
+  EXPECT_EQ(parsed.at("type"), event.type);
+}
+
+// ---- cloudevents-binary -----------------------------------------------------------------------
+
+// The value is the payload; the ce_* headers follow the common ones, before the row's.
+TEST(EventEncoderTest, CloudEventsBinaryHeadersAndValue) {
+  const EncodedEvent encoded = EncodeEvent(Event(EventFormat::kCloudEventsBinary));
+  EXPECT_THAT(encoded.value, Optional(std::string(kPayload)));
+  EXPECT_THAT(encoded.headers,
+              ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
+                          Pair("commit_lsn", "16/B374D848"), Pair("source", "table:public.outbox"),
+                          Pair("ce_specversion", "1.0"), Pair("ce_id", "42"),
+                          Pair("ce_source", "/public/outbox"), Pair("ce_type", "OrderCreated"),
+                          Pair("ce_subject", "order-7"), Pair("ce_time", "2024-05-01T12:34:56.789012Z"),
+                          Pair("content-type", "application/json"), Pair("ce_aggregatetype", "Order"),
+                          Pair("ce_commitlsn", "16/B374D848"), Pair("trace", "abc"), Pair("n", "5")));
+}
+
+// With no payload the record has no value (the binding's CloudEvent without data); without a
+// time or commit LSN those attributes are left out rather than sent empty.
+TEST(EventEncoderTest, CloudEventsBinaryLeavesOutWhatIsMissing) {
+  OutboxEvent event = Replayed(EventFormat::kCloudEventsBinary);
+  event.payload = std::nullopt;
+  event.time.clear();
+  event.headers.clear();
+  const EncodedEvent encoded = EncodeEvent(event);
+  EXPECT_EQ(encoded.value, std::nullopt);
+  EXPECT_THAT(Names(encoded.headers),
+              ElementsAre("id", "type", "aggregate_type", "source", "replay", "ce_specversion", "ce_id",
+                          "ce_source", "ce_type", "ce_subject", "content-type", "ce_aggregatetype"));
+}
+
+// ---- cloudevents-structured -------------------------------------------------------------------
+
+// The value is exactly this CloudEvent, data holding the payload's bytes; content-type follows
+// the common headers.
+TEST(EventEncoderTest, CloudEventsStructuredValueAndHeaders) {
+  const EncodedEvent encoded = EncodeEvent(Event(EventFormat::kCloudEventsStructured));
+  EXPECT_THAT(encoded.value,
+              Optional(std::string(R"({"specversion":"1.0","id":"42","source":"/public/outbox",)"
+                                   R"("type":"OrderCreated","subject":"order-7",)"
+                                   R"("time":"2024-05-01T12:34:56.789012Z",)"
+                                   R"("datacontenttype":"application/json","aggregatetype":"Order",)"
+                                   R"("commitlsn":"16/B374D848","data":{"a": 1, "b": [1, 2]}})")));
+  EXPECT_THAT(encoded.headers,
+              ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
+                          Pair("commit_lsn", "16/B374D848"), Pair("source", "table:public.outbox"),
+                          Pair("content-type", "application/cloudevents+json; charset=UTF-8"),
+                          Pair("trace", "abc"), Pair("n", "5")));
+}
+
+// With no payload there is no data member, and no time or commitlsn when those are unknown.
+TEST(EventEncoderTest, CloudEventsStructuredLeavesOutWhatIsMissing) {
+  OutboxEvent event = Replayed(EventFormat::kCloudEventsStructured);
+  event.payload = std::nullopt;
+  event.time.clear();
+  EXPECT_THAT(EncodeEvent(event).value,
+              Optional(std::string(R"({"specversion":"1.0","id":"42","source":"/public/outbox",)"
+                                   R"("type":"OrderCreated","subject":"order-7",)"
+                                   R"("datacontenttype":"application/json","aggregatetype":"Order"})")));
+}
+
+// Attribute strings are JSON-escaped and parse back to the event's values.
+TEST(EventEncoderTest, CloudEventsStructuredEscapesAttributes) {
+  OutboxEvent event = Event(EventFormat::kCloudEventsStructured);
+  event.id = "q\"\n\xE2\x98\x83";
+  event.type = "t\\";
+  event.aggregate_id = "a\x1F";
+  const auto parsed = nlohmann::json::parse(EncodeEvent(event).value.value_or(""));
+  EXPECT_EQ(parsed.at("id"), event.id);
+  EXPECT_EQ(parsed.at("type"), event.type);
+  EXPECT_EQ(parsed.at("subject"), event.aggregate_id);
+  EXPECT_THAT(EncodeEvent(event).value.value_or(""),
+              HasSubstr("\"id\":\"q\\\"\\n\xE2\x98\x83\",\"source\""));
+}
+
+// ---- The CloudEvents rules ---------------------------------------------------------------------
+
+// Both modes satisfy the spec's rules whatever is present or missing, escaping included.
+TEST(EventEncoderTest, CloudEventsRecordsPassTheSpecChecks) {
+  for (const EventFormat format : {EventFormat::kCloudEventsBinary, EventFormat::kCloudEventsStructured}) {
+    OutboxEvent live = Event(format);
+    OutboxEvent replayed = Replayed(format);
+    replayed.payload = std::nullopt;
+    replayed.time.clear();
+    OutboxEvent awkward = Event(format);
+    awkward.id = "q\"\n\xE2\x98\x83";
+    awkward.time = "2024-05-01T12:34:56+02:00";
+    for (const OutboxEvent& event : {live, replayed, awkward}) {
+      EXPECT_THAT(CloudEventsProblems(format, EncodeEvent(event)), IsEmpty())
+          << static_cast<int>(format) << " id " << event.id;
+    }
+  }
+}
+
+// The checker is not a rubber stamp: each broken structured CloudEvent is rejected for its fault.
+TEST(EventEncoderTest, CloudEventsCheckRejectsBrokenStructuredEvents) {
+  const auto valid = nlohmann::ordered_json::parse(
+      EncodeEvent(Event(EventFormat::kCloudEventsStructured)).value.value_or(""));
+  ASSERT_THAT(StructuredProblems(valid.dump()), IsEmpty());
+  auto broken = [&](auto change) {
+    nlohmann::ordered_json event = valid;
+    change(event);
+    return StructuredProblems(event.dump());
+  };
+  EXPECT_THAT(broken([](auto& event) { event.erase("id"); }),
+              Contains(HasSubstr("required attribute id is missing")));
+  EXPECT_THAT(broken([](auto& event) { event["source"] = ""; }),
+              Contains(HasSubstr("attribute source is not a non-empty string")));
+  EXPECT_THAT(broken([](auto& event) { event["source"] = "not a uri"; }),
+              Contains(HasSubstr("source is not a URI-reference")));
+  EXPECT_THAT(broken([](auto& event) { event["type"] = 7; }),
+              Contains(HasSubstr("attribute type is not a non-empty string")));
+  EXPECT_THAT(broken([](auto& event) { event["specversion"] = "0.3"; }),
+              Contains(HasSubstr("specversion is not 1.0")));
+  EXPECT_THAT(broken([](auto& event) { event["aggregate_type"] = "Order"; }),
+              Contains(HasSubstr("attribute name aggregate_type is not [a-z0-9]+")));
+  EXPECT_THAT(broken([](auto& event) { event["time"] = "2024-05-01 12:34:56"; }),
+              Contains(HasSubstr("time is not RFC 3339")));
+  EXPECT_THAT(broken([](auto& event) { event.erase("datacontenttype"); }),
+              Contains(HasSubstr("datacontenttype is not application/json")));
+  EXPECT_THAT(StructuredProblems(std::nullopt), Contains(HasSubstr("has a value")));
+}
+
+// ... and each broken binary record's headers are rejected too.
+TEST(EventEncoderTest, CloudEventsCheckRejectsBrokenBinaryHeaders) {
+  const Headers valid = EncodeEvent(Event(EventFormat::kCloudEventsBinary)).headers;
+  ASSERT_THAT(BinaryProblems(valid), IsEmpty());
+  auto with = [&](const std::string& name, const std::string& value) {
+    Headers headers = valid;
+    headers.emplace_back(name, value);
+    return BinaryProblems(headers);
+  };
+  auto without = [&](const std::string& name) {
+    Headers headers;
+    for (const auto& header : valid) {
+      if (header.first != name) headers.push_back(header);
+    }
+    return BinaryProblems(headers);
+  };
+  EXPECT_THAT(without("ce_type"), Contains(HasSubstr("required attribute type is missing")));
+  EXPECT_THAT(without("ce_specversion"), Contains(HasSubstr("required attribute specversion is missing")));
+  EXPECT_THAT(with("ce_id", "other"), Contains(HasSubstr("attribute id appears twice")));
+  EXPECT_THAT(with("ce_Trace", "x"), Contains(HasSubstr("attribute name Trace is not [a-z0-9]+")));
+  Headers structured_type = valid;
+  for (auto& [name, value] : structured_type) {
+    if (name == "content-type") value = "application/cloudevents+json";
+  }
+  EXPECT_THAT(BinaryProblems(structured_type), Contains(HasSubstr("CloudEvents media type")));
+  Headers bad_time = valid;
+  for (auto& [name, value] : bad_time) {
+    if (name == "ce_time") value = "2024-05-01";
+  }
+  EXPECT_THAT(BinaryProblems(bad_time), Contains(HasSubstr("time is not RFC 3339")));
+}
+
+}  // namespace
+}  // namespace outbox_relay::outbox
