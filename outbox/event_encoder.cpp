@@ -31,8 +31,10 @@ constexpr char kStructuredContentType[] = "application/cloudevents+json; charset
 // printed: parsing and dumping it again would change its spacing, key order and numbers.
 class JsonObjectWriter {
  public:
+  // Bytes that are not UTF-8 (possible from a SQL_ASCII database) become U+FFFD instead of
+  // throwing: one odd character must not stop the relay.
   void AddString(std::string_view name, const std::string& value) {
-    AddJson(name, nlohmann::json(value).dump());
+    AddJson(name, nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
   void AddJson(std::string_view name, std::string_view json_text) {

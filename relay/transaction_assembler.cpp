@@ -1,6 +1,11 @@
 #include "relay/transaction_assembler.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "config/logging.hpp"
 
@@ -49,6 +54,7 @@ TransactionAssembler::Step TransactionAssembler::Apply(const PgOutputMessage& me
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, BeginMessage>) {
           commit_lsn_text_ = m.final_lsn.ToString();
+          commit_time_text_ = FormatPgTimestamp(m.commit_time);
           return BeginStep{m.final_lsn, m.commit_time};
         } else if constexpr (std::is_same_v<T, CommitMessage>) {
           return CommitStep{m.end_lsn, m.commit_time};
@@ -57,8 +63,7 @@ TransactionAssembler::Step TransactionAssembler::Apply(const PgOutputMessage& me
         } else if constexpr (std::is_same_v<T, InsertMessage>) {
           return OnInsert(m);
         } else if constexpr (std::is_same_v<T, LogicalMessage>) {
-          Log().debug("logical message with prefix {} ignored", m.prefix);
-          return std::monostate{};
+          return OnMessage(m);
         } else if constexpr (std::is_same_v<T, IgnoredMessage>) {
           Log().debug("pgoutput message '{}' ignored: the outbox is insert-only", m.tag);
           return std::monostate{};
@@ -70,13 +75,15 @@ TransactionAssembler::Step TransactionAssembler::Apply(const PgOutputMessage& me
 }
 
 TransactionAssembler::Step TransactionAssembler::OnRelation(const RelationMessage& message) {
-  Relation relation;
-  relation.qualified_name = std::string(message.schema) + "." + std::string(message.name);
-  if (message.schema == config_.table_schema && message.name == config_.table_name) {
+  const config::TableName table{std::string(message.schema), std::string(message.name)};
+  Relation relation{table.Qualified(), std::nullopt, outbox::EventOrigin::Table(table)};
+  const auto& tables = config_.tables;
+  if (config_.CapturesTables() && std::find(tables.begin(), tables.end(), table) != tables.end()) {
     std::vector<std::string_view> names;
     names.reserve(message.columns.size());
     for (const auto& column : message.columns) names.push_back(column.name);
-    relation.outbox_layout = outbox::OutboxRowLayout::Resolve(config_.columns, names);
+    relation.outbox_layout = outbox::OutboxRowLayout::Resolve(
+        config_.columns, names, mapper_.KeyColumns(relation.origin));
   }
   relations_[message.oid] = std::move(relation);
   return std::monostate{};
@@ -90,7 +97,7 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& m
   }
   const auto& relation = found->second;
   if (!relation.outbox_layout) {
-    Log().debug("insert into {} ignored: not the outbox table", relation.qualified_name);
+    Log().debug("insert into {} ignored: not an outbox table", relation.qualified_name);
     return std::monostate{};
   }
   const auto& layout = *relation.outbox_layout;
@@ -107,15 +114,95 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& m
       ColumnText(message, layout.type, table),
       OptionalColumn(message, layout.payload, table),
       OptionalColumn(message, layout.headers, table),
+      {},
   };
+  row.keys.reserve(layout.keys.size());
+  for (const auto& key : layout.keys) row.keys.push_back(OptionalColumn(message, key, table));
+  return MakeEvent(row, relation.origin, table);
+}
+
+// publish_message() sends one JSON object whose fields are strings or null, named like the
+// outbox table's default columns, so a message goes through the same layout and mapper as a row.
+TransactionAssembler::Step TransactionAssembler::OnMessage(const LogicalMessage& message) {
+  const auto& prefixes = config_.message_prefixes;
+  if (!config_.CapturesMessages() ||
+      std::find(prefixes.begin(), prefixes.end(), message.prefix) == prefixes.end()) {
+    Log().debug("logical message with prefix {} ignored", message.prefix);
+    return std::monostate{};
+  }
+  const outbox::EventOrigin origin = outbox::EventOrigin::Message(message.prefix);
+  const std::string where = "message with prefix " + std::string(message.prefix);
+  const auto poison = [&](const std::string& reason) {
+    return PoisonEventError("poison " + where + " (LSN " + message.lsn.ToString() + "): " + reason);
+  };
+  // Outside a transaction there is no commit to tie the event to, so it has no place in the
+  // delivery contract; publish_message() always emits transactional messages.
+  if (!message.transactional) throw poison("not transactional (use pg_logical_emit_message(true, ...))");
+  const auto json = nlohmann::json::parse(message.content, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) throw poison("content is not a JSON object");
+  std::vector<std::string_view> names;
+  std::vector<std::optional<std::string>> texts;
+  names.reserve(json.size());
+  texts.reserve(json.size());
+  for (const auto& [name, value] : json.items()) {
+    names.push_back(name);
+    if (value.is_null()) {
+      texts.emplace_back(std::nullopt);
+    } else {
+      texts.emplace_back(value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
+  outbox::OutboxRowLayout layout;
   try {
-    EventStep step{mapper_.Map(row)};
+    layout = outbox::OutboxRowLayout::Resolve(outbox::kMessageFields, names, mapper_.KeyColumns(origin));
+  } catch (const outbox::TableShapeError& error) {
+    throw poison(error.what());
+  }
+  const auto text = [&texts](std::optional<std::size_t> index) -> std::optional<std::string_view> {
+    if (!index || !texts[*index]) return std::nullopt;
+    return *texts[*index];
+  };
+  outbox::OutboxRowValues row{text(layout.id),   text(layout.aggregate_type),
+                              text(layout.aggregate_id), text(layout.type),
+                              text(layout.payload),      text(layout.headers), {}};
+  for (const auto& key : layout.keys) row.keys.push_back(text(key));
+  return MakeEvent(row, origin, where);
+}
+
+TransactionAssembler::EventStep TransactionAssembler::MakeEvent(const outbox::OutboxRowValues& row,
+                                                                const outbox::EventOrigin& origin,
+                                                                const std::string& where) const {
+  try {
+    EventStep step{mapper_.Map(row, origin)};
     step.event.commit_lsn = commit_lsn_text_;
+    step.event.time = commit_time_text_;
     return step;
   } catch (const outbox::PoisonRowError& error) {
-    throw PoisonEventError("poison row in " + table + " (id " + std::string(row.id.value_or("NULL")) +
+    throw PoisonEventError("poison row in " + where + " (id " + std::string(row.id.value_or("NULL")) +
                            ", commit LSN " + commit_lsn_text_ + "): " + error.what());
   }
+}
+
+std::string FormatPgTimestamp(PgTimestamp timestamp) {
+  // PostgreSQL counts from 2000-01-01; the Unix epoch is 946,684,800 seconds earlier.
+  constexpr std::int64_t kPgEpochUnixSeconds = 946'684'800;
+  constexpr std::int64_t kMicros = 1'000'000;
+  std::int64_t seconds = timestamp / kMicros;
+  std::int64_t micros = timestamp % kMicros;
+  if (micros < 0) {
+    micros += kMicros;
+    --seconds;
+  }
+  const auto unix_seconds = std::chrono::sys_seconds(std::chrono::seconds(seconds + kPgEpochUnixSeconds));
+  const auto day = std::chrono::floor<std::chrono::days>(unix_seconds);
+  const std::chrono::year_month_day date(day);
+  const std::chrono::hh_mm_ss time(unix_seconds - day);
+  char text[40];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(date.year()),
+                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                static_cast<int>(time.seconds().count()), static_cast<int>(micros));
+  return text;
 }
 
 }  // namespace outbox_relay::relay

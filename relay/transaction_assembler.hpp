@@ -20,7 +20,8 @@ class PoisonEventError : public std::runtime_error {
 };
 
 /// Turns decoded pgoutput messages into the relay's steps: a transaction begins, an outbox
-/// event is ready, a transaction commits. Keeps the relation cache. Events are emitted as
+/// event is ready (an outbox table insert, or a transactional logical message with a captured
+/// prefix), a transaction commits. Keeps the relation cache. Events are emitted as
 /// their rows arrive, not at commit, so memory does not grow with transaction size
 /// (pgoutput v1 only sends committed transactions). Pure.
 class TransactionAssembler {
@@ -51,16 +52,26 @@ class TransactionAssembler {
  private:
   struct Relation {
     std::string qualified_name;
-    std::optional<outbox::OutboxRowLayout> outbox_layout;  // set for the outbox table only
+    std::optional<outbox::OutboxRowLayout> outbox_layout;  // set for outbox tables only
+    outbox::EventOrigin origin;
   };
 
   Step OnRelation(const RelationMessage& message);
   Step OnInsert(const InsertMessage& message);
+  Step OnMessage(const LogicalMessage& message);
+  // Maps one row; `where` names it in poison errors ("outbox.outbox", "message outbox").
+  EventStep MakeEvent(const outbox::OutboxRowValues& row, const outbox::EventOrigin& origin,
+                      const std::string& where) const;
 
   const config::OutboxConfig& config_;
   outbox::EventMapper mapper_;
   std::unordered_map<std::uint32_t, Relation> relations_;
-  std::string commit_lsn_text_;  // formatted once per transaction, copied into each event
+  // Formatted once per transaction, copied into each event.
+  std::string commit_lsn_text_;
+  std::string commit_time_text_;
 };
+
+/// A PostgreSQL timestamp as RFC 3339 UTC with microseconds: "2024-01-01T00:00:00.123456Z".
+std::string FormatPgTimestamp(PgTimestamp timestamp);
 
 }  // namespace outbox_relay::relay

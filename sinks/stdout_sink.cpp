@@ -31,7 +31,7 @@ void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
   } else {
     line["value"] = nullptr;
   }
-  const auto text = line.dump() + "\n";
+  const auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   DeliveryReport report{tag, outbox::EventSize(event), std::nullopt, {}};
   if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
     report.error = std::string("writing to stdout failed: ") + std::strerror(errno);

@@ -237,8 +237,7 @@ TEST(TransactionAssemblerTest, OtherTablesShapeIsNotChecked) {
 // Configured column names and table are used instead of the defaults.
 TEST(TransactionAssemblerTest, UsesConfiguredTableAndColumns) {
   config::OutboxConfig config;
-  config.table_schema = "billing";
-  config.table_name = "events";
+  config.tables = {{"billing", "events"}};
   config.columns.id = "event_id";
   config.columns.aggregate_type = "kind";
   config.columns.aggregate_id = "key";
@@ -394,6 +393,121 @@ TEST(TransactionAssemblerTest, ResetForgetsRelations) {
               HasSubstr("before its Relation message"));
   Feed(assembler, OutboxRelationBytes());
   EXPECT_EQ(EventOf(Feed(assembler, InsertBytes(kOutboxOid, OutboxRow()))).id, "7");
+}
+
+// ---- Several tables and logical messages --------------------------------------------------------
+
+// publish_message()'s content for OutboxRow(): every field a JSON string, payload and headers
+// as the jsonb's text.
+constexpr std::string_view kMessageContent =
+    R"({"id": "7", "aggregatetype": "Order", "aggregateid": "order-1", "type": "OrderCreated", )"
+    R"("payload": "{\"total\": 12}", "headers": "{\"a\": \"x\", \"n\": 5}"})";
+
+std::string MessageBytes(std::string_view prefix, std::string_view content, bool transactional = true) {
+  return ByteBuilder{}
+      .Put8('M')
+      .Put8(transactional ? 1 : 0)
+      .Put64(kFinalLsn)
+      .PutString(prefix)
+      .Put32(static_cast<std::uint32_t>(content.size()))
+      .PutBytes(content)
+      .Build();
+}
+
+config::OutboxConfig CapturingBoth() {
+  config::OutboxConfig config;
+  config.capture = config::CaptureMode::kBoth;
+  return config;
+}
+
+// A message and a row with the same values give the same event but for where it came from.
+TEST(TransactionAssemblerMessagesTest, MessageGivesSameEventAsRow) {
+  const config::OutboxConfig config = CapturingBoth();
+  TransactionAssembler assembler(config);
+  StartOutboxTransaction(assembler);
+  const outbox::OutboxEvent row = EventOf(Feed(assembler, InsertBytes(kOutboxOid, OutboxRow())));
+  const outbox::OutboxEvent message = EventOf(Feed(assembler, MessageBytes("outbox", kMessageContent)));
+  EXPECT_EQ(row.source, "table:outbox.outbox");
+  EXPECT_EQ(message.source, "message:outbox");
+  EXPECT_EQ(message.id, row.id);
+  EXPECT_EQ(message.aggregate_type, row.aggregate_type);
+  EXPECT_EQ(message.aggregate_id, row.aggregate_id);
+  EXPECT_EQ(message.key, row.key);
+  EXPECT_EQ(message.type, row.type);
+  EXPECT_EQ(message.payload, row.payload);
+  EXPECT_EQ(message.headers, row.headers);
+  EXPECT_EQ(message.topic, row.topic);
+  EXPECT_EQ(message.commit_lsn, row.commit_lsn);
+  EXPECT_EQ(message.time, "2024-01-01T00:00:00.123456Z");
+  EXPECT_EQ(message.time, row.time);
+}
+
+// Other prefixes (the heartbeat's among them) and a table-only relay leave messages alone.
+TEST(TransactionAssemblerMessagesTest, UncapturedMessagesGiveNoStep) {
+  const config::OutboxConfig both = CapturingBoth();
+  TransactionAssembler assembler(both);
+  Feed(assembler, BeginBytes());
+  for (std::string_view prefix : {std::string_view("billing"), config::kHeartbeatMessagePrefix}) {
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, MessageBytes(prefix, "x"))));
+  }
+  const config::OutboxConfig tables_only;
+  TransactionAssembler table_assembler(tables_only);
+  Feed(table_assembler, BeginBytes());
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(
+      Feed(table_assembler, MessageBytes("outbox", kMessageContent))));
+}
+
+// A messages-only relay ignores inserts into the outbox table.
+TEST(TransactionAssemblerMessagesTest, MessagesOnlyIgnoresTables) {
+  config::OutboxConfig config;
+  config.capture = config::CaptureMode::kMessages;
+  TransactionAssembler assembler(config);
+  StartOutboxTransaction(assembler);
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, InsertBytes(kOutboxOid, OutboxRow()))));
+  EXPECT_EQ(EventOf(Feed(assembler, MessageBytes("outbox", kMessageContent))).id, "7");
+}
+
+// A message the relay cannot turn into an event is poison, named by prefix and LSN.
+TEST(TransactionAssemblerMessagesTest, BadMessagesArePoison) {
+  const config::OutboxConfig config = CapturingBoth();
+  TransactionAssembler assembler(config);
+  Feed(assembler, BeginBytes());
+  const std::string not_json = ErrorOf<PoisonEventError>(assembler, MessageBytes("outbox", "{oops"));
+  EXPECT_THAT(not_json, HasSubstr("poison message with prefix outbox (LSN 16/B374D848)"));
+  EXPECT_THAT(not_json, HasSubstr("not a JSON object"));
+  EXPECT_THAT(ErrorOf<PoisonEventError>(assembler, MessageBytes("outbox", kMessageContent, false)),
+              HasSubstr("not transactional"));
+  EXPECT_THAT(ErrorOf<PoisonEventError>(
+                  assembler, MessageBytes("outbox", R"({"id": "1", "aggregatetype": "A", "type": "T"})")),
+              HasSubstr("no column \"aggregateid\""));
+  EXPECT_THAT(ErrorOf<PoisonEventError>(
+                  assembler, MessageBytes("outbox", R"({"id": "1", "aggregatetype": "A", "aggregateid": null, "type": "T"})")),
+              HasSubstr("aggregate id is NULL"));
+}
+
+// Every configured table is an outbox; each event says which one it came from.
+TEST(TransactionAssemblerMessagesTest, SeveralTables) {
+  config::OutboxConfig config;
+  config.tables = {{"booking", "outbox"}, {"seats", "outbox"}};
+  config.topic = "{schema}.events";
+  TransactionAssembler assembler(config);
+  Feed(assembler, RelationBytes(kOutboxOid, "booking", "outbox", OutboxColumns()));
+  Feed(assembler, RelationBytes(kOtherOid, "seats", "outbox", OutboxColumns()));
+  Feed(assembler, BeginBytes());
+  const outbox::OutboxEvent booking = EventOf(Feed(assembler, InsertBytes(kOutboxOid, OutboxRow())));
+  const outbox::OutboxEvent seats = EventOf(Feed(assembler, InsertBytes(kOtherOid, OutboxRow())));
+  EXPECT_EQ(booking.topic, "booking.events");
+  EXPECT_EQ(booking.source, "table:booking.outbox");
+  EXPECT_EQ(seats.topic, "seats.events");
+  EXPECT_EQ(seats.source, "table:seats.outbox");
+}
+
+// Commit times become RFC 3339 UTC with microseconds, before 2000 as well.
+TEST(FormatPgTimestampTest, FormatsUtcWithMicroseconds) {
+  EXPECT_EQ(FormatPgTimestamp(0), "2000-01-01T00:00:00.000000Z");
+  EXPECT_EQ(FormatPgTimestamp(kCommitTime), "2024-01-01T00:00:00.123456Z");
+  EXPECT_EQ(FormatPgTimestamp(-1), "1999-12-31T23:59:59.999999Z");
+  EXPECT_EQ(FormatPgTimestamp(86'400'000'000LL * 60 + 3'723'000'001LL), "2000-03-01T01:02:03.000001Z");
 }
 
 }  // namespace
