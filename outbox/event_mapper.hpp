@@ -76,6 +76,21 @@ struct OutboxRowLayout {
   static OutboxRowLayout Resolve(const config::OutboxColumns& columns,
                                  const std::vector<std::string_view>& relation_columns,
                                  const std::vector<std::optional<KeyColumn>>& key_columns);
+
+  /// Picks the outbox values out of one row; `column(i)` gives column i's text or nullopt
+  /// for NULL. One extraction for pgoutput inserts, logical messages and replayed rows.
+  template <typename ColumnText>
+  OutboxRowValues Values(ColumnText&& column) const {
+    const auto optional = [&column](std::optional<std::size_t> index) -> std::optional<std::string_view> {
+      if (!index) return std::nullopt;
+      return column(*index);
+    };
+    OutboxRowValues row{column(id),  column(aggregate_type), column(aggregate_id), column(type),
+                        optional(payload), optional(headers), {}};
+    row.keys.reserve(keys.size());
+    for (const auto& key : keys) row.keys.push_back(optional(key));
+    return row;
+  }
 };
 
 /// Turns outbox rows into events: routing (rules, topic template, key, format) and header

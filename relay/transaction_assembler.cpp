@@ -34,13 +34,6 @@ std::optional<std::string_view> ColumnText(const InsertMessage& insert, std::siz
   throw DecodeError("pgoutput Insert: unknown tuple value kind");
 }
 
-std::optional<std::string_view> OptionalColumn(const InsertMessage& insert,
-                                               std::optional<std::size_t> index,
-                                               const std::string& table) {
-  if (!index) return std::nullopt;
-  return ColumnText(insert, *index, table);
-}
-
 }  // namespace
 
 TransactionAssembler::TransactionAssembler(const config::OutboxConfig& config)
@@ -107,17 +100,8 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& m
                       std::to_string(layout.column_count) + " columns");
   }
   const auto& table = relation.qualified_name;
-  outbox::OutboxRowValues row{
-      ColumnText(message, layout.id, table),
-      ColumnText(message, layout.aggregate_type, table),
-      ColumnText(message, layout.aggregate_id, table),
-      ColumnText(message, layout.type, table),
-      OptionalColumn(message, layout.payload, table),
-      OptionalColumn(message, layout.headers, table),
-      {},
-  };
-  row.keys.reserve(layout.keys.size());
-  for (const auto& key : layout.keys) row.keys.push_back(OptionalColumn(message, key, table));
+  const outbox::OutboxRowValues row =
+      layout.Values([&](std::size_t index) { return ColumnText(message, index, table); });
   return MakeEvent(row, relation.origin, table);
 }
 
@@ -158,14 +142,10 @@ TransactionAssembler::Step TransactionAssembler::OnMessage(const LogicalMessage&
   } catch (const outbox::TableShapeError& error) {
     throw poison(error.what());
   }
-  const auto text = [&texts](std::optional<std::size_t> index) -> std::optional<std::string_view> {
-    if (!index || !texts[*index]) return std::nullopt;
-    return *texts[*index];
-  };
-  outbox::OutboxRowValues row{text(layout.id),   text(layout.aggregate_type),
-                              text(layout.aggregate_id), text(layout.type),
-                              text(layout.payload),      text(layout.headers), {}};
-  for (const auto& key : layout.keys) row.keys.push_back(text(key));
+  const outbox::OutboxRowValues row = layout.Values([&texts](std::size_t index) -> std::optional<std::string_view> {
+    if (!texts[index]) return std::nullopt;
+    return *texts[index];
+  });
   return MakeEvent(row, origin, where);
 }
 

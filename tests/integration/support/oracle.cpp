@@ -236,7 +236,8 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
     for (const auto& [name, expected] :
          {std::pair<std::string, std::string>{"id", event.id},
           {"type", event.type},
-          {"aggregate_type", event.aggregate_type}}) {
+          {"aggregate_type", event.aggregate_type},
+          {"source", std::string("table:outbox.outbox")}}) {
       if (record->HeaderCount(name) != 1 || record->Header(name) != expected) {
         mismatch("header " + name,
                  where + " got " + record->Header(name).value_or("<none>") + " x" +
@@ -257,7 +258,7 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
       }
     }
     // One header per entry of the row's headers jsonb: strings as-is, others as JSON text.
-    std::set<std::string> allowed = {"id", "type", "aggregate_type", "commit_lsn"};
+    std::set<std::string> allowed = {"id", "type", "aggregate_type", "commit_lsn", "source"};
     if (event.headers) {
       auto entries = ParseJson(*event.headers);
       if (entries && entries->is_object()) {
