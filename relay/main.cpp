@@ -2,11 +2,14 @@
 // relay, run the io_context until the relay finishes.
 
 #include <csignal>
+#include <ctime>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include <CLI/CLI.hpp>
+#include <fmt/chrono.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +21,7 @@
 #include "relay/http_server.hpp"
 #include "relay/metrics.hpp"
 #include "relay/relay.hpp"
+#include "relay/replay.hpp"
 #include "relay/slot_monitor.hpp"
 #include "sinks/kafka_sink.hpp"
 #include "sinks/stdout_sink.hpp"
@@ -44,22 +48,74 @@ std::unique_ptr<sinks::Sink> MakeSink(boost::asio::io_context& io, const config:
   return nullptr;
 }
 
+// The config and the sink a command works with; false after printing a config error.
+// `adjust` may change the loaded config before the sink is built from it.
+bool Load(const std::string& config_path, boost::asio::io_context& io, config::Config& config,
+          std::unique_ptr<sinks::Sink>& sink, const std::function<void(config::Config&)>& adjust = nullptr) {
+  try {
+    config = config::LoadConfig(config_path, config::ProcessEnvironment());
+    if (adjust) adjust(config);
+    config::ConfigureLogging(config.log);
+    // Building the producer checks every kafka.* property without connecting anywhere.
+    sink = MakeSink(io, config);
+    return true;
+  } catch (const config::ConfigError& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+  } catch (const sinks::SinkError& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+  }
+  return false;
+}
+
+// Replays outside the relay's Kafka transactions: replayed events are copies by design, so a
+// plain idempotent producer is right, and the relay's transactional id stays untouched.
+int Replay(const std::string& config_path, const std::string& from, const std::string& to,
+           const std::string& aggregate_type) {
+  relay::ReplayOptions options;
+  try {
+    options.from = relay::ParseReplayBound(from);
+    if (!to.empty()) options.to = relay::ParseReplayBound(to);
+  } catch (const std::invalid_argument& error) {
+    std::cerr << "outbox-relay: replay: " << (options.from.text.empty() ? "--from " : "--to ") << error.what() << "\n";
+    return relay::kExitConfig;
+  }
+  if (!aggregate_type.empty()) options.aggregate_type = aggregate_type;
+  boost::asio::io_context io(1);
+  config::Config config;
+  std::unique_ptr<sinks::Sink> sink;
+  if (!Load(config_path, io, config, sink,
+            [](config::Config& c) { c.delivery = config::DeliveryMode::kAtLeastOnce; })) {
+    return relay::kExitConfig;
+  }
+  options.replay_id = fmt::format("{:%FT%TZ}", fmt::gmtime(std::time(nullptr)));
+  int exit_code = relay::kExitFatal;
+  boost::asio::co_spawn(io, relay::Replay(io, config, *sink, options),
+                        [&](std::exception_ptr failure, std::size_t count) {
+                          if (!failure) {
+                            std::cout << "replayed " << count << " events (header replay: " << options.replay_id
+                                      << ")\n";
+                            exit_code = relay::kExitOk;
+                          } else {
+                            try {
+                              std::rethrow_exception(failure);
+                            } catch (const relay::ReplayError& error) {
+                              std::cerr << "outbox-relay: replay: " << error.what() << "\n";
+                              exit_code = error.config_error() ? relay::kExitConfig : relay::kExitFatal;
+                            } catch (const std::exception& error) {
+                              std::cerr << "outbox-relay: replay: " << error.what() << "\n";
+                            }
+                          }
+                          io.stop();
+                        });
+  io.run();
+  return exit_code;
+}
+
 int Run(const std::string& config_path) {
   config::Config config;
   boost::asio::io_context io(1);
   std::unique_ptr<sinks::Sink> sink;
-  try {
-    config = config::LoadConfig(config_path, config::ProcessEnvironment());
-    config::ConfigureLogging(config.log);
-    // Building the producer checks every kafka.* property without connecting anywhere.
-    sink = MakeSink(io, config);
-  } catch (const config::ConfigError& error) {
-    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
-    return relay::kExitConfig;
-  } catch (const sinks::SinkError& error) {
-    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
-    return relay::kExitConfig;
-  }
+  if (!Load(config_path, io, config, sink)) return relay::kExitConfig;
 
   relay::RelayMetrics metrics;
   relay::Relay relay(io, config, std::move(sink), metrics);
@@ -130,6 +186,16 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "show the slot's position, lag and retained WAL");
   status->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
   status->add_flag("--json", json, "print one JSON object");
+  std::string from;
+  std::string to;
+  std::string aggregate_type;
+  auto* replay = app.add_subcommand(
+      "replay", "publish rows still in the outbox tables again, with a replay header; the slot is not touched");
+  replay->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
+  replay->add_option("--from", from, "first row: a timestamp (created_at) or an LSN such as 0/16B3748 (created_lsn)")
+      ->required();
+  replay->add_option("--to", to, "last row, inclusive, in the same forms (default: the newest)");
+  replay->add_option("--aggregate-type", aggregate_type, "only rows of this aggregate type");
   auto* version = app.add_subcommand("version", "print the version");
   try {
     app.parse(argc, argv);
@@ -143,6 +209,7 @@ int main(int argc, char** argv) {
   if (*check) return relay::CheckCommand(config_path, std::cout, std::cerr);
   if (*init) return relay::InitCommand(config_path, print_sql, std::cout, std::cerr);
   if (*status) return relay::StatusCommand(config_path, json, std::cout, std::cerr);
+  if (*replay) return Replay(config_path, from, to, aggregate_type);
   if (*version) {
     std::cout << relay::VersionLine() << "\n";
     return relay::kExitOk;
