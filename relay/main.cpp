@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
   replay->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
   replay->add_option("--from", from, "first row: a timestamp (created_at) or an LSN such as 0/16B3748 (created_lsn)")
       ->required();
-  replay->add_option("--to", to, "last row, inclusive, in the same forms (default: the newest)");
+  replay->add_option("--to", to, "end of the range, exclusive, in the same forms (default: up to the newest row)");
   replay->add_option("--aggregate-type", aggregate_type, "only rows of this aggregate type");
   auto* version = app.add_subcommand("version", "print the version");
   try {

@@ -166,7 +166,9 @@ std::string ReplayQuery(const config::TableName& table, const std::vector<std::s
   sql += "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM " +
          quote_identifier(table.schema) + "." + quote_identifier(table.name) + " WHERE " +
          BoundColumn(options.from) + " >= " + BoundLiteral(options.from, quote_literal);
-  if (options.to) sql += " AND " + BoundColumn(*options.to) + " <= " + BoundLiteral(*options.to, quote_literal);
+  // Half-open, so that a position read from pg_current_wal_insert_lsn() between two writes
+  // splits them cleanly: the next row's created_lsn can equal it.
+  if (options.to) sql += " AND " + BoundColumn(*options.to) + " < " + BoundLiteral(*options.to, quote_literal);
   if (options.aggregate_type) {
     // Compared as text, the way the mapper and the routing rules see it.
     sql += " AND " + quote_identifier(aggregate_type_column) + "::text = " + quote_literal(*options.aggregate_type);

@@ -24,7 +24,7 @@ namespace outbox_relay::relay {
 
 /// One end of the replayed range: a WAL position ("16/B374D848", compared with the row's
 /// created_lsn, where it was inserted) or a timestamp PostgreSQL can read as timestamptz
-/// (compared with created_at). Both ends are inclusive.
+/// (compared with created_at). The range is half-open: from <= value < to.
 struct ReplayBound {
   enum class Kind { kLsn, kTimestamp };
   Kind kind = Kind::kTimestamp;
@@ -37,7 +37,7 @@ ReplayBound ParseReplayBound(std::string_view text);
 
 struct ReplayOptions {
   ReplayBound from;
-  std::optional<ReplayBound> to;  // nullopt: up to the newest row
+  std::optional<ReplayBound> to;  // exclusive; nullopt: up to the newest row
   std::optional<std::string> aggregate_type;
   std::string replay_id;  // the `replay` header's value
 };

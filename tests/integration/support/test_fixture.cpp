@@ -67,10 +67,14 @@ TestDatabase::TestDatabase(const HarnessEnv& harness, const std::string& name)
     admin.Exec("CREATE DATABASE " + admin.QuoteIdent(name_));
     created_ = true;
   }
-  std::string schema_path = SourceDir() + "/outbox/sql/V1__outbox.sql";
-  std::string schema = ReadFile(schema_path);
-  if (schema.empty()) throw std::runtime_error("cannot read " + schema_path);
-  Connect().Exec(schema);
+  // Every migration, in version order, as a new install would run them.
+  PgConnection conn = Connect();
+  for (const char* migration : {"V1__outbox.sql", "V2__publish_message_purge.sql"}) {
+    const std::string path = SourceDir() + "/outbox/sql/" + migration;
+    const std::string sql = ReadFile(path);
+    if (sql.empty()) throw std::runtime_error("cannot read " + path);
+    conn.Exec(sql);
+  }
 }
 
 TestDatabase::~TestDatabase() {
@@ -304,9 +308,14 @@ std::string RelayIntegrationTest::WriteConfig(const std::string& file_name,
 
 RelayProcess& RelayIntegrationTest::NewRelay(const std::string& config_path,
                                              const std::string& label) {
-  relays_.push_back(std::make_unique<RelayProcess>(
-      RelayBinary(), std::vector<std::string>{"run", "--config", config_path},
-      temp_->File(label + ".stdout"), temp_->File(label + ".stderr")));
+  return NewRelayCommand({"run", "--config", config_path}, label);
+}
+
+RelayProcess& RelayIntegrationTest::NewRelayCommand(std::vector<std::string> args,
+                                                    const std::string& label) {
+  relays_.push_back(std::make_unique<RelayProcess>(RelayBinary(), std::move(args),
+                                                   temp_->File(label + ".stdout"),
+                                                   temp_->File(label + ".stderr")));
   return *relays_.back();
 }
 

@@ -46,7 +46,7 @@ struct SlotState {
   std::string plugin;
 };
 
-/// CREATE DATABASE it_<name>_<random>; applies outbox/sql/V1__outbox.sql. The destructor
+/// CREATE DATABASE it_<name>_<random>; applies the outbox/sql migrations. The destructor
 /// drops the slots registered with it (waiting for them to become inactive) and the database.
 class TestDatabase {
  public:
@@ -117,6 +117,8 @@ class RelayIntegrationTest : public ::testing::Test {
   std::string WriteConfig(const std::string& file_name, const std::string& yaml);
   /// A relay process `run --config <path>`, stdout/stderr into the temp dir; not started yet.
   RelayProcess& NewRelay(const std::string& config_path, const std::string& label);
+  /// A relay process `outbox-relay <args>` (replay, check, ...), output into the temp dir.
+  RelayProcess& NewRelayCommand(std::vector<std::string> args, const std::string& label);
 
   std::unique_ptr<TempDir> temp_;
   std::string suffix_;
