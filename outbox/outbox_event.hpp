@@ -28,10 +28,4 @@ struct OutboxEvent {
   std::string replay;      // non-empty on replayed events: the `replay` header's value
 };
 
-/// What an event weighs against the in-flight byte cap: key plus payload. Formats add a
-/// bounded envelope on top, which the cap's headroom absorbs.
-inline std::size_t EventSize(const OutboxEvent& event) {
-  return event.key.size() + (event.payload ? event.payload->size() : 0);
-}
-
 }  // namespace outbox_relay::outbox

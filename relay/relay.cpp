@@ -324,9 +324,8 @@ void Relay::Apply(TransactionAssembler::Step& step) {
     }
     ++in_flight_events_;
     ++transaction_events_;
-    in_flight_bytes_ += outbox::EventSize(event->event);
+    in_flight_bytes_ += sink_->Publish(event->event, transaction_);
     UpdateInFlightGauges();
-    sink_->Publish(event->event, transaction_);
   } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
     if (batch_.open && !skipping_) {
       // Confirmed only when the Kafka transaction holding it commits.

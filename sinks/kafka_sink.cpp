@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -152,7 +151,7 @@ KafkaSink::~KafkaSink() {
 
 void KafkaSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
-void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
+std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
   const outbox::EncodedEvent record = outbox::EncodeEvent(event);
   KafkaHeadersHandle headers(rd_kafka_headers_new(record.headers.size()));
   for (const auto& [name, value] : record.headers) {
@@ -160,7 +159,6 @@ void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
                         static_cast<ssize_t>(value.size()));
   }
 
-  const std::uint64_t record_id = ++last_record_id_;
   const void* value = record.value ? record.value->data() : nullptr;
   const std::size_t value_size = record.value ? record.value->size() : 0;
   const rd_kafka_resp_err_t error = rd_kafka_producev(
@@ -168,7 +166,7 @@ void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
       RD_KAFKA_V_KEY(event.key.data(), event.key.size()),
       RD_KAFKA_V_VALUE(const_cast<void*>(value), value_size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_HEADERS(headers.get()),
-      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(record_id))), RD_KAFKA_V_END);
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag))), RD_KAFKA_V_END);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // The flow cap sits below librdkafka's queue limits, so a refusal here is not back-pressure.
     throw SinkError("cannot queue event " + event.id + " for topic " + event.topic + ": " +
@@ -176,20 +174,13 @@ void KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
   }
   // librdkafka owns the headers once producev succeeded.
   headers.release();
-  in_flight_.emplace(record_id, InFlightRecord{tag, outbox::EventSize(event)});
+  return event.key.size() + value_size;
 }
 
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
-  if (message._private == &kCheckpointMarker) return;
-  const auto record = in_flight_.extract(reinterpret_cast<std::uintptr_t>(message._private));
-  if (record.empty()) {
-    // Its tag is unknown, so nothing can be acknowledged safely any more.
-    Log().critical("delivery report for a record this sink never published; aborting");
-    std::abort();
-  }
-  if (!handlers_.on_delivery) return;
-  DeliveryReport report{record.mapped().tag, record.mapped().bytes, std::nullopt,
-                        rd_kafka_topic_name(message.rkt)};
+  if (!handlers_.on_delivery || message._private == &kCheckpointMarker) return;
+  DeliveryReport report{static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private)),
+                        message.key_len + message.len, std::nullopt, rd_kafka_topic_name(message.rkt)};
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
   }

@@ -6,7 +6,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -44,7 +43,7 @@ class KafkaSink final : public TransactionalSink {
   KafkaSink& operator=(const KafkaSink&) = delete;
 
   void SetHandlers(Handlers handlers) override;
-  void Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
+  std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
   bool Connected() const override { return connected_; }
 
   boost::asio::awaitable<void> InitTransactions() override;
@@ -76,14 +75,6 @@ class KafkaSink final : public TransactionalSink {
   boost::asio::thread_pool worker_{1};  // librdkafka's blocking transaction calls
   Handlers handlers_;
   bool connected_ = false;
-  // A formatted record is bigger than what the relay counts in flight (outbox::EventSize), so
-  // the report cannot take its size from the record: each record's opaque is its id here.
-  struct InFlightRecord {
-    std::uint64_t tag;
-    std::size_t bytes;
-  };
-  std::unordered_map<std::uint64_t, InFlightRecord> in_flight_;
-  std::uint64_t last_record_id_ = 0;
 };
 
 }  // namespace outbox_relay::sinks

@@ -18,7 +18,7 @@ namespace outbox_relay::sinks {
 /// The outcome of one published event.
 struct DeliveryReport {
   std::uint64_t tag = 0;      // what the caller passed to Publish
-  std::size_t bytes = 0;      // outbox::EventSize of the event
+  std::size_t bytes = 0;      // the record's key plus value size, as Publish returned it
   std::optional<std::string> error;  // set when the event is definitely not delivered
   std::string_view topic;            // valid while the handler runs
 };
@@ -51,9 +51,10 @@ class Sink {
   virtual void SetHandlers(Handlers handlers) = 0;
 
   /// Hands one event over without blocking. Its report arrives later through the handler.
-  /// Events with the same key are delivered in the order they were published.
+  /// Events with the same key are delivered in the order they were published. Returns the
+  /// record's size (key plus value in the event's format), which its report gives back.
   /// Throws SinkError if the event cannot even be queued.
-  virtual void Publish(const outbox::OutboxEvent& event, std::uint64_t tag) = 0;
+  virtual std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) = 0;
 
   /// Whether the sink is currently connected to where it delivers (for logs and readiness).
   virtual bool Connected() const = 0;

@@ -14,7 +14,7 @@ StdoutSink::StdoutSink(boost::asio::io_context& io, std::FILE* out) : io_(io), o
 
 void StdoutSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
-void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
+std::size_t StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
   const outbox::EncodedEvent record = outbox::EncodeEvent(event);
   // Ordered, so the line reads topic, key, headers, value and the headers keep the record's order.
   nlohmann::ordered_json line;
@@ -32,7 +32,8 @@ void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
     line["value"] = nullptr;
   }
   const auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  DeliveryReport report{tag, outbox::EventSize(event), std::nullopt, {}};
+  const std::size_t bytes = event.key.size() + (record.value ? record.value->size() : 0);
+  DeliveryReport report{tag, bytes, std::nullopt, {}};
   if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
     report.error = std::string("writing to stdout failed: ") + std::strerror(errno);
   }
@@ -40,6 +41,7 @@ void StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
     report.topic = topic;
     handlers_.on_delivery(report);
   });
+  return bytes;
 }
 
 }  // namespace outbox_relay::sinks

@@ -16,7 +16,7 @@ class StdoutSink final : public Sink {
   StdoutSink(boost::asio::io_context& io, std::FILE* out);
 
   void SetHandlers(Handlers handlers) override;
-  void Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
+  std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
   bool Connected() const override { return true; }
 
  private:

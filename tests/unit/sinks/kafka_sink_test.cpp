@@ -130,7 +130,7 @@ class KafkaSinkTest : public ::testing::Test {
 
 // Each record is keyed by event.key and carries exactly the value and headers EncodeEvent gives
 // for its format (a null payload as a record without value); each report gives back the tag and
-// the event's in-flight size, whatever the format adds to the record.
+// the record's size (key plus value in its format), as Publish returned it.
 TEST_F(KafkaSinkTest, ProducesTheEncodedRecordForEveryFormat) {
   sink_.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); },
                      [this](const std::string& reason) { failures_.push_back(reason); }});
@@ -142,13 +142,16 @@ TEST_F(KafkaSinkTest, ProducesTheEncodedRecordForEveryFormat) {
       Event(config::EventFormat::kPayload, "customer-5"),
   };
   events.back().payload = std::nullopt;
-  for (std::size_t i = 0; i < events.size(); ++i) sink_.Publish(events[i], 100 + i);
+  std::vector<std::size_t> sizes;
+  for (std::size_t i = 0; i < events.size(); ++i) sizes.push_back(sink_.Publish(events[i], 100 + i));
 
   ASSERT_TRUE(RunUntil([&] { return reports_.size() >= events.size(); })) << reports_.size() << " reports";
   EXPECT_THAT(failures_, IsEmpty());
   for (std::size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(reports_[i].tag, 100 + i);
-    EXPECT_EQ(reports_[i].bytes, outbox::EventSize(events[i])) << i;
+    const outbox::EncodedEvent encoded = outbox::EncodeEvent(events[i]);
+    EXPECT_EQ(sizes[i], events[i].key.size() + (encoded.value ? encoded.value->size() : 0)) << i;
+    EXPECT_EQ(reports_[i].bytes, sizes[i]) << i;
     EXPECT_EQ(reports_[i].error, std::nullopt) << i;
   }
 

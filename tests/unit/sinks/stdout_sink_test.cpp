@@ -139,7 +139,7 @@ TEST_F(StdoutSinkTest, WritesNullPayloadAsNull) {
 }
 
 // Another format shows that format's record: an envelope value, with the envelope's fields
-// in their order, and the size reported is still the event's, not the envelope's.
+// in their order, and the size reported is the record's: key plus the envelope.
 TEST_F(StdoutSinkTest, WritesEnvelopeFormatRecord) {
   outbox::OutboxEvent event = Event();
   event.format = config::EventFormat::kEnvelope;
@@ -150,7 +150,8 @@ TEST_F(StdoutSinkTest, WritesEnvelopeFormatRecord) {
   EXPECT_EQ(line.at("headers").size(), 7u);
   io_.run();
   ASSERT_THAT(reports_, SizeIs(1));
-  EXPECT_EQ(reports_[0].bytes, outbox::EventSize(event));
+  const outbox::EncodedEvent encoded = outbox::EncodeEvent(event);
+  EXPECT_EQ(reports_[0].bytes, event.key.size() + encoded.value->size());
 }
 
 // A structured CloudEvent shows the CloudEvent as the value and its content-type among the
