@@ -41,8 +41,9 @@ constexpr int kMinServerVersion = 140000;
 constexpr std::string_view kPlugin = "pgoutput";
 constexpr std::string_view kHintIndent = "     hint: ";
 
-// The objects V1__outbox.sql creates; its names are fixed in the SQL, not taken from config.
-constexpr std::string_view kMigrationName = "outbox/sql/V1__outbox.sql";
+// The objects the migrations create; their names are fixed in the SQL, not taken from config.
+constexpr std::string_view kMigrationName = kOutboxMigrations[0].path;
+constexpr std::string_view kMigrationV2Name = kOutboxMigrations[1].path;
 constexpr std::string_view kMigrationSchema = "outbox";
 constexpr std::string_view kMigrationTable = "outbox";
 constexpr std::string_view kMigrationPublication = "outbox_relay";
@@ -94,14 +95,42 @@ std::string QuoteLiteral(std::string_view text) {
   return quoted + "'";
 }
 
-std::string QualifiedTable(const config::OutboxConfig& outbox) {
-  return QuoteIdentifier(outbox.table_schema) + "." + QuoteIdentifier(outbox.table_name);
+std::string QualifiedTable(const config::TableName& table) {
+  return QuoteIdentifier(table.schema) + "." + QuoteIdentifier(table.name);
 }
 
-std::string CreatePublicationSql(const std::string& publication, const config::OutboxConfig& outbox) {
+std::string TableList(const std::vector<config::TableName>& tables) {
+  std::string list;
+  for (const auto& table : tables) {
+    if (!list.empty()) list += ", ";
+    list += QualifiedTable(table);
+  }
+  return list;
+}
+
+bool IsMigrationTable(const config::TableName& table) {
+  return table.schema == kMigrationSchema && table.name == kMigrationTable;
+}
+
+// What the publication must cover: the outbox tables, or nothing when only logical messages are
+// captured (pgoutput still wants a publication by name, but messages do not go through one).
+std::vector<config::TableName> PublishedTables(const config::OutboxConfig& outbox) {
+  return outbox.CapturesTables() ? outbox.tables : std::vector<config::TableName>{};
+}
+
+// The migrations' own publication is right for the config as it is.
+bool MigrationPublicationFits(const config::OutboxConfig& outbox) {
+  return !outbox.CapturesTables() || (outbox.tables.size() == 1 && IsMigrationTable(outbox.tables.front()));
+}
+
+std::string CreatePublicationSql(const std::string& publication, const std::vector<config::TableName>& tables) {
   // Inserts only, like the migration: a retention job's deletes must not become events.
-  return "CREATE PUBLICATION " + QuoteIdentifier(publication) + " FOR TABLE " + QualifiedTable(outbox) +
-         " WITH (publish = 'insert');";
+  const std::string for_tables = tables.empty() ? "" : " FOR TABLE " + TableList(tables);
+  return "CREATE PUBLICATION " + QuoteIdentifier(publication) + for_tables + " WITH (publish = 'insert');";
+}
+
+std::string SetPublicationTablesSql(const std::string& publication, const std::vector<config::TableName>& tables) {
+  return "ALTER PUBLICATION " + QuoteIdentifier(publication) + " SET TABLE " + TableList(tables) + ";";
 }
 
 std::string CreateSlotSql(const std::string& slot) {
@@ -447,19 +476,14 @@ void CheckReplicationConnection(const config::Config& config, CheckReport& repor
 void CheckPublication(Database& db, const config::Config& config, CheckReport& report) {
   const std::string& publication = config.source.publication;
   const std::string what = "publication " + publication;
-  const std::string table = QualifiedTable(config.outbox);
-  const auto rows = db.Query(
-      "SELECT p.pubinsert, EXISTS (SELECT 1 FROM pg_publication_tables t "
-      "WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) "
-      "FROM pg_publication p WHERE p.pubname = $1",
-      {publication, config.outbox.table_schema, config.outbox.table_name});
+  const auto tables = PublishedTables(config.outbox);
+  const auto rows = db.Query("SELECT pubinsert FROM pg_publication WHERE pubname = $1", {publication});
   if (rows.empty()) {
-    report.Fail(what, "does not exist", CreatePublicationSql(publication, config.outbox));
+    report.Fail(what, "does not exist", CreatePublicationSql(publication, tables));
     return;
   }
-  if (!Bool(rows.front()[1])) {
-    report.Fail(what, "does not cover the outbox table " + table,
-                "ALTER PUBLICATION " + QuoteIdentifier(publication) + " ADD TABLE " + table + ";");
+  if (tables.empty()) {
+    report.Ok(what + " exists (outbox.capture: messages, no table to publish)");
     return;
   }
   if (!Bool(rows.front()[0])) {
@@ -467,43 +491,58 @@ void CheckPublication(Database& db, const config::Config& config, CheckReport& r
                 "ALTER PUBLICATION " + QuoteIdentifier(publication) + " SET (publish = 'insert');");
     return;
   }
-  if (db.ServerVersion() >= 150000) {
-    // PostgreSQL 15 publications may filter rows or columns: rows or values the relay would
-    // silently never see.
-    const auto& columns = config.outbox.columns;
-    const Row shape = db.Query(
-                            "SELECT t.rowfilter, "
-                            "ARRAY(SELECT c FROM unnest($4::text[]) c WHERE c <> ALL (t.attnames::text[])) "
-                            "FROM pg_publication_tables t "
-                            "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
-                            {publication, config.outbox.table_schema, config.outbox.table_name,
-                             TextArray({columns.id, columns.aggregate_type, columns.aggregate_id, columns.type,
-                                        columns.payload, columns.headers})})
-                        .front();
-    const std::string reset = "ALTER PUBLICATION " + QuoteIdentifier(publication) + " SET TABLE " + table + ";";
-    if (shape[0]) {
-      report.Fail(what, "filters the rows of " + table + " (WHERE " + *shape[0] + "), the relay never sees the others",
-                  reset);
-      return;
+  const auto& columns = config.outbox.columns;
+  const std::string wanted_columns = TextArray(
+      {columns.id, columns.aggregate_type, columns.aggregate_id, columns.type, columns.payload, columns.headers});
+  // PostgreSQL 15 publications may filter rows or columns: rows or values the relay would
+  // silently never see.
+  const bool shaped = db.ServerVersion() >= 150000;
+  const std::string reset = SetPublicationTablesSql(publication, tables);
+  bool fits = true;
+  for (const auto& table : tables) {
+    const std::string name = QualifiedTable(table);
+    const auto found =
+        shaped ? db.Query("SELECT t.rowfilter, "
+                          "ARRAY(SELECT c FROM unnest($4::text[]) c WHERE c <> ALL (t.attnames::text[]))::text "
+                          "FROM pg_publication_tables t "
+                          "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
+                          {publication, table.schema, table.name, wanted_columns})
+               : db.Query("SELECT NULL::text, NULL::text FROM pg_publication_tables t "
+                          "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
+                          {publication, table.schema, table.name});
+    if (found.empty()) {
+      report.Fail(what, "does not cover the outbox table " + name,
+                  "ALTER PUBLICATION " + QuoteIdentifier(publication) + " ADD TABLE " + name + ";");
+      fits = false;
+      continue;
     }
-    if (shape[1] && *shape[1] != "{}") {
-      report.Fail(what, "its column list leaves out " + *shape[1] + " of " + table, reset);
-      return;
+    const Row& shape = found.front();
+    if (shape[0]) {
+      report.Fail(what, "filters the rows of " + name + " (WHERE " + *shape[0] + "), the relay never sees the others",
+                  reset);
+      fits = false;
+    } else if (shape[1] && *shape[1] != "{}") {
+      report.Fail(what, "its column list leaves out " + *shape[1] + " of " + name, reset);
+      fits = false;
     }
   }
-  report.Ok(what + " publishes inserts of " + table);
+  if (fits) report.Ok(what + " publishes inserts of " + TableList(tables));
 }
 
 // Returns whether the table exists (the SELECT check needs it).
-bool CheckTable(Database& db, const config::Config& config, CheckReport& report) {
-  const std::string table = QualifiedTable(config.outbox);
-  const std::string what = "outbox table " + table;
+bool CheckTable(Database& db, const config::TableName& table, const config::OutboxColumns& columns,
+                CheckReport& report) {
+  const std::string name = QualifiedTable(table);
+  const std::string what = "outbox table " + name;
   const auto rows = db.Query(
       "SELECT c.oid::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "WHERE n.nspname = $1 AND c.relname = $2",
-      {config.outbox.table_schema, config.outbox.table_name});
-  const std::string apply = "apply " + std::string(kMigrationName) +
-                            " (outbox-relay init does), or set outbox.table to the outbox's schema.table";
+      {table.schema, table.name});
+  const std::string apply =
+      IsMigrationTable(table)
+          ? "apply " + std::string(kMigrationName) +
+                " (outbox-relay init does), or list the outbox's schema.table in outbox.tables"
+          : "create it with the outbox columns (outbox-relay init --print-sql shows them), or correct outbox.tables";
   if (rows.empty()) {
     report.Fail(what, "does not exist", apply);
     return false;
@@ -522,7 +561,6 @@ bool CheckTable(Database& db, const config::Config& config, CheckReport& report)
   auto has = [&](const std::string& column) {
     return std::find(present.begin(), present.end(), column) != present.end();
   };
-  const auto& columns = config.outbox.columns;
   // Required by EventMapper; payload and headers may be absent (events without them).
   const std::array<std::pair<const char*, const std::string*>, 4> required = {{
       {"id", &columns.id},
@@ -549,23 +587,38 @@ bool CheckTable(Database& db, const config::Config& config, CheckReport& report)
   return true;
 }
 
-void CheckSelect(Database& db, const config::Config& config, CheckReport& report) {
-  const std::string table = QualifiedTable(config.outbox);
+void CheckSelect(Database& db, const config::TableName& table, CheckReport& report) {
+  const std::string name = QualifiedTable(table);
   const Row row = db.Query(
                         "SELECT current_user, has_schema_privilege(n.oid, 'USAGE'), has_table_privilege(c.oid, 'SELECT') "
                         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "WHERE n.nspname = $1 AND c.relname = $2",
-                        {config.outbox.table_schema, config.outbox.table_name})
+                        {table.schema, table.name})
                       .front();
   const std::string role = QuoteIdentifier(Text(row[0]));
-  const std::string what = "SELECT on " + table;
+  const std::string what = "SELECT on " + name;
   if (Bool(row[1]) && Bool(row[2])) {
     report.Ok(what);
     return;
   }
   report.Fail(what, "role " + Text(row[0]) + " may not read the outbox table",
-              "GRANT USAGE ON SCHEMA " + QuoteIdentifier(config.outbox.table_schema) + " TO " + role +
-                  "; GRANT SELECT ON " + table + " TO " + role + ";");
+              "GRANT USAGE ON SCHEMA " + QuoteIdentifier(table.schema) + " TO " + role + "; GRANT SELECT ON " + name +
+                  " TO " + role + ";");
+}
+
+// Tableless mode: services publish with outbox.publish_message(), which V2 creates.
+void CheckPublishMessage(Database& db, CheckReport& report) {
+  const std::string what = "function outbox.publish_message";
+  const bool exists = Bool(
+      db.Query("SELECT to_regprocedure('outbox.publish_message(text, text, text, jsonb, jsonb, text)') IS NOT NULL")
+          .front()[0]);
+  if (exists) {
+    report.Ok(what + " (outbox.capture includes messages)");
+    return;
+  }
+  report.Fail(what, "does not exist, and outbox.capture includes messages",
+              "apply " + std::string(kMigrationV2Name) + " (outbox-relay init does); services call it to publish "
+              "an event without a table");
 }
 
 void CheckSlot(Database& db, const config::Config& config, CheckReport& report) {
@@ -607,9 +660,18 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   Guarded(report, "role", [&] { may_replicate = CheckRole(*db, report); });
   if (may_replicate) CheckReplicationConnection(config, report);
   Guarded(report, "publication " + config.source.publication, [&] { CheckPublication(*db, config, report); });
-  bool table_exists = false;
-  Guarded(report, "outbox table", [&] { table_exists = CheckTable(*db, config, report); });
-  if (table_exists) Guarded(report, "SELECT on the outbox table", [&] { CheckSelect(*db, config, report); });
+  // outbox.capture: messages reads no table, so no table needs to exist or be readable.
+  for (const auto& table : PublishedTables(config.outbox)) {
+    bool table_exists = false;
+    Guarded(report, "outbox table " + QualifiedTable(table),
+            [&] { table_exists = CheckTable(*db, table, config.outbox.columns, report); });
+    if (table_exists) {
+      Guarded(report, "SELECT on " + QualifiedTable(table), [&] { CheckSelect(*db, table, report); });
+    }
+  }
+  if (config.outbox.CapturesMessages()) {
+    Guarded(report, "function outbox.publish_message", [&] { CheckPublishMessage(*db, report); });
+  }
   Guarded(report, "slot " + config.source.slot, [&] { CheckSlot(*db, config, report); });
 }
 
@@ -682,28 +744,50 @@ std::string CommentOut(std::string_view sql) {
   return out;
 }
 
-bool MigrationCreatesTable(const config::OutboxConfig& outbox) {
-  return outbox.table_schema == kMigrationSchema && outbox.table_name == kMigrationTable;
+// The migrations run when the config uses what they create: the table outbox.outbox, or
+// publish_message() for logical messages. A config naming only tables of its own gets neither:
+// they would create an outbox nobody reads.
+bool MigrationsApply(const config::OutboxConfig& outbox) {
+  return outbox.CapturesMessages() || std::any_of(outbox.tables.begin(), outbox.tables.end(), IsMigrationTable);
+}
+
+// The outbox tables no migration creates.
+std::vector<config::TableName> OwnTables(const config::OutboxConfig& outbox) {
+  std::vector<config::TableName> own;
+  for (const auto& table : PublishedTables(outbox)) {
+    if (!IsMigrationTable(table)) own.push_back(table);
+  }
+  return own;
 }
 
 void PrintInitSql(const config::Config& config, std::ostream& out) {
   const std::string& slot = config.source.slot;
   const std::string& publication = config.source.publication;
+  const auto tables = PublishedTables(config.outbox);
+  const auto own = OwnTables(config.outbox);
   out << "-- outbox-relay init --print-sql: what `outbox-relay init` creates where missing, for a DBA.\n"
       << "-- Database: " << DescribeDsn(config.source.dsn) << " (source.dsn; not connected)\n"
-      << "\n-- 1. The outbox: schema, table, publish() function, publication (" << kMigrationName << ").\n";
-  if (!MigrationCreatesTable(config.outbox)) {
-    out << "-- outbox.table is " << QualifiedTable(config.outbox)
-        << ": this migration creates outbox.outbox; adapt it to your table.\n";
+      << "\n-- 1. The outbox migrations, in order: schema, table, publish() function, publication\n"
+      << "-- (" << kMigrationName << "); created_lsn column, publish_message() and purge() functions\n"
+      << "-- (" << kMigrationV2Name << ").\n";
+  if (!own.empty()) {
+    out << "-- outbox.tables names " << TableList(own)
+        << ", which no migration creates: create it (with the outbox columns of\n"
+        << "-- outbox.outbox below, or set outbox.columns.*) before publishing it.\n";
   }
-  out << kOutboxMigrationSql;
-  if (!kOutboxMigrationSql.empty() && kOutboxMigrationSql.back() != '\n') out << "\n";
-  if (publication != kMigrationPublication || !MigrationCreatesTable(config.outbox)) {
+  for (const auto& migration : kOutboxMigrations) {
+    out << "\n-- " << migration.path << "\n" << migration.sql;
+    if (!migration.sql.empty() && migration.sql.back() != '\n') out << "\n";
+  }
+  if (publication != kMigrationPublication) {
     out << "\n-- The configured publication (source.publication).\n"
-        << CreatePublicationSql(publication, config.outbox) << "\n";
+        << CreatePublicationSql(publication, tables) << "\n";
+  } else if (!MigrationPublicationFits(config.outbox)) {
+    out << "\n-- The migration's publication covers outbox.outbox; the relay reads outbox.tables.\n"
+        << SetPublicationTablesSql(publication, tables) << "\n";
   }
   out << "\n-- 2. The replication slot (the relay also creates it at start while source.create_slot is\n"
-      << "-- true). Run it on its own, not in the migration's transaction: a logical slot cannot be\n"
+      << "-- true). Run it on its own, not in the migrations' transaction: a logical slot cannot be\n"
       << "-- created in a transaction that has written.\n"
       << "SELECT pg_create_logical_replication_slot(" << QuoteLiteral(slot) << ", 'pgoutput')\n"
       << "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " << QuoteLiteral(slot) << ");\n"
@@ -735,12 +819,35 @@ struct MigrationObject {
   std::string exists_sql;  // one boolean
 };
 
-std::vector<MigrationObject> MigrationObjects() {
+struct Migration {
+  std::string_view path;
+  std::string_view sql;
+  std::vector<MigrationObject> objects;  // what it creates, each with how to tell it exists
+};
+
+std::vector<Migration> Migrations() {
+  static_assert(kOutboxMigrations.size() == 2, "list the objects of the new migration here");
   return {
-      {"schema outbox", "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'outbox')"},
-      {"table outbox.outbox", "SELECT to_regclass('outbox.outbox') IS NOT NULL"},
-      {"function outbox.publish", "SELECT to_regprocedure('outbox.publish(text, text, text, jsonb, jsonb)') IS NOT NULL"},
-      {"publication outbox_relay", "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'outbox_relay')"},
+      {kOutboxMigrations[0].path,
+       kOutboxMigrations[0].sql,
+       {
+           {"schema outbox", "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'outbox')"},
+           {"table outbox.outbox", "SELECT to_regclass('outbox.outbox') IS NOT NULL"},
+           {"function outbox.publish",
+            "SELECT to_regprocedure('outbox.publish(text, text, text, jsonb, jsonb)') IS NOT NULL"},
+           {"publication outbox_relay", "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'outbox_relay')"},
+       }},
+      {kOutboxMigrations[1].path,
+       kOutboxMigrations[1].sql,
+       {
+           // With its default: the column alone does not record anything.
+           {"column outbox.outbox.created_lsn",
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('outbox.outbox') "
+            "AND attname = 'created_lsn' AND atthasdef AND NOT attisdropped)"},
+           {"function outbox.publish_message",
+            "SELECT to_regprocedure('outbox.publish_message(text, text, text, jsonb, jsonb, text)') IS NOT NULL"},
+           {"function outbox.purge", "SELECT to_regprocedure('outbox.purge(interval, name, regclass)') IS NOT NULL"},
+       }},
   };
 }
 
@@ -748,40 +855,65 @@ bool QueryBool(Database& db, const std::string& sql, const std::vector<std::stri
   return Bool(db.Query(sql, params).front()[0]);
 }
 
-// Returns false after a FAIL line.
-bool InitMigration(Database& db, const config::Config& config, InitReport& report) {
-  if (!MigrationCreatesTable(config.outbox)) {
-    // The migration's names are fixed; running it would create an outbox nobody reads.
-    if (QueryBool(db, "SELECT to_regclass($1) IS NOT NULL", {QualifiedTable(config.outbox)})) {
-      report.Exists("table " + QualifiedTable(config.outbox));
-      return true;
+bool PublicationExists(Database& db, const std::string& publication) {
+  return QueryBool(db, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", {publication});
+}
+
+// The tables outbox.tables names besides outbox.outbox: no migration creates them, so they must
+// exist already. Returns false after a FAIL line.
+bool InitOwnTables(Database& db, const config::Config& config, InitReport& report) {
+  for (const auto& table : OwnTables(config.outbox)) {
+    const std::string name = QualifiedTable(table);
+    if (QueryBool(db, "SELECT to_regclass($1) IS NOT NULL", {name})) {
+      report.Exists("table " + name);
+      continue;
     }
-    report.Fail("outbox table " + QualifiedTable(config.outbox),
-                "does not exist, and " + std::string(kMigrationName) + " creates outbox.outbox only",
-                "create it with the outbox columns (outbox-relay init --print-sql shows them), or set "
-                "outbox.table: outbox.outbox");
+    report.Fail("outbox table " + name, "does not exist, and the migrations create outbox.outbox only",
+                "create it with the outbox columns (outbox-relay init --print-sql shows them), or list "
+                "outbox.outbox in outbox.tables instead");
     return false;
   }
-  const auto objects = MigrationObjects();
-  std::vector<bool> existed;
-  for (const auto& object : objects) existed.push_back(QueryBool(db, object.exists_sql));
-  // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that is
-  // already there, and a second init should change nothing.
-  if (std::find(existed.begin(), existed.end(), false) != existed.end()) {
-    try {
-      db.Execute(std::string(kOutboxMigrationSql));
-    } catch (const DatabaseError& error) {
-      report.Fail(std::string(kMigrationName), error.what(),
-                  "run init as a role that may create schemas and publications in this database (e.g. its "
-                  "owner), or have a DBA run the output of outbox-relay init --print-sql");
-      return false;
+  return true;
+}
+
+// Applies each migration that misses one of its objects, in order. Returns false after a FAIL line.
+bool InitMigrations(Database& db, const config::Config& config, InitReport& report) {
+  if (!MigrationsApply(config.outbox)) return true;
+  const std::string& publication = config.source.publication;
+  const bool publication_existed = PublicationExists(db, std::string(kMigrationPublication));
+  for (const auto& migration : Migrations()) {
+    std::vector<bool> existed;
+    for (const auto& object : migration.objects) existed.push_back(QueryBool(db, object.exists_sql));
+    // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that
+    // is already there, ALTER TABLE would lock the outbox, and a second init should change nothing.
+    if (std::find(existed.begin(), existed.end(), false) != existed.end()) {
+      try {
+        db.Execute(std::string(migration.sql));
+      } catch (const DatabaseError& error) {
+        report.Fail(std::string(migration.path), error.what(),
+                    "run init as a role that may create schemas and publications in this database (e.g. its "
+                    "owner), or have a DBA run the output of outbox-relay init --print-sql");
+        return false;
+      }
+    }
+    for (std::size_t i = 0; i < migration.objects.size(); ++i) {
+      if (existed[i]) {
+        report.Exists(migration.objects[i].what);
+      } else {
+        report.Created(migration.objects[i].what);
+      }
     }
   }
-  for (std::size_t i = 0; i < objects.size(); ++i) {
-    if (existed[i]) {
-      report.Exists(objects[i].what);
-    } else {
-      report.Created(objects[i].what);
+  // The migration created outbox_relay for outbox.outbox. When that is the configured
+  // publication and the relay reads other tables, point it at them now, while it is new and
+  // nobody else's (init never alters a publication it found).
+  if (!publication_existed && publication == kMigrationPublication && !MigrationPublicationFits(config.outbox)) {
+    const std::string sql = SetPublicationTablesSql(publication, PublishedTables(config.outbox));
+    try {
+      db.Execute(sql);
+    } catch (const DatabaseError& error) {
+      report.Fail("publication " + publication, error.what(), "have the tables' owner run: " + sql);
+      return false;
     }
   }
   return true;
@@ -790,16 +922,17 @@ bool InitMigration(Database& db, const config::Config& config, InitReport& repor
 bool InitPublication(Database& db, const config::Config& config, InitReport& report) {
   const std::string& publication = config.source.publication;
   const std::string what = "publication " + publication;
-  if (publication == kMigrationPublication && MigrationCreatesTable(config.outbox)) return true;  // done above
-  if (QueryBool(db, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", {publication})) {
+  if (publication == kMigrationPublication && MigrationsApply(config.outbox)) return true;  // a migration's
+  if (PublicationExists(db, publication)) {
     // An existing publication may serve others too: init never alters it (check says if it fits).
     report.Exists(what);
     return true;
   }
+  const std::string sql = CreatePublicationSql(publication, PublishedTables(config.outbox));
   try {
-    db.Execute(CreatePublicationSql(publication, config.outbox));
+    db.Execute(sql);
   } catch (const DatabaseError& error) {
-    report.Fail(what, error.what(), "have the table's owner run: " + CreatePublicationSql(publication, config.outbox));
+    report.Fail(what, error.what(), "have the tables' owner run: " + sql);
     return false;
   }
   report.Created(what);
@@ -929,8 +1062,8 @@ int InitCommand(const std::string& config_path, bool print_sql, std::ostream& ou
   }
   out << "connected to " << db->Describe() << "\n";
   try {
-    if (!InitMigration(*db, *config, report) || !InitPublication(*db, *config, report) ||
-        !InitSlot(*db, *config, report)) {
+    if (!InitOwnTables(*db, *config, report) || !InitMigrations(*db, *config, report) ||
+        !InitPublication(*db, *config, report) || !InitSlot(*db, *config, report)) {
       return kExitFatal;
     }
   } catch (const DatabaseError& error) {

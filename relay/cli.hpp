@@ -9,15 +9,18 @@
 namespace outbox_relay::relay {
 
 /// `outbox-relay check`: validates the config, then the database (connection, wal_level,
-/// slot / WAL sender room, REPLICATION, publication, outbox table and columns, SELECT, slot)
-/// and, for the kafka sink, the brokers. One `ok   <what>` line or `FAIL <what>: <problem>` +
+/// slot / WAL sender room, REPLICATION, publication, each of outbox.tables: existence, columns,
+/// SELECT — none with outbox.capture: messages —, outbox.publish_message() when messages are
+/// captured, slot) and, for the kafka sink, the brokers. One `ok   <what>` line or `FAIL <what>: <problem>` +
 /// `     hint: <fix>` lines per check on `out`. Returns 0 (all ok), 1 (a FAIL) or 2 (config
 /// error, one line on `err`). Never prints the DSN's password.
 int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream& err);
 
-/// `outbox-relay init`: creates what is missing (the embedded V1__outbox.sql migration, the
-/// configured publication, the pgoutput slot) and prints one line per object. Idempotent.
-/// With `print_sql`, prints the SQL a DBA would run instead, without connecting.
+/// `outbox-relay init`: creates what is missing (the embedded migrations V1__outbox.sql then
+/// V2__publish_message_purge.sql, each only if one of its objects is missing; the configured
+/// publication over outbox.tables; the pgoutput slot) and prints one line per object.
+/// Idempotent. Tables of outbox.tables other than outbox.outbox must exist already. With
+/// `print_sql`, prints the SQL a DBA would run instead (both migrations), without connecting.
 /// Returns 0, 1 (a database error) or 2 (config error).
 int InitCommand(const std::string& config_path, bool print_sql, std::ostream& out, std::ostream& err);
 

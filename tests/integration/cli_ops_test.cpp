@@ -63,6 +63,20 @@ std::vector<std::string> Lines(const std::string& text) {
 
 bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// A database whose outbox is V1 only, as installed before V2 existed (whatever the fixture applied).
+void ResetOutboxToV1(PgConnection& conn) {
+  conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
+  conn.Exec(ReadFile(SourceDir() + "/outbox/sql/V1__outbox.sql"));
+}
+
+// RenderRelayConfig's YAML with `keys` (indented lines) added to its outbox section.
+std::string WithOutboxKeys(std::string yaml, const std::string& keys) {
+  const auto section = yaml.find("\noutbox:\n");
+  if (section == std::string::npos) throw std::runtime_error("no outbox section in:\n" + yaml);
+  yaml.insert(section + std::string("\noutbox:\n").size(), keys);
+  return yaml;
+}
+
 // The index of the first line starting with `prefix`, if any.
 std::optional<std::size_t> FindLine(const std::vector<std::string>& lines, const std::string& prefix) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -218,9 +232,9 @@ TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
   }
 }
 
-// init on an empty database creates schema, table, function, publication and slot; a second init
-// creates nothing and succeeds; status exits 1 with a hint before init; --print-sql prints the SQL
-// without connecting (the DSN points at a closed port).
+// init on an empty database creates schema, table, functions, column, publication and slot (V1
+// then V2); a second init creates nothing and succeeds; status exits 1 with a hint before init;
+// --print-sql prints the SQL without connecting (the DSN points at a closed port).
 TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   TestDatabase& db = CreateDatabase();
   PgConnection conn = db.Connect();
@@ -241,14 +255,18 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
 
   const auto first = RunCli({"init", "--config", config}, "init-1");
   EXPECT_TRUE(first.exit.exited && first.exit.code == 0) << first.exit.Describe();
-  for (const auto& created : std::vector<std::string>{"schema outbox", "table outbox.outbox", "function outbox.publish",
-                                                      "publication outbox_relay", "slot " + slot}) {
+  for (const auto& created : std::vector<std::string>{
+           "schema outbox", "table outbox.outbox", "function outbox.publish", "publication outbox_relay",
+           "column outbox.outbox.created_lsn", "function outbox.publish_message", "function outbox.purge",
+           "slot " + slot}) {
     EXPECT_TRUE(FindLine(first.out, "created " + created)) << "no \"created " << created << "\" line";
   }
   const auto objects = conn.Exec(
       "SELECT to_regclass('outbox.outbox') IS NOT NULL, "
       "(SELECT count(*) FROM pg_publication WHERE pubname = 'outbox_relay'), "
-      "(SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure)");
+      "(SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure), "
+      "(SELECT xmin::text FROM pg_proc WHERE oid = "
+      "'outbox.publish_message(text,text,text,jsonb,jsonb,text)'::regprocedure)");
   EXPECT_EQ(objects.Text(0, 0), "t");
   EXPECT_EQ(objects.Text(0, 1), "1");
   const auto state = db.Slot(slot);
@@ -262,9 +280,12 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   // CREATE OR REPLACE FUNCTION would give the function's row a new xmin: it was not run again.
   const auto after = conn.Exec(
       "SELECT (SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure), "
-      "(SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + conn.QuoteLiteral(slot) + ")");
+      "(SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + conn.QuoteLiteral(slot) + "), "
+      "(SELECT xmin::text FROM pg_proc WHERE oid = "
+      "'outbox.publish_message(text,text,text,jsonb,jsonb,text)'::regprocedure)");
   EXPECT_EQ(after.Text(0, 0), objects.Text(0, 2)) << "the second init rewrote outbox.publish";
   EXPECT_EQ(after.Text(0, 1), "1");
+  EXPECT_EQ(after.Text(0, 2), objects.Text(0, 3)) << "the second init rewrote outbox.publish_message";
 
   const std::string password = "it-secret-" + suffix_;
   options.dsn = "host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) + " dbname=nowhere user=nobody password=" +
@@ -275,6 +296,11 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   std::string text;
   for (const auto& line : sql.out) text += line + "\n";
   EXPECT_TRUE(Contains(text, "CREATE TABLE IF NOT EXISTS outbox.outbox")) << "the migration is missing";
+  const auto v2 = text.find("ALTER TABLE outbox.outbox ADD COLUMN IF NOT EXISTS created_lsn pg_lsn;");
+  EXPECT_NE(v2, std::string::npos) << "V2 is missing";
+  EXPECT_LT(text.find("CREATE TABLE IF NOT EXISTS outbox.outbox"), v2) << "V2 is printed before V1";
+  EXPECT_TRUE(Contains(text, "CREATE OR REPLACE FUNCTION outbox.publish_message("));
+  EXPECT_TRUE(Contains(text, "CREATE OR REPLACE FUNCTION outbox.purge("));
   EXPECT_TRUE(Contains(text, "CREATE PUBLICATION outbox_relay FOR TABLE outbox.outbox"));
   EXPECT_TRUE(Contains(text, "pg_create_logical_replication_slot('" + slot + "', 'pgoutput')"));
   EXPECT_TRUE(FindLine(sql.out, "--         CREATE ROLE outbox_relay WITH LOGIN REPLICATION"))
@@ -352,6 +378,123 @@ TEST_F(CliOpsTest, StatusJsonShowsTheSlotAfterTheRelayStreamed) {
   relay.Signal(SIGTERM);
   const auto exit = relay.WaitFor(60s);
   ASSERT_TRUE(exit.has_value()) << "the relay did not exit within 60 s of SIGTERM";
+}
+
+// init on a database holding a V1 outbox with rows applies V2 only: the V1 objects exist, the
+// created_lsn column and the two functions are created, and the rows stay.
+TEST_F(CliOpsTest, InitUpgradesAV1OutboxToV2KeepingItsRows) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  ResetOutboxToV1(conn);
+  conn.Exec("SELECT outbox.publish('order', 'o-1', 'OrderPlaced', '{\"n\": 1}'::jsonb)");
+  const std::string slot = "it_upgrade_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.sink = "stdout";
+  const auto result = RunCli({"init", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "init");
+
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
+  for (const char* existed : {"schema outbox", "table outbox.outbox", "function outbox.publish",
+                              "publication outbox_relay"}) {
+    EXPECT_TRUE(FindLine(result.out, std::string("exists  ") + existed)) << "no \"exists  " << existed << "\" line";
+  }
+  for (const char* created : {"column outbox.outbox.created_lsn", "function outbox.publish_message",
+                              "function outbox.purge"}) {
+    EXPECT_TRUE(FindLine(result.out, std::string("created ") + created)) << "no \"created " << created << "\" line";
+  }
+  const auto rows = conn.Exec("SELECT aggregateid, created_lsn::text FROM outbox.outbox");
+  ASSERT_EQ(rows.Size(), 1u) << "the V1 row is gone";
+  EXPECT_EQ(rows.Text(0, 0), "o-1");
+  EXPECT_FALSE(rows.At(0, 1).has_value()) << "a V1 row got a created_lsn";
+}
+
+// With outbox.tables naming outbox.outbox and a table of the service's own, init publishes both
+// and check checks both (columns, SELECT, publication); a table the publication leaves out, or
+// one that does not exist, is a FAIL naming it.
+TEST_F(CliOpsTest, CheckAndInitCoverEveryConfiguredTable) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
+  conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
+            "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
+  const std::string slot = "it_tables_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{table}";
+  options.sink = "stdout";
+  const std::string config = WriteConfig(
+      "relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  tables: [outbox.outbox, public.events]\n"));
+
+  const auto init = RunCli({"init", "--config", config}, "init");
+  EXPECT_TRUE(init.exit.exited && init.exit.code == 0) << init.exit.Describe();
+  EXPECT_TRUE(FindLine(init.out, "exists  table public.events"));
+  EXPECT_TRUE(FindLine(init.out, "created publication outbox_relay"));
+  EXPECT_EQ(conn.Exec("SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY schemaname) "
+                      "FROM pg_publication_tables WHERE pubname = 'outbox_relay'")
+                .Text(0, 0),
+            "outbox.outbox,public.events");
+
+  const auto good = RunCli({"check", "--config", config}, "check-good");
+  EXPECT_TRUE(good.exit.exited && good.exit.code == 0) << good.exit.Describe();
+  for (const char* line : {"ok   publication outbox_relay publishes inserts of outbox.outbox, public.events",
+                           "ok   outbox table outbox.outbox has the configured columns",
+                           "ok   outbox table public.events has the configured columns", "ok   SELECT on outbox.outbox",
+                           "ok   SELECT on public.events"}) {
+    EXPECT_TRUE(FindLine(good.out, line)) << "no line starting with \"" << line << "\"";
+  }
+
+  conn.Exec("ALTER PUBLICATION outbox_relay DROP TABLE public.events");
+  const auto uncovered = RunCli({"check", "--config", config}, "check-uncovered");
+  EXPECT_TRUE(uncovered.exit.exited && uncovered.exit.code == 1) << uncovered.exit.Describe();
+  ExpectFailWithHint(uncovered, "publication outbox_relay: does not cover the outbox table public.events",
+                     "ALTER PUBLICATION outbox_relay ADD TABLE public.events;");
+
+  const std::string missing = WriteConfig(
+      "missing.yaml", WithOutboxKeys(RenderRelayConfig(options), "  tables: [outbox.outbox, public.missing]\n"));
+  const auto check_missing = RunCli({"check", "--config", missing}, "check-missing");
+  EXPECT_TRUE(check_missing.exit.exited && check_missing.exit.code == 1) << check_missing.exit.Describe();
+  ExpectFailWithHint(check_missing, "outbox table public.missing: does not exist", "outbox.tables");
+  const auto init_missing = RunCli({"init", "--config", missing}, "init-missing");
+  EXPECT_TRUE(init_missing.exit.exited && init_missing.exit.code == 1) << init_missing.exit.Describe();
+  ExpectFailWithHint(init_missing, "outbox table public.missing: does not exist", "outbox.tables");
+}
+
+// With outbox.capture: messages, check neither needs nor checks any table, but needs
+// outbox.publish_message() (V2), which init creates.
+TEST_F(CliOpsTest, CheckWithCaptureMessagesSkipsTablesAndNeedsPublishMessage) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  ResetOutboxToV1(conn);
+  const std::string slot = "it_messages_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.sink = "stdout";
+  const std::string config = WriteConfig(
+      "relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  capture: messages\n  tables: [public.absent]\n"));
+
+  const auto before = RunCli({"check", "--config", config}, "check-before");
+  EXPECT_TRUE(before.exit.exited && before.exit.code == 1) << before.exit.Describe();
+  ExpectFailWithHint(before, "function outbox.publish_message: does not exist", "V2__publish_message_purge.sql");
+
+  const auto init = RunCli({"init", "--config", config}, "init");
+  EXPECT_TRUE(init.exit.exited && init.exit.code == 0) << init.exit.Describe();
+  EXPECT_TRUE(FindLine(init.out, "created function outbox.publish_message"));
+
+  const auto after = RunCli({"check", "--config", config}, "check-after");
+  EXPECT_TRUE(after.exit.exited && after.exit.code == 0) << after.exit.Describe();
+  EXPECT_TRUE(FindLine(after.out, "ok   publication outbox_relay exists"));
+  EXPECT_TRUE(FindLine(after.out, "ok   function outbox.publish_message"));
+  for (const auto& line : after.out) {
+    EXPECT_FALSE(Contains(line, "outbox table") || Contains(line, "SELECT on")) << "a table check ran: " << line;
+  }
 }
 
 // check, init and status exit 2 on a config error (an unknown key) with one stderr line naming it.
