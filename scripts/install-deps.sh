@@ -22,7 +22,7 @@ PACKAGES=(
   # test servers and tools (prometheus: promtool and the server, for the ops tests)
   postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
-  python3 python3-psycopg2 util-linux procps
+  python3 python3-psycopg2 python3-confluent-kafka util-linux procps
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
