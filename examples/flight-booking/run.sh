@@ -126,7 +126,7 @@ info "PostgreSQL 127.0.0.1:$PGPORT, Kafka $KAFKA_BOOTSTRAP_SERVERS, work dir $WO
 # ---------------------------------------------------------------------------------------------
 step "Creating database $DB: schemas booking, seats, ticketing (each with its outbox) + publication"
 psql_admin -d postgres -c "CREATE DATABASE $DB"
-for file in booking seats ticketing publication; do
+for file in context booking seats ticketing publication; do
   PGOPTIONS="-c client_min_messages=warning" psql_admin -d "$DB" -f "$EXAMPLE/sql/$file.sql"
 done
 info "roles flight_booking, flight_seats, flight_ticketing: each reaches its own schema only"

@@ -74,8 +74,9 @@ class FlightBookingTest : public RelayIntegrationTest {
   void StartRelay() {
     TestDatabase& db = CreateDatabase();
     PgConnection conn = db.Connect();
-    for (const char* file : {"sql/booking.sql", "sql/seats.sql", "sql/ticketing.sql",
-                             "sql/publication.sql"}) {
+    // context.sql first: the three contexts' files call the procedure it defines.
+    for (const char* file : {"sql/context.sql", "sql/booking.sql", "sql/seats.sql",
+                             "sql/ticketing.sql", "sql/publication.sql"}) {
       const std::string sql = ReadFile(Example(file));
       ASSERT_FALSE(sql.empty()) << "cannot read " << Example(file);
       conn.Exec(sql);
@@ -158,6 +159,13 @@ class FlightBookingTest : public RelayIntegrationTest {
     ASSERT_TRUE(exit.has_value()) << "booking.py place did not finish within 60 s";
     ASSERT_TRUE(exit->exited && exit->code == 0)
         << "booking.py place: " << exit->Describe() << "\n" << place.StderrTail(20);
+  }
+
+  /// The saga under way: the relay streaming, the three services consuming, the bookings placed.
+  void StartSaga(const SagaOptions& options) {
+    ASSERT_NO_FATAL_FAILURE(StartRelay());
+    ASSERT_NO_FATAL_FAILURE(StartServices(options));
+    ASSERT_NO_FATAL_FAILURE(PlaceBookings(options));
   }
 
   /// Fails the test if a service or the relay ended that was not supposed to.
@@ -273,13 +281,8 @@ long long Count(PgConnection& conn, const std::string& sql) {
 // event is recognised and skipped.
 TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   const auto test_start = Clock::now();
-  SagaOptions options;
-  options.bookings = 100;
-  options.seat_failures = 10;
-  options.seats_crash_after = 30;
-  ASSERT_NO_FATAL_FAILURE(StartRelay());
-  ASSERT_NO_FATAL_FAILURE(StartServices(options));
-  ASSERT_NO_FATAL_FAILURE(PlaceBookings(options));
+  const SagaOptions options{.bookings = 100, .seat_failures = 10, .seats_crash_after = 30};
+  ASSERT_NO_FATAL_FAILURE(StartSaga(options));
   std::cout << "[ info ] placed " << options.bookings << " bookings after "
             << Seconds(Clock::now() - test_start) << "\n";
 
@@ -423,13 +426,8 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
 // its seat (SeatReleased), then the booking service cancels it; no ticket exists for it.
 TEST_F(FlightBookingTest, TicketingFailureReleasesTheSeat) {
   const auto test_start = Clock::now();
-  SagaOptions options;
-  options.bookings = 20;
-  options.seat_failures = 2;
-  options.ticket_failures = 3;
-  ASSERT_NO_FATAL_FAILURE(StartRelay());
-  ASSERT_NO_FATAL_FAILURE(StartServices(options));
-  ASSERT_NO_FATAL_FAILURE(PlaceBookings(options));
+  const SagaOptions options{.bookings = 20, .seat_failures = 2, .ticket_failures = 3};
+  ASSERT_NO_FATAL_FAILURE(StartSaga(options));
 
   PgConnection conn = db_->Connect();
   const auto deadline = Clock::now() + 60s;

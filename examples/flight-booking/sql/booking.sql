@@ -1,7 +1,10 @@
 -- Bounded context "booking": the bookings, the context's own outbox, and what its consumer has
 -- processed. Owned by the booking service (role flight_booking), which may touch nothing else.
--- Idempotent: safe to run again. Run as a superuser (it creates the role).
-CREATE SCHEMA IF NOT EXISTS booking;
+-- Apply after context.sql. Idempotent: safe to run again. Run as a superuser (it creates the
+-- role).
+-- The schema, its outbox (published to topic booking.events), publish(), processed_events,
+-- duplicate_deliveries, the role and its grants on them: sql/context.sql.
+CALL flights_setup.create_bounded_context('booking', 'flight_booking');
 
 CREATE TABLE IF NOT EXISTS booking.bookings (
     id             uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -20,59 +23,4 @@ CREATE TABLE IF NOT EXISTS booking.bookings (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
--- The context's outbox: the columns of outbox.outbox (outbox/sql/V1__outbox.sql), so the relay
--- reads it like any outbox table (outbox.tables). Published to topic booking.events.
-CREATE TABLE IF NOT EXISTS booking.outbox (
-    id            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    aggregatetype text        NOT NULL,
-    aggregateid   text        NOT NULL,
-    type          text        NOT NULL,
-    payload       jsonb,
-    headers       jsonb,
-    created_at    timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE OR REPLACE FUNCTION booking.publish(
-    aggregate_type text,
-    aggregate_id   text,
-    event_type     text,
-    payload        jsonb,
-    headers        jsonb DEFAULT NULL)
-RETURNS uuid
-LANGUAGE sql
-AS $$
-    INSERT INTO booking.outbox (aggregatetype, aggregateid, type, payload, headers)
-    VALUES (aggregate_type, aggregate_id, event_type, payload, headers)
-    RETURNING id;
-$$;
-
--- The idempotent consumer's memory: the Kafka `id` header of every event it acted on, written
--- in the same transaction as the state change and the outbox row that event caused.
-CREATE TABLE IF NOT EXISTS booking.processed_events (
-    event_id        uuid        PRIMARY KEY,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    processed_at    timestamptz NOT NULL DEFAULT now()
-);
-
--- Redeliveries of an already-processed id, skipped (one row per skip): evidence, not state.
-CREATE TABLE IF NOT EXISTS booking.duplicate_deliveries (
-    event_id        uuid        NOT NULL,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    seen_at         timestamptz NOT NULL DEFAULT now()
-);
-
-DO $$
-BEGIN
-    CREATE ROLE flight_booking LOGIN;
-EXCEPTION WHEN duplicate_object THEN
-    NULL;  -- roles are cluster-wide: another database of the example created it already
-END
-$$;
-GRANT USAGE ON SCHEMA booking TO flight_booking;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA booking TO flight_booking;
+GRANT SELECT, INSERT, UPDATE ON booking.bookings TO flight_booking;

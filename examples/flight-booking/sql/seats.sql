@@ -1,7 +1,10 @@
 -- Bounded context "seats": the seat inventory and reservations, the context's own outbox, and
 -- what its consumer has processed. Owned by the seat service (role flight_seats), which may
--- touch nothing else. Idempotent: safe to run again. Run as a superuser (it creates the role).
-CREATE SCHEMA IF NOT EXISTS seats;
+-- touch nothing else. Apply after context.sql. Idempotent: safe to run again. Run as a
+-- superuser (it creates the role).
+-- The schema, its outbox (published to topic seats.events), publish(), processed_events,
+-- duplicate_deliveries, the role and its grants on them: sql/context.sql.
+CALL flights_setup.create_bounded_context('seats', 'flight_seats');
 
 -- The inventory. A seat is row number + letter A-F, rows 1..seat_rows. A reservation fails when
 -- the flight is unknown, the seat is not on the aircraft, the flight is full (capacity reached:
@@ -45,59 +48,5 @@ CREATE TABLE IF NOT EXISTS seats.reservations (
 CREATE UNIQUE INDEX IF NOT EXISTS reservations_one_holder
     ON seats.reservations (flight_number, departure_date, seat) WHERE status = 'RESERVED';
 
--- The context's outbox: the columns of outbox.outbox (outbox/sql/V1__outbox.sql), so the relay
--- reads it like any outbox table (outbox.tables). Published to topic seats.events.
-CREATE TABLE IF NOT EXISTS seats.outbox (
-    id            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    aggregatetype text        NOT NULL,
-    aggregateid   text        NOT NULL,
-    type          text        NOT NULL,
-    payload       jsonb,
-    headers       jsonb,
-    created_at    timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE OR REPLACE FUNCTION seats.publish(
-    aggregate_type text,
-    aggregate_id   text,
-    event_type     text,
-    payload        jsonb,
-    headers        jsonb DEFAULT NULL)
-RETURNS uuid
-LANGUAGE sql
-AS $$
-    INSERT INTO seats.outbox (aggregatetype, aggregateid, type, payload, headers)
-    VALUES (aggregate_type, aggregate_id, event_type, payload, headers)
-    RETURNING id;
-$$;
-
--- The idempotent consumer's memory: the Kafka `id` header of every event it acted on, written
--- in the same transaction as the state change and the outbox row that event caused.
-CREATE TABLE IF NOT EXISTS seats.processed_events (
-    event_id        uuid        PRIMARY KEY,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    processed_at    timestamptz NOT NULL DEFAULT now()
-);
-
--- Redeliveries of an already-processed id, skipped (one row per skip): evidence, not state.
-CREATE TABLE IF NOT EXISTS seats.duplicate_deliveries (
-    event_id        uuid        NOT NULL,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    seen_at         timestamptz NOT NULL DEFAULT now()
-);
-
-DO $$
-BEGIN
-    CREATE ROLE flight_seats LOGIN;
-EXCEPTION WHEN duplicate_object THEN
-    NULL;  -- roles are cluster-wide: another database of the example created it already
-END
-$$;
-GRANT USAGE ON SCHEMA seats TO flight_seats;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA seats TO flight_seats;
+GRANT SELECT, INSERT, UPDATE ON seats.flights, seats.blocked_seats, seats.reservations
+    TO flight_seats;

@@ -1,7 +1,10 @@
 -- Bounded context "ticketing": issued tickets, the context's own outbox, and what its consumer
 -- has processed. Owned by the ticketing service (role flight_ticketing), which may touch nothing
--- else. Idempotent: safe to run again. Run as a superuser (it creates the role).
-CREATE SCHEMA IF NOT EXISTS ticketing;
+-- else. Apply after context.sql. Idempotent: safe to run again. Run as a superuser (it creates
+-- the role).
+-- The schema, its outbox (published to topic ticketing.events), publish(), processed_events,
+-- duplicate_deliveries, the role and its grants on them: sql/context.sql.
+CALL flights_setup.create_bounded_context('ticketing', 'flight_ticketing');
 
 -- Passengers ticketing must refuse (a screening list): their bookings fail at ticketing, after
 -- the seat was reserved, so the seat service releases the seat again. Decided by the request
@@ -28,60 +31,6 @@ CREATE TABLE IF NOT EXISTS ticketing.tickets (
     issued_at      timestamptz NOT NULL DEFAULT now()
 );
 
--- The context's outbox: the columns of outbox.outbox (outbox/sql/V1__outbox.sql), so the relay
--- reads it like any outbox table (outbox.tables). Published to topic ticketing.events.
-CREATE TABLE IF NOT EXISTS ticketing.outbox (
-    id            uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    aggregatetype text        NOT NULL,
-    aggregateid   text        NOT NULL,
-    type          text        NOT NULL,
-    payload       jsonb,
-    headers       jsonb,
-    created_at    timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE OR REPLACE FUNCTION ticketing.publish(
-    aggregate_type text,
-    aggregate_id   text,
-    event_type     text,
-    payload        jsonb,
-    headers        jsonb DEFAULT NULL)
-RETURNS uuid
-LANGUAGE sql
-AS $$
-    INSERT INTO ticketing.outbox (aggregatetype, aggregateid, type, payload, headers)
-    VALUES (aggregate_type, aggregate_id, event_type, payload, headers)
-    RETURNING id;
-$$;
-
--- The idempotent consumer's memory: the Kafka `id` header of every event it acted on, written
--- in the same transaction as the state change and the outbox row that event caused.
-CREATE TABLE IF NOT EXISTS ticketing.processed_events (
-    event_id        uuid        PRIMARY KEY,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    processed_at    timestamptz NOT NULL DEFAULT now()
-);
-
--- Redeliveries of an already-processed id, skipped (one row per skip): evidence, not state.
-CREATE TABLE IF NOT EXISTS ticketing.duplicate_deliveries (
-    event_id        uuid        NOT NULL,
-    event_type      text        NOT NULL,
-    topic           text        NOT NULL,
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    seen_at         timestamptz NOT NULL DEFAULT now()
-);
-
-DO $$
-BEGIN
-    CREATE ROLE flight_ticketing LOGIN;
-EXCEPTION WHEN duplicate_object THEN
-    NULL;  -- roles are cluster-wide: another database of the example created it already
-END
-$$;
-GRANT USAGE ON SCHEMA ticketing TO flight_ticketing;
-GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA ticketing TO flight_ticketing;
+GRANT SELECT, INSERT, UPDATE ON ticketing.denied_passengers, ticketing.tickets
+    TO flight_ticketing;
 GRANT USAGE ON SEQUENCE ticketing.ticket_serial TO flight_ticketing;
