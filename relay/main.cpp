@@ -124,7 +124,7 @@ int Run(const std::string& config_path) {
   try {
     http = std::make_unique<relay::HttpServer>(io, config.http.listen, [&](std::string_view path) {
       if (path == "/metrics") {
-        relay.CheckReadiness();  // keeps outbox_relay_ready current for scrapers
+        relay.RefreshGauges();
         return relay::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
       }
       if (path == "/healthz") return relay::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};

@@ -92,7 +92,6 @@ bool Relay::AtCapacity() const {
 void Relay::OnDelivery(const sinks::DeliveryReport& report) {
   --in_flight_events_;
   in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
-  UpdateInFlightGauges();
   progress_.cancel();
   if (in_flight_events_ == 0) last_progress_ = Clock::now();
   if (transactional_ != nullptr) {
@@ -130,9 +129,10 @@ void Relay::OnConfirmable(PgTimestamp commit_time) {
   metrics_.lag_seconds.Set(age.count());
 }
 
-void Relay::UpdateInFlightGauges() {
+void Relay::RefreshGauges() {
   metrics_.in_flight_events.Set(static_cast<double>(in_flight_events_));
   metrics_.in_flight_bytes.Set(static_cast<double>(in_flight_bytes_));
+  CheckReadiness();
 }
 
 Relay::Readiness Relay::CheckReadiness() {
@@ -325,7 +325,6 @@ void Relay::Apply(TransactionAssembler::Step& step) {
     ++in_flight_events_;
     ++transaction_events_;
     in_flight_bytes_ += sink_->Publish(event->event, transaction_);
-    UpdateInFlightGauges();
   } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
     if (batch_.open && !skipping_) {
       // Confirmed only when the Kafka transaction holding it commits.

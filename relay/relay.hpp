@@ -59,6 +59,10 @@ class Relay {
   };
   Readiness CheckReadiness();
 
+  /// Brings the gauges that follow every event (in flight, ready) up to date. Called when
+  /// metrics are scraped rather than per event, which would cost atomics on the hot path.
+  void RefreshGauges();
+
  private:
   boost::asio::awaitable<void> Stream();
   boost::asio::awaitable<void> SendStatusUpdates(std::uint64_t connection);
@@ -77,7 +81,6 @@ class Relay {
   bool AtCapacity() const;
   bool StopReading() const;
   void OnConfirmable(PgTimestamp commit_time);
-  void UpdateInFlightGauges();
 
   boost::asio::io_context& io_;
   const config::Config& config_;

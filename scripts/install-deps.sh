@@ -7,7 +7,8 @@
 # A fast no-op when everything is present. Works non-interactively (CI=true, no stdin);
 # uses sudo for apt-get when not run as root.
 #
-# Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder only.
+# Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder
+# only; `--bench` adds what bench/run.sh needs.
 set -euo pipefail
 
 readonly KAFKA_VERSION=4.1.1   # keep in sync with tests/harness/kafka/pom.xml
@@ -39,6 +40,9 @@ kafka_libs_present() {
   local dir; dir="$(kafka_libs_dir)"
   [[ -f "$dir/.complete" && -f "$dir/kafka_2.13-$KAFKA_VERSION.jar" ]]
 }
+
+# bench/run.sh: matplotlib for the chart, valgrind for profiling (bench/README.md).
+if [[ "${1:-}" == "--bench" ]]; then PACKAGES+=(python3-matplotlib valgrind); fi
 
 if [[ "${1:-}" == "--print-kafka-libs" ]]; then
   kafka_libs_dir; echo

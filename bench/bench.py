@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""outbox-relay benchmarks: ratios against baselines measured in the same run.
+
+Runs against a harness (tests/harness/harness.sh) and a release build of the relay:
+
+  1. throughput: relay (rows committed -> all acknowledged by Kafka) / pg_recvlogical (raw
+     pgoutput decode of the same rows from a second slot), for 1-, 10-, 1,000-row transactions
+     and one 1,000,000-row transaction, over TCP loopback and over the Unix socket;
+  2. relay / Debezium Embedded (bench/debezium) on the same rows to the same broker:
+     throughput and peak RSS;
+  3. commit -> ack latency p50/p99/p999 at fixed offered loads (pgbench -R, separate processes);
+  4. peak RSS for a 1,000-row vs a 1,000,000-row transaction;
+  5. CPU seconds per million events.
+
+Both throughput contestants read WAL that is already written, so neither is bounded by the
+insert rate. The relay is started and warmed up (producer id, metadata, slot) before the rows
+are inserted, then paused with SIGSTOP and resumed with SIGCONT once they are committed: what is
+timed is streaming, not start-up. pg_recvlogical starts in a few milliseconds, so it runs cold.
+
+Writes <out>/results.json and prints the table; bench/plot.py draws the PNG chart.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import psycopg2
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAYLOAD_SQL = "jsonb_build_object('seq', g, 'customer', 'c-' || (g % 977), 'pad', repeat('x', 160))"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def load_env(path):
+    env = {}
+    with open(path) as handle:
+        for line in handle:
+            key, _, value = line.strip().partition("=")
+            if key:
+                env[key] = value
+    return env
+
+
+class Database:
+    """A throwaway database with the outbox migrations applied and two slots created first."""
+
+    def __init__(self, env, name):
+        self.env = env
+        self.name = name
+        self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+        for migration in ("V1__outbox.sql", "V2__publish_message_purge.sql"):
+            with open(os.path.join(REPO, "outbox", "sql", migration)) as sql:
+                self.sql(sql.read())
+
+    def admin(self, *statements):
+        """Runs statements outside any transaction (CREATE/DROP DATABASE need that)."""
+        conn = psycopg2.connect(host=self.env["PGHOST"], port=self.env["PGPORT"], user=self.env["PGUSER"],
+                                dbname=self.env["PGDATABASE"])
+        conn.autocommit = True
+        try:
+            for statement in statements:
+                conn.cursor().execute(statement)
+        finally:
+            conn.close()
+
+    def dsn(self, transport):
+        host = self.env["PGHOST"] if transport == "tcp" else self.env["PG_SOCKET_DIR"]
+        return f"host={host} port={self.env['PGPORT']} dbname={self.name} user={self.env['PGUSER']}"
+
+    def sql(self, statement, fetch=False):
+        """One statement in autocommit mode, so a DO block may COMMIT inside."""
+        conn = psycopg2.connect(self.dsn("tcp"))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchall() if fetch else None
+        finally:
+            conn.close()
+
+    def create_slot(self, slot):
+        self.sql(f"SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')")
+
+    def confirmed(self, slot):
+        rows = self.sql(f"SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots "
+                        f"WHERE slot_name = '{slot}'", fetch=True)
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    def insert(self, rows, per_transaction):
+        """Commits `rows` outbox rows in transactions of `per_transaction`; returns the end LSN."""
+        transactions = rows // per_transaction
+        # A DO block may COMMIT between iterations, so 100,000 one-row transactions cost one
+        # round trip instead of 100,000.
+        self.sql(f"""
+            DO $$
+            BEGIN
+              FOR t IN 0..{transactions - 1} LOOP
+                INSERT INTO outbox.outbox (aggregatetype, aggregateid, type, payload)
+                SELECT 'Order', 'order-' || (g % 1000), 'OrderCreated', {PAYLOAD_SQL}
+                FROM generate_series(t * {per_transaction} + 1, (t + 1) * {per_transaction}) g;
+                COMMIT;
+              END LOOP;
+            END $$""")
+        return int(self.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", fetch=True)[0][0])
+
+    def drop(self):
+        self.admin(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                   f"WHERE database = '{self.name}' AND NOT active",
+                   f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def proc_peak_rss(pid):
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Relay:
+    """The relay under test as a child process with a config of its own."""
+
+    def __init__(self, binary, workdir, dsn, slot, topic, kafka, extra=""):
+        self.path = os.path.join(workdir, f"{slot}.yaml")
+        self.port = free_port()
+        with open(self.path, "w") as config:
+            config.write(f"""source:
+  dsn: "{dsn}"
+  slot: {slot}
+outbox:
+  topic: "{topic}"
+{extra}sink:
+  type: kafka
+kafka:
+  bootstrap.servers: "{kafka}"
+http:
+  listen: "127.0.0.1:{self.port}"
+heartbeat:
+  interval_ms: 0
+log:
+  level: warn
+""")
+        self.stderr = open(os.path.join(workdir, f"{slot}.stderr"), "w")
+        self.process = subprocess.Popen([binary, "run", "--config", self.path], stdout=subprocess.DEVNULL,
+                                        stderr=self.stderr)
+
+    def published(self):
+        """Events Kafka has acknowledged (outbox_relay_events_published_total, all topics)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return 0
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("outbox_relay_events_published_total{"))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def wait_for(predicate, timeout, what, interval=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+def warm_relay(args, db, workdir, transport, slot, topic, extra=""):
+    """Starts the relay, waits until one warm-up event is acknowledged, then pauses it."""
+    db.create_slot(slot)
+    relay = Relay(args.relay, workdir, db.dsn(transport), slot, topic, args.kafka, extra)
+    db.sql("SELECT outbox.publish('Warmup', 'warmup', 'Warmup', '{}')")
+    warm_lsn = int(db.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", fetch=True)[0][0])
+    wait_for(lambda: relay.process.poll() is not None or db.confirmed(slot) >= warm_lsn, 60, "the warm-up event")
+    if relay.process.poll() is not None:
+        raise RuntimeError(f"relay exited with {relay.process.returncode}; see {relay.stderr.name}")
+    relay.process.send_signal(signal.SIGSTOP)
+    return relay
+
+
+def run_relay(relay, events, timeout=600):
+    """Resumes the paused relay and times it until Kafka acknowledged `events` more events.
+
+    Counted from the relay's own metric rather than the slot's confirmed position: the slot
+    only learns of it at the next status update, which would add up to source.status_interval_ms
+    to the measurement."""
+    target = relay.published() + events
+    cpu_before = proc_cpu_seconds(relay.process.pid)
+    start = time.monotonic()
+    relay.process.send_signal(signal.SIGCONT)
+    done = wait_for(lambda: relay.published() >= target or relay.process.poll() is not None, timeout,
+                    "the relay to publish everything", interval=0.01)
+    if relay.process.poll() is not None:
+        raise RuntimeError(f"relay exited with {relay.process.returncode}; see {relay.stderr.name}")
+    return {"seconds": done - start, "cpu_seconds": proc_cpu_seconds(relay.process.pid) - cpu_before,
+            "peak_rss_bytes": proc_peak_rss(relay.process.pid)}
+
+
+def run_recvlogical(db, transport, slot, end_lsn):
+    endpos = f"{end_lsn >> 32:X}/{end_lsn & 0xFFFFFFFF:X}"
+    command = ["pg_recvlogical", "-d", db.dsn(transport), "--slot", slot, "--start", "--endpos", endpos,
+               "--no-loop", "-o", "proto_version=1", "-o", "publication_names=outbox_relay", "-f", "/dev/null"]
+    start = time.monotonic()
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+    return {"seconds": time.monotonic() - start}
+
+
+def throughput_case(args, workdir, name, rows, per_transaction, transport):
+    db = Database(args.env, f"bench_{name.replace('-', '_').lower()}_{transport}")
+    try:
+        db.create_slot("bench_raw")
+        topic = f"bench.{name}.{transport}.{int(time.time())}"
+        relay = warm_relay(args, db, workdir, transport, "bench_relay", topic)
+        try:
+            started = time.monotonic()
+            end_lsn = db.insert(rows, per_transaction)
+            log(f"{name}/{transport}: {rows} rows in {rows // per_transaction} transactions inserted in "
+                f"{time.monotonic() - started:.1f} s")
+            raw = run_recvlogical(db, transport, "bench_raw", end_lsn)
+            measured = run_relay(relay, rows)
+        finally:
+            relay.stop()
+    finally:
+        db.drop()
+    result = {"workload": name, "transport": transport, "rows": rows, "rows_per_transaction": per_transaction,
+              "raw_events_per_second": rows / raw["seconds"],
+              "relay_events_per_second": rows / measured["seconds"],
+              "relay_peak_rss_bytes": measured["peak_rss_bytes"],
+              "relay_cpu_seconds_per_million": measured["cpu_seconds"] / rows * 1e6}
+    result["ratio"] = result["relay_events_per_second"] / result["raw_events_per_second"]
+    log(f"{name}/{transport}: relay {result['relay_events_per_second']:,.0f}/s, pg_recvlogical "
+        f"{result['raw_events_per_second']:,.0f}/s, ratio {result['ratio']:.2f}, peak RSS "
+        f"{result['relay_peak_rss_bytes'] / 2**20:.1f} MiB")
+    return result
+
+
+def debezium_case(args, workdir, rows, per_transaction):
+    db = Database(args.env, "bench_debezium")
+    try:
+        db.create_slot("bench_dbz")
+        topic = f"bench.relay.{int(time.time())}"
+        relay = warm_relay(args, db, workdir, "tcp", "bench_relay", topic)
+        try:
+            db.insert(rows, per_transaction)
+            measured = run_relay(relay, rows)
+        finally:
+            relay.stop()
+        runner = os.path.join(REPO, "bench", "debezium", "run.sh")
+        output = subprocess.run(
+            [runner, "--pg-host", args.env["PGHOST"], "--pg-port", args.env["PGPORT"], "--pg-user",
+             args.env["PGUSER"], "--pg-db", db.name, "--slot", "bench_dbz", "--publication", "outbox_relay",
+             "--bootstrap-servers", args.kafka, "--topic", f"bench.debezium.{int(time.time())}", "--events",
+             str(rows + 1)],
+            check=True, capture_output=True, text=True).stdout
+        debezium = json.loads(output.strip().splitlines()[-1])
+    finally:
+        db.drop()
+    relay_rate = rows / measured["seconds"]
+    debezium_rate = debezium["events"] / debezium["seconds"]
+    result = {"rows": rows, "rows_per_transaction": per_transaction, "relay_events_per_second": relay_rate,
+              "relay_peak_rss_bytes": measured["peak_rss_bytes"], "debezium_events_per_second": debezium_rate,
+              "debezium_peak_rss_bytes": debezium["peak_rss_bytes"],
+              "throughput_ratio": relay_rate / debezium_rate,
+              "rss_ratio": measured["peak_rss_bytes"] / debezium["peak_rss_bytes"]}
+    log(f"debezium: relay {relay_rate:,.0f}/s {measured['peak_rss_bytes'] / 2**20:.0f} MiB, Debezium "
+        f"{debezium_rate:,.0f}/s {debezium['peak_rss_bytes'] / 2**20:.0f} MiB")
+    return result
+
+
+def latency_case(args, workdir, events_per_second, seconds, per_transaction=10):
+    """Offered load from pgbench at a fixed rate; latency = broker append time - commit time."""
+    db = Database(args.env, f"bench_latency_{events_per_second}")
+    topic = f"bench.latency.{events_per_second}.{int(time.time())}"
+    # LogAppendTime: the broker stamps each record when it appends it, i.e. just before the ack.
+    admin = AdminClient({"bootstrap.servers": args.kafka})
+    admin.create_topics([NewTopic(topic, 3, 1, config={"message.timestamp.type": "LogAppendTime"})])[topic].result()
+    try:
+        # cloudevents-binary puts the commit time (pgoutput's, microseconds) in ce_time.
+        relay = warm_relay(args, db, workdir, "tcp", "bench_relay", topic, "  format: cloudevents-binary\n")
+        relay.process.send_signal(signal.SIGCONT)
+        script = os.path.join(workdir, "publish.sql")
+        with open(script, "w") as handle:
+            handle.write("\\set agg random(1, 1000)\nBEGIN;\n")
+            for _ in range(per_transaction):
+                handle.write("SELECT outbox.publish('Order', 'order-' || :agg, 'OrderCreated', "
+                             "jsonb_build_object('customer', 'c-' || :agg, 'pad', repeat('x', 160)));\n")
+            handle.write("COMMIT;\n")
+        transactions_per_second = events_per_second // per_transaction
+        clients = 2 if transactions_per_second <= 500 else 8
+        subprocess.run(["pgbench", "-n", "-f", script, "-R", str(transactions_per_second), "-T", str(seconds),
+                        "-c", str(clients), "-j", "2", "-h", args.env["PGHOST"], "-p", args.env["PGPORT"],
+                        "-U", args.env["PGUSER"], db.name], check=True, capture_output=True)
+        end_lsn = int(db.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", fetch=True)[0][0])
+        wait_for(lambda: db.confirmed("bench_relay") >= end_lsn, 120, "the relay to catch up")
+        relay.stop()
+        latencies = read_latencies(args.kafka, topic)
+    finally:
+        db.drop()
+    offered = len(latencies) / seconds
+    latencies.sort()
+    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    result = {"offered_events_per_second": events_per_second, "events": len(latencies),
+              "achieved_events_per_second": offered, "p50_ms": quantile(0.50), "p99_ms": quantile(0.99),
+              "p999_ms": quantile(0.999), "mean_ms": statistics.fmean(latencies)}
+    log(f"latency at {events_per_second}/s: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"p999 {result['p999_ms']:.1f} ms over {len(latencies)} events")
+    return result
+
+
+def read_latencies(kafka, topic):
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"bench-{topic}", "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    latencies = []
+    positions = {p: 0 for p in partitions}
+    deadline = time.monotonic() + 120
+    while any(positions[p] < ends[p] for p in partitions) and time.monotonic() < deadline:
+        for message in consumer.consume(10000, timeout=1):
+            if message.error():
+                continue
+            positions[message.partition()] = message.offset() + 1
+            headers = dict(message.headers() or [])
+            if headers.get("aggregate_type") != b"Order":
+                continue  # the warm-up event
+            committed = datetime.datetime.strptime(headers["ce_time"].decode(), "%Y-%m-%dT%H:%M:%S.%fZ")
+            committed = committed.replace(tzinfo=datetime.timezone.utc).timestamp()
+            latencies.append(message.timestamp()[1] - committed * 1000)
+    consumer.close()
+    return latencies
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--harness-env", required=True)
+    parser.add_argument("--relay", required=True, help="outbox-relay binary (a release build)")
+    parser.add_argument("--out", required=True, help="directory for results.json")
+    parser.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
+    parser.add_argument("--only", default="throughput,debezium,latency", help="comma-separated parts to run")
+    parser.add_argument("--workloads", default="1-row,10-row,1000-row,1M-row", help="throughput workloads to run")
+    parser.add_argument("--transports", default="tcp,unix", help="throughput transports to run")
+    args = parser.parse_args()
+    args.env = load_env(args.harness_env)
+    args.kafka = args.env["KAFKA_BOOTSTRAP_SERVERS"]
+    parts = set(args.only.split(","))
+    scale = 10 if args.quick else 1
+    os.makedirs(args.out, exist_ok=True)
+    results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}, "throughput": [],
+               "latency": [], "debezium": None}
+    with tempfile.TemporaryDirectory(prefix="outbox-relay-bench-") as workdir:
+        if "throughput" in parts:
+            for name, rows, per_transaction in (("1-row", 100_000, 1), ("10-row", 200_000, 10),
+                                                ("1000-row", 200_000, 1000), ("1M-row", 1_000_000, 1_000_000)):
+                if name not in args.workloads.split(","):
+                    continue
+                for transport in args.transports.split(","):
+                    rows_scaled = max(per_transaction, rows // scale) if name != "1M-row" else rows // scale
+                    results["throughput"].append(throughput_case(args, workdir, name, rows_scaled,
+                                                                 min(per_transaction, rows_scaled), transport))
+        if "debezium" in parts:
+            results["debezium"] = debezium_case(args, workdir, 200_000 // scale, 1000)
+        if "latency" in parts:
+            for load in (1_000, 10_000, 50_000):
+                results["latency"].append(latency_case(args, workdir, load, 20 if not args.quick else 5))
+    with open(os.path.join(args.out, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    log(f"results in {os.path.join(args.out, 'results.json')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Prints the benchmark table (ratios and targets) from results.json and draws chart.png."""
+
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MIB = 2**20
+
+
+def rows_of(results):
+    """(measure, value, target or None, True if higher is better, detail) per line."""
+    table = []
+    throughput = {(r["workload"], r["transport"]): r for r in results["throughput"]}
+    for (workload, transport), r in sorted(throughput.items(), key=lambda item: (item[0][1], item[1]["rows_per_transaction"])):
+        target = {"1000-row": 0.9, "1-row": 0.8}.get(workload)
+        table.append((f"relay / pg_recvlogical, {workload} txns, {transport}", r["ratio"], target, True,
+                      f"{r['relay_events_per_second']:,.0f} vs {r['raw_events_per_second']:,.0f} events/s"))
+    for transport in ("tcp", "unix"):
+        small, large = throughput.get(("1000-row", transport)), throughput.get(("1M-row", transport))
+        if small and large:
+            table.append((f"peak RSS 1M-row txn / 1000-row txns, {transport}",
+                          large["relay_peak_rss_bytes"] / small["relay_peak_rss_bytes"], 1.10, False,
+                          f"{large['relay_peak_rss_bytes'] / MIB:.1f} vs {small['relay_peak_rss_bytes'] / MIB:.1f} MiB"))
+    for r in results["throughput"]:
+        if r["transport"] == "tcp":
+            table.append((f"relay CPU s per million events, {r['workload']} txns", r["relay_cpu_seconds_per_million"],
+                          None, False, ""))
+    debezium = results.get("debezium")
+    if debezium:
+        table.append(("relay / Debezium Embedded throughput", debezium["throughput_ratio"], 5.0, True,
+                      f"{debezium['relay_events_per_second']:,.0f} vs {debezium['debezium_events_per_second']:,.0f} events/s"))
+        table.append(("relay / Debezium Embedded peak RSS", debezium["rss_ratio"], 0.1, False,
+                      f"{debezium['relay_peak_rss_bytes'] / MIB:.0f} vs {debezium['debezium_peak_rss_bytes'] / MIB:.0f} MiB"))
+    for r in results["latency"]:
+        target = 25.0 if r["offered_events_per_second"] == 10_000 else None
+        table.append((f"p99 commit->ack ms at {r['offered_events_per_second']:,}/s offered", r["p99_ms"], target, False,
+                      f"p50 {r['p50_ms']:.1f}, p999 {r['p999_ms']:.1f} ms, achieved {r['achieved_events_per_second']:,.0f}/s"))
+    return table
+
+
+def print_table(table):
+    print(f"{'measure':<52} {'value':>9} {'target':>8}  {'':4} detail")
+    for what, value, target, higher_better, detail in table:
+        verdict = ""
+        if target is not None:
+            verdict = "ok" if (value >= target if higher_better else value <= target) else "MISS"
+        target_text = "" if target is None else (">= " if higher_better else "<= ") + f"{target:g}"
+        print(f"{what:<52} {value:>9.2f} {target_text:>8}  {verdict:<4} {detail}")
+
+
+def draw(results, path):
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    tcp = [r for r in results["throughput"] if r["transport"] == "tcp"]
+    names = [r["workload"] for r in tcp]
+    positions = range(len(names))
+    left.bar([p - 0.2 for p in positions], [r["raw_events_per_second"] for r in tcp], 0.4, label="pg_recvlogical")
+    left.bar([p + 0.2 for p in positions], [r["relay_events_per_second"] for r in tcp], 0.4, label="outbox-relay")
+    if results.get("debezium"):
+        left.axhline(results["debezium"]["debezium_events_per_second"], color="gray", linestyle="--",
+                     label="Debezium Embedded (1000-row)")
+    left.set_xticks(list(positions), names)
+    left.set_ylabel("events/s (TCP loopback)")
+    left.set_title("Throughput by transaction size")
+    left.legend()
+    loads = [r["offered_events_per_second"] for r in results["latency"]]
+    for key in ("p50_ms", "p99_ms", "p999_ms"):
+        right.plot(loads, [r[key] for r in results["latency"]], marker="o", label=key.replace("_ms", ""))
+    right.set_xscale("log")
+    right.set_xlabel("offered load, events/s")
+    right.set_ylabel("commit -> ack, ms")
+    right.set_title("Latency at fixed offered load")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def main():
+    directory = sys.argv[1]
+    with open(os.path.join(directory, "results.json")) as handle:
+        results = json.load(handle)
+    print_table(rows_of(results))
+    if results["throughput"] and results["latency"]:
+        draw(results, os.path.join(directory, "chart.png"))
+        print(f"chart: {os.path.join(directory, 'chart.png')}")
+
+
+if __name__ == "__main__":
+    main()
