@@ -184,6 +184,7 @@ log:
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGCONT)  # a paused relay acts on SIGTERM only once resumed
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -214,21 +215,30 @@ def warm_relay(args, db, workdir, transport, slot, topic, extra=""):
     return relay
 
 
-def run_relay(relay, events, timeout=600):
+def walsender_pid(db, slot):
+    rows = db.sql(f"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{slot}'", fetch=True)
+    return rows[0][0] if rows and rows[0][0] else None
+
+
+def run_relay(relay, events, db, slot, broker_pid, timeout=600):
     """Resumes the paused relay and times it until Kafka acknowledged `events` more events.
 
     Counted from the relay's own metric rather than the slot's confirmed position: the slot
     only learns of it at the next status update, which would add up to source.status_interval_ms
     to the measurement."""
     target = relay.published() + events
-    cpu_before = proc_cpu_seconds(relay.process.pid)
+    # Who used the two cores meanwhile: the relay, the walsender feeding it, the broker.
+    pids = {"relay": relay.process.pid, "walsender": walsender_pid(db, slot), "broker": broker_pid}
+    cpu_before = {name: proc_cpu_seconds(pid) for name, pid in pids.items() if pid}
     start = time.monotonic()
     relay.process.send_signal(signal.SIGCONT)
     done = wait_for(lambda: relay.published() >= target or relay.process.poll() is not None, timeout,
                     "the relay to publish everything", interval=0.01)
     if relay.process.poll() is not None:
         raise RuntimeError(f"relay exited with {relay.process.returncode}; see {relay.stderr.name}")
-    return {"seconds": done - start, "cpu_seconds": proc_cpu_seconds(relay.process.pid) - cpu_before,
+    seconds = done - start
+    cores = {name: (proc_cpu_seconds(pids[name]) - before) / seconds for name, before in cpu_before.items()}
+    return {"seconds": seconds, "cpu_seconds": cores["relay"] * seconds, "cores": cores,
             "peak_rss_bytes": proc_peak_rss(relay.process.pid)}
 
 
@@ -237,8 +247,13 @@ def run_recvlogical(db, transport, slot, end_lsn):
     command = ["pg_recvlogical", "-d", db.dsn(transport), "--slot", slot, "--start", "--endpos", endpos,
                "--no-loop", "-o", "proto_version=1", "-o", "publication_names=outbox_relay", "-f", "/dev/null"]
     start = time.monotonic()
-    subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
-    return {"seconds": time.monotonic() - start}
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"pg_recvlogical exited with {process.returncode}")
+    seconds = time.monotonic() - start
+    return {"seconds": seconds, "client_cores": (usage.ru_utime + usage.ru_stime) / seconds}
 
 
 def throughput_case(args, workdir, name, rows, per_transaction, transport):
@@ -253,7 +268,7 @@ def throughput_case(args, workdir, name, rows, per_transaction, transport):
             log(f"{name}/{transport}: {rows} rows in {rows // per_transaction} transactions inserted in "
                 f"{time.monotonic() - started:.1f} s")
             raw = run_recvlogical(db, transport, "bench_raw", end_lsn)
-            measured = run_relay(relay, rows)
+            measured = run_relay(relay, rows, db, "bench_relay", int(args.env["KAFKA_PID"]))
         finally:
             relay.stop()
     finally:
@@ -262,11 +277,13 @@ def throughput_case(args, workdir, name, rows, per_transaction, transport):
               "raw_events_per_second": rows / raw["seconds"],
               "relay_events_per_second": rows / measured["seconds"],
               "relay_peak_rss_bytes": measured["peak_rss_bytes"],
-              "relay_cpu_seconds_per_million": measured["cpu_seconds"] / rows * 1e6}
+              "relay_cpu_seconds_per_million": measured["cpu_seconds"] / rows * 1e6,
+              "cores_during_relay": measured["cores"], "pg_recvlogical_cores": raw["client_cores"]}
     result["ratio"] = result["relay_events_per_second"] / result["raw_events_per_second"]
     log(f"{name}/{transport}: relay {result['relay_events_per_second']:,.0f}/s, pg_recvlogical "
         f"{result['raw_events_per_second']:,.0f}/s, ratio {result['ratio']:.2f}, peak RSS "
-        f"{result['relay_peak_rss_bytes'] / 2**20:.1f} MiB")
+        f"{result['relay_peak_rss_bytes'] / 2**20:.1f} MiB, cores " +
+        ", ".join(f"{name} {value:.2f}" for name, value in measured["cores"].items()))
     return result
 
 
@@ -278,7 +295,7 @@ def debezium_case(args, workdir, rows, per_transaction):
         relay = warm_relay(args, db, workdir, "tcp", "bench_relay", topic)
         try:
             db.insert(rows, per_transaction)
-            measured = run_relay(relay, rows)
+            measured = run_relay(relay, rows, db, "bench_relay", int(args.env["KAFKA_PID"]))
         finally:
             relay.stop()
         runner = os.path.join(REPO, "bench", "debezium", "run.sh")
@@ -387,7 +404,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="outbox-relay-bench-") as workdir:
         if "throughput" in parts:
             for name, rows, per_transaction in (("1-row", 100_000, 1), ("10-row", 200_000, 10),
-                                                ("1000-row", 200_000, 1000), ("1M-row", 1_000_000, 1_000_000)):
+                                                ("1000-row", 1_000_000, 1000), ("1M-row", 1_000_000, 1_000_000)):
                 if name not in args.workloads.split(","):
                     continue
                 for transport in args.transports.split(","):

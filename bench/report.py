@@ -29,8 +29,9 @@ def rows_of(results):
                           f"{large['relay_peak_rss_bytes'] / MIB:.1f} vs {small['relay_peak_rss_bytes'] / MIB:.1f} MiB"))
     for r in results["throughput"]:
         if r["transport"] == "tcp":
+            cores = ", ".join(f"{name} {value:.2f}" for name, value in r["cores_during_relay"].items())
             table.append((f"relay CPU s per million events, {r['workload']} txns", r["relay_cpu_seconds_per_million"],
-                          None, False, ""))
+                          None, False, f"cores in use meanwhile: {cores}"))
     debezium = results.get("debezium")
     if debezium:
         table.append(("relay / Debezium Embedded throughput", debezium["throughput_ratio"], 5.0, True,

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -9,14 +10,17 @@
 
 namespace outbox_relay::outbox {
 
-/// An event as one Kafka record in its format (event.format): value and headers. The key is
-/// event.key.
+/// An event as one Kafka record in its format (event.format): value and headers, as views into
+/// the event, into `built`, or into string literals. The key is event.key. Every EncodeEvent
+/// call refills it and reuses its storage, so a sink keeps one and encodes without allocating.
 struct EncodedEvent {
-  std::optional<std::string> value;  // nullopt: a null value
-  std::vector<std::pair<std::string, std::string>> headers;  // in order
+  std::optional<std::string_view> value;  // nullopt: a null value
+  std::vector<std::pair<std::string_view, std::string_view>> headers;  // in order
+  std::string built;  // the value, for the formats that build one
 };
 
-/// One encoder for every sink, so Kafka and stdout cannot disagree about a format. Pure.
-EncodedEvent EncodeEvent(const OutboxEvent& event);
+/// One encoder for every sink, so Kafka and stdout cannot disagree about a format. Lays `event`
+/// out into `record`, which then refers to `event`: use it while the event lives unchanged. Pure.
+void EncodeEvent(const OutboxEvent& event, EncodedEvent& record);
 
 }  // namespace outbox_relay::outbox

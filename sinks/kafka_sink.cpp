@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "config/logging.hpp"
-#include "outbox/event_encoder.hpp"
 
 namespace outbox_relay::sinks {
 
@@ -152,7 +151,8 @@ KafkaSink::~KafkaSink() {
 void KafkaSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
 std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
-  const outbox::EncodedEvent record = outbox::EncodeEvent(event);
+  outbox::EncodedEvent& record = record_;
+  outbox::EncodeEvent(event, record);
   KafkaHeadersHandle headers(rd_kafka_headers_new(record.headers.size()));
   for (const auto& [name, value] : record.headers) {
     rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),

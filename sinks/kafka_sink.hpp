@@ -11,6 +11,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "outbox/event_encoder.hpp"
 #include "sinks/kafka_handles.hpp"
 #include "sinks/sink.hpp"
 
@@ -74,6 +75,7 @@ class KafkaSink final : public TransactionalSink {
   int wakeup_write_fd_ = -1;
   boost::asio::thread_pool worker_{1};  // librdkafka's blocking transaction calls
   Handlers handlers_;
+  outbox::EncodedEvent record_;  // reused by every Publish, so encoding allocates nothing
   bool connected_ = false;
 };
 

@@ -15,7 +15,8 @@ StdoutSink::StdoutSink(boost::asio::io_context& io, std::FILE* out) : io_(io), o
 void StdoutSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
 std::size_t StdoutSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
-  const outbox::EncodedEvent record = outbox::EncodeEvent(event);
+  outbox::EncodedEvent& record = record_;
+  outbox::EncodeEvent(event, record);
   // Ordered, so the line reads topic, key, headers, value and the headers keep the record's order.
   nlohmann::ordered_json line;
   line["topic"] = event.topic;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "outbox/event_encoder.hpp"
 #include "sinks/sink.hpp"
 
 namespace outbox_relay::sinks {
@@ -23,6 +24,7 @@ class StdoutSink final : public Sink {
   boost::asio::io_context& io_;
   std::FILE* out_;
   Handlers handlers_;
+  outbox::EncodedEvent record_;  // reused by every Publish
 };
 
 }  // namespace outbox_relay::sinks

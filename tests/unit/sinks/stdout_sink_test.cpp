@@ -150,7 +150,8 @@ TEST_F(StdoutSinkTest, WritesEnvelopeFormatRecord) {
   EXPECT_EQ(line.at("headers").size(), 7u);
   io_.run();
   ASSERT_THAT(reports_, SizeIs(1));
-  const outbox::EncodedEvent encoded = outbox::EncodeEvent(event);
+  outbox::EncodedEvent encoded;
+  outbox::EncodeEvent(event, encoded);
   EXPECT_EQ(reports_[0].bytes, event.key.size() + encoded.value->size());
 }
 
@@ -161,7 +162,9 @@ TEST_F(StdoutSinkTest, WritesCloudEventsStructuredRecord) {
   event.format = config::EventFormat::kCloudEventsStructured;
   const nlohmann::ordered_json line = PublishOne(event);
   nlohmann::ordered_json headers = nlohmann::ordered_json::object();
-  for (const auto& [name, value] : outbox::EncodeEvent(event).headers) headers[name] = value;
+  outbox::EncodedEvent encoded;
+  outbox::EncodeEvent(event, encoded);
+  for (const auto& [name, value] : encoded.headers) headers[std::string(name)] = value;
   EXPECT_EQ(line.at("headers"), headers);
   EXPECT_EQ(line.at("headers").at("content-type"), "application/cloudevents+json; charset=UTF-8");
   EXPECT_EQ(line.at("value").at("specversion"), "1.0");
