@@ -320,8 +320,11 @@ def debezium_case(args, workdir, rows, per_transaction):
     return result
 
 
-def latency_case(args, workdir, events_per_second, seconds, per_transaction=10):
-    """Offered load from pgbench at a fixed rate; latency = broker append time - commit time."""
+def latency_case(args, workdir, events_per_second, seconds, per_transaction=10, warmup_seconds=10):
+    """Offered load from pgbench at a fixed rate; latency = broker append time - commit time.
+
+    The first `warmup_seconds` of load are not counted: a broker that has just started (its JIT
+    still compiling) answers slowly for a while, and that is the broker, not steady state."""
     db = Database(args.env, f"bench_latency_{events_per_second}")
     topic = f"bench.latency.{events_per_second}.{int(time.time())}"
     # LogAppendTime: the broker stamps each record when it appends it, i.e. just before the ack.
@@ -340,27 +343,37 @@ def latency_case(args, workdir, events_per_second, seconds, per_transaction=10):
             handle.write("COMMIT;\n")
         transactions_per_second = events_per_second // per_transaction
         clients = 2 if transactions_per_second <= 500 else 8
-        subprocess.run(["pgbench", "-n", "-f", script, "-R", str(transactions_per_second), "-T", str(seconds),
+        measure_from = time.time() + warmup_seconds
+        subprocess.run(["pgbench", "-n", "-f", script, "-R", str(transactions_per_second), "-T",
+                        str(seconds + warmup_seconds),
                         "-c", str(clients), "-j", "2", "-h", args.env["PGHOST"], "-p", args.env["PGPORT"],
                         "-U", args.env["PGUSER"], db.name], check=True, capture_output=True)
         end_lsn = int(db.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", fetch=True)[0][0])
         wait_for(lambda: db.confirmed("bench_relay") >= end_lsn, 120, "the relay to catch up")
         relay.stop()
-        latencies = read_latencies(args.kafka, topic)
+        timed = read_latencies(args.kafka, topic, measure_from)
     finally:
         db.drop()
+    # Whether the tail is spread out or a few stalls: the one-second windows (by commit time)
+    # whose slowest event took over 25 ms.
+    window_max = {}
+    for committed, latency in timed:
+        window_max[int(committed)] = max(window_max.get(int(committed), 0), latency)
+    latencies = [latency for _, latency in timed]
     offered = len(latencies) / seconds
     latencies.sort()
     quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     result = {"offered_events_per_second": events_per_second, "events": len(latencies),
               "achieved_events_per_second": offered, "p50_ms": quantile(0.50), "p99_ms": quantile(0.99),
-              "p999_ms": quantile(0.999), "mean_ms": statistics.fmean(latencies)}
+              "p999_ms": quantile(0.999), "mean_ms": statistics.fmean(latencies),
+              "windows": len(window_max), "windows_over_25ms": sum(1 for v in window_max.values() if v > 25)}
     log(f"latency at {events_per_second}/s: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-        f"p999 {result['p999_ms']:.1f} ms over {len(latencies)} events")
+        f"p999 {result['p999_ms']:.1f} ms over {len(latencies)} events; {result['windows_over_25ms']} of "
+        f"{result['windows']} one-second windows had an event over 25 ms")
     return result
 
 
-def read_latencies(kafka, topic):
+def read_latencies(kafka, topic, measure_from):
     consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"bench-{topic}", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -379,7 +392,8 @@ def read_latencies(kafka, topic):
                 continue  # the warm-up event
             committed = datetime.datetime.strptime(headers["ce_time"].decode(), "%Y-%m-%dT%H:%M:%S.%fZ")
             committed = committed.replace(tzinfo=datetime.timezone.utc).timestamp()
-            latencies.append(message.timestamp()[1] - committed * 1000)
+            if committed >= measure_from:
+                latencies.append((committed, message.timestamp()[1] - committed * 1000))
     consumer.close()
     return latencies
 
