@@ -17,14 +17,18 @@ readonly REPO_ROOT
 
 PACKAGES=(
   # build
-  build-essential cmake ninja-build pkg-config
-  libpq-dev librdkafka-dev libboost-dev libboost-system-dev libspdlog-dev prometheus-cpp-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  # (the relay's own build packages, shared with the Dockerfile, come from
+  # packaging/build-packages.txt below)
+  libgtest-dev libgmock-dev
   # test servers and tools (prometheus: promtool and the server, for the ops tests)
   postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
+  # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
+  python3-yaml
 )
+mapfile -t -O "${#PACKAGES[@]}" PACKAGES < <(sed -e 's/#.*//' "$REPO_ROOT/packaging/build-packages.txt" |
+                                             tr -s ' \t' '\n' | sed '/^$/d')
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -107,4 +111,6 @@ fetch_kafka() {
 
 install_packages
 fetch_kafka
+# helm for the chart test, built with `go install` into the cache; without it only that test fails.
+"$REPO_ROOT/scripts/install-helm.sh" || log "helm could not be installed: tests/packaging/helm_chart_test.py will fail"
 log "all present (Kafka $KAFKA_VERSION jars in $(kafka_libs_dir))"
