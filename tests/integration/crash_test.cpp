@@ -19,9 +19,9 @@ using namespace std::chrono_literals;
 TEST_F(RelayIntegrationTest, SurvivesSigkillWithoutLossAndNeverConfirmsAheadOfKafka) {
   CrashLoopOptions options;
   options.workload.events_per_second = 400;  // ~25 s of writes, so the kills land mid-stream
-  options.kills = 3;
-  options.first_kill_at = 0.15;
-  options.last_kill_at = 0.83;
+  options.faults = Repeat(Fault::kKillRelay, 3);
+  options.first_fault_at = 0.15;
+  options.last_fault_at = 0.83;
   options.min_downtime = 200ms;
   options.max_downtime = 4000ms;
   CrashLoop loop(CreateDatabase(), suffix_, options);

@@ -1,7 +1,6 @@
-// Acceptance tests of delivery: exactly-once (a Kafka transaction per PostgreSQL transaction or
-// batch, with a checkpoint record per slot) through SIGKILL crash loops, broker and PostgreSQL
-// restarts and a standby relay on the same slot; and the at-least-once crash loop as the
-// baseline whose duplicates are measured.
+// Acceptance test of exactly-once delivery (a Kafka transaction per PostgreSQL transaction or
+// batch, with a checkpoint record per slot) with a standby relay on the same slot. The crash
+// loops, broker and PostgreSQL restarts of both delivery modes are in fault_matrix_test.cpp.
 
 #include <gtest/gtest.h>
 
@@ -9,7 +8,6 @@
 #include <array>
 #include <cctype>
 #include <csignal>
-#include <cstdio>
 #include <iostream>
 #include <random>
 #include <set>
@@ -31,101 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class ExactlyOnceTest : public RelayIntegrationTest {
- protected:
-  // 50,000 events over 500 aggregates in transactions of 1, 10 and 1,000 rows (~70 s of
-  // writes), with at least 20 SIGKILLs and 0-1 s of downtime after each.
-  static CrashLoopOptions BusyCrashLoop(Delivery delivery) {
-    CrashLoopOptions options;
-    options.delivery = delivery;
-    options.workload.aggregates = 500;
-    options.workload.single_row_transactions = 10000;  // 10,000 events
-    options.workload.ten_row_transactions = 1000;      // 10,000 events
-    options.workload.thousand_row_transactions = 30;   // 30,000 events
-    options.workload.events_per_second = 700;
-    options.kills = 20;
-    options.first_kill_at = 0.03;
-    options.last_kill_at = 0.95;
-    options.min_downtime = 0ms;
-    options.max_downtime = 1000ms;
-    return options;
-  }
-
-  CrashLoopResult RunCrashLoop(const CrashLoopOptions& options, KafkaScenario* scenario) {
-    CrashLoop loop(CreateDatabase(), suffix_, options);
-    *scenario = loop.Scenario();
-    RelayProcess& relay =
-        NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
-    return loop.Run(relay, temp_->Path());
-  }
-
-  // The checkpoint topic is compacted and its last record for the slot covers the commit LSN of
-  // the last event; checkpoints are well-formed and never go backwards.
-  static void ExpectCheckpointCovers(const KafkaScenario& scenario, const CommitOracle& oracle) {
-    std::uint64_t last_event_commit_lsn = 0;
-    for (const auto& [id, lsn] : oracle.commit_lsn) {
-      last_event_commit_lsn = std::max(last_event_commit_lsn, lsn);
-    }
-    KafkaReader reader(Harness().kafka_bootstrap_servers, {scenario.checkpoint_topic});
-    reader.CatchUp(60s);
-    const CheckpointHistory history = ReadCheckpoints(reader.Records(), scenario.slot);
-    std::cout << "[ checkpoint ] " << scenario.checkpoint_topic << ": "
-              << reader.Records().size() << " records, " << history.commit_lsns.size()
-              << " for slot " << scenario.slot << ", last commit_lsn "
-              << (history.Last() ? FormatLsn(*history.Last()) : "<none>")
-              << ", last event's commit LSN " << FormatLsn(last_event_commit_lsn)
-              << ", malformed " << history.malformed << ", regressions " << history.regressions
-              << "\n";
-    for (const auto& sample : history.samples) std::cout << "    " << sample << "\n";
-    ASSERT_TRUE(history.Last().has_value()) << "no checkpoint for slot " << scenario.slot;
-    EXPECT_GE(*history.Last(), last_event_commit_lsn)
-        << "the last checkpoint is behind the last delivered transaction";
-    EXPECT_EQ(history.malformed, 0u);
-    EXPECT_EQ(history.regressions, 0u) << "a checkpoint went backwards";
-    EXPECT_EQ(history.partitions.size(), 1u) << "the slot's checkpoints are in several partitions";
-    const auto config = reader.TopicConfig(scenario.checkpoint_topic, 30s);
-    const auto policy = config.find("cleanup.policy");
-    EXPECT_TRUE(policy != config.end() && policy->second.find("compact") != std::string::npos)
-        << "checkpoint topic cleanup.policy is "
-        << (policy != config.end() ? policy->second : "<unset>");
-  }
-};
-
-// SIGKILLed at least 20 times (0-1 s downtime) while one writer commits 50,000 events, the
-// exactly-once relay delivers every committed event exactly once, in per-aggregate commit order,
-// to a read_committed consumer, and its last checkpoint covers the last event's commit LSN.
-TEST_F(ExactlyOnceTest, CrashLoopDeliversEveryEventExactlyOnce) {
-  KafkaScenario scenario;
-  const CrashLoopResult result = RunCrashLoop(BusyCrashLoop(Delivery::kExactlyOnce), &scenario);
-  EXPECT_GE(result.kills, 20);
-  ExpectNoLossInOrder(result);
-  EXPECT_EQ(result.report.duplicated, 0u) << "exactly-once delivered duplicates";
-  ExpectCheckpointCovers(scenario, result.oracle);
-  std::cout << "[ info ] test took " << Seconds(result.elapsed) << "\n";
-}
-
-// The same crash loop (20,000 events, at least 10 kills) with the broker restarted twice and
-// PostgreSQL restarted once mid-run (the writer reconnects and retries): still exactly once, in
-// order. A relay that exits by itself on a fault is restarted and counted.
-TEST_F(ExactlyOnceTest, CrashLoopWithBrokerAndPostgresRestartsDeliversExactlyOnce) {
-  CrashLoopOptions options = BusyCrashLoop(Delivery::kExactlyOnce);
-  options.workload.single_row_transactions = 5000;  // 5,000 events
-  options.workload.ten_row_transactions = 500;      // 5,000 events
-  options.workload.thousand_row_transactions = 10;  // 10,000 events
-  options.workload.events_per_second = 350;
-  options.kills = 10;
-  options.faults = {{2, ServerFault::kRestartKafka},
-                    {5, ServerFault::kRestartPostgres},
-                    {8, ServerFault::kRestartKafka}};
-  options.relay_may_exit = true;
-  KafkaScenario scenario;
-  const CrashLoopResult result = RunCrashLoop(options, &scenario);
-  EXPECT_GE(result.kills, 10);
-  ExpectNoLossInOrder(result);
-  EXPECT_EQ(result.report.duplicated, 0u) << "exactly-once delivered duplicates";
-  ExpectCheckpointCovers(scenario, result.oracle);
-  std::cout << "[ info ] test took " << Seconds(result.elapsed) << "\n";
-}
+using ExactlyOnceTest = RelayIntegrationTest;
 
 // Which of the two relays holds the slot (application_name of its walsender), sampled over time.
 class SlotHolderWatch {
@@ -357,28 +261,8 @@ TEST_F(ExactlyOnceTest, StandbyRelayTakesOverTheSlotWithoutDuplicates) {
   EXPECT_EQ(report.rolled_back_delivered, 0u);
   EXPECT_EQ(report.unknown_delivered, 0u);
   EXPECT_EQ(report.MismatchTotal(), 0u);
-  ExpectCheckpointCovers(scenario, oracle);
+  ExpectCheckpointCovers(scenario, oracle, harness.kafka_bootstrap_servers);
   std::cout << "[ info ] test took " << Seconds(Clock::now() - test_start) << "\n";
-}
-
-// The baseline: the at-least-once relay through the same crash loop (50,000 events, at least 20
-// kills) loses nothing and keeps first deliveries in order; its duplicates are measured, not
-// bounded.
-TEST_F(ExactlyOnceTest, AtLeastOnceCrashLoopLosesNothingAndMeasuresDuplicates) {
-  KafkaScenario scenario;
-  const CrashLoopResult result = RunCrashLoop(BusyCrashLoop(Delivery::kAtLeastOnce), &scenario);
-  EXPECT_GE(result.kills, 20);
-  ExpectNoLossInOrder(result);
-  const double ratio = result.report.committed == 0
-                           ? 0.0
-                           : 100.0 * static_cast<double>(result.report.duplicated) /
-                                 static_cast<double>(result.report.committed);
-  char percent[32];
-  std::snprintf(percent, sizeof percent, "%.1f%%", ratio);
-  std::cout << "[ measured ] at-least-once duplicates: " << result.report.duplicated << " of "
-            << result.report.committed << " events (" << percent << ") over " << result.kills
-            << " kills (" << result.report.duplicated_ids << " events delivered more than once)\n";
-  std::cout << "[ info ] test took " << Seconds(result.elapsed) << "\n";
 }
 
 }  // namespace

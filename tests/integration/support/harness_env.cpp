@@ -23,13 +23,10 @@ std::string HarnessEnv::ConnInfo(const std::string& dbname) const {
          " connect_timeout=10";
 }
 
-HarnessEnv LoadHarnessEnv(const std::string& path) {
+std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    throw std::runtime_error("cannot read harness env file " + path +
-                             " (is the ctest fixture 'servers' / harness.sh start running?)");
-  }
-  HarnessEnv env;
+  if (!in) throw std::runtime_error("cannot read env file " + path);
+  std::map<std::string, std::string> values;
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -43,7 +40,18 @@ HarnessEnv LoadHarnessEnv(const std::string& path) {
         value.back() == value.front()) {
       value = value.substr(1, value.size() - 2);
     }
-    env.values[key] = value;
+    values[key] = value;
+  }
+  return values;
+}
+
+HarnessEnv LoadHarnessEnv(const std::string& path) {
+  HarnessEnv env;
+  try {
+    env.values = ReadEnvFile(path);
+  } catch (const std::runtime_error&) {
+    throw std::runtime_error("cannot read harness env file " + path +
+                             " (is the ctest fixture 'servers' / harness.sh start running?)");
   }
   env.pg_host = env.values.count("PGHOST") ? env.values["PGHOST"] : "127.0.0.1";
   env.pg_port = env.Get("PGPORT");
@@ -77,26 +85,36 @@ std::string RelayBinary() {
 
 std::string SourceDir() { return RequireEnv("OUTBOX_RELAY_SOURCE_DIR"); }
 
+std::chrono::steady_clock::duration RunScript(const std::string& script,
+                                              const std::vector<std::string>& args,
+                                              const std::string& log_dir,
+                                              std::chrono::milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string name = script.substr(script.find_last_of('/') + 1);
+  std::string command = name;
+  for (const auto& arg : args) command += " " + arg;
+  // A RelayProcess runs any program: stdin /dev/null, output to files, waits and kills by pid.
+  RelayProcess process(script, args, log_dir + "/" + name + ".stdout",
+                       log_dir + "/" + name + ".stderr");
+  process.Start();
+  const auto exit = process.WaitFor(timeout);
+  if (!exit) {
+    process.Kill();
+    throw std::runtime_error(command + " did not finish within " +
+                             std::to_string(timeout.count()) + " ms:\n" + process.StderrTail(20));
+  }
+  if (!exit->exited || exit->code != 0) {
+    throw std::runtime_error(command + " failed (" + exit->Describe() + "):\n" +
+                             process.StderrTail(20));
+  }
+  return std::chrono::steady_clock::now() - start;
+}
+
 std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command,
                                                       const std::string& log_dir,
                                                       std::chrono::milliseconds timeout) {
-  const auto start = std::chrono::steady_clock::now();
-  // A RelayProcess runs any program: stdin /dev/null, output to files, waits and kills by pid.
-  RelayProcess script(SourceDir() + "/tests/harness/harness.sh",
-                      {command, Harness().Get("HARNESS_DIR")}, log_dir + "/harness.stdout",
-                      log_dir + "/harness.stderr");
-  script.Start();
-  const auto exit = script.WaitFor(timeout);
-  if (!exit) {
-    script.Kill();
-    throw std::runtime_error("harness.sh " + command + " did not finish within " +
-                             std::to_string(timeout.count()) + " ms:\n" + script.StderrTail(20));
-  }
-  if (!exit->exited || exit->code != 0) {
-    throw std::runtime_error("harness.sh " + command + " failed (" + exit->Describe() + "):\n" +
-                             script.StderrTail(20));
-  }
-  return std::chrono::steady_clock::now() - start;
+  return RunScript(SourceDir() + "/tests/harness/harness.sh",
+                   {command, Harness().Get("HARNESS_DIR")}, log_dir, timeout);
 }
 
 }  // namespace outbox_relay::it

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace outbox_relay::it {
 
@@ -24,7 +25,11 @@ struct HarnessEnv {
   std::string ConnInfo(const std::string& dbname) const;
 };
 
-/// Parses KEY=VALUE lines (blank lines and '#' comments ignored). Throws on unreadable file.
+/// The KEY=VALUE lines of a shell-sourceable env file (blank lines, '#' comments, `export `
+/// and quotes around values ignored). Throws std::runtime_error if the file is unreadable.
+std::map<std::string, std::string> ReadEnvFile(const std::string& path);
+
+/// ReadEnvFile, then the harness's keys. Throws on an unreadable file or a missing key.
 HarnessEnv LoadHarnessEnv(const std::string& path);
 
 /// The harness named by $OUTBOX_RELAY_HARNESS_ENV, loaded once. Throws std::runtime_error
@@ -36,6 +41,14 @@ std::string RelayBinary();
 
 /// $OUTBOX_RELAY_SOURCE_DIR (the project checkout). Throws if unset.
 std::string SourceDir();
+
+/// Runs `<script> <args>`, its output appended to <log_dir>/<script name>.{stdout,stderr}.
+/// Waits up to `timeout`; throws std::runtime_error (with the script's stderr tail) if it fails
+/// or takes longer. Returns how long it took.
+std::chrono::steady_clock::duration RunScript(const std::string& script,
+                                              const std::vector<std::string>& args,
+                                              const std::string& log_dir,
+                                              std::chrono::milliseconds timeout);
 
 /// Runs `tests/harness/harness.sh <command> <HARNESS_DIR>` (e.g. "restart-kafka", "restart-pg")
 /// on the running harness, its output appended to <log_dir>/harness.{stdout,stderr}. Waits up

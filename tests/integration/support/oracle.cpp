@@ -374,7 +374,7 @@ std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
     if (lsn->second <= snapshot.confirmed_flush_lsn && snapshot.ids.count(event.id) == 0) {
       ++missing;
       if (samples != nullptr && samples->size() < 10) {
-        samples->push_back("kill " + std::to_string(snapshot.kill) + ": " + event.id + " (" +
+        samples->push_back("fault point " + std::to_string(snapshot.fault_point) + ": " + event.id + " (" +
                            event.aggregate_id + " seq " + std::to_string(event.seq) +
                            ") commit end " + FormatLsn(lsn->second) + " <= confirmed_flush " +
                            FormatLsn(snapshot.confirmed_flush_lsn) + " but not in Kafka");

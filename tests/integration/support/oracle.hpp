@@ -100,13 +100,14 @@ std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::s
                             std::chrono::milliseconds timeout,
                             const std::function<bool()>& still_running);
 
-/// A view of Kafka taken right after a crash, with the slot's confirmed_flush_lsn then.
+/// A view of Kafka taken after a fault (or during one), with the slot's confirmed_flush_lsn read
+/// before Kafka was: whatever the slot confirmed then must be among `ids`.
 struct AckSnapshot {
-  int kill = 0;
+  int fault_point = 0;
   std::uint64_t confirmed_flush_lsn = 0;
   std::unordered_set<std::string> ids;  // event ids (header "id") in Kafka at that moment
   std::size_t records = 0;
-  int committed_when_killed = 0;
+  int committed_when_taken = 0;
 };
 
 /// Committed events whose commit end LSN <= the snapshot's confirmed_flush_lsn but which were

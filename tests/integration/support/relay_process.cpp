@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -151,7 +152,21 @@ bool RelayProcess::Reap(bool block) {
 bool RelayProcess::Running() { return pid_ > 0 && !Reap(false); }
 
 void RelayProcess::Signal(int signal) {
-  if (Running()) ::kill(pid_, signal);
+  if (!Running()) return;
+  SamplePeakRss();
+  ::kill(pid_, signal);
+}
+
+void RelayProcess::SamplePeakRss() {
+  if (!Running()) return;
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      peak_rss_kib_ = std::max(peak_rss_kib_, std::stol(line.substr(6)));
+      return;
+    }
+  }
 }
 
 std::optional<ExitStatus> RelayProcess::WaitFor(std::chrono::milliseconds timeout) {
@@ -165,6 +180,7 @@ std::optional<ExitStatus> RelayProcess::WaitFor(std::chrono::milliseconds timeou
 
 ExitStatus RelayProcess::Kill() {
   if (Running()) {
+    SamplePeakRss();
     ::kill(pid_, SIGKILL);
     if (!WaitFor(std::chrono::seconds(30))) {
       throw std::runtime_error("relay pid " + std::to_string(pid_) + " survived SIGKILL for 30 s");

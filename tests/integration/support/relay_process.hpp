@@ -34,12 +34,17 @@ class RelayProcess {
   pid_t Pid() const { return pid_; }
   /// True while the child has not been reaped (polls waitpid WNOHANG).
   bool Running();
-  /// Sends `signal` to the child's pid if it is running.
+  /// Sends `signal` to the child's pid if it is running (sampling its peak RSS first).
   void Signal(int signal);
   /// Waits up to `timeout` for the child to exit; nullopt if it is still running.
   std::optional<ExitStatus> WaitFor(std::chrono::milliseconds timeout);
-  /// SIGKILL and reap (bounded); returns how it ended.
+  /// SIGKILL and reap (bounded), sampling its peak RSS first; returns how it ended.
   ExitStatus Kill();
+  /// Reads the running child's peak resident set (VmHWM) into PeakRssKib(). Kill() and
+  /// Signal() call it, so a run's whole life is covered when it ends by either.
+  void SamplePeakRss();
+  /// The highest peak resident set (KiB) sampled from any run of this process so far.
+  long PeakRssKib() const { return peak_rss_kib_; }
   /// The status of the last reaped child, if any.
   const std::optional<ExitStatus>& LastExit() const { return last_exit_; }
 
@@ -58,6 +63,7 @@ class RelayProcess {
   std::string stderr_path_;
   pid_t pid_ = -1;
   int starts_ = 0;
+  long peak_rss_kib_ = 0;
   std::optional<ExitStatus> last_exit_;
 };
 
