@@ -11,7 +11,9 @@
 #   3. every library the binary links directly (NEEDED) belongs to a listed package or to
 #      libc6/libstdc++6/libgcc-s1, and every listed lib* package provides one of them (no stale
 #      entries);
-#   4. the binary starts: `version` exits 0, `check` on a bad config exits 2;
+#   4. the binary starts: `version` exits 0, `check` on a bad config exits 2 (and the
+#      Dockerfile, which cannot be built here, installs the same list into the same place, runs
+#      as a numeric non-root user, ENTRYPOINT the binary, no HEALTHCHECK);
 #   5. as root: the same two commands in a chroot holding only the shared libraries of those
 #      packages (what the slim image has beyond its base), so nothing else on this machine can
 #      be loaded by accident. Skipped, with a message, when not root.
@@ -111,6 +113,25 @@ for pkg in "${listed[@]}"; do
   if [[ "$pkg" == lib* && -z "${used[$pkg]:-}" ]]; then
     fail "$pkg is listed but the binary loads no library of it: drop it from packaging/runtime-packages.txt"
   fi
+done
+
+# The Dockerfile cannot be built here (no Docker engine): check that it reads the same list into
+# the same place, runs as a numeric non-root user, starts the binary, and has no HEALTHCHECK.
+dockerfile="$REPO_ROOT/Dockerfile"
+expect_line() {  # expect_line REGEX WHAT
+  if grep -Eq "$1" "$dockerfile"; then ok "Dockerfile: $2"; else fail "Dockerfile: $2 (no line matching $1)"; fi
+}
+expect_line '^FROM debian:12 AS build$' "builds on debian:12"
+expect_line '^FROM debian:12-slim$' "runs on debian:12-slim"
+expect_line '^COPY packaging/runtime-packages.txt /usr/share/outbox-relay/runtime-packages.txt$' \
+  "installs packaging/runtime-packages.txt from where runtime-layout.sh puts it"
+expect_line "sed -e 's/#\.\*//' /usr/share/outbox-relay/runtime-packages.txt" "installs the list's packages"
+expect_line '^COPY packaging/build-packages.txt ' "installs packaging/build-packages.txt to build"
+expect_line '^USER [1-9][0-9]*:[1-9][0-9]*$' "a numeric non-root USER"
+expect_line '^ENTRYPOINT \["/usr/local/bin/outbox-relay"\]$' "ENTRYPOINT the binary"
+if grep -Eiq '^HEALTHCHECK' "$dockerfile"; then fail "Dockerfile: a HEALTHCHECK (Kubernetes probes instead)"; fi
+for pkg in "${listed[@]}"; do
+  if grep -Fq -- "$pkg" "$dockerfile"; then fail "Dockerfile names $pkg: the list belongs in packaging/runtime-packages.txt only"; fi
 done
 
 # 4: it starts.
