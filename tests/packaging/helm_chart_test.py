@@ -20,6 +20,7 @@ import argparse
 import base64
 import copy
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,24 @@ def check_sidecar_snippet():
     return config
 
 
+def render_notes(helm, values_file):
+    """NOTES.txt as `helm install` would print it. `helm template` skips NOTES.txt and
+    `helm install --dry-run` needs a cluster, so a copy of the chart renders it with tpl."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = os.path.join(tmp, "outbox-relay")
+        shutil.copytree(CHART, chart)
+        os.makedirs(os.path.join(chart, "files"), exist_ok=True)
+        shutil.copy(os.path.join(chart, "templates", "NOTES.txt"), os.path.join(chart, "files", "notes-check.txt"))
+        with open(os.path.join(chart, "templates", "notes-check.yaml"), "w") as f:
+            f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-check\ndata:\n'
+                    '  notes: |\n    {{- tpl (.Files.Get "files/notes-check.txt") . | nindent 4 }}\n')
+        result = run_helm(helm, "template", RELEASE, chart, "--namespace", NAMESPACE, "-f", values_file,
+                          "--show-only", "templates/notes-check.yaml")
+        if result.returncode != 0:
+            return None, result.stderr
+        return yaml.safe_load(result.stdout)["data"]["notes"], ""
+
+
 def check_refused(helm, what, values_yaml, expected_text, base=True):
     """`helm template` with values_yaml over ci/minimal-values.yaml (or alone) fails, naming
     expected_text."""
@@ -342,7 +361,14 @@ def main():
         if not check(rendered.returncode == 0, f"{name}: helm template" + ("" if rendered.returncode == 0 else ": " + rendered.stderr)):
             continue
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
-        check_rendering(name, merged_values(values_file), docs, args.relay)
+        values = merged_values(values_file)
+        check_rendering(name, values, docs, args.relay)
+        notes, error = render_notes(helm, values_file)
+        if check(notes is not None, f"{name}: NOTES.txt renders {error}"):
+            check(f"svc/{RELEASE}-outbox-relay" in notes and "docs/operations.md" in notes,
+                  f"{name}: NOTES.txt names the Service and docs/operations.md")
+            check(("the others wait as standbys" in notes) == (values["replicas"] > 1),
+                  f"{name}: NOTES.txt tells of standbys exactly when replicas > 1")
 
     sidecar_config = check_sidecar_snippet()
     if args.relay:
