@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
