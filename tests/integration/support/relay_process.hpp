@@ -64,7 +64,6 @@ class RelayProcess {
   pid_t pid_ = -1;
   int starts_ = 0;
   long peak_rss_kib_ = 0;
-  long peak_rss_kib_ = 0;
   std::optional<ExitStatus> last_exit_;
 };
 
