@@ -145,6 +145,9 @@ def check_rendering(name, values, docs, relay):
     check(security.get("allowPrivilegeEscalation") is False, f"{name}: no privilege escalation")
     check("ALL" in security.get("capabilities", {}).get("drop", []) and
           not security.get("capabilities", {}).get("add"), f"{name}: capabilities drop ALL, add none")
+    seccomp = (security.get("seccompProfile") or pod_security.get("seccompProfile") or {}).get("type")
+    check(seccomp in ("RuntimeDefault", "Localhost"),
+          f"{name}: a seccomp profile (Pod Security Standard restricted), got {seccomp}")
     check(pod.get("automountServiceAccountToken") is False, f"{name}: no service account token")
     check("resources" in container and container["resources"] == values["resources"],
           f"{name}: resources from values")
@@ -382,6 +385,8 @@ def main():
     check_refused(helm, "a writable root filesystem", "securityContext:\n  readOnlyRootFilesystem: false\n",
                   "readOnlyRootFilesystem")
     check_refused(helm, "running as root", "podSecurityContext:\n  runAsNonRoot: false\n", "runAsNonRoot")
+    check_refused(helm, "no seccomp profile", "podSecurityContext:\n  seccompProfile:\n    type: Unconfined\n",
+                  "seccompProfile")
     check_refused(helm, "a credential that is no secret key",
                   "credentials:\n  refs:\n    - {key: source.slot, secretName: s, secretKey: k}\n", "key")
     check_refused(helm, "a credential without secretKey",
