@@ -66,15 +66,40 @@ bool IsKafkaKey(std::string_view key) {
          key[kKafkaSection.size()] == '.';
 }
 
-// Values of these keys can carry credentials, so no message may echo them.
-bool IsSecretKey(std::string_view key) {
-  if (key == "source.dsn") return true;
-  if (!IsKafkaKey(key)) return false;
-  const std::string lowered = Lower(key);
-  for (std::string_view word : {"password", "secret", "sasl"}) {
-    if (lowered.find(word) != std::string::npos) return true;
+// A secret key's value may instead come from a file: `<key>_file` names it.
+constexpr std::string_view kFileSuffix = "_file";
+// The environment spells kafka.<property>_file as OUTBOX_RELAY_KAFKA_<PROPERTY>_FILE, which
+// reads back as the property "<property>.file".
+constexpr std::string_view kKafkaEnvFileSuffix = ".file";
+
+// A secret is a password or a key: anything larger is the wrong file (or /dev/zero).
+constexpr std::size_t kMaxSecretFileBytes = 1 << 20;
+
+// The content of the file at `path`; throws std::runtime_error with the reason (strerror, or
+// the size limit) if it cannot be read whole within `max_bytes`.
+std::string ReadFileText(const std::string& path, std::size_t max_bytes) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) throw std::runtime_error(std::strerror(errno));
+  std::string text;
+  std::array<char, 8192> buffer{};
+  std::size_t count = 0;
+  while (text.size() <= max_bytes && (count = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) {
+    text.append(buffer.data(), count);
   }
-  return false;
+  // fread on a directory fails with EISDIR; report it like any other read failure.
+  const int error = std::ferror(file) != 0 ? errno : 0;
+  std::fclose(file);
+  if (error != 0) throw std::runtime_error(std::strerror(error));
+  if (text.size() > max_bytes) throw std::runtime_error("larger than " + std::to_string(max_bytes) + " bytes");
+  return text;
+}
+
+// The secret key that `key` reads from a file ("source.password_file" -> "source.password"),
+// or "" when `key` is no such variant.
+std::string SecretOfFileKey(std::string_view key) {
+  if (!key.ends_with(kFileSuffix)) return "";
+  std::string secret(key.substr(0, key.size() - kFileSuffix.size()));
+  return IsSecretKey(secret) ? secret : "";
 }
 
 // How a value appears in an error message: quoted, or withheld for secret keys.
@@ -281,6 +306,17 @@ Problem CheckDsn(const std::string& dsn, const Config&) {
   // Never echo the DSN: it may hold a password.
   if (dsn.empty()) return "is required (a libpq connection string or postgresql:// URI)";
   return std::nullopt;
+}
+
+// Values libpq checks itself when it connects (paths, passwords).
+Problem AnyText(const std::string&, const Config&) { return std::nullopt; }
+
+// libpq's sslmode values; empty leaves the choice to the DSN (default prefer).
+Problem CheckSslMode(const std::string& mode, const Config&) {
+  for (std::string_view known : {"", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"}) {
+    if (mode == known) return std::nullopt;
+  }
+  return "expected one of disable, allow, prefer, require, verify-ca, verify-full, got \"" + mode + "\"";
 }
 
 Problem CheckSlotName(const std::string& slot, const Config&) {
@@ -522,6 +558,12 @@ const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> keys = [] {
     std::vector<KeySpec> table = {
         StringKey("source.dsn", [](auto& c) -> auto& { return c.source.dsn; }, CheckDsn),
+        StringKey("source.password", [](auto& c) -> auto& { return c.source.password; }, AnyText),
+        StringKey("source.sslmode", [](auto& c) -> auto& { return c.source.sslmode; }, CheckSslMode),
+        StringKey("source.sslrootcert", [](auto& c) -> auto& { return c.source.sslrootcert; }, AnyText),
+        StringKey("source.sslcert", [](auto& c) -> auto& { return c.source.sslcert; }, AnyText),
+        StringKey("source.sslkey", [](auto& c) -> auto& { return c.source.sslkey; }, AnyText),
+        StringKey("source.sslpassword", [](auto& c) -> auto& { return c.source.sslpassword; }, AnyText),
         StringKey("source.slot", [](auto& c) -> auto& { return c.source.slot; }, CheckSlotName),
         StringKey("source.publication", [](auto& c) -> auto& { return c.source.publication; },
                   CheckPublication),
@@ -814,6 +856,11 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
                                    std::string(Describe(value)));
       }
       CollectSection(value, key, raw, routes);
+    } else if (!SecretOfFileKey(key).empty()) {
+      if (!value.IsScalar()) {
+        throw ConfigError(key, "expected the path of a file, got " + std::string(Describe(value)));
+      }
+      Store(raw, key, value.Scalar());
     } else {
       throw ConfigError(key, "unknown key" + DidYouMean(key, FileNames()));
     }
@@ -847,9 +894,36 @@ void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValu
 // ---------------------------------------------------------------------------------------------
 // Reading the environment.
 
+bool FromEnvironment(const RawValue& value) { return StartsWith(value.origin, kEnvPrefix); }
+
+// A secret and its `_file` variant are one setting: the environment's replaces the file's,
+// and giving both in the same place is an error.
+void StoreFromEnvironment(RawValues& raw, const std::string& key, const std::string& value,
+                          const std::string& variable) {
+  const std::string secret = SecretOfFileKey(key);
+  const std::string sibling = !secret.empty() ? secret
+                              : IsSecretKey(key) ? key + std::string(kFileSuffix)
+                                                 : std::string();
+  if (const auto it = raw.find(sibling); !sibling.empty() && it != raw.end()) {
+    if (FromEnvironment(it->second)) {
+      throw ConfigError(variable, "set either " + EnvName(secret.empty() ? key : secret) + " or " +
+                                      EnvName(secret.empty() ? sibling : key) + ", not both");
+    }
+    raw.erase(it);
+  }
+  raw[key] = RawValue{value, variable};
+}
+
 void CollectEnvironment(const Environment& env, RawValues& raw) {
-  std::vector<std::string> known_names;
-  for (const KeySpec& spec : Keys()) known_names.push_back(EnvName(spec.key));
+  // Variable -> key, the `_file` variants of secret keys included.
+  std::map<std::string, std::string> known;
+  for (const KeySpec& spec : Keys()) {
+    known.emplace(EnvName(spec.key), spec.key);
+    if (IsSecretKey(spec.key)) {
+      const std::string file_key = spec.key + std::string(kFileSuffix);
+      known.emplace(EnvName(file_key), file_key);
+    }
+  }
 
   for (const auto& [variable, value] : env) {
     if (!StartsWith(variable, kEnvPrefix)) continue;
@@ -862,16 +936,49 @@ void CollectEnvironment(const Environment& env, RawValues& raw) {
           property.find("..") != std::string::npos) {
         throw ConfigError(variable, "does not name a librdkafka property");
       }
-      raw["kafka." + property] = RawValue{value, variable};
+      std::string key = "kafka." + property;
+      if (key.ends_with(kKafkaEnvFileSuffix)) {
+        const std::string secret = key.substr(0, key.size() - kKafkaEnvFileSuffix.size());
+        if (IsSecretKey(secret)) key = secret + std::string(kFileSuffix);
+      }
+      StoreFromEnvironment(raw, key, value, variable);
       continue;
     }
-    const auto known = std::find(known_names.begin(), known_names.end(), variable);
-    if (known == known_names.end()) {
-      throw ConfigError(variable,
-                        "matches no configuration key" + DidYouMean(variable, known_names));
+    const auto found = known.find(variable);
+    if (found == known.end()) {
+      std::vector<std::string> names;
+      for (const auto& entry : known) names.push_back(entry.first);
+      throw ConfigError(variable, "matches no configuration key" + DidYouMean(variable, names));
     }
-    const std::string& key = Keys()[static_cast<std::size_t>(known - known_names.begin())].key;
-    raw[key] = RawValue{value, variable};
+    StoreFromEnvironment(raw, found->second, value, variable);
+  }
+}
+
+// Replaces each `<secret key>_file` entry by the secret read from that file, which keeps the
+// entry's origin so that errors about the value name the setting that supplied it.
+void ResolveSecretFiles(RawValues& raw, const SecretFileReader& read_file) {
+  for (auto it = raw.begin(); it != raw.end();) {
+    const std::string secret = SecretOfFileKey(it->first);
+    if (secret.empty()) {
+      ++it;
+      continue;
+    }
+    const RawValue file = it->second;
+    if (raw.contains(secret)) {
+      throw ConfigError(file.origin, "set either " + secret + " or " + it->first + ", not both");
+    }
+    if (file.text.empty()) throw ConfigError(file.origin, "expected the path of a file");
+    std::string text;
+    try {
+      text = read_file(file.text);
+    } catch (const std::exception& error) {
+      throw ConfigError(file.origin, "cannot read " + file.text + ": " + error.what());
+    }
+    // `echo secret > file` and most secret stores end the file with a line break.
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.empty()) throw ConfigError(file.origin, file.text + " is empty");
+    raw[secret] = RawValue{std::move(text), file.origin};
+    it = raw.erase(it);
   }
 }
 
@@ -1007,11 +1114,13 @@ void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
 
 }  // namespace
 
-Config ParseConfig(std::string_view yaml_text, const Environment& env) {
+Config ParseConfig(std::string_view yaml_text, const Environment& env,
+                   const SecretFileReader& read_file) {
   RawValues raw;
   std::vector<RawValues> routes;
   CollectFile(yaml_text, raw, routes);
   CollectEnvironment(env, raw);
+  ResolveSecretFiles(raw, read_file);
 
   Config config;
   for (const KeySpec& spec : Keys()) {
@@ -1034,27 +1143,38 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env) {
   return config;
 }
 
+std::string ReadSecretFile(const std::string& path) { return ReadFileText(path, kMaxSecretFileBytes); }
+
 Config LoadConfig(const std::string& path, const Environment& env) {
   if (path.empty()) return ParseConfig("", env);
-
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    const int error = errno;
-    throw ConfigError("config", "cannot read " + path + ": " + std::strerror(error));
-  }
   std::string text;
-  std::array<char, 8192> buffer{};
-  std::size_t count = 0;
-  while ((count = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) {
-    text.append(buffer.data(), count);
-  }
-  // fread on a directory fails with EISDIR; report it like any other read failure.
-  const int error = std::ferror(file) != 0 ? errno : 0;
-  std::fclose(file);
-  if (error != 0) {
-    throw ConfigError("config", "cannot read " + path + ": " + std::strerror(error));
+  try {
+    text = ReadFileText(path, std::numeric_limits<std::size_t>::max());
+  } catch (const std::runtime_error& error) {
+    throw ConfigError("config", "cannot read " + path + ": " + error.what());
   }
   return ParseConfig(text, env);
+}
+
+bool IsSecretKey(std::string_view key) {
+  if (key == "source.dsn" || key == "source.password" || key == "source.sslpassword") return true;
+  if (!IsKafkaKey(key)) return false;
+  const std::string property = Lower(key.substr(kKafkaSection.size() + 1));
+  // An inline private key, and the OAUTHBEARER config that may hold a client secret.
+  if (property == "ssl.key.pem" || property == "sasl.oauthbearer.config") return true;
+  return property.find("password") != std::string::npos ||
+         property.find("secret") != std::string::npos;
+}
+
+std::vector<std::string> SecretValues(const Config& config) {
+  std::vector<std::string> values;
+  for (const std::string* value : {&config.source.password, &config.source.sslpassword}) {
+    if (!value->empty()) values.push_back(*value);
+  }
+  for (const auto& [property, value] : config.kafka) {
+    if (!value.empty() && IsSecretKey(std::string(kKafkaSection) + "." + property)) values.push_back(value);
+  }
+  return values;
 }
 
 Environment ProcessEnvironment() {

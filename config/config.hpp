@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <optional>
@@ -31,6 +32,13 @@ struct OutboxColumns {
 
 struct SourceConfig {
   std::string dsn;  // libpq conninfo or URI; required
+  // libpq connection parameters of the same names; when set they win over the DSN's.
+  std::string password;     // secret
+  std::string sslmode;      // disable|allow|prefer|require|verify-ca|verify-full
+  std::string sslrootcert;  // CA file for verify-ca / verify-full
+  std::string sslcert;      // client certificate
+  std::string sslkey;       // its key
+  std::string sslpassword;  // secret: the passphrase of sslkey
   std::string slot = "outbox_relay";
   std::string publication = "outbox_relay";
   bool create_slot = true;
@@ -175,9 +183,24 @@ class ConfigError : public std::runtime_error {
 /// Environment variables as name → value (only OUTBOX_RELAY_* ones are read).
 using Environment = std::map<std::string, std::string>;
 
+/// Reads the file a `<secret key>_file` setting names; throws std::runtime_error saying why
+/// it cannot (never quoting the content).
+using SecretFileReader = std::function<std::string(const std::string& path)>;
+
+/// The file system's SecretFileReader.
+std::string ReadSecretFile(const std::string& path);
+
+/// True for keys whose values are credentials: source.dsn, source.password,
+/// source.sslpassword, and kafka.* properties naming a password or secret (plus
+/// kafka.ssl.key.pem and kafka.sasl.oauthbearer.config). Their values never appear in
+/// messages, and each can be given as `<key>_file` instead.
+bool IsSecretKey(std::string_view key);
+
 /// Builds a Config from YAML text (may be empty: defaults only) and environment overrides,
-/// and validates it. Throws ConfigError naming the first bad key. Pure: no I/O.
-Config ParseConfig(std::string_view yaml_text, const Environment& env);
+/// and validates it. Throws ConfigError naming the first bad key. No I/O but reading the
+/// files of `<secret key>_file` settings through `read_file` (trailing line breaks stripped).
+Config ParseConfig(std::string_view yaml_text, const Environment& env,
+                   const SecretFileReader& read_file = ReadSecretFile);
 
 /// Reads the YAML file at `path` (empty path: no file) and calls ParseConfig.
 /// Throws ConfigError (key "config") if the file cannot be read.
@@ -185,5 +208,10 @@ Config LoadConfig(const std::string& path, const Environment& env);
 
 /// The process environment, for LoadConfig.
 Environment ProcessEnvironment();
+
+/// The values of the secret keys set in `config` (see IsSecretKey), for redaction; not
+/// source.dsn as a whole, whose host, port, database and user messages may show: the password
+/// inside it is the caller's to add, as only libpq parses a DSN.
+std::vector<std::string> SecretValues(const Config& config);
 
 }  // namespace outbox_relay::config

@@ -13,6 +13,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include "config/redaction.hpp"
+
 namespace outbox_relay::config {
 
 namespace {
@@ -138,9 +140,36 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+// Redacts secrets in the message before the inner formatter lays the line out (and, for JSON,
+// escapes it, which could otherwise change how a secret is spelled).
+class RedactingFormatter final : public spdlog::formatter {
+ public:
+  explicit RedactingFormatter(std::unique_ptr<spdlog::formatter> inner) : inner_(std::move(inner)) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    const std::string redacted = Redact(payload);
+    if (redacted == payload) {
+      inner_->format(msg, dest);
+      return;
+    }
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(redacted.data(), redacted.size());
+    inner_->format(copy, dest);
+  }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<RedactingFormatter>(inner_->clone());
+  }
+
+ private:
+  std::unique_ptr<spdlog::formatter> inner_;
+};
+
 std::unique_ptr<spdlog::formatter> MakeFormatter(LogFormat format) {
-  if (format == LogFormat::kJson) return std::make_unique<JsonFormatter>();
-  return std::make_unique<spdlog::pattern_formatter>(kTextPattern, spdlog::pattern_time_type::utc);
+  if (format == LogFormat::kJson) return std::make_unique<RedactingFormatter>(std::make_unique<JsonFormatter>());
+  return std::make_unique<RedactingFormatter>(
+      std::make_unique<spdlog::pattern_formatter>(kTextPattern, spdlog::pattern_time_type::utc));
 }
 
 spdlog::sink_ptr MakeStderrSink(LogFormat format) {

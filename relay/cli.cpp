@@ -23,7 +23,9 @@
 
 #include "config/c_handle.hpp"
 #include "config/config.hpp"
+#include "config/redaction.hpp"
 #include "relay/embedded_sql.hpp"
+#include "relay/pg_conninfo.hpp"
 #include "relay/pg_handles.hpp"
 #include "relay/relay.hpp"
 #include "relay/version.hpp"
@@ -225,20 +227,19 @@ class Database {
  public:
   /// Server warnings (e.g. CREATE PUBLICATION under wal_level replica) go to `warnings` if
   /// given; notices ("already exists, skipping") are dropped: the commands print their own lines.
-  Database(const std::string& dsn, const char* application_name, bool replication = false,
+  Database(const config::SourceConfig& source, const char* application_name, bool replication = false,
            std::ostream* warnings = nullptr) {
-    // Keywords are applied in order and the DSN (expanded from dbname) comes after the
-    // defaults, so its own connect_timeout / application_name win; `replication` comes last
-    // because a replication session is what that check tests.
-    const std::array<const char*, 5> keywords = {"connect_timeout", "application_name", "dbname",
-                                                 replication ? "replication" : nullptr, nullptr};
-    const std::array<const char*, 5> values = {kConnectTimeoutSeconds, application_name, dsn.c_str(),
-                                               replication ? "database" : nullptr, nullptr};
-    conn_.reset(PQconnectdbParams(keywords.data(), values.data(), 1));
+    // The DSN's own connect_timeout / application_name win over these defaults; `replication`
+    // comes last because a replication session is what that check tests.
+    PgConnectParams::Pairs overrides;
+    if (replication) overrides.emplace_back("replication", "database");
+    const PgConnectParams params(
+        source, {{"connect_timeout", kConnectTimeoutSeconds}, {"application_name", application_name}}, overrides);
+    conn_.reset(PQconnectdbParams(params.Keywords(), params.Values(), 1));
     if (!conn_) throw DatabaseError("out of memory creating a libpq connection");
     PQsetNoticeReceiver(conn_.get(), ForwardWarning, warnings);
     description_ = DescribeConnection(conn_.get());
-    if (description_.empty()) description_ = DescribeDsn(dsn);
+    if (description_.empty()) description_ = DescribeDsn(source.dsn);
     if (PQstatus(conn_.get()) != CONNECTION_OK) throw DatabaseError(OneLine(PQerrorMessage(conn_.get())));
   }
 
@@ -463,7 +464,7 @@ bool CheckRole(Database& db, CheckReport& report) {
 void CheckReplicationConnection(const config::Config& config, CheckReport& report) {
   const std::string what = "replication connection";
   try {
-    Database replication(config.source.dsn, "outbox-relay check", true);
+    Database replication(config.source, "outbox-relay check", true);
     replication.Execute("IDENTIFY_SYSTEM");
     report.Ok(what);
   } catch (const DatabaseError& error) {
@@ -646,7 +647,7 @@ void CheckSlot(Database& db, const config::Config& config, CheckReport& report) 
 void CheckDatabase(const config::Config& config, CheckReport& report) {
   std::optional<Database> db;
   try {
-    db.emplace(config.source.dsn, "outbox-relay check");
+    db.emplace(config.source, "outbox-relay check");
   } catch (const DatabaseError& error) {
     report.Fail("connect to " + DescribeDsn(config.source.dsn), error.what(),
                 "check source.dsn, that PostgreSQL runs there and that pg_hba.conf lets this user in");
@@ -678,6 +679,12 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
 // librdkafka logs every failed broker connection to stderr; the check reports the outcome.
 void DiscardKafkaLog(const rd_kafka_t*, int, const char*, const char*) {}
 
+// Keeps the newest client error (authentication, TLS, connection refused) in the std::string
+// the conf's opaque points to: "no metadata" alone would not say why.
+void KeepKafkaError(rd_kafka_t*, int, const char* reason, void* opaque) {
+  *static_cast<std::string*>(opaque) = reason;
+}
+
 // Every kafka.* property, as the sink would get it. A property librdkafka rejects is a config
 // error (exit 2), as it is for `run`.
 sinks::KafkaConfHandle KafkaConf(const config::Config& config) {
@@ -701,6 +708,9 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
   const std::string hint =
       "check kafka.bootstrap.servers (and the kafka.security.protocol / sasl.* / ssl.* properties); "
       "the brokers must be reachable from here";
+  std::string last_error;
+  rd_kafka_conf_set_error_cb(conf.get(), KeepKafkaError);
+  rd_kafka_conf_set_opaque(conf.get(), &last_error);
   std::array<char, 512> error{};
   sinks::KafkaHandle producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
   if (!producer) {
@@ -714,8 +724,10 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
   const rd_kafka_resp_err_t code = rd_kafka_metadata(producer.get(), 0, nullptr, &raw, kKafkaTimeoutMs);
   KafkaMetadataHandle metadata(raw);
   if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(producer.get(), 0);  // serves the error callbacks queued meanwhile
     report.Fail(what,
-                "no metadata within " + std::to_string(kKafkaTimeoutMs / 1000) + " s (" + rd_kafka_err2str(code) + ")",
+                "no metadata within " + std::to_string(kKafkaTimeoutMs / 1000) + " s (" + rd_kafka_err2str(code) +
+                    (last_error.empty() ? "" : "; last error: " + OneLine(last_error)) + ")",
                 hint);
     return;
   }
@@ -972,22 +984,9 @@ struct StatusRow {
   std::string value;
 };
 
-// LoadConfig plus what only libpq can tell: whether source.dsn parses. libpq's own message is
-// not shown, as it quotes the text around the mistake, which may be the password.
-config::Config LoadCliConfig(const std::string& config_path) {
-  config::Config config = config::LoadConfig(config_path, config::ProcessEnvironment());
-  char* raw_error = nullptr;
-  ConninfoHandle options(PQconninfoParse(config.source.dsn.c_str(), &raw_error));
-  PgBufferHandle error(raw_error);
-  if (!options) {
-    throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
-  }
-  return config;
-}
-
 std::optional<config::Config> Load(const std::string& config_path, std::ostream& err) {
   try {
-    return LoadCliConfig(config_path);
+    return LoadRelayConfig(config_path);
   } catch (const config::ConfigError& error) {
     err << "outbox-relay: config error: " << error.what() << "\n";
     return std::nullopt;
@@ -995,6 +994,21 @@ std::optional<config::Config> Load(const std::string& config_path, std::ostream&
 }
 
 }  // namespace
+
+config::Config LoadRelayConfig(const std::string& config_path) {
+  config::Config config = config::LoadConfig(config_path, config::ProcessEnvironment());
+  // libpq's own parse error is not shown: it quotes the text around the mistake, which may be
+  // the password.
+  char* raw_error = nullptr;
+  ConninfoHandle options(PQconninfoParse(config.source.dsn.c_str(), &raw_error));
+  PgBufferHandle error(raw_error);
+  if (!options) {
+    throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
+  }
+  config::AddSecrets(config::SecretValues(config));
+  config::AddSecrets(DsnSecrets(config.source.dsn));
+  return config;
+}
 
 std::string DescribeDsn(const std::string& dsn) {
   char* raw_error = nullptr;
@@ -1030,7 +1044,7 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   config::Config config;
   sinks::KafkaConfHandle kafka_conf;
   try {
-    config = LoadCliConfig(config_path);
+    config = LoadRelayConfig(config_path);
     if (config.sink.type == config::SinkType::kKafka) kafka_conf = KafkaConf(config);
   } catch (const config::ConfigError& error) {
     err << "outbox-relay: config error: " << error.what() << "\n";
@@ -1053,7 +1067,7 @@ int InitCommand(const std::string& config_path, bool print_sql, std::ostream& ou
   InitReport report(out);
   std::optional<Database> db;
   try {
-    db.emplace(config->source.dsn, "outbox-relay init", false, &err);
+    db.emplace(config->source, "outbox-relay init", false, &err);
   } catch (const DatabaseError& error) {
     report.Fail("connect to " + DescribeDsn(config->source.dsn), error.what(),
                 "check source.dsn (outbox-relay check tells more), or have a DBA run the output of "
@@ -1087,7 +1101,7 @@ int StatusCommand(const std::string& config_path, bool json, std::ostream& out, 
   std::vector<Row> rows;
   std::string database;
   try {
-    db.emplace(config->source.dsn, "outbox-relay status");
+    db.emplace(config->source, "outbox-relay status");
     database = Text(db->Query("SELECT current_database()").front()[0]);
     // A standby has no current WAL insert position; its replay position is what it has.
     rows = db->Query(

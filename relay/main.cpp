@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "config/logging.hpp"
+#include "config/redaction.hpp"
 #include "relay/cli.hpp"
 #include "relay/http_server.hpp"
 #include "relay/metrics.hpp"
@@ -53,7 +54,7 @@ std::unique_ptr<sinks::Sink> MakeSink(boost::asio::io_context& io, const config:
 bool Load(const std::string& config_path, boost::asio::io_context& io, config::Config& config,
           std::unique_ptr<sinks::Sink>& sink, const std::function<void(config::Config&)>& adjust = nullptr) {
   try {
-    config = config::LoadConfig(config_path, config::ProcessEnvironment());
+    config = relay::LoadRelayConfig(config_path);
     if (adjust) adjust(config);
     config::ConfigureLogging(config.log);
     // Building the producer checks every kafka.* property without connecting anywhere.
@@ -205,6 +206,11 @@ int main(int argc, char** argv) {
   }
   // A closed consumer of stdout must not kill the relay mid-delivery; the write error is reported.
   std::signal(SIGPIPE, SIG_IGN);
+  // The commands' output and messages name what failed, and libpq / librdkafka errors may quote
+  // a secret: both streams drop every secret the config registers. (The stdout sink's events
+  // go through C stdio, untouched.)
+  const outbox_relay::config::RedactedStream redacted_out(std::cout);
+  const outbox_relay::config::RedactedStream redacted_err(std::cerr);
   namespace relay = outbox_relay::relay;
   if (*check) return relay::CheckCommand(config_path, std::cout, std::cerr);
   if (*init) return relay::InitCommand(config_path, print_sql, std::cout, std::cerr);

@@ -1,12 +1,11 @@
 #include "relay/pg_connection.hpp"
 
-#include <array>
-
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "config/logging.hpp"
+#include "relay/pg_conninfo.hpp"
 
 namespace outbox_relay::relay {
 
@@ -33,8 +32,8 @@ bool IsRetryableSqlState(std::string_view state) {
 
 }  // namespace
 
-PgConnection::PgConnection(boost::asio::io_context& io, std::string dsn, Mode mode)
-    : io_(io), dsn_(std::move(dsn)), mode_(mode), socket_(io) {}
+PgConnection::PgConnection(boost::asio::io_context& io, const config::SourceConfig& source, Mode mode)
+    : io_(io), source_(source), mode_(mode), socket_(io) {}
 
 PgConnection::~PgConnection() { Close(); }
 
@@ -100,11 +99,10 @@ awaitable<void> PgConnection::FlushOutput(Clock::time_point deadline) {
 
 awaitable<void> PgConnection::Connect() {
   Close();
-  // The DSN comes first so that the mode set here wins over anything it says.
-  const std::array<const char*, 4> keys = {"dbname", "replication", "fallback_application_name", nullptr};
-  const std::array<const char*, 4> values = {dsn_.c_str(), mode_ == Mode::kReplication ? "database" : "false",
-                                             "outbox-relay", nullptr};
-  conn_.reset(PQconnectStartParams(keys.data(), values.data(), /*expand_dbname=*/1));
+  // The mode set here wins over anything the DSN says.
+  const PgConnectParams params(source_, {{"fallback_application_name", "outbox-relay"}},
+                               {{"replication", mode_ == Mode::kReplication ? "database" : "false"}});
+  conn_.reset(PQconnectStartParams(params.Keywords(), params.Values(), /*expand_dbname=*/1));
   if (!conn_) throw ReplicationError("cannot allocate a PostgreSQL connection", true);
   if (PQstatus(conn_.get()) == CONNECTION_BAD) Fail("cannot connect to PostgreSQL (source.dsn)");
   const auto deadline = Clock::now() + kConnectTimeout;

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include "config/config.hpp"
 #include "relay/pg_handles.hpp"
 
 namespace outbox_relay::relay {
@@ -35,7 +36,8 @@ class PgConnection {
 
   static constexpr std::chrono::milliseconds kQueryTimeout{60000};
 
-  PgConnection(boost::asio::io_context& io, std::string dsn, Mode mode);
+  /// Connects with the source's DSN and its TLS / password settings (see PgConnectParams).
+  PgConnection(boost::asio::io_context& io, const config::SourceConfig& source, Mode mode);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -62,7 +64,7 @@ class PgConnection {
 
  private:
   boost::asio::io_context& io_;
-  std::string dsn_;
+  config::SourceConfig source_;
   Mode mode_;
   PgConnHandle conn_;
   boost::asio::posix::stream_descriptor socket_;

@@ -11,6 +11,7 @@
 #include "config/logging.hpp"
 #include "relay/pgoutput.hpp"
 #include "relay/replication_protocol.hpp"
+#include "relay/source_privileges.hpp"
 
 namespace outbox_relay::relay {
 
@@ -177,6 +178,7 @@ awaitable<int> Relay::Run() {
   while (!stopping_) {
     std::optional<ReplicationError> lost;
     try {
+      co_await RequireSourcePrivileges(io_, config_);
       co_await stream_.Connect();
       tracker_.RaiseTo(co_await stream_.EnsureSlot());
       assembler_.Reset();

@@ -190,7 +190,7 @@ awaitable<std::size_t> Replay(boost::asio::io_context& io, const config::Config&
   sink.SetHandlers({[&wait](const sinks::DeliveryReport& report) { wait.Delivered(report); },
                     [&wait](const std::string& reason) { wait.Failed(reason); }});
   const outbox::EventMapper mapper(config.outbox);
-  PgConnection conn(io, config.source.dsn, PgConnection::Mode::kNormal);
+  PgConnection conn(io, config.source, PgConnection::Mode::kNormal);
   std::size_t total = 0;
   try {
     co_await conn.Connect();

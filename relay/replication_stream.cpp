@@ -22,7 +22,7 @@ spdlog::logger& Log() { return config::Logger("relay"); }
 }  // namespace
 
 ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config)
-    : config_(config), conn_(io, config.dsn, PgConnection::Mode::kReplication) {}
+    : config_(config), conn_(io, config, PgConnection::Mode::kReplication) {}
 
 awaitable<void> ReplicationStream::Connect() { co_await conn_.Connect(); }
 

@@ -26,7 +26,7 @@ SlotMonitor::SlotMonitor(boost::asio::io_context& io, const config::Config& conf
     : config_(config),
       metrics_(metrics),
       on_wal_limit_(std::move(on_wal_limit)),
-      conn_(io, config.source.dsn, PgConnection::Mode::kNormal),
+      conn_(io, config.source, PgConnection::Mode::kNormal),
       timer_(io) {}
 
 void SlotMonitor::Stop() {

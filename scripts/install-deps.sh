@@ -8,10 +8,13 @@
 # uses sudo for apt-get when not run as root.
 #
 # Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder
-# only; `--bench` adds what bench/run.sh needs.
+# only (`--print-scram-kafka-libs`: the SCRAM broker's); `--bench` adds what bench/run.sh needs.
 set -euo pipefail
 
 readonly KAFKA_VERSION=4.1.1   # keep in sync with tests/harness/kafka/pom.xml
+# The harness's SCRAM broker: librdkafka before 2.6.1 (Debian 12 has 2.0.2) repeats the client
+# nonce in its SCRAM final message, which Kafka 4 brokers reject and 3.9 brokers accept.
+readonly KAFKA_SCRAM_VERSION=3.9.1
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO_ROOT
 
@@ -24,8 +27,6 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
-  # the fault matrix's broker in a network namespace (tests/harness/fault_broker.sh): ip, tc
-  iproute2
   # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
   python3-yaml
 )
@@ -40,11 +41,12 @@ cache_root() {
   printf '%s/outbox-relay' "${XDG_CACHE_HOME:-$home/.cache}"
 }
 
-kafka_libs_dir() { printf '%s/kafka-%s/libs' "$(cache_root)" "$KAFKA_VERSION"; }
+# The jar folder of Kafka version $1 (default KAFKA_VERSION).
+kafka_libs_dir() { printf '%s/kafka-%s/libs' "$(cache_root)" "${1:-$KAFKA_VERSION}"; }
 
 kafka_libs_present() {
-  local dir; dir="$(kafka_libs_dir)"
-  [[ -f "$dir/.complete" && -f "$dir/kafka_2.13-$KAFKA_VERSION.jar" ]]
+  local version="${1:-$KAFKA_VERSION}" dir; dir="$(kafka_libs_dir "$version")"
+  [[ -f "$dir/.complete" && -f "$dir/kafka_2.13-$version.jar" ]]
 }
 
 # bench/run.sh: matplotlib for the chart, valgrind for profiling (bench/README.md).
@@ -52,6 +54,10 @@ if [[ "${1:-}" == "--bench" ]]; then PACKAGES+=(python3-matplotlib valgrind); fi
 
 if [[ "${1:-}" == "--print-kafka-libs" ]]; then
   kafka_libs_dir; echo
+  exit 0
+fi
+if [[ "${1:-}" == "--print-scram-kafka-libs" ]]; then
+  kafka_libs_dir "$KAFKA_SCRAM_VERSION"; echo
   exit 0
 fi
 
@@ -84,25 +90,28 @@ install_packages() {
   if ((${#missing[@]} != 0)); then log "still missing after apt-get: ${missing[*]}"; exit 1; fi
 }
 
+# Fetches the jars of Kafka version $1 (default KAFKA_VERSION) unless present.
 fetch_kafka() {
-  kafka_libs_present && return 0
+  local version="${1:-$KAFKA_VERSION}"
+  kafka_libs_present "$version" && return 0
   local dir parent tmp
-  dir="$(kafka_libs_dir)"; parent="$(dirname "$dir")"
+  dir="$(kafka_libs_dir "$version")"; parent="$(dirname "$dir")"
   mkdir -p "$parent"
   # Serialise concurrent callers (ctest's harness and the demo may start together).
   exec 9>"$parent/.lock"
   flock 9
-  if kafka_libs_present; then exec 9>&-; return 0; fi
-  log "fetching Kafka $KAFKA_VERSION broker jars from Maven Central into $dir"
+  if kafka_libs_present "$version"; then exec 9>&-; return 0; fi
+  log "fetching Kafka $version broker jars from Maven Central into $dir"
   tmp="$(mktemp -d "$parent/libs.tmp.XXXXXX")"
   # mvn -q still prints colour resets on stdout: keep its output for the failure case only.
   if ! (cd "$tmp" && mvn -B -q -f "$REPO_ROOT/tests/harness/kafka/pom.xml" \
-          dependency:copy-dependencies -Dkafka.libs.dir="$tmp/libs" </dev/null >"$tmp/mvn.log" 2>&1); then
+          dependency:copy-dependencies -Dkafka.version="$version" -Dkafka.libs.dir="$tmp/libs" \
+          </dev/null >"$tmp/mvn.log" 2>&1); then
     cat "$tmp/mvn.log" >&2
     rm -rf "$tmp"; log "mvn failed to fetch the Kafka jars"; exit 1
   fi
-  if [[ ! -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]]; then
-    rm -rf "$tmp"; log "kafka_2.13-$KAFKA_VERSION.jar missing after mvn (version mismatch with pom.xml?)"; exit 1
+  if [[ ! -f "$tmp/libs/kafka_2.13-$version.jar" ]]; then
+    rm -rf "$tmp"; log "kafka_2.13-$version.jar missing after mvn (version mismatch with pom.xml?)"; exit 1
   fi
   touch "$tmp/libs/.complete"
   rm -rf "$dir"
@@ -113,6 +122,7 @@ fetch_kafka() {
 
 install_packages
 fetch_kafka
+fetch_kafka "$KAFKA_SCRAM_VERSION"
 # helm for the chart test, built with `go install` into the cache; without it only that test fails.
 "$REPO_ROOT/scripts/install-helm.sh" || log "helm could not be installed: tests/packaging/helm_chart_test.py will fail"
-log "all present (Kafka $KAFKA_VERSION jars in $(kafka_libs_dir))"
+log "all present (Kafka $KAFKA_VERSION jars in $(kafka_libs_dir), $KAFKA_SCRAM_VERSION in $(kafka_libs_dir "$KAFKA_SCRAM_VERSION"))"

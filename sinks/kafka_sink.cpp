@@ -204,6 +204,19 @@ void KafkaSink::OnError(rd_kafka_event_t& event) {
     connected_ = false;
     return;
   }
+  // librdkafka keeps retrying these, but only a config change fixes them: name the keys.
+  if (code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    Log().error("Kafka refused to authenticate the relay: {}; check kafka.sasl.mechanism, kafka.sasl.username "
+                "and kafka.sasl.password",
+                rd_kafka_event_error_string(&event));
+    return;
+  }
+  if (code == RD_KAFKA_RESP_ERR__SSL) {
+    Log().error("TLS with Kafka failed: {}; check kafka.ssl.ca.location (the CA that signed the brokers' "
+                "certificates) and that kafka.bootstrap.servers names hosts those certificates cover",
+                rd_kafka_event_error_string(&event));
+    return;
+  }
   Log().warn("Kafka: {} ({})", rd_kafka_event_error_string(&event), rd_kafka_err2name(code));
 }
 

@@ -13,7 +13,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <functional>
 #include <iostream>
 #include <ostream>
 #include <memory>
@@ -63,14 +62,11 @@ class FaultMatrixTest : public RelayIntegrationTest,
   }
 
   // Runs the loop in this test's mode, prints the scenario's line and checks the contract.
-  // `adjust` may change the relay's config first.
-  CrashLoopResult RunScenario(const std::string& name, CrashLoopOptions options,
-                              const std::function<void(RelayConfigOptions&)>& adjust = {}) {
+  CrashLoopResult RunScenario(const std::string& name, CrashLoopOptions options) {
     options.delivery = Mode();
     CrashLoop loop(CreateDatabase(), suffix_, options);
-    RelayConfigOptions config = loop.RelayConfig();
-    if (adjust) adjust(config);
-    RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+    RelayProcess& relay =
+        NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
     const CrashLoopResult result = loop.Run(relay, temp_->Path());
     const std::string line = FaultLine(name, Mode(), result);
     std::cout << line << std::endl;
@@ -141,12 +137,8 @@ TEST_P(FaultMatrixTest, WalsenderTerminated) {
 // writer goes on: the relay stays up, stops reading at its in-flight cap so its memory stays
 // bounded, confirms to the slot nothing beyond what Kafka held when the outage began, and
 // delivers everything once Kafka is back, without a restart.
-// In exactly-once mode (long run only) the Kafka transaction timeout is raised above the outage:
-// with the default 60 s, the transaction coordinator aborts the open transaction when it times
-// out and fences the producer (epoch bump); librdkafka reports that as fatal, so the relay exits
-// 1 once Kafka is reachable again (nothing lost or confirmed early; a restart resumes).
 TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
-  if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
+  if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
   CrashLoopOptions options;
@@ -157,12 +149,7 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   options.fault_duration = 120s;
   options.broker = broker.get();
   options.max_in_flight_events = kInFlightCap;
-  const CrashLoopResult result =
-      RunScenario("kafka-unreachable-120s", options, [&](RelayConfigOptions& config) {
-        if (Mode() == Delivery::kExactlyOnce) {
-          config.more["exactly_once"]["transaction_timeout_ms"] = "180000";
-        }
-      });
+  const CrashLoopResult result = RunScenario("kafka-unreachable-120s", options);
   EXPECT_EQ(result.self_exits, 0);
   // Far more than the cap was committed during the outage; without it the relay would read it
   // all. 64 MiB is flow.max_in_flight_bytes' default, the bound a default relay promises.

@@ -82,6 +82,7 @@ void RelayProcess::Start() {
     if (std::strncmp(*e, "OUTBOX_RELAY_", 13) == 0) continue;
     env_storage.emplace_back(*e);
   }
+  for (const auto& [name, value] : environment_) env_storage.push_back(name + "=" + value);
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -7,8 +7,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace outbox_relay::it {
@@ -29,8 +31,11 @@ class RelayProcess {
   RelayProcess& operator=(const RelayProcess&) = delete;
 
   /// Spawns the child (posix_spawn). Throws on failure or if already running. The child's
-  /// environment is ours without OUTBOX_RELAY_* variables (they would be config overrides).
+  /// environment is ours without OUTBOX_RELAY_* variables (they would be config overrides),
+  /// plus what SetEnvironment() added.
   void Start();
+  /// Variables (e.g. OUTBOX_RELAY_* overrides) added to the child's environment at every Start().
+  void SetEnvironment(std::map<std::string, std::string> variables) { environment_ = std::move(variables); }
   pid_t Pid() const { return pid_; }
   /// True while the child has not been reaped (polls waitpid WNOHANG).
   bool Running();
@@ -61,6 +66,7 @@ class RelayProcess {
   std::vector<std::string> args_;
   std::string stdout_path_;
   std::string stderr_path_;
+  std::map<std::string, std::string> environment_;
   pid_t pid_ = -1;
   int starts_ = 0;
   long peak_rss_kib_ = 0;
