@@ -642,6 +642,20 @@ const std::vector<KeySpec>& Keys() {
           }
           return std::nullopt;
         }));
+    table.push_back(EnumKey("on_poison", [](auto& c) -> auto& { return c.on_poison; },
+                            Choices<PoisonPolicy>{{"fail", PoisonPolicy::kFail},
+                                                  {"dead-letter", PoisonPolicy::kDeadLetter}}));
+    table.push_back(StringKey("dead_letter.topic", [](auto& c) -> auto& { return c.dead_letter.topic; },
+                              [](const std::string& topic, const Config& c) -> Problem {
+                                if (!IsLegalTopicName(topic)) {
+                                  return "\"" + topic + "\" is not a legal Kafka topic name";
+                                }
+                                // The relay reads its checkpoints back from that topic.
+                                if (topic == c.exactly_once.checkpoint_topic) {
+                                  return "must differ from exactly_once.checkpoint_topic";
+                                }
+                                return std::nullopt;
+                              }));
     table.push_back(CountKey("flow.max_in_flight_events",
                              [](auto& c) -> auto& { return c.flow.max_in_flight_events; }, 1));
     table.push_back(CountKey("flow.max_in_flight_bytes",

@@ -115,6 +115,14 @@ struct ExactlyOnceConfig {
   }
 };
 
+/// What the relay does with a poison row (one it cannot publish as configured): stop without
+/// confirming its transaction, or write it to the dead-letter topic and go on.
+enum class PoisonPolicy { kFail, kDeadLetter };
+
+struct DeadLetterConfig {
+  std::string topic = "outbox-relay.dead-letter";
+};
+
 struct FlowConfig {
   std::size_t max_in_flight_events = 50000;
   std::size_t max_in_flight_bytes = 64u * 1024 * 1024;
@@ -159,6 +167,8 @@ struct Config {
   SinkConfig sink;
   DeliveryMode delivery = DeliveryMode::kAtLeastOnce;
   ExactlyOnceConfig exactly_once;
+  PoisonPolicy on_poison = PoisonPolicy::kFail;
+  DeadLetterConfig dead_letter;
   std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
   FlowConfig flow;
   LogConfig log;

@@ -1,6 +1,7 @@
 #include "outbox/event_mapper.hpp"
 
 #include <utility>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -23,25 +24,53 @@ std::size_t RequireColumn(const std::vector<std::string_view>& columns, const st
                         " to the column's name");
 }
 
-std::string_view RequireValue(const std::optional<std::string_view>& value, const char* column) {
+// What a poison error reports about `row`: the columns known before routing.
+PoisonRow KnownOf(const OutboxRowValues& row, const EventOrigin& origin, PoisonReason reason,
+                  std::string detail) {
+  PoisonRow poison;
+  poison.reason = reason;
+  poison.detail = std::move(detail);
+  poison.source = origin.source;
+  poison.id = std::string(row.id.value_or(""));
+  if (row.payload) poison.value.emplace(*row.payload);
+  return poison;
+}
+
+std::string_view RequireValue(const OutboxRowValues& row, const EventOrigin& origin,
+                              const std::optional<std::string_view>& value, const char* column,
+                              PoisonReason reason) {
   if (!value || value->empty()) {
-    throw PoisonRowError(std::string(column) + " is NULL or empty");
+    throw PoisonRowError(KnownOf(row, origin, reason, std::string(column) + " is NULL or empty"));
   }
   return *value;
 }
 
 // Header values travel as bytes; strings go as they are so consumers need not unquote them.
-std::vector<std::pair<std::string, std::string>> ParseHeaders(std::string_view text) {
+// JSON null means no headers. Returns what is wrong with `text` instead when it is not a JSON object.
+std::variant<std::vector<std::pair<std::string, std::string>>, const char*> ParseHeaders(std::string_view text) {
   auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) throw PoisonRowError("headers column is not valid JSON");
-  if (json.is_null()) return {};
-  if (!json.is_object()) throw PoisonRowError("headers column is not a JSON object");
+  if (json.is_discarded()) return "headers column is not valid JSON";
+  if (!json.is_null() && !json.is_object()) return "headers column is not a JSON object";
   std::vector<std::pair<std::string, std::string>> headers;
   headers.reserve(json.size());
   for (const auto& [key, value] : json.items()) {
     headers.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
   }
   return headers;
+}
+
+// The formats that write the payload into a JSON document, where non-JSON bytes would make the
+// whole record unreadable.
+bool EmbedsPayloadAsJson(config::EventFormat format) {
+  switch (format) {
+    case config::EventFormat::kEnvelope:
+    case config::EventFormat::kCloudEventsStructured:
+      return true;
+    case config::EventFormat::kPayload:
+    case config::EventFormat::kCloudEventsBinary:
+      return false;
+  }
+  return false;
 }
 
 bool Matches(const std::string& matcher, std::string_view value) {
@@ -131,25 +160,48 @@ const EventMapper::Route& EventMapper::Select(const EventOrigin& origin,
 
 OutboxEvent EventMapper::Map(const OutboxRowValues& row, const EventOrigin& origin) const {
   OutboxEvent event;
-  event.id = RequireValue(row.id, "id");
-  event.aggregate_type = RequireValue(row.aggregate_type, "aggregate type");
-  event.aggregate_id = RequireValue(row.aggregate_id, "aggregate id");
-  event.type = RequireValue(row.type, "type");
-  if (row.payload) event.payload.emplace(*row.payload);
-  if (row.headers) event.headers = ParseHeaders(*row.headers);
+  event.id = RequireValue(row, origin, row.id, "id", PoisonReason::kMissingField);
+  event.aggregate_type =
+      RequireValue(row, origin, row.aggregate_type, "aggregate type", PoisonReason::kMissingField);
+  event.aggregate_id =
+      RequireValue(row, origin, row.aggregate_id, "aggregate id", PoisonReason::kMissingKey);
+  event.type = RequireValue(row, origin, row.type, "type", PoisonReason::kMissingField);
 
   std::size_t index = 0;
   const Route& route = Select(origin, event.aggregate_type, event.type, index);
-  event.key = RequireValue(row.keys.at(index), "message key");
+  event.key = RequireValue(row, origin, row.keys.at(index), "message key", PoisonReason::kMissingKey);
   const config::TopicFields fields{event.aggregate_type, event.type, origin.schema, origin.table};
+  // From here on the row is routed: a poison error also says where it was going.
+  const auto poison = [&](PoisonReason reason, std::string detail, std::string topic) {
+    PoisonRow known = KnownOf(row, origin, reason, std::move(detail));
+    known.topic = std::move(topic);
+    known.key = event.key;
+    return PoisonRowError(std::move(known));
+  };
   std::optional<std::string> topic = route.topic.Render(fields);
   if (!topic) {
-    throw PoisonRowError("topic \"" + route.topic.Substitute(fields) +
-                         "\" is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not "
-                         "\".\" or \"..\"); check the aggregate type and type values or " +
-                         route.topic_config);
+    std::string illegal = route.topic.Substitute(fields);
+    throw poison(PoisonReason::kInvalidTopic,
+                 "topic \"" + illegal +
+                     "\" is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not \".\" or "
+                     "\"..\"); check the aggregate type and type values or " + route.topic_config,
+                 illegal);
   }
   event.topic = std::move(*topic);
+  if (row.headers) {
+    auto headers = ParseHeaders(*row.headers);
+    if (const char* const* problem = std::get_if<const char*>(&headers)) {
+      throw poison(PoisonReason::kInvalidHeaders, *problem, event.topic);
+    }
+    event.headers = std::move(std::get<0>(headers));
+  }
+  if (row.payload) {
+    if (!row.payload_is_json && EmbedsPayloadAsJson(route.format) && !nlohmann::json::accept(*row.payload)) {
+      throw poison(PoisonReason::kInvalidJson,
+                   "payload is not valid JSON, which the route's format embeds as JSON", event.topic);
+    }
+    event.payload.emplace(*row.payload);
+  }
   event.format = route.format;
   event.source = origin.source;
   event.cloudevents_source =

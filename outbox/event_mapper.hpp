@@ -10,15 +10,9 @@
 #include "config/config.hpp"
 #include "config/topic_template.hpp"
 #include "outbox/outbox_event.hpp"
+#include "outbox/poison.hpp"
 
 namespace outbox_relay::outbox {
-
-/// A row that cannot become an event (NULL key, bad headers JSON, illegal topic). The message
-/// names the column; the caller adds table, row id and LSN.
-class PoisonRowError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 /// The outbox table's shape does not match the configuration (a configuration problem found
 /// against the live table).
@@ -59,6 +53,8 @@ struct OutboxRowValues {
   std::optional<std::string_view> headers;
   // The key column's value for each routing rule, outbox default last (EventMapper::KeyColumns).
   std::vector<std::optional<std::string_view>> keys;
+  // The payload is known to be JSON (a json or jsonb column, which PostgreSQL validated).
+  bool payload_is_json = false;
 };
 
 /// Where each outbox column sits in a relation's column list; headers and payload optional.
@@ -71,6 +67,7 @@ struct OutboxRowLayout {
   std::optional<std::size_t> headers;
   std::vector<std::optional<std::size_t>> keys;  // per rule; nullopt where the rule cannot apply
   std::size_t column_count = 0;
+  bool payload_is_json = false;  // set by the caller when it knows the payload column's type
 
   /// Throws TableShapeError naming the missing column and the configuration key.
   static OutboxRowLayout Resolve(const config::OutboxColumns& columns,
@@ -86,7 +83,7 @@ struct OutboxRowLayout {
       return column(*index);
     };
     OutboxRowValues row{column(id),  column(aggregate_type), column(aggregate_id), column(type),
-                        optional(payload), optional(headers), {}};
+                        optional(payload), optional(headers), {}, payload_is_json};
     row.keys.reserve(keys.size());
     for (const auto& key : keys) row.keys.push_back(optional(key));
     return row;
@@ -107,8 +104,9 @@ class EventMapper {
   /// messages.
   const config::OutboxColumns& Columns(const EventOrigin& origin) const;
 
-  /// Throws PoisonRowError if the row cannot be published as configured. `row.keys` must come
-  /// from a layout resolved with KeyColumns(origin).
+  /// Throws PoisonRowError if the row cannot be published as configured, with the reason and
+  /// what is known of the row (no commit LSN: the caller knows it). `row.keys` must come from a
+  /// layout resolved with KeyColumns(origin).
   OutboxEvent Map(const OutboxRowValues& row, const EventOrigin& origin) const;
 
  private:

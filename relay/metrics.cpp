@@ -58,8 +58,8 @@ RelayMetrics::RelayMetrics()
       delivery_errors(CounterFamily(*registry, "outbox_relay_delivery_errors_total",
                                     "Delivery failures by kind: delivery (event not acknowledged), "
                                     "transaction_aborted, fatal")),
-      dead_lettered(Counter(*registry, "outbox_relay_dead_lettered_total",
-                            "Poison rows written to the dead-letter topic")),
+      dead_lettered(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
+                                  "Poison rows written to the dead-letter topic, by reason")),
       in_flight_events(Gauge(*registry, "outbox_relay_in_flight_events",
                              "Events handed to the sink and not yet acknowledged")),
       in_flight_bytes(Gauge(*registry, "outbox_relay_in_flight_bytes", "Bytes of the in-flight events")),
@@ -91,6 +91,7 @@ RelayMetrics::RelayMetrics()
       ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
   // Present at 0 from the start, so increase() sees the first error.
   for (const char* kind : {"delivery", "transaction_aborted", "fatal"}) DeliveryErrors(kind);
+  for (const outbox::PoisonReason reason : outbox::kPoisonReasons) DeadLettered(reason);
   GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
       .Add({{"version", std::string(kVersion)}, {"revision", std::string(kGitRevision)}})
       .Set(1);
@@ -106,6 +107,10 @@ prometheus::Counter& RelayMetrics::BytesPublished(std::string_view topic) {
 
 prometheus::Counter& RelayMetrics::DeliveryErrors(std::string_view kind) {
   return Cached(errors_by_kind_, delivery_errors, "kind", kind);
+}
+
+prometheus::Counter& RelayMetrics::DeadLettered(outbox::PoisonReason reason) {
+  return Cached(dead_lettered_by_reason_, dead_lettered, "reason", outbox::ReasonCode(reason));
 }
 
 std::string RelayMetrics::Serialize() const {

@@ -11,6 +11,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "outbox/poison.hpp"
+
 namespace outbox_relay::relay {
 
 /// Every metric the relay exports (prefix outbox_relay_), registered in one place. Labels stay
@@ -27,6 +29,8 @@ class RelayMetrics {
   prometheus::Counter& EventsPublished(std::string_view topic);
   prometheus::Counter& BytesPublished(std::string_view topic);
   prometheus::Counter& DeliveryErrors(std::string_view kind);
+  /// Poison rows whose dead-letter record Kafka acknowledged (exactly-once: committed).
+  prometheus::Counter& DeadLettered(outbox::PoisonReason reason);
 
   std::shared_ptr<prometheus::Registry> registry;
 
@@ -35,9 +39,9 @@ class RelayMetrics {
   prometheus::Family<prometheus::Counter>& events_published;
   prometheus::Family<prometheus::Counter>& bytes_published;
   prometheus::Family<prometheus::Counter>& delivery_errors;
+  prometheus::Family<prometheus::Counter>& dead_lettered;
 
  public:
-  prometheus::Counter& dead_lettered;
   prometheus::Gauge& in_flight_events;
   prometheus::Gauge& in_flight_bytes;
   prometheus::Gauge& received_lsn;
@@ -58,6 +62,7 @@ class RelayMetrics {
   std::unordered_map<std::string, prometheus::Counter*> events_by_topic_;
   std::unordered_map<std::string, prometheus::Counter*> bytes_by_topic_;
   std::unordered_map<std::string, prometheus::Counter*> errors_by_kind_;
+  std::unordered_map<std::string, prometheus::Counter*> dead_lettered_by_reason_;
 };
 
 }  // namespace outbox_relay::relay

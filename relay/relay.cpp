@@ -1,6 +1,7 @@
 #include "relay/relay.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <random>
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +25,30 @@ using Clock = std::chrono::steady_clock;
 spdlog::logger& Log() { return config::Logger("relay"); }
 
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
+
+// A poison row under on_poison: fail, or one that cannot be dead-lettered: the one error line.
+std::string PoisonFailure(const PoisonEventError& error, config::PoisonPolicy policy) {
+  return std::string(error.what()) + "; its transaction is not confirmed: fix the row, the table or the configuration" +
+         (policy == config::PoisonPolicy::kFail ? ", or set on_poison: dead-letter"
+                                                : " (outside a transaction it cannot be dead-lettered)");
+}
+
+// An event whose record Kafka refused as too large, as a poison row holding that record.
+outbox::PoisonRow RefusedEvent(const outbox::OutboxEvent& event, std::string detail) {
+  outbox::EncodedEvent record;
+  outbox::EncodeEvent(event, record);
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kRecordTooLarge;
+  poison.detail = std::move(detail);
+  poison.source = event.source;
+  poison.id = event.id;
+  poison.commit_lsn = event.commit_lsn;
+  poison.topic = event.topic;
+  poison.key = event.key;
+  if (record.value) poison.value.emplace(*record.value);
+  for (const auto& [name, value] : record.headers) poison.headers.emplace_back(name, value);
+  return poison;
+}
 
 awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point deadline) {
   timer.expires_at(deadline);
@@ -95,19 +120,60 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
   in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
   progress_.cancel();
   if (in_flight_events_ == 0) last_progress_ = Clock::now();
-  if (transactional_ != nullptr) {
-    if (!report.error) {
-      auto& [events, bytes] = batch_.published[std::string(report.topic)];
-      ++events;
-      bytes += report.bytes;
+  // Reports arrive on the io_context outside the stream's try block: failures end here.
+  try {
+    if (transactional_ != nullptr) {
+      OnTransactionalDelivery(report);
+    } else {
+      OnDirectDelivery(report);
     }
+  } catch (const PoisonEventError& error) {
+    FailFatal(PoisonFailure(error, config_.on_poison));
+  } catch (const sinks::SinkError& error) {
+    FailFatal(error.what());
+  }
+}
+
+void Relay::OnTransactionalDelivery(const sinks::DeliveryReport& report) {
+  if (report.error) {
+    // A dead-letter record withdrawn by the abort is written again with its transaction; one
+    // Kafka refused would be refused again.
+    if (report.dead_letter && !report.purged) {
+      FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
+      return;
+    }
+    if (report.too_large) {
+      const auto commit = Lsn::Parse(report.too_large->commit_lsn);
+      if (config_.on_poison == config::PoisonPolicy::kFail || !commit) throw PoisonEventError(*report.too_large);
+      refused_.emplace(*commit, report.tag);
+    }
+    if (!report.purged) batch_.failed = true;
     // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
     // makes that commit fail (abort, re-read from the watermark).
     // One line per event would flood the log after an abort; the commit result names the cause.
-    if (report.error) Log().debug("event in the open Kafka transaction failed: {}", *report.error);
+    Log().debug("event in the open Kafka transaction failed: {}", *report.error);
+    return;
+  }
+  if (report.dead_letter) {
+    ++batch_.dead_lettered[*report.dead_letter];
+    return;
+  }
+  auto& [events, bytes] = batch_.published[std::string(report.topic)];
+  ++events;
+  bytes += report.bytes;
+}
+
+void Relay::OnDirectDelivery(const sinks::DeliveryReport& report) {
+  if (report.too_large) {
+    // The event stays counted in its transaction until its dead-letter record is acknowledged.
+    DeadLetter(*report.too_large, report.tag);
     return;
   }
   if (report.error) {
+    if (report.dead_letter) {
+      FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
+      return;
+    }
     metrics_.DeliveryErrors("delivery").Increment();
     // The producer retried up to message.timeout.ms: the event is lost to this attempt, and
     // skipping it would lose it for good. Keep the slot where it is and stop.
@@ -115,8 +181,12 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
               "); raise kafka.message.timeout.ms or fix the broker, then restart");
     return;
   }
-  metrics_.EventsPublished(report.topic).Increment();
-  metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
+  if (report.dead_letter) {
+    metrics_.DeadLettered(*report.dead_letter).Increment();
+  } else {
+    metrics_.EventsPublished(report.topic).Increment();
+    metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
+  }
   const Lsn before = tracker_.Watermark();
   tracker_.Delivered(report.tag);
   if (tracker_.Watermark() != before) ConfirmSoon();
@@ -195,10 +265,8 @@ awaitable<int> Relay::Run() {
       lost = error;
     } catch (const DecodeError& error) {
       FailFatal(std::string("replication stream is corrupt: ") + error.what());
-    } catch (const outbox::TableShapeError& error) {
-      FailFatal(error.what());
     } catch (const PoisonEventError& error) {
-      FailFatal(std::string(error.what()) + " (policy fail: fix the row's source or the config)");
+      FailFatal(PoisonFailure(error, config_.on_poison));
     } catch (const sinks::SinkError& error) {
       if (error.retryable()) {
         lost.emplace(error.what(), true);
@@ -231,6 +299,8 @@ awaitable<int> Relay::Run() {
       }
     }
     tracker_.Rewind();
+    // Reports of the aborted transaction that arrived after its commit attempt began.
+    batch_ = Batch{};
     std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
     co_await SleepUntil(progress_, Clock::now() + backoff + std::chrono::milliseconds(jitter(random)));
     backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
@@ -301,8 +371,51 @@ void Relay::Handle(const CopyData& data) {
   }
   const auto& xlog = std::get<XLogData>(message);
   received_ = std::max(received_, xlog.wal_start);
-  auto step = assembler_.Apply(DecodePgOutput(xlog.payload));
+  TransactionAssembler::Step step;
+  try {
+    step = assembler_.Apply(DecodePgOutput(xlog.payload));
+  } catch (const PoisonEventError& error) {
+    OnPoison(error.row());
+    return;
+  }
   Apply(step);
+}
+
+void Relay::OnPoison(const outbox::PoisonRow& poison) {
+  // Confirming a dead-lettered row takes its transaction's commit.
+  if (!tracker_.TransactionOpen()) throw PoisonEventError(poison);
+  if (skipping_) return;  // exactly-once: dead-lettered in a committed Kafka transaction already
+  DeadLetter(poison, NextTag());
+}
+
+std::uint64_t Relay::NextTag() {
+  const std::uint64_t index = transaction_events_++;
+  if (transactional_ != nullptr) {
+    // librdkafka refuses records for a failed transaction; abort it and read again from the
+    // watermark rather than stop.
+    if (batch_.failed) {
+      throw ReplicationError("a record of the open Kafka transaction failed; aborting it and re-reading from " +
+                                 tracker_.Watermark().ToString(),
+                             true);
+    }
+    if (!batch_.open) {
+      transactional_->BeginTransaction();
+      batch_.open = true;
+    }
+    ++batch_.events;
+    // The Kafka transaction's commit confirms; a report's tag only has to locate a refused
+    // record when its source transaction is read again.
+    return index;
+  }
+  tracker_.AddEvent();
+  return transaction_;
+}
+
+void Relay::DeadLetter(const outbox::PoisonRow& poison, std::uint64_t tag) {
+  if (config_.on_poison == config::PoisonPolicy::kFail) throw PoisonEventError(poison);
+  Log().warn("dead-lettering poison row: {}; to topic {}", poison.Describe(), config_.dead_letter.topic);
+  in_flight_bytes_ += sink_->PublishDeadLetter(config_.dead_letter.topic, poison, tag);
+  ++in_flight_events_;
 }
 
 void Relay::Apply(TransactionAssembler::Step& step) {
@@ -315,18 +428,21 @@ void Relay::Apply(TransactionAssembler::Step& step) {
     skipping_ = checkpoint_ && begin->commit_lsn <= *checkpoint_;
   } else if (auto* event = std::get_if<TransactionAssembler::EventStep>(&step)) {
     if (skipping_) return;
-    if (transactional_ != nullptr) {
-      if (!batch_.open) {
-        transactional_->BeginTransaction();
-        batch_.open = true;
-      }
-      ++batch_.events;
-    } else {
-      tracker_.AddEvent();
+    const bool refused_before = !refused_.empty() && refused_.contains({transaction_commit_lsn_, transaction_events_});
+    const std::uint64_t tag = NextTag();
+    if (refused_before) {
+      DeadLetter(RefusedEvent(event->event, "Kafka refused the record as too large for topic " + event->event.topic +
+                                                " (its max.message.bytes), which aborted the Kafka transaction"),
+                 tag);
+      return;
+    }
+    try {
+      in_flight_bytes_ += sink_->Publish(event->event, tag);
+    } catch (const sinks::RecordTooLargeError& error) {
+      DeadLetter(RefusedEvent(event->event, error.what()), tag);
+      return;
     }
     ++in_flight_events_;
-    ++transaction_events_;
-    in_flight_bytes_ += sink_->Publish(event->event, transaction_);
   } else if (const auto* commit = std::get_if<TransactionAssembler::CommitStep>(&step)) {
     if (batch_.open && !skipping_) {
       // Confirmed only when the Kafka transaction holding it commits.
@@ -367,8 +483,11 @@ awaitable<void> Relay::StartTransactions() {
 }
 
 awaitable<void> Relay::CommitBatch() {
+  // The commit flushes the transaction's records, so reports keep arriving into batch_ until it
+  // returns; nothing is added meanwhile, since reading waits for the commit.
+  auto aborted = co_await transactional_->CommitTransaction(batch_.last_commit_lsn.ToString());
   Batch batch = std::exchange(batch_, Batch{});
-  if (auto aborted = co_await transactional_->CommitTransaction(batch.last_commit_lsn.ToString())) {
+  if (aborted) {
     metrics_.DeliveryErrors("transaction_aborted").Increment();
     // The events are gone from this process; the server sends them again from the watermark.
     throw ReplicationError("Kafka transaction aborted (" + *aborted + "); re-reading from " +
@@ -379,6 +498,11 @@ awaitable<void> Relay::CommitBatch() {
     metrics_.EventsPublished(topic).Increment(static_cast<double>(counts.first));
     metrics_.BytesPublished(topic).Increment(static_cast<double>(counts.second));
   }
+  for (const auto& [reason, count] : batch.dead_lettered) {
+    metrics_.DeadLettered(reason).Increment(static_cast<double>(count));
+  }
+  // Refusals up to this commit are settled: their rows are in the dead-letter topic.
+  refused_.erase(refused_.begin(), refused_.upper_bound({batch.last_commit_lsn, std::numeric_limits<std::uint64_t>::max()}));
   for (const auto id : batch.transactions) tracker_.Delivered(id);
   checkpoint_ = batch.last_commit_lsn;
   ConfirmSoon();

@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -76,7 +78,12 @@ class Relay {
   std::chrono::steady_clock::time_point BatchDeadline() const;
   void Handle(const CopyData& data);
   void Apply(TransactionAssembler::Step& step);
+  std::uint64_t NextTag();
+  void OnPoison(const outbox::PoisonRow& poison);
+  void DeadLetter(const outbox::PoisonRow& poison, std::uint64_t tag);
   void OnDelivery(const sinks::DeliveryReport& report);
+  void OnTransactionalDelivery(const sinks::DeliveryReport& report);
+  void OnDirectDelivery(const sinks::DeliveryReport& report);
   void ConfirmSoon();
   bool AtCapacity() const;
   bool StopReading() const;
@@ -104,9 +111,15 @@ class Relay {
     Lsn last_commit_lsn;
     std::chrono::steady_clock::time_point first_commit;
     std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> published;  // topic → events, bytes
+    std::map<outbox::PoisonReason, std::size_t> dead_lettered;
+    bool failed = false;  // a record of it failed: Kafka takes no more records and only aborts it
   };
   Batch batch_;
   std::optional<Lsn> checkpoint_;  // commit LSN of the last committed Kafka transaction
+  // Exactly-once: records Kafka refused as too large, by source commit LSN and index in their
+  // transaction. Such a refusal aborts the Kafka transaction; when the server sends the source
+  // transaction again, these go to the dead-letter topic instead. Pruned at each commit.
+  std::set<std::pair<Lsn, std::uint64_t>> refused_;
   bool transactions_ready_ = false;
   // Cancelled whenever deliveries make progress or a stop is requested; waiters re-check.
   boost::asio::steady_timer progress_;

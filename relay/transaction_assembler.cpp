@@ -69,17 +69,53 @@ TransactionAssembler::Step TransactionAssembler::Apply(const PgOutputMessage& me
 
 TransactionAssembler::Step TransactionAssembler::OnRelation(const RelationMessage& message) {
   const config::TableName table{std::string(message.schema), std::string(message.name)};
-  Relation relation{table.Qualified(), std::nullopt, outbox::EventOrigin::Table(table)};
+  Relation relation{table.Qualified(), std::nullopt, outbox::EventOrigin::Table(table), {}, {}, {}};
   const auto& tables = config_.tables;
   if (config_.CapturesTables() && std::find(tables.begin(), tables.end(), table) != tables.end()) {
     std::vector<std::string_view> names;
     names.reserve(message.columns.size());
     for (const auto& column : message.columns) names.push_back(column.name);
-    relation.outbox_layout = outbox::OutboxRowLayout::Resolve(
-        config_.columns, names, mapper_.KeyColumns(relation.origin));
+    // A table that lost a column is found per row, not here: each of its rows is poison
+    // (missing_column), which on_poison handles like any other, and a table whose rows never
+    // come does not stop the relay.
+    try {
+      relation.outbox_layout = outbox::OutboxRowLayout::Resolve(
+          config_.columns, names, mapper_.KeyColumns(relation.origin));
+      if (const auto payload = relation.outbox_layout->payload) {
+        // PostgreSQL validated json and jsonb values on insert; text columns may hold anything.
+        constexpr std::uint32_t kJsonOid = 114;
+        constexpr std::uint32_t kJsonbOid = 3802;
+        const std::uint32_t type = message.columns[*payload].type_oid;
+        relation.outbox_layout->payload_is_json = type == kJsonOid || type == kJsonbOid;
+      }
+    } catch (const outbox::TableShapeError& error) {
+      relation.missing_column = error.what();
+      const auto find = [&names](const std::string& name) -> std::optional<std::size_t> {
+        const auto found = std::find(names.begin(), names.end(), name);
+        if (found == names.end()) return std::nullopt;
+        return static_cast<std::size_t>(found - names.begin());
+      };
+      relation.id_column = find(config_.columns.id);
+      relation.payload_column = find(config_.columns.payload);
+    }
   }
   relations_[message.oid] = std::move(relation);
   return std::monostate{};
+}
+
+void TransactionAssembler::ThrowMissingColumn(const Relation& relation, const InsertMessage& message) const {
+  const auto text = [&](std::optional<std::size_t> index) -> std::optional<std::string_view> {
+    if (!index || *index >= message.values.size()) return std::nullopt;
+    return ColumnText(message, *index, relation.qualified_name);
+  };
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kMissingColumn;
+  poison.detail = relation.missing_column;
+  poison.source = relation.origin.source;
+  poison.id = std::string(text(relation.id_column).value_or(""));
+  poison.commit_lsn = commit_lsn_text_;
+  if (const auto payload = text(relation.payload_column)) poison.value.emplace(*payload);
+  throw PoisonEventError(std::move(poison));
 }
 
 TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& message) {
@@ -89,6 +125,7 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& m
                       " before its Relation message");
   }
   const auto& relation = found->second;
+  if (!relation.missing_column.empty()) ThrowMissingColumn(relation, message);
   if (!relation.outbox_layout) {
     Log().debug("insert into {} ignored: not an outbox table", relation.qualified_name);
     return std::monostate{};
@@ -102,7 +139,7 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const InsertMessage& m
   const auto& table = relation.qualified_name;
   const outbox::OutboxRowValues row =
       layout.Values([&](std::size_t index) { return ColumnText(message, index, table); });
-  return MakeEvent(row, relation.origin, table);
+  return MakeEvent(row, relation.origin);
 }
 
 // publish_message() sends one JSON object whose fields are strings or null, named like the
@@ -115,15 +152,25 @@ TransactionAssembler::Step TransactionAssembler::OnMessage(const LogicalMessage&
     return std::monostate{};
   }
   const outbox::EventOrigin origin = outbox::EventOrigin::Message(message.prefix);
-  const std::string where = "message with prefix " + std::string(message.prefix);
-  const auto poison = [&](const std::string& reason) {
-    return PoisonEventError("poison " + where + " (LSN " + message.lsn.ToString() + "): " + reason);
+  const auto poison = [&](outbox::PoisonReason reason, std::string detail, std::string id) {
+    outbox::PoisonRow row;
+    row.reason = reason;
+    row.detail = std::move(detail);
+    row.source = origin.source;
+    row.id = std::move(id);
+    // Outside a transaction a message has no commit; its own position names it instead.
+    row.commit_lsn = message.transactional ? commit_lsn_text_ : message.lsn.ToString();
+    row.value.emplace(message.content);
+    return PoisonEventError(std::move(row));
   };
   // Outside a transaction there is no commit to tie the event to, so it has no place in the
   // delivery contract; publish_message() always emits transactional messages.
-  if (!message.transactional) throw poison("not transactional (use pg_logical_emit_message(true, ...))");
+  if (!message.transactional) {
+    throw poison(outbox::PoisonReason::kInvalidMessage,
+                 "not transactional (use pg_logical_emit_message(true, ...))", "");
+  }
   const auto json = nlohmann::json::parse(message.content, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) throw poison("content is not a JSON object");
+  if (!json.is_object()) throw poison(outbox::PoisonReason::kInvalidMessage, "content is not a JSON object", "");
   std::vector<std::string_view> names;
   std::vector<std::optional<std::string>> texts;
   names.reserve(json.size());
@@ -140,26 +187,28 @@ TransactionAssembler::Step TransactionAssembler::OnMessage(const LogicalMessage&
   try {
     layout = outbox::OutboxRowLayout::Resolve(outbox::kMessageFields, names, mapper_.KeyColumns(origin));
   } catch (const outbox::TableShapeError& error) {
-    throw poison(error.what());
+    const auto id = json.find(outbox::kMessageFields.id);
+    throw poison(outbox::PoisonReason::kMissingColumn, error.what(),
+                 id != json.end() && id->is_string() ? id->get<std::string>() : "");
   }
   const outbox::OutboxRowValues row = layout.Values([&texts](std::size_t index) -> std::optional<std::string_view> {
     if (!texts[index]) return std::nullopt;
     return *texts[index];
   });
-  return MakeEvent(row, origin, where);
+  return MakeEvent(row, origin);
 }
 
 TransactionAssembler::EventStep TransactionAssembler::MakeEvent(const outbox::OutboxRowValues& row,
-                                                                const outbox::EventOrigin& origin,
-                                                                const std::string& where) const {
+                                                                const outbox::EventOrigin& origin) const {
   try {
     EventStep step{mapper_.Map(row, origin)};
     step.event.commit_lsn = commit_lsn_text_;
     step.event.time = commit_time_text_;
     return step;
   } catch (const outbox::PoisonRowError& error) {
-    throw PoisonEventError("poison row in " + where + " (id " + std::string(row.id.value_or("NULL")) +
-                           ", commit LSN " + commit_lsn_text_ + "): " + error.what());
+    outbox::PoisonRow poison = error.row();
+    poison.commit_lsn = commit_lsn_text_;
+    throw PoisonEventError(std::move(poison));
   }
 }
 

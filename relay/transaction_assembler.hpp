@@ -13,10 +13,11 @@
 
 namespace outbox_relay::relay {
 
-/// An outbox row that cannot be published; the message names table, row id and commit LSN.
-class PoisonEventError : public std::runtime_error {
+/// An outbox row (or captured message) that cannot be published, with its transaction's
+/// commit LSN filled in; the message names table, row id, commit LSN and reason.
+class PoisonEventError : public outbox::PoisonRowError {
  public:
-  using std::runtime_error::runtime_error;
+  using outbox::PoisonRowError::PoisonRowError;
 };
 
 /// Turns decoded pgoutput messages into the relay's steps: a transaction begins, an outbox
@@ -42,8 +43,9 @@ class TransactionAssembler {
   explicit TransactionAssembler(const config::OutboxConfig& config);
 
   /// Throws DecodeError on a protocol violation (insert for an unknown relation, unchanged
-  /// TOAST in an outbox row), outbox::TableShapeError when the outbox relation lacks a
-  /// configured column, PoisonEventError for a row that cannot become an event.
+  /// TOAST in an outbox row), PoisonEventError for a row that cannot become an event, which
+  /// includes every row of an outbox relation that lacks a configured column. The assembler
+  /// stays usable after a PoisonEventError: the next message continues the transaction.
   Step Apply(const PgOutputMessage& message);
 
   /// The server re-sends Relation messages on a new connection; forget the old ones.
@@ -52,16 +54,21 @@ class TransactionAssembler {
  private:
   struct Relation {
     std::string qualified_name;
-    std::optional<outbox::OutboxRowLayout> outbox_layout;  // set for outbox tables only
+    std::optional<outbox::OutboxRowLayout> outbox_layout;  // set for outbox tables that fit the config
     outbox::EventOrigin origin;
+    // An outbox table lacking a column the configuration needs: why, and where the id and
+    // payload are, to name and dead-letter each of its rows.
+    std::string missing_column;
+    std::optional<std::size_t> id_column;
+    std::optional<std::size_t> payload_column;
   };
 
   Step OnRelation(const RelationMessage& message);
   Step OnInsert(const InsertMessage& message);
   Step OnMessage(const LogicalMessage& message);
-  // Maps one row; `where` names it in poison errors ("outbox.outbox", "message outbox").
-  EventStep MakeEvent(const outbox::OutboxRowValues& row, const outbox::EventOrigin& origin,
-                      const std::string& where) const;
+  [[noreturn]] void ThrowMissingColumn(const Relation& relation, const InsertMessage& message) const;
+  // Maps one row; a poison row becomes a PoisonEventError with the commit LSN.
+  EventStep MakeEvent(const outbox::OutboxRowValues& row, const outbox::EventOrigin& origin) const;
 
   const config::OutboxConfig& config_;
   outbox::EventMapper mapper_;

@@ -27,6 +27,9 @@ constexpr auto kCheckpointReadTimeout = std::chrono::seconds(30);
 constexpr int kCommitAttempts = 10;
 // Marks the checkpoint record, whose delivery report is not an event's.
 char kCheckpointMarker;
+// Set in the opaque of dead-letter records, so their reports are told apart whatever topic
+// events are routed to. Tags (transaction counts, event indexes) never come near it.
+constexpr std::uint64_t kDeadLetterTagBit = std::uint64_t{1} << 63;
 
 spdlog::logger& Log() { return config::Logger("sinks"); }
 
@@ -150,39 +153,119 @@ KafkaSink::~KafkaSink() {
 
 void KafkaSink::SetHandlers(Handlers handlers) { handlers_ = std::move(handlers); }
 
-std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
-  outbox::EncodedEvent& record = record_;
-  outbox::EncodeEvent(event, record);
+rd_kafka_resp_err_t KafkaSink::Produce(const std::string& topic, std::optional<std::string_view> key,
+                                       std::uint64_t opaque) {
+  const outbox::EncodedEvent& record = record_;
   KafkaHeadersHandle headers(rd_kafka_headers_new(record.headers.size()));
   for (const auto& [name, value] : record.headers) {
     rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),
                         static_cast<ssize_t>(value.size()));
   }
-
   const void* value = record.value ? record.value->data() : nullptr;
   const std::size_t value_size = record.value ? record.value->size() : 0;
+  const void* key_data = key ? key->data() : nullptr;
+  const std::size_t key_size = key ? key->size() : 0;
   const rd_kafka_resp_err_t error = rd_kafka_producev(
-      producer_.get(), RD_KAFKA_V_TOPIC(event.topic.c_str()),
-      RD_KAFKA_V_KEY(event.key.data(), event.key.size()),
+      producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
       RD_KAFKA_V_VALUE(const_cast<void*>(value), value_size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_HEADERS(headers.get()),
-      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(tag))), RD_KAFKA_V_END);
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(opaque))), RD_KAFKA_V_END);
+  // librdkafka owns the headers once producev succeeded.
+  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) headers.release();
+  return error;
+}
+
+std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
+  outbox::EncodeEvent(event, record_);
+  const rd_kafka_resp_err_t error = Produce(event.topic, event.key, tag);
+  if (error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+    throw RecordTooLargeError("the record for topic " + event.topic + " (key " + std::to_string(event.key.size()) +
+                              " bytes, value " + std::to_string(record_.value ? record_.value->size() : 0) +
+                              " bytes, plus headers) is over kafka.message.max.bytes");
+  }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // The flow cap sits below librdkafka's queue limits, so a refusal here is not back-pressure.
     throw SinkError("cannot queue event " + event.id + " for topic " + event.topic + ": " +
                     rd_kafka_err2str(error));
   }
-  // librdkafka owns the headers once producev succeeded.
-  headers.release();
-  return event.key.size() + value_size;
+  return event.key.size() + (record_.value ? record_.value->size() : 0);
 }
+
+std::size_t KafkaSink::PublishDeadLetter(const std::string& topic, const outbox::PoisonRow& poison,
+                                         std::uint64_t tag) {
+  outbox::EncodeDeadLetter(poison, record_);
+  rd_kafka_resp_err_t error = Produce(topic, poison.key, tag | kDeadLetterTagBit);
+  if (error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && record_.value) {
+    // The row goes to the dead-letter topic in any case; its value only when it fits.
+    record_.value = std::nullopt;
+    error = Produce(topic, poison.key, tag | kDeadLetterTagBit);
+  }
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw SinkError("cannot queue the dead-letter record of " + poison.Describe() + " for topic " + topic + ": " +
+                    rd_kafka_err2str(error) + "; check dead_letter.topic");
+  }
+  return (poison.key ? poison.key->size() : 0) + (record_.value ? record_.value->size() : 0);
+}
+
+namespace {
+
+// The first header called `name`, where the relay's own come before a row's.
+std::string FirstHeader(rd_kafka_headers_t* headers, std::string_view name) {
+  const void* value = nullptr;
+  std::size_t size = 0;
+  if (headers == nullptr ||
+      rd_kafka_header_get(headers, 0, std::string(name).c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return {};
+  }
+  return std::string(static_cast<const char*>(value), size);
+}
+
+// What a record Kafka refused as too large held, rebuilt from the record itself.
+outbox::PoisonRow RefusedRecord(const rd_kafka_message_t& message, rd_kafka_headers_t* headers) {
+  const std::string topic = rd_kafka_topic_name(message.rkt);
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kRecordTooLarge;
+  poison.detail = "Kafka refused the " + std::to_string(message.key_len + message.len) + "-byte record for topic " +
+                  topic + " (" + rd_kafka_err2str(message.err) + "); the topic's max.message.bytes is below it";
+  poison.source = FirstHeader(headers, "source");
+  poison.id = FirstHeader(headers, "id");
+  poison.commit_lsn = FirstHeader(headers, "commit_lsn");
+  poison.topic = topic;
+  if (message.key != nullptr) poison.key.emplace(static_cast<const char*>(message.key), message.key_len);
+  if (message.payload != nullptr) poison.value.emplace(static_cast<const char*>(message.payload), message.len);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  for (std::size_t i = 0; headers != nullptr && rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                                                    RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i) {
+    poison.headers.emplace_back(name, value == nullptr ? std::string() : std::string(static_cast<const char*>(value), size));
+  }
+  return poison;
+}
+
+}  // namespace
 
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   if (!handlers_.on_delivery || message._private == &kCheckpointMarker) return;
-  DeliveryReport report{static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private)),
-                        message.key_len + message.len, std::nullopt, rd_kafka_topic_name(message.rkt)};
+  const auto opaque = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private));
+  DeliveryReport report;
+  report.tag = opaque & ~kDeadLetterTagBit;
+  report.bytes = message.key_len + message.len;
+  report.topic = rd_kafka_topic_name(message.rkt);
+  rd_kafka_headers_t* headers = nullptr;
+  // Only the rare reports that need them read the headers back.
+  const bool dead_letter = (opaque & kDeadLetterTagBit) != 0;
+  const bool too_large = message.err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+  if (dead_letter || too_large) rd_kafka_message_headers(&message, &headers);
+  if (dead_letter) {
+    report.dead_letter = outbox::ReasonFromCode(FirstHeader(headers, outbox::kDeadLetterReasonHeader));
+  }
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
+    report.purged = message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+    if (too_large && !dead_letter) report.too_large = RefusedRecord(message, headers);
   }
   handlers_.on_delivery(report);
 }

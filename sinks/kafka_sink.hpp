@@ -45,6 +45,8 @@ class KafkaSink final : public TransactionalSink {
 
   void SetHandlers(Handlers handlers) override;
   std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
+  std::size_t PublishDeadLetter(const std::string& topic, const outbox::PoisonRow& poison,
+                                std::uint64_t tag) override;
   bool Connected() const override { return connected_; }
 
   boost::asio::awaitable<void> InitTransactions() override;
@@ -55,6 +57,9 @@ class KafkaSink final : public TransactionalSink {
   boost::asio::awaitable<void> AbortTransaction() override;
 
  private:
+  // Produces record_ with `key` to `topic`; the record's headers are copied.
+  rd_kafka_resp_err_t Produce(const std::string& topic, std::optional<std::string_view> key,
+                              std::uint64_t opaque);
   void ArmWakeup();
   void ServeEvents();
   void OnDelivery(const rd_kafka_message_t& message);

@@ -12,15 +12,23 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "outbox/outbox_event.hpp"
+#include "outbox/poison.hpp"
 
 namespace outbox_relay::sinks {
 
-/// The outcome of one published event.
+/// The outcome of one published event or dead-letter record.
 struct DeliveryReport {
   std::uint64_t tag = 0;      // what the caller passed to Publish
   std::size_t bytes = 0;      // the record's key plus value size, as Publish returned it
   std::optional<std::string> error;  // set when the event is definitely not delivered
   std::string_view topic;            // valid while the handler runs
+  // The report of a PublishDeadLetter record: the reason it carries.
+  std::optional<outbox::PoisonReason> dead_letter;
+  // With `error`: the record was withdrawn unsent by an aborted Kafka transaction, not refused.
+  bool purged = false;
+  // With `error`: Kafka refused the record as too large (a topic's max.message.bytes). What it
+  // held, as a poison row of reason record_too_large, so the caller can dead-letter it.
+  std::optional<outbox::PoisonRow> too_large;
 };
 
 /// A sink refused an event or failed. `retryable()`: a later attempt may succeed (the broker
@@ -33,6 +41,13 @@ class SinkError : public std::runtime_error {
 
  private:
   bool retryable_;
+};
+
+/// Publish refused the event at once because its record is over the producer's size limit
+/// (kafka.message.max.bytes for the Kafka sink). A poison record, not a sink failure.
+class RecordTooLargeError : public SinkError {
+ public:
+  using SinkError::SinkError;
 };
 
 /// Where events go. All methods are called on the relay's io_context thread, and delivery
@@ -53,8 +68,15 @@ class Sink {
   /// Hands one event over without blocking. Its report arrives later through the handler.
   /// Events with the same key are delivered in the order they were published. Returns the
   /// record's size (key plus value in the event's format), which its report gives back.
-  /// Throws SinkError if the event cannot even be queued.
+  /// Throws RecordTooLargeError if the record is over the size limit, SinkError if the event
+  /// cannot even be queued.
   virtual std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) = 0;
+
+  /// Hands a poison row over to dead-letter topic `topic` (outbox::EncodeDeadLetter's layout),
+  /// without blocking, like Publish; its report has `dead_letter` set. A value over the size
+  /// limit is left out rather than refused. Throws SinkError if it cannot be queued.
+  virtual std::size_t PublishDeadLetter(const std::string& topic, const outbox::PoisonRow& poison,
+                                        std::uint64_t tag) = 0;
 
   /// Whether the sink is currently connected to where it delivers (for logs and readiness).
   virtual bool Connected() const = 0;

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 
@@ -18,9 +21,15 @@ class StdoutSink final : public Sink {
 
   void SetHandlers(Handlers handlers) override;
   std::size_t Publish(const outbox::OutboxEvent& event, std::uint64_t tag) override;
+  std::size_t PublishDeadLetter(const std::string& topic, const outbox::PoisonRow& poison,
+                                std::uint64_t tag) override;
   bool Connected() const override { return true; }
 
  private:
+  // Writes record_ as one line and posts its report.
+  std::size_t Write(const std::string& topic, std::optional<std::string_view> key,
+                    std::optional<outbox::PoisonReason> dead_letter, std::uint64_t tag);
+
   boost::asio::io_context& io_;
   std::FILE* out_;
   Handlers handlers_;

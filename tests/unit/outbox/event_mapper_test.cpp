@@ -37,15 +37,26 @@ config::OutboxConfig ConfigWithTopic(std::string topic) {
   return config;
 }
 
-// The PoisonRowError message Map throws for `row`; fails the test if it throws none.
-std::string PoisonOf(const EventMapper& mapper, const OutboxRowValues& row) {
+// The poison row Map reports for `row`; fails the test if it maps the row.
+PoisonRow PoisonRowOf(const EventMapper& mapper, const OutboxRowValues& row) {
   try {
     mapper.Map(row, kOutbox);
   } catch (const PoisonRowError& error) {
-    return error.what();
+    return error.row();
   }
   ADD_FAILURE() << "row mapped without a PoisonRowError";
   return {};
+}
+
+// The PoisonRowError message Map throws for `row`; fails the test if it throws none.
+std::string PoisonOf(const EventMapper& mapper, const OutboxRowValues& row) {
+  return PoisonRowOf(mapper, row).Describe();
+}
+
+config::OutboxConfig ConfigWithFormat(config::EventFormat format) {
+  config::OutboxConfig config;
+  config.format = format;
+  return config;
 }
 
 // ---- OutboxRowLayout ---------------------------------------------------------------------------
@@ -227,6 +238,116 @@ TEST(EventMapperTest, OverlongRenderedTopicIsPoison) {
 // A template config validation would refuse cannot build a mapper either.
 TEST(EventMapperTest, RejectsInvalidTemplate) {
   EXPECT_THROW(EventMapper{ConfigWithTopic("events.{tenant}")}, std::invalid_argument);
+}
+
+// ---- Poison reasons ----------------------------------------------------------------------------
+
+// Each kind of bad row has its reason code, and the row keeps what is known of it.
+TEST(EventMapperPoisonTest, ReasonPerKind) {
+  const EventMapper mapper(config::OutboxConfig{});
+  OutboxRowValues row = Row();
+  row.aggregate_id = "";
+  PoisonRow poison = PoisonRowOf(mapper, row);
+  EXPECT_EQ(poison.reason, PoisonReason::kMissingKey);
+  EXPECT_EQ(poison.detail, "aggregate id is NULL or empty");
+  EXPECT_EQ(poison.id, "7");
+  EXPECT_EQ(poison.source, "table:outbox.outbox");
+  EXPECT_EQ(poison.value, std::optional<std::string>(R"({"total": 12})"));
+  EXPECT_EQ(poison.key, std::nullopt) << "not routed yet";
+  EXPECT_EQ(poison.topic, "");
+
+  row = Row();
+  row.keys = {std::nullopt};
+  EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kMissingKey);
+
+  row = Row();
+  row.id = std::nullopt;
+  poison = PoisonRowOf(mapper, row);
+  EXPECT_EQ(poison.reason, PoisonReason::kMissingField);
+  EXPECT_EQ(poison.id, "");
+  row = Row();
+  row.type = "";
+  EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kMissingField);
+
+  row = Row();
+  row.headers = "[1, 2]";
+  poison = PoisonRowOf(mapper, row);
+  EXPECT_EQ(poison.reason, PoisonReason::kInvalidHeaders);
+  EXPECT_EQ(poison.topic, "outbox.event.Order");
+  EXPECT_EQ(poison.key, std::optional<std::string>("order-1"));
+  row.headers = "{\"a\": ";
+  EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kInvalidHeaders);
+
+  row = Row();
+  row.aggregate_type = "Order/Line";
+  poison = PoisonRowOf(mapper, row);
+  EXPECT_EQ(poison.reason, PoisonReason::kInvalidTopic);
+  EXPECT_EQ(poison.topic, "outbox.event.Order/Line") << "the illegal name, for the dead-letter header";
+}
+
+// Kafka's topic rule at its edges: 249 characters pass, ".", ".." and 250 do not.
+TEST(EventMapperPoisonTest, TopicRuleEdges) {
+  const EventMapper mapper(ConfigWithTopic("{aggregate_type}"));
+  OutboxRowValues row = Row();
+  for (const std::string& good : {std::string("a"), std::string("..."), std::string("A-z_0.9"), std::string(249, 'x')}) {
+    row.aggregate_type = good;
+    EXPECT_EQ(mapper.Map(row, kOutbox).topic, good);
+  }
+  for (const std::string& bad : {std::string("."), std::string(".."), std::string(250, 'x'), std::string("a b"),
+                                std::string("caf\xc3\xa9"), std::string("a\0b", 3)}) {
+    row.aggregate_type = bad;
+    EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kInvalidTopic) << bad;
+  }
+}
+
+// The formats that embed the payload in a JSON document refuse payload bytes that are not JSON.
+TEST(EventMapperPoisonTest, InvalidJsonPayloadForJsonEmbeddingFormats) {
+  const std::vector<std::string> not_json = {"{\"total\": 12", "hello", "{'a': 1}", "[1,]", "", "\xff\xfe",
+                                             "{\"a\": 1} trailing"};
+  for (const auto format : {config::EventFormat::kEnvelope, config::EventFormat::kCloudEventsStructured}) {
+    const EventMapper mapper(ConfigWithFormat(format));
+    OutboxRowValues row = Row();
+    for (const std::string& payload : not_json) {
+      row.payload = payload;
+      const PoisonRow poison = PoisonRowOf(mapper, row);
+      EXPECT_EQ(poison.reason, PoisonReason::kInvalidJson) << payload;
+      EXPECT_EQ(poison.value, std::optional<std::string>(payload)) << "the payload as stored";
+    }
+    for (const std::string json : {"12", "\"text\"", "null", "[]", " {\"a\": [1, {\"b\": null}]} "}) {
+      row.payload = json;
+      EXPECT_EQ(mapper.Map(row, kOutbox).payload, std::optional<std::string>(json));
+    }
+    row.payload = std::nullopt;
+    EXPECT_EQ(mapper.Map(row, kOutbox).payload, std::nullopt) << "a NULL payload is JSON null";
+  }
+}
+
+// The payload and CloudEvents binary formats pass any bytes through, and a json/jsonb column is
+// not parsed again (PostgreSQL validated it).
+TEST(EventMapperPoisonTest, PayloadBytesPassWhereNotEmbeddedOrKnownJson) {
+  for (const auto format : {config::EventFormat::kPayload, config::EventFormat::kCloudEventsBinary}) {
+    OutboxRowValues row = Row();
+    row.payload = "not json";
+    EXPECT_EQ(EventMapper(ConfigWithFormat(format)).Map(row, kOutbox).payload, std::optional<std::string>("not json"));
+  }
+  OutboxRowValues row = Row();
+  row.payload = "not json";
+  row.payload_is_json = true;
+  EXPECT_EQ(EventMapper(ConfigWithFormat(config::EventFormat::kEnvelope)).Map(row, kOutbox).payload,
+            std::optional<std::string>("not json"));
+}
+
+// A route's format decides: the same text payload is fine under one rule, poison under another.
+TEST(EventMapperPoisonTest, RouteFormatDecidesJsonCheck) {
+  config::OutboxConfig config;
+  config.routes = {{"", "Audit", "", "", "", config::EventFormat::kEnvelope}};
+  const EventMapper mapper(config);
+  OutboxRowValues row = Row();
+  row.keys = {"order-1", "order-1"};
+  row.payload = "plain text";
+  EXPECT_EQ(mapper.Map(row, kOutbox).payload, std::optional<std::string>("plain text"));
+  row.aggregate_type = "Audit";
+  EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kInvalidJson);
 }
 
 // ---- Routing -----------------------------------------------------------------------------------

@@ -65,12 +65,13 @@ std::string CommitBytes(std::uint64_t commit_lsn = kFinalLsn, std::uint64_t end_
 }
 
 std::string RelationBytes(std::uint32_t oid, std::string_view schema, std::string_view name,
-                          const std::vector<std::string>& columns) {
+                          const std::vector<std::string>& columns, std::uint32_t payload_type = kTextOid) {
   ByteBuilder builder;
   builder.Put8('R').Put32(oid).PutString(schema).PutString(name).Put8('d');
   builder.Put16(static_cast<std::uint16_t>(columns.size()));
   for (const std::string& column : columns) {
-    builder.Put8(column == "id" ? 1 : 0).PutString(column).Put32(kTextOid).Put32(0xFFFF'FFFF);
+    builder.Put8(column == "id" ? 1 : 0).PutString(column).Put32(column == "payload" ? payload_type : kTextOid);
+    builder.Put32(0xFFFF'FFFF);
   }
   return builder.Build();
 }
@@ -92,8 +93,8 @@ std::vector<std::string> OutboxColumns() {
   return {"id", "aggregatetype", "aggregateid", "type", "payload", "headers", "created_at"};
 }
 
-std::string OutboxRelationBytes() {
-  return RelationBytes(kOutboxOid, "outbox", "outbox", OutboxColumns());
+std::string OutboxRelationBytes(std::uint32_t payload_type = kTextOid) {
+  return RelationBytes(kOutboxOid, "outbox", "outbox", OutboxColumns(), payload_type);
 }
 
 // A publishable row in OutboxColumns() order.
@@ -282,15 +283,65 @@ TEST(TransactionAssemblerTest, ResentRelationReplacesLayout) {
 
 // ---- Errors --------------------------------------------------------------------------------------
 
-// An outbox relation without a configured column names the outbox.columns key to fix.
-TEST(TransactionAssemblerTest, MissingConfiguredColumnIsTableShapeError) {
+// The poison row a message turns into; fails the test if it gives none.
+outbox::PoisonRow PoisonOf(TransactionAssembler& assembler, const std::string& bytes) {
+  try {
+    Feed(assembler, bytes);
+  } catch (const PoisonEventError& error) {
+    return error.row();
+  }
+  ADD_FAILURE() << "message applied without a PoisonEventError";
+  return {};
+}
+
+// An outbox relation without a configured column is accepted, and every row of it is poison
+// (missing_column) naming the outbox.columns key to fix, the row's id and the commit LSN; the
+// transaction goes on.
+TEST(TransactionAssemblerTest, MissingConfiguredColumnMakesEachRowPoison) {
   config::OutboxConfig config;
   config.columns.type = "event_type";
   TransactionAssembler assembler(config);
-  const std::string error =
-      ErrorOf<outbox::TableShapeError>(assembler, OutboxRelationBytes());
-  EXPECT_THAT(error, HasSubstr("\"event_type\""));
-  EXPECT_THAT(error, HasSubstr("outbox.columns.type"));
+  StartOutboxTransaction(assembler);
+  const outbox::PoisonRow poison = PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow()));
+  EXPECT_EQ(poison.reason, outbox::PoisonReason::kMissingColumn);
+  EXPECT_THAT(poison.detail, HasSubstr("\"event_type\""));
+  EXPECT_THAT(poison.detail, HasSubstr("outbox.columns.type"));
+  EXPECT_EQ(poison.id, "7");
+  EXPECT_EQ(poison.commit_lsn, kFinalLsnText);
+  EXPECT_EQ(poison.source, "table:outbox.outbox");
+  EXPECT_EQ(poison.value, std::optional<std::string>(R"({"total": 12})"));
+  EXPECT_EQ(PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow())).reason, outbox::PoisonReason::kMissingColumn);
+  EXPECT_TRUE(std::holds_alternative<CommitStep>(Feed(assembler, CommitBytes())));
+}
+
+// A routing rule's key column absent from a table it applies to is a missing column too.
+TEST(TransactionAssemblerTest, MissingRuleKeyColumnIsMissingColumn) {
+  config::OutboxConfig config;
+  config.routes = {{"table:outbox.outbox", "", "", "", "order_id", std::nullopt}};
+  TransactionAssembler assembler(config);
+  StartOutboxTransaction(assembler);
+  const outbox::PoisonRow poison = PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow()));
+  EXPECT_EQ(poison.reason, outbox::PoisonReason::kMissingColumn);
+  EXPECT_THAT(poison.detail, HasSubstr("outbox.routes[0].key"));
+}
+
+// A text payload column is checked for JSON where the format embeds it; a jsonb one is trusted.
+TEST(TransactionAssemblerTest, TextPayloadIsCheckedForJsonFormats) {
+  config::OutboxConfig config;
+  config.format = config::EventFormat::kEnvelope;
+  std::vector<Cell> row = OutboxRow();
+  row[4] = Text("{not json");
+  TransactionAssembler text_assembler(config);
+  Feed(text_assembler, OutboxRelationBytes());  // every column typed text
+  Feed(text_assembler, BeginBytes());
+  EXPECT_EQ(PoisonOf(text_assembler, InsertBytes(kOutboxOid, row)).reason, outbox::PoisonReason::kInvalidJson);
+
+  // The same columns with payload typed jsonb: PostgreSQL only sends valid JSON.
+  constexpr std::uint32_t kJsonbOid = 3802;
+  TransactionAssembler jsonb_assembler(config);
+  Feed(jsonb_assembler, OutboxRelationBytes(kJsonbOid));
+  Feed(jsonb_assembler, BeginBytes());
+  EXPECT_EQ(EventOf(Feed(jsonb_assembler, InsertBytes(kOutboxOid, row))).payload, std::optional<std::string>("{not json"));
 }
 
 // An insert for a relation the server never described is a broken stream.
@@ -347,7 +398,7 @@ TEST(TransactionAssemblerTest, PoisonRowWithoutIdSaysNull) {
   std::vector<Cell> row = OutboxRow();
   row[0] = kNull;
   EXPECT_THAT(ErrorOf<PoisonEventError>(assembler, InsertBytes(kOutboxOid, row)),
-              HasSubstr("(id NULL, commit LSN 16/B374D848)"));
+              HasSubstr("table outbox.outbox, id NULL, commit LSN 16/B374D848, reason missing_field"));
 }
 
 // An aggregate type that makes an illegal topic is poison too.
@@ -473,8 +524,10 @@ TEST(TransactionAssemblerMessagesTest, BadMessagesArePoison) {
   TransactionAssembler assembler(config);
   Feed(assembler, BeginBytes());
   const std::string not_json = ErrorOf<PoisonEventError>(assembler, MessageBytes("outbox", "{oops"));
-  EXPECT_THAT(not_json, HasSubstr("poison message with prefix outbox (LSN 16/B374D848)"));
+  EXPECT_THAT(not_json, HasSubstr("message:outbox, id NULL, commit LSN 16/B374D848, reason invalid_message"));
   EXPECT_THAT(not_json, HasSubstr("not a JSON object"));
+  EXPECT_EQ(PoisonOf(assembler, MessageBytes("outbox", "{oops")).value, std::optional<std::string>("{oops"));
+  EXPECT_EQ(PoisonOf(assembler, MessageBytes("outbox", R"({"id": "9", "aggregatetype": "A", "type": "T"})")).id, "9");
   EXPECT_THAT(ErrorOf<PoisonEventError>(assembler, MessageBytes("outbox", kMessageContent, false)),
               HasSubstr("not transactional"));
   EXPECT_THAT(ErrorOf<PoisonEventError>(

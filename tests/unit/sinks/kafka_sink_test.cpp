@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "outbox/event_encoder.hpp"
 #include "outbox/outbox_event.hpp"
+#include "outbox/poison.hpp"
 #include "sinks/kafka_handles.hpp"
 #include "tests/unit/sinks/kafka_mock_cluster.hpp"
 
@@ -166,6 +167,114 @@ TEST_F(KafkaSinkTest, ProducesTheEncodedRecordForEveryFormat) {
     EXPECT_EQ(records[i].headers, decltype(records[i].headers)(expected.headers.begin(), expected.headers.end())) << i;
   }
   EXPECT_EQ(records.back().value, std::nullopt);
+}
+
+// ---- Records too large and dead letters ------------------------------------------------------
+
+constexpr char kDeadLetterTopic[] = "outbox-relay.dead-letter";
+
+// librdkafka's smallest message.max.bytes, so a few kilobytes are over it.
+class KafkaSinkSizeLimitTest : public KafkaSinkTest {
+ protected:
+  void SetUp() override {
+    sink_.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); },
+                       [this](const std::string& reason) { failures_.push_back(reason); }});
+  }
+
+  static outbox::PoisonRow Poison(std::optional<std::string> value) {
+    outbox::PoisonRow poison;
+    poison.reason = outbox::PoisonReason::kInvalidJson;
+    poison.detail = "payload is not valid JSON";
+    poison.source = "table:public.outbox";
+    poison.id = "7";
+    poison.commit_lsn = "16/B374D848";
+    poison.topic = kTopic;
+    poison.key = "customer-1";
+    poison.value = std::move(value);
+    return poison;
+  }
+
+  MockCluster limited_cluster_{1, {{kTopic, 1}, {kDeadLetterTopic, 1}}};
+  KafkaSink limited_{io_, {{"bootstrap.servers", limited_cluster_.Bootstraps()}, {"message.max.bytes", "1000"}}};
+};
+
+// A record over message.max.bytes is refused at once as too large (a poison record); the next
+// one is published as usual.
+TEST_F(KafkaSinkSizeLimitTest, PublishRefusesOversizeRecord) {
+  limited_.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); }, nullptr});
+  outbox::OutboxEvent big = Event(config::EventFormat::kPayload, "customer-1");
+  big.payload = "\"" + std::string(3000, 'x') + "\"";
+  EXPECT_THROW(limited_.Publish(big, 1), RecordTooLargeError);
+  limited_.Publish(Event(config::EventFormat::kPayload, "customer-2"), 2);
+  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 1; }));
+  EXPECT_EQ(reports_[0].tag, 2u);
+  EXPECT_EQ(reports_[0].error, std::nullopt);
+  EXPECT_EQ(reports_[0].dead_letter, std::nullopt);
+}
+
+// A dead-letter record keeps its value when it fits and goes without it when it does not; both
+// reports say they are dead letters, with their reason and tag.
+TEST_F(KafkaSinkSizeLimitTest, DeadLetterDropsOnlyAValueThatDoesNotFit) {
+  limited_.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); }, nullptr});
+  const outbox::PoisonRow fits = Poison("{oops");
+  const outbox::PoisonRow too_big = Poison(std::string(3000, 'x'));
+  EXPECT_EQ(limited_.PublishDeadLetter(kDeadLetterTopic, fits, 5), std::string("customer-1{oops").size());
+  EXPECT_EQ(limited_.PublishDeadLetter(kDeadLetterTopic, too_big, 6), std::string("customer-1").size());
+  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 2; }));
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(reports_[i].tag, 5 + i);
+    EXPECT_EQ(reports_[i].error, std::nullopt);
+    EXPECT_EQ(reports_[i].dead_letter, outbox::PoisonReason::kInvalidJson);
+    EXPECT_EQ(reports_[i].topic, kDeadLetterTopic);
+  }
+  const auto records = Consume(limited_cluster_.Bootstraps(), kDeadLetterTopic, 2);
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[0].key, "customer-1");
+  EXPECT_EQ(records[0].value, std::optional<std::string>("{oops"));
+  EXPECT_EQ(records[1].value, std::nullopt);
+  outbox::EncodedEvent expected;
+  outbox::EncodeDeadLetter(fits, expected);
+  EXPECT_EQ(records[0].headers, Headers(expected.headers.begin(), expected.headers.end()));
+  EXPECT_EQ(records[1].headers, Headers(expected.headers.begin(), expected.headers.end()));
+}
+
+// A broker that refuses a record as too large (a topic's max.message.bytes) reports it with the
+// refused record's key, value and headers, ready to be dead-lettered.
+TEST_F(KafkaSinkSizeLimitTest, BrokerRefusalCarriesTheRecord) {
+  rd_kafka_mock_topic_create(cluster_.get(), kDeadLetterTopic, 1, 1);
+  constexpr std::int16_t kProduceApiKey = 0;  // the Kafka protocol's ApiKey of Produce requests
+  rd_kafka_mock_push_request_errors(cluster_.get(), kProduceApiKey, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  const outbox::OutboxEvent event = Event(config::EventFormat::kPayload, "customer-1");
+  sink_.Publish(event, 9);
+  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 1; }));
+  const DeliveryReport report = reports_[0];
+  ASSERT_TRUE(report.error.has_value());
+  EXPECT_FALSE(report.purged);
+  ASSERT_TRUE(report.too_large.has_value());
+  const outbox::PoisonRow refused = *report.too_large;
+  EXPECT_EQ(refused.reason, outbox::PoisonReason::kRecordTooLarge);
+  EXPECT_EQ(refused.id, "7");
+  EXPECT_EQ(refused.commit_lsn, "16/B374D848");
+  EXPECT_EQ(refused.source, "table:public.outbox");
+  EXPECT_EQ(refused.topic, kTopic);
+  EXPECT_EQ(refused.key, std::optional<std::string>("customer-1"));
+  outbox::EncodedEvent expected;
+  outbox::EncodeEvent(event, expected);
+  EXPECT_EQ(refused.value, std::optional<std::string>(*expected.value));
+  EXPECT_EQ(refused.headers, Headers(expected.headers.begin(), expected.headers.end()));
+  EXPECT_THAT(refused.detail, ::testing::HasSubstr("max.message.bytes"));
+
+  // Dead-lettered on the same producer, it arrives with the refused record's headers first.
+  sink_.PublishDeadLetter(kDeadLetterTopic, refused, 9);
+  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 2; }));
+  EXPECT_EQ(reports_[1].error, std::nullopt);
+  EXPECT_EQ(reports_[1].dead_letter, outbox::PoisonReason::kRecordTooLarge);
+  const auto records = Consume(cluster_.Bootstraps(), kDeadLetterTopic, 1);
+  ASSERT_THAT(records, SizeIs(1));
+  EXPECT_EQ(records[0].value, refused.value);
+  EXPECT_EQ(records[0].headers.front(), (std::pair<std::string, std::string>("id", "7")));
+  EXPECT_EQ(records[0].headers.at(expected.headers.size()),
+            (std::pair<std::string, std::string>("__outbox_relay.errors.reason", "record_too_large")));
 }
 
 }  // namespace

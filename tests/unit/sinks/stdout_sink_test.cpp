@@ -233,5 +233,30 @@ TEST(StdoutSinkWriteErrorTest, FailedWriteIsReportedAsError) {
   EXPECT_THAT(*reports[0].error, HasSubstr("writing to stdout failed"));
 }
 
+// A dead letter is one line on its topic: no key when the row had none, the payload as the
+// value, the error headers; its report says it is a dead letter, with the reason.
+TEST_F(StdoutSinkTest, WritesDeadLetter) {
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kMissingKey;
+  poison.detail = "aggregate id is NULL or empty";
+  poison.source = "table:public.outbox";
+  poison.id = "7";
+  poison.commit_lsn = "16/B374D848";
+  poison.value = "not {json";
+  EXPECT_EQ(sink_.PublishDeadLetter("dlq", poison, 4), poison.value->size());
+  const std::vector<std::string> lines = Lines(Contents(file_.get()));
+  ASSERT_THAT(lines, SizeIs(1));
+  const auto line = nlohmann::ordered_json::parse(lines.front());
+  EXPECT_EQ(line.at("topic"), "dlq");
+  EXPECT_EQ(line.at("key"), nullptr);
+  EXPECT_EQ(line.at("value"), "not {json");
+  EXPECT_EQ(line.at("headers").at("__outbox_relay.errors.reason"), "missing_key");
+  EXPECT_EQ(line.at("headers").at("__outbox_relay.errors.commit_lsn"), "16/B374D848");
+  io_.run();
+  ASSERT_THAT(reports_, SizeIs(1));
+  EXPECT_EQ(reports_[0].tag, 4u);
+  EXPECT_EQ(reports_[0].dead_letter, outbox::PoisonReason::kMissingKey);
+}
+
 }  // namespace
 }  // namespace outbox_relay::sinks
