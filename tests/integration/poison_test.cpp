@@ -197,9 +197,14 @@ class PoisonTest : public RelayIntegrationTest {
                            bool wait = true) {
     RelayProcess& relay = NewRelay(WriteConfig(label + ".yaml", Config(on_poison, delivery)), label);
     relay.Start();
-    if (wait) {
-      EXPECT_TRUE(db_->WaitForSlot(slot_, true, 60s)) << "the relay never held its slot";
+    if (!wait) return relay;
+    // The slot is active already while CREATE_REPLICATION_SLOT waits for other databases'
+    // transactions; a row committed then is before the slot's start. Streaming means after.
+    const auto deadline = Clock::now() + 60s;
+    while (ReadFile(relay.StderrPath()).find("streaming from slot") == std::string::npos && Clock::now() < deadline) {
+      std::this_thread::sleep_for(100ms);
     }
+    EXPECT_TRUE(db_->WaitForSlot(slot_, true, 1s)) << "the relay does not stream from its slot";
     return relay;
   }
 
@@ -389,9 +394,25 @@ TEST_P(PoisonDeadLetterTest, WritesEachPoisonRowToTheDeadLetterTopicAndGoesOn) {
       EXPECT_EQ(record.Header("id"), write.id);
       EXPECT_EQ(record.Header("commit_lsn"), record.Header("__outbox_relay.errors.commit_lsn"));
     }
+    std::cout << "[ info ] dead letter " << ReasonOf(write.kind) << ": key " << record.key.value_or("<none>")
+              << ", value " << (record.value ? std::to_string(record.value->size()) + " bytes" : "<none>") << ", topic \""
+              << record.Header("__outbox_relay.errors.topic").value_or("") << "\", commit LSN " << FormatLsn(*commit)
+              << "\n";
     const std::string line = "dead-lettering poison row: table " + TableOf(write.kind) + ", id " + write.id +
                              ", commit LSN " + FormatLsn(*commit) + ", reason " + ReasonOf(write.kind) + ": ";
     EXPECT_NE(ReadFile(relay.StderrPath()).find(line), std::string::npos) << line;
+  }
+
+  const std::string log = ReadFile(relay.StderrPath());
+  // A refusal ends the Kafka transaction either at its commit or at its next record.
+  std::size_t aborted = 0;
+  for (const char* cause : {"Kafka transaction aborted", "a record of the open Kafka transaction failed"}) {
+    for (auto at = log.find(cause); at != std::string::npos; at = log.find(cause, at + 1)) ++aborted;
+  }
+  std::cout << "[ info ] " << delivery << ": " << seq << " good rows in order, " << dead_letters.size()
+            << " dead letters, " << aborted << " Kafka transactions aborted and re-read\n";
+  if (delivery == "exactly-once") {
+    EXPECT_GE(aborted, 1u) << "the broker's refusal did not go through an abort";
   }
 
   // The metric, by reason (exactly-once counts at the Kafka commit, so wait for it).
