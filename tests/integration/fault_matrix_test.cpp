@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <ostream>
 #include <memory>
@@ -62,11 +63,14 @@ class FaultMatrixTest : public RelayIntegrationTest,
   }
 
   // Runs the loop in this test's mode, prints the scenario's line and checks the contract.
-  CrashLoopResult RunScenario(const std::string& name, CrashLoopOptions options) {
+  // `adjust` may change the relay's config first.
+  CrashLoopResult RunScenario(const std::string& name, CrashLoopOptions options,
+                              const std::function<void(RelayConfigOptions&)>& adjust = {}) {
     options.delivery = Mode();
     CrashLoop loop(CreateDatabase(), suffix_, options);
-    RelayProcess& relay =
-        NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
+    RelayConfigOptions config = loop.RelayConfig();
+    if (adjust) adjust(config);
+    RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
     const CrashLoopResult result = loop.Run(relay, temp_->Path());
     const std::string line = FaultLine(name, Mode(), result);
     std::cout << line << std::endl;
@@ -108,7 +112,7 @@ TEST_P(FaultMatrixTest, RelayKill9Loop) {
 TEST_P(FaultMatrixTest, BrokerRestarts) {
   if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(3000, 300, 3, 200);  // 9,000 events, ~45 s
+  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = Repeat(Fault::kRestartKafka, LongRun() ? 5 : 2);
   RunScenario("broker-restart", options);
 }
@@ -118,7 +122,7 @@ TEST_P(FaultMatrixTest, BrokerRestarts) {
 TEST_P(FaultMatrixTest, PostgresRestarts) {
   if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(3000, 300, 3, 200);  // 9,000 events, ~45 s
+  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = Repeat(Fault::kRestartPostgres, LongRun() ? 4 : 2);
   RunScenario("postgres-restart", options);
 }
@@ -128,7 +132,7 @@ TEST_P(FaultMatrixTest, PostgresRestarts) {
 TEST_P(FaultMatrixTest, WalsenderTerminated) {
   if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(3000, 300, 3, 250);  // 9,000 events, ~36 s
+  options.workload = Workload(2000, 200, 2, 250);  // 6,000 events, ~24 s
   options.faults = Repeat(Fault::kTerminateWalsender, LongRun() ? 10 : 5);
   RunScenario("walsender-terminate", options);
 }
@@ -137,8 +141,12 @@ TEST_P(FaultMatrixTest, WalsenderTerminated) {
 // writer goes on: the relay stays up, stops reading at its in-flight cap so its memory stays
 // bounded, confirms to the slot nothing beyond what Kafka held when the outage began, and
 // delivers everything once Kafka is back, without a restart.
+// In exactly-once mode (long run only) the Kafka transaction timeout is raised above the outage:
+// with the default 60 s, the transaction coordinator aborts the open transaction when it times
+// out and fences the producer (epoch bump); librdkafka reports that as fatal, so the relay exits
+// 1 once Kafka is reachable again (nothing lost or confirmed early; a restart resumes).
 TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
-  if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
+  if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
   CrashLoopOptions options;
@@ -149,7 +157,12 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   options.fault_duration = 120s;
   options.broker = broker.get();
   options.max_in_flight_events = kInFlightCap;
-  const CrashLoopResult result = RunScenario("kafka-unreachable-120s", options);
+  const CrashLoopResult result =
+      RunScenario("kafka-unreachable-120s", options, [&](RelayConfigOptions& config) {
+        if (Mode() == Delivery::kExactlyOnce) {
+          config.more["exactly_once"]["transaction_timeout_ms"] = "180000";
+        }
+      });
   EXPECT_EQ(result.self_exits, 0);
   // Far more than the cap was committed during the outage; without it the relay would read it
   // all. 64 MiB is flow.max_in_flight_bytes' default, the bound a default relay promises.
@@ -164,7 +177,7 @@ TEST_P(FaultMatrixTest, NetworkPartition) {
   if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker();
   CrashLoopOptions options;
-  options.workload = Workload(3000, 300, 3, 150);  // 9,000 events, ~60 s
+  options.workload = Workload(2000, 200, 2, 150);  // 6,000 events, ~40 s
   options.faults = Repeat(Fault::kPartitionKafka, LongRun() ? 3 : 2);
   options.first_fault_at = 0.1;
   options.last_fault_at = 0.6;
@@ -173,17 +186,17 @@ TEST_P(FaultMatrixTest, NetworkPartition) {
   RunScenario("network-partition", options);
 }
 
-// The broker's log dir (a 128 MiB tmpfs) filled mid-stream for 20 s, then freed and the broker
+// The broker's log dir (a 128 MiB tmpfs) filled mid-stream for 15 s, then freed and the broker
 // restarted: the relay confirms nothing Kafka did not persist, loses nothing and resumes.
 TEST_P(FaultMatrixTest, BrokerDiskFull) {
   if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker("128m");
   CrashLoopOptions options;
-  options.workload = Workload(3000, 300, 3, 200);  // 9,000 events, ~45 s
+  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = {Fault::kFillBrokerDisk};
   options.first_fault_at = 0.2;
   options.last_fault_at = 0.4;
-  options.fault_duration = 20s;
+  options.fault_duration = 15s;
   options.broker = broker.get();
   RunScenario("broker-disk-full", options);
 }
