@@ -3,7 +3,7 @@
 # over its committed seed corpus, both at once on two cores, as ctest tests labelled "fuzz".
 #
 #   ./scripts/fuzz.sh                 short run: 60 s per target (CI; scripts/test.sh runs this)
-#   ./scripts/fuzz.sh --long          long run: 2,000,000 executions per target
+#   ./scripts/fuzz.sh --long          long run: 1,000,000 executions per target
 #   ./scripts/fuzz.sh --runs N        long run of N executions per target
 #   ./scripts/fuzz.sh --seconds S     short run of S seconds per target
 #   ./scripts/fuzz.sh ... -R config   extra arguments go to ctest

@@ -1,32 +1,149 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing (scripts/install-deps.sh),
-# configures and builds with warnings as errors, then runs ctest: unit tests, and integration
-# tests against a real PostgreSQL 15 and a real Kafka broker (tests/harness/harness.sh, started
-# and stopped by ctest as a fixture).
+# then runs these stages, each in its own build directory, with warnings as errors:
 #
-#   ./scripts/test.sh               everything
-#   ./scripts/test.sh -L unit       extra arguments go to ctest (-L integration, -R regex, -j2, ...)
+#   build  normal build; ctest: unit tests, and integration tests against a real PostgreSQL 15
+#          and a real Kafka broker (tests/harness/harness.sh, started and stopped by ctest)
+#   asan   the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
+#          the spawned outbox-relay binary included                             (build-asan)
+#   tsan   the unit tests under ThreadSanitizer (gcc)                           (build-tsan)
+#   fuzz   the libFuzzer targets, a short run each (scripts/fuzz.sh)            (build-fuzz)
 #
-# BUILD_DIR (default: build) picks the build directory. Exit code: ctest's.
+#   ./scripts/test.sh                      every stage
+#   ./scripts/test.sh --stages build,fuzz  only these stages
+#   ./scripts/test.sh --long               longer fault tests (OUTBOX_RELAY_LONG=1) and fuzz runs
+#   ./scripts/test.sh -L unit              other arguments go to every stage's ctest
+#                                          (-L integration, -R regex, -j2, ...)
+#
+# Every stage runs even when an earlier one failed; the table at the end gives each stage's
+# result, time and ctest summary. Exit code: 0 when every stage passed, else 1.
+# BUILD_DIR (default: build) picks the build stage's directory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+readonly REPO_ROOT="$PWD"
 
 BUILD_DIR="${BUILD_DIR:-build}"
+stages="build,asan,tsan,fuzz"
+fuzz_args=()
+ctest_args=()
+while (($#)); do
+  case "$1" in
+    --stages) stages="$2"; shift ;;
+    --long) export OUTBOX_RELAY_LONG=1; fuzz_args+=(--long) ;;
+    *) ctest_args+=("$1") ;;
+  esac
+  shift
+done
 
 ./scripts/install-deps.sh
 
-# A build dir configured with another generator cannot be reused by cmake: start it afresh.
-if [[ -f "$BUILD_DIR/CMakeCache.txt" ]] &&
-   ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$BUILD_DIR/CMakeCache.txt"; then
-  echo "test.sh: $BUILD_DIR was configured with another generator; reconfiguring it with Ninja" >&2
-  rm -rf "$BUILD_DIR/CMakeCache.txt" "$BUILD_DIR/CMakeFiles"
-fi
+# configure <dir> [cmake args...]
+configure() {
+  local dir="$1"; shift
+  # A build dir configured with another generator cannot be reused by cmake: start it afresh.
+  if [[ -f "$dir/CMakeCache.txt" ]] &&
+     ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
+    echo "test.sh: $dir was configured with another generator; reconfiguring it with Ninja" >&2
+    rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+  fi
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTBOX_RELAY_WERROR=ON "$@"
+}
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTBOX_RELAY_WERROR=ON
-cmake --build "$BUILD_DIR" -j2
+# Sanitizer reports go to files under <dir>/sanitizer-reports as well as failing the process:
+# a relay the test expected to fail (or killed) would otherwise hide its report in a log no one
+# reads. Any report there fails the stage.
+sanitizer_options() {
+  local reports="$1"
+  rm -rf "$reports"; mkdir -p "$reports"
+  local supp="$REPO_ROOT/tests/sanitizers"
+  export ASAN_OPTIONS="log_path=$reports/asan:strict_string_checks=1:check_initialization_order=1"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1"
+  # TSan, unlike the others, carries on after a report unless told to stop.
+  export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+}
 
-set +e
-ctest --test-dir "$BUILD_DIR" --output-on-failure "$@"
-rc=$?
-set -e
-exit "$rc"
+check_sanitizer_reports() {
+  local reports="$1" report found=0
+  for report in "$reports"/*; do
+    [[ -e "$report" ]] || continue
+    found=1
+    echo "===== sanitizer report $report" >&2
+    cat "$report" >&2
+  done
+  if ((found)); then
+    echo "test.sh: sanitizer reports in $reports (replay: see README, Sanitizers)" >&2
+    return 1
+  fi
+}
+
+# run_ctest <dir> <log> [ctest args...]: ctest's output on the terminal and in <log>.
+run_ctest() {
+  local dir="$1" log="$2"; shift 2
+  set +e
+  ctest --test-dir "$dir" --output-on-failure "$@" "${ctest_args[@]}" 2>&1 | tee "$log"
+  local rc="${PIPESTATUS[0]}"
+  set -e
+  return "$rc"
+}
+
+stage_build() {
+  configure "$BUILD_DIR" &&
+    cmake --build "$BUILD_DIR" -j2 &&
+    run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log"
+}
+
+stage_asan() {
+  local dir=build-asan rc=0
+  configure "$dir" -DOUTBOX_RELAY_SANITIZE=address,undefined &&
+    cmake --build "$dir" -j2 || return 1
+  (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log") || rc=1
+  check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
+  return "$rc"
+}
+
+# Unit tests only: librdkafka and libpq are not instrumented, so TSan cannot see their
+# internal synchronisation, and a relay under TSan in the integration tests would report races
+# inside librdkafka that are not ours (README, Sanitizers).
+stage_tsan() {
+  local dir=build-tsan rc=0
+  configure "$dir" -DOUTBOX_RELAY_SANITIZE=thread &&
+    cmake --build "$dir" -j2 --target unit_tests || return 1
+  (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" -L unit) || rc=1
+  check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
+  return "$rc"
+}
+
+stage_fuzz() {
+  mkdir -p build-fuzz
+  set +e
+  FUZZ_BUILD_DIR=build-fuzz ./scripts/fuzz.sh "${fuzz_args[@]}" "${ctest_args[@]}" 2>&1 |
+    tee build-fuzz/fuzz.log
+  local rc="${PIPESTATUS[0]}"
+  set -e
+  return "$rc"
+}
+
+declare -A stage_log=([build]="$BUILD_DIR/ctest.log" [asan]=build-asan/ctest.log
+                      [tsan]=build-tsan/ctest.log [fuzz]=build-fuzz/fuzz.log)
+summary=()
+failed=0
+IFS=, read -ra selected <<<"$stages"
+for stage in "${selected[@]}"; do
+  if [[ -z "${stage_log[$stage]:-}" ]]; then
+    echo "test.sh: unknown stage '$stage' (build, asan, tsan, fuzz)" >&2
+    exit 2
+  fi
+done
+for stage in "${selected[@]}"; do
+  echo "===== test.sh: stage $stage"
+  rm -f "${stage_log[$stage]}"
+  start=$SECONDS
+  if "stage_$stage"; then result=passed; else result=FAILED; failed=1; fi
+  line="$(grep -E 'tests passed|No tests were found' "${stage_log[$stage]}" 2>/dev/null | tail -n 1 || true)"
+  summary+=("$(printf '%-6s %-7s %5ss  %s' "$stage" "$result" "$((SECONDS - start))" "${line:-(no ctest summary)}")")
+done
+
+echo "===== test.sh: summary"
+printf '%s\n' "${summary[@]}"
+exit "$failed"

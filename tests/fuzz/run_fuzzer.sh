@@ -5,7 +5,7 @@
 #   run_fuzzer.sh <fuzzer binary> <seed corpus dir> <dictionary> <work dir>
 #
 # Short run (CI): OUTBOX_RELAY_FUZZ_SECONDS (default 60) seconds.
-# Long run (OUTBOX_RELAY_LONG=1): OUTBOX_RELAY_FUZZ_RUNS (default 2000000) executions.
+# Long run (OUTBOX_RELAY_LONG=1): OUTBOX_RELAY_FUZZ_RUNS (default 1000000) executions.
 # New inputs go to <work dir>/corpus, never into the committed seeds; a crashing input is
 # written to <work dir>/artifacts/ and the exit code is non-zero. Prints the execution count.
 set -euo pipefail
@@ -19,7 +19,7 @@ name="$(basename "$fuzzer")"
 
 mkdir -p "$work/corpus" "$work/artifacts"
 if [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]]; then
-  budget=(-runs="${OUTBOX_RELAY_FUZZ_RUNS:-2000000}")
+  budget=(-runs="${OUTBOX_RELAY_FUZZ_RUNS:-1000000}")
 else
   budget=(-max_total_time="${OUTBOX_RELAY_FUZZ_SECONDS:-60}")
 fi
