@@ -23,6 +23,9 @@ PACKAGES=(
   # (the relay's own build packages, shared with the Dockerfile, come from
   # packaging/build-packages.txt below)
   libgtest-dev libgmock-dev
+  # fuzzing (scripts/fuzz.sh): clang and its libFuzzer runtime; gcc's sanitizer runtimes come
+  # with build-essential
+  clang-14 libclang-rt-14-dev
   # test servers and tools (prometheus: promtool and the server, for the ops tests)
   postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
