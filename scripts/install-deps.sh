@@ -30,6 +30,8 @@ PACKAGES=(
   postgresql-15 postgresql-client-15 kcat openjdk-17-jre-headless maven prometheus
   # scripts: free ports, the demo's booking service, runuser/setsid/flock, ps
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
+  # the fault matrix's broker in a network namespace (tests/harness/fault_broker.sh): ip, tc
+  iproute2
   # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
   python3-yaml
 )

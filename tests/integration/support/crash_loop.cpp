@@ -342,7 +342,8 @@ class Runner {
   }
 
   // The broker's log dir full for fault_duration; then space is freed and the broker restarted
-  // (a Kafka broker takes a failed log dir offline until it restarts).
+  // (a Kafka broker takes a failed log dir offline until it restarts) while the relay is
+  // stopped, and what the slot confirmed is checked against what Kafka kept.
   void FillBrokerDisk(const FaultPoint& point, const BackgroundWriter& writer) {
     FaultBroker& broker = Broker(Fault::kFillBrokerDisk);
     const int committed = writer.Committed();
@@ -357,16 +358,19 @@ class Runner {
       relay_.SamplePeakRss();
       if (!broker_died_after && !broker.Running()) broker_died_after = Clock::now() - began;
     }
+    // Frozen until Kafka was read after the restart: Kafka then holds exactly what it
+    // persisted, and the slot may not be ahead of it. (A running relay would re-send first.)
+    relay_.Signal(SIGSTOP);
+    std::this_thread::sleep_for(500ms);  // a status update already sent lands
     const std::uint64_t confirmed_while_full = ConfirmedFlushLsn();
     broker.FreeDisk();
     broker.Restart();
-    // Kafka after the restart holds what it persisted; the slot may not be ahead of it.
-    Snapshot(point.k, ConfirmedFlushLsn(), writer.Committed());
+    Snapshot(point.k, confirmed_while_full, writer.Committed());
+    relay_.Signal(SIGCONT);
     std::cout << "[ fault " << point.k << " ] at " << At() << ": disk full for "
               << Seconds(Clock::now() - began) << " (the broker "
               << (broker_died_after ? "stopped itself after " + Seconds(*broker_died_after)
                                     : std::string("kept running"))
-              << "; slot confirmed_flush_lsn then " << FormatLsn(confirmed_while_full)
               << "), freed and broker restarted; " << SnapshotText() << "\n";
   }
 
