@@ -2,6 +2,7 @@
 
 #include <unistd.h>  // environ
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -140,6 +142,11 @@ std::string DidYouMean(std::string_view name, const std::vector<std::string>& ca
   std::optional<std::string> best;
   std::size_t best_distance = allowed + 1;
   for (const std::string& candidate : candidates) {
+    // The lengths' difference is a lower bound of the distance: skipping those candidates
+    // keeps a long unknown name from costing a quadratic table per key (found by fuzzing).
+    const std::size_t length_gap = std::max(name.size(), candidate.size()) -
+                                   std::min(name.size(), candidate.size());
+    if (length_gap >= best_distance) continue;
     const std::size_t distance = EditDistance(name, candidate);
     if (distance < best_distance) {
       best_distance = distance;
@@ -881,10 +888,49 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
   }
 }
 
+// Counts the documents of a YAML stream from the parser's events; nothing else is kept.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  std::size_t count() const { return count_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 never consumes a stray ',' where a document's node should be: every
+    // HandleNextDocument then "reads" another null document at the same place, forever
+    // (YAML::LoadAll allocates until memory runs out; found by fuzzing).
+    if (count_ > 0 && mark.pos == last_start_.pos) {
+      throw YAML::ParserException(mark, "unexpected ','");
+    }
+    last_start_ = mark;
+    ++count_;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::size_t count_ = 0;
+  YAML::Mark last_start_;
+};
+
 void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValues>& routes) {
-  std::vector<YAML::Node> documents;
+  const std::string text(yaml_text);
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    // Two documents are enough to refuse the file; only then is the first one loaded.
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    while (counter.count() < 2 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.count() > 1) throw ConfigError("config", "expected a single YAML document");
+    document = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     std::string where;
     if (!e.mark.is_null()) {
@@ -893,16 +939,12 @@ void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValu
     }
     throw ConfigError("config", "invalid YAML" + where + ": " + e.msg);
   }
-  if (documents.empty() || documents.front().IsNull()) {
-    if (documents.size() > 1) throw ConfigError("config", "expected a single YAML document");
-    return;  // empty file or only comments: all defaults
-  }
-  if (documents.size() > 1) throw ConfigError("config", "expected a single YAML document");
-  if (!documents.front().IsMap()) {
+  if (document.IsNull()) return;  // empty file or only comments: all defaults
+  if (!document.IsMap()) {
     throw ConfigError("config", "expected a mapping of sections at the top level, got " +
-                                    std::string(Describe(documents.front())));
+                                    std::string(Describe(document)));
   }
-  CollectSection(documents.front(), "", raw, routes);
+  CollectSection(document, "", raw, routes);
 }
 
 // ---------------------------------------------------------------------------------------------
