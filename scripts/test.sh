@@ -110,12 +110,15 @@ stage_asan() {
 
 # Unit tests only: librdkafka and libpq are not instrumented, so TSan cannot see their
 # internal synchronisation, and a relay under TSan in the integration tests would report races
-# inside librdkafka that are not ours (README, Sanitizers).
+# inside librdkafka that are not ours. Not the KafkaSink suites either: with gcc 12's TSan,
+# librdkafka's threads crash (SEGV near address 0 in the runtime) as soon as it starts them
+# (README, Sanitizers).
 stage_tsan() {
   local dir=build-tsan rc=0
   configure "$dir" -DOUTBOX_RELAY_SANITIZE=thread &&
     cmake --build "$dir" -j2 --target unit_tests || return 1
-  (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" -L unit) || rc=1
+  (sanitizer_options "$dir/sanitizer-reports" &&
+    run_ctest "$dir" "$dir/ctest.log" -L unit -E '^KafkaSink') || rc=1
   check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
   return "$rc"
 }
