@@ -276,7 +276,7 @@ KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64
 }
 
 template <typename Access>
-KeySpec SecondsKey(std::string key, Access access) {
+KeySpec SecondsKey(std::string key, Access access, std::uint64_t min = 0) {
   return {key, "an integer (seconds)",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t seconds = ParseUnsigned(key, text, origin);
@@ -285,7 +285,11 @@ KeySpec SecondsKey(std::string key, Access access) {
             }
             access(config) = std::chrono::seconds(static_cast<std::int64_t>(seconds));
           },
-          [](const Config&) -> Problem { return std::nullopt; }};
+          [access, min](const Config& config) -> Problem {
+            const auto seconds = static_cast<std::uint64_t>(access(config).count());
+            if (Problem problem = CheckRange(seconds, min, kMaxDurationMs / 1000)) return *problem + " (seconds)";
+            return std::nullopt;
+          }};
 }
 
 template <typename Access>
@@ -696,6 +700,7 @@ const std::vector<KeySpec>& Keys() {
                               kMaxDurationMs));
     table.push_back(SecondsKey("ready.max_lag_seconds",
                                [](auto& c) -> auto& { return c.ready.max_lag; }));
+    table.push_back(SecondsKey("ha.takeover_seconds", [](auto& c) -> auto& { return c.ha.takeover; }, 2));
     table.push_back(MillisKey("shutdown.timeout_ms",
                               [](auto& c) -> auto& { return c.shutdown.timeout; }, 1,
                               kMaxDurationMs));

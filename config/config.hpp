@@ -156,6 +156,12 @@ struct ReadyConfig {
   std::chrono::seconds max_lag{60};
 };
 
+/// The slot is the lock between relays; a standby retries a slot in use at random intervals
+/// of a quarter to a half of `takeover`, so it streams within `takeover` of the active relay's end.
+struct HaConfig {
+  std::chrono::seconds takeover{10};
+};
+
 struct ShutdownConfig {
   std::chrono::milliseconds timeout{30000};
 };
@@ -176,6 +182,7 @@ struct Config {
   HeartbeatConfig heartbeat;
   WalGuardConfig wal_guard;
   ReadyConfig ready;
+  HaConfig ha;
   ShutdownConfig shutdown;
 };
 

@@ -380,6 +380,30 @@ std::optional<SlotProblem> SlotUnusable(const SlotRow& row, const std::string& s
   return std::nullopt;
 }
 
+// What outbox.relay_slots (V3) remembers of a slot: nullopt when it never recorded one.
+struct SlotRecord {
+  std::string created_lsn;
+  std::string created_at;
+};
+
+std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) {
+  if (!Bool(db.Query("SELECT to_regclass('outbox.relay_slots') IS NOT NULL").front()[0])) return std::nullopt;
+  const auto rows =
+      db.Query("SELECT created_lsn::text, created_at::text FROM outbox.relay_slots WHERE slot_name = $1", {slot});
+  if (rows.empty()) return std::nullopt;
+  return SlotRecord{Text(rows.front()[0]), Text(rows.front()[1])};
+}
+
+std::string SlotGoneProblem(const SlotRecord& record) {
+  return "is gone, but outbox.relay_slots shows it was created at " + record.created_lsn + " on " +
+         record.created_at + " (a PostgreSQL failover, or a dropped slot): events committed since the "
+         "relay's last acknowledgement may never reach Kafka";
+}
+
+constexpr std::string_view kRecreateHint =
+    "if you accept that, run outbox-relay init --recreate-slot, then republish the gap with outbox-relay "
+    "replay (docs/operations.md)";
+
 void CheckServer(Database& db, CheckReport& report) {
   const int version = db.ServerVersion();
   const std::string what = "PostgreSQL " + ServerVersionText(version);
@@ -628,7 +652,9 @@ void CheckSlot(Database& db, const config::Config& config, CheckReport& report) 
   const std::string database = Text(db.Query("SELECT current_database()").front()[0]);
   const auto row = FindSlot(db, slot);
   if (!row) {
-    if (config.source.create_slot) {
+    if (const auto record = FindSlotRecord(db, slot)) {
+      report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateHint));
+    } else if (config.source.create_slot) {
       report.Ok(what + " does not exist yet; the relay creates it at start (source.create_slot)");
     } else {
       report.Fail(what, "does not exist and source.create_slot is false",
@@ -803,6 +829,10 @@ void PrintInitSql(const config::Config& config, std::ostream& out) {
       << "-- created in a transaction that has written.\n"
       << "SELECT pg_create_logical_replication_slot(" << QuoteLiteral(slot) << ", 'pgoutput')\n"
       << "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " << QuoteLiteral(slot) << ");\n"
+      << "-- Then record it (V3), so that after a failover its loss is reported, not silently repaired.\n"
+      << "INSERT INTO outbox.relay_slots (slot_name, created_lsn)\n"
+      << "SELECT slot_name, coalesce(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = "
+      << QuoteLiteral(slot) << "\nON CONFLICT (slot_name) DO NOTHING;\n"
       << "\n-- 3. Suggested: a least-privilege role for the relay (outbox/sql/relay_role.sql).\n"
       << CommentOut(kRelayRoleSql);
 }
@@ -819,6 +849,8 @@ class InitReport {
   void Fail(const std::string& what, const std::string& problem, const std::string& hint) {
     out_ << "FAIL " << what << ": " << problem << "\n" << kHintIndent << hint << "\n" << std::flush;
   }
+  void Dropped(const std::string& what) { out_ << "dropped " << what << "\n" << std::flush; }
+  void Note(const std::string& text) { out_ << "note    " << text << "\n" << std::flush; }
   int CreatedCount() const { return created_; }
 
  private:
@@ -838,7 +870,7 @@ struct Migration {
 };
 
 std::vector<Migration> Migrations() {
-  static_assert(kOutboxMigrations.size() == 2, "list the objects of the new migration here");
+  static_assert(kOutboxMigrations.size() == 3, "list the objects of the new migration here");
   return {
       {kOutboxMigrations[0].path,
        kOutboxMigrations[0].sql,
@@ -859,6 +891,11 @@ std::vector<Migration> Migrations() {
            {"function outbox.publish_message",
             "SELECT to_regprocedure('outbox.publish_message(text, text, text, jsonb, jsonb, text)') IS NOT NULL"},
            {"function outbox.purge", "SELECT to_regprocedure('outbox.purge(interval, name, regclass)') IS NOT NULL"},
+       }},
+      {kOutboxMigrations[2].path,
+       kOutboxMigrations[2].sql,
+       {
+           {"table outbox.relay_slots", "SELECT to_regclass('outbox.relay_slots') IS NOT NULL"},
        }},
   };
 }
@@ -951,27 +988,54 @@ bool InitPublication(Database& db, const config::Config& config, InitReport& rep
   return true;
 }
 
-bool InitSlot(Database& db, const config::Config& config, InitReport& report) {
+bool InitSlot(Database& db, const config::Config& config, bool recreate, InitReport& report) {
   const std::string& slot = config.source.slot;
   const std::string what = "slot " + slot;
   const std::string database = Text(db.Query("SELECT current_database()").front()[0]);
+  const auto record = FindSlotRecord(db, slot);
   if (const auto row = FindSlot(db, slot)) {
-    if (auto problem = SlotUnusable(*row, slot, database)) {
+    const bool lost = row->wal_status && *row->wal_status == "lost";
+    if (auto problem = SlotUnusable(*row, slot, database); problem && !(lost && recreate)) {
       report.Fail(what, problem->problem, problem->hint);
       return false;
     }
-    report.Exists(what);
-    return true;
+    if (!lost) {
+      // A slot made before V3, or by a DBA: remember it from now on.
+      if (!record && QueryBool(db, "SELECT to_regclass('outbox.relay_slots') IS NOT NULL")) {
+        db.Query("INSERT INTO outbox.relay_slots (slot_name, created_lsn) SELECT slot_name, "
+                 "coalesce(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = $1 "
+                 "ON CONFLICT (slot_name) DO NOTHING RETURNING 1",
+                 {slot});
+      }
+      report.Exists(what);
+      return true;
+    }
+    db.Query("SELECT 1 FROM pg_drop_replication_slot($1)", {slot});
+    report.Dropped(what + " (wal_status lost)");
+  } else if (record && !recreate) {
+    report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateHint));
+    return false;
   }
+  std::string created_lsn;
   try {
     // Waits for transactions running now to finish: the slot's consistent point.
     const auto rows = db.Query("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
-    report.Created(what + " (pgoutput, from LSN " + Text(rows.front()[0]) + ")");
+    created_lsn = Text(rows.front()[0]);
   } catch (const DatabaseError& error) {
     report.Fail(what, error.what(),
                 "the role needs REPLICATION and the server wal_level = logical (outbox-relay check tells); or "
                 "have a DBA run " + CreateSlotSql(slot));
     return false;
+  }
+  db.Query("INSERT INTO outbox.relay_slots (slot_name, created_lsn, recreated_at) VALUES ($1, $2::pg_lsn, "
+           "CASE WHEN $3 THEN now() END) ON CONFLICT (slot_name) DO UPDATE SET created_lsn = EXCLUDED.created_lsn, "
+           "created_at = now(), recreated_at = EXCLUDED.recreated_at RETURNING 1",
+           {slot, created_lsn, recreate ? "true" : "false"});
+  report.Created(what + " (pgoutput, from LSN " + created_lsn + ")");
+  if (recreate) {
+    report.Note("events committed before " + created_lsn +
+                " that the old slot had not confirmed were not relayed: republish them with outbox-relay replay "
+                "--from <the last event in Kafka, or the failover time> --to " + created_lsn);
   }
   return true;
 }
@@ -1057,7 +1121,8 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   return report.Failed() ? kExitFatal : kExitOk;
 }
 
-int InitCommand(const std::string& config_path, bool print_sql, std::ostream& out, std::ostream& err) {
+int InitCommand(const std::string& config_path, bool print_sql, bool recreate_slot, std::ostream& out,
+                std::ostream& err) {
   const auto config = Load(config_path, err);
   if (!config) return kExitConfig;
   if (print_sql) {
@@ -1077,7 +1142,7 @@ int InitCommand(const std::string& config_path, bool print_sql, std::ostream& ou
   out << "connected to " << db->Describe() << "\n";
   try {
     if (!InitOwnTables(*db, *config, report) || !InitMigrations(*db, *config, report) ||
-        !InitPublication(*db, *config, report) || !InitSlot(*db, *config, report)) {
+        !InitPublication(*db, *config, report) || !InitSlot(*db, *config, recreate_slot, report)) {
       return kExitFatal;
     }
   } catch (const DatabaseError& error) {

@@ -23,13 +23,17 @@ config::Config LoadRelayConfig(const std::string& config_path);
 /// error, one line on `err`). Never prints the DSN's password.
 int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream& err);
 
-/// `outbox-relay init`: creates what is missing (the embedded migrations V1__outbox.sql then
-/// V2__publish_message_purge.sql, each only if one of its objects is missing; the configured
+/// `outbox-relay init`: creates what is missing (the embedded migrations V1__outbox.sql,
+/// V2__publish_message_purge.sql, V3__relay_slots.sql, each only if one of its objects is missing; the configured
 /// publication over outbox.tables; the pgoutput slot) and prints one line per object.
 /// Idempotent. Tables of outbox.tables other than outbox.outbox must exist already. With
-/// `print_sql`, prints the SQL a DBA would run instead (both migrations), without connecting.
+/// `print_sql`, prints the SQL a DBA would run instead (the migrations), without connecting.
+/// A missing slot that outbox.relay_slots remembers is a FAIL (events may be missing) unless
+/// `recreate_slot`, the operator's explicit decision: then it is created anew (a slot with
+/// wal_status lost is dropped first) and the gap to republish is printed.
 /// Returns 0, 1 (a database error) or 2 (config error).
-int InitCommand(const std::string& config_path, bool print_sql, std::ostream& out, std::ostream& err);
+int InitCommand(const std::string& config_path, bool print_sql, bool recreate_slot, std::ostream& out,
+                std::ostream& err);
 
 /// `outbox-relay status`: the slot's activity, confirmed flush LSN, lag and retained WAL, as
 /// an aligned table or (with `json`) one JSON object. Returns 0, 1 (no such slot, or no

@@ -183,6 +183,10 @@ int main(int argc, char** argv) {
   auto* init = app.add_subcommand("init", "create the outbox schema, publication and slot where missing");
   init->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
   init->add_flag("--print-sql", print_sql, "print the SQL for a DBA instead of connecting");
+  bool recreate_slot = false;
+  init->add_flag("--recreate-slot", recreate_slot,
+                 "create the slot anew although outbox.relay_slots shows it existed (after a failover): events "
+                 "committed meanwhile must be replayed");
   bool json = false;
   auto* status = app.add_subcommand("status", "show the slot's position, lag and retained WAL");
   status->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
@@ -213,7 +217,7 @@ int main(int argc, char** argv) {
   const outbox_relay::config::RedactedStream redacted_err(std::cerr);
   namespace relay = outbox_relay::relay;
   if (*check) return relay::CheckCommand(config_path, std::cout, std::cerr);
-  if (*init) return relay::InitCommand(config_path, print_sql, std::cout, std::cerr);
+  if (*init) return relay::InitCommand(config_path, print_sql, recreate_slot, std::cout, std::cerr);
   if (*status) return relay::StatusCommand(config_path, json, std::cout, std::cerr);
   if (*replay) return Replay(config_path, from, to, aggregate_type);
   if (*version) {

@@ -113,7 +113,8 @@ awaitable<void> PgConnection::Connect() {
     status = PQconnectPoll(conn_.get());
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");
-  Log().info("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()), PQserverVersion(conn_.get()),
+  // Debug: a standby reconnects every few seconds; "streaming from slot" is the info line.
+  Log().debug("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()), PQserverVersion(conn_.get()),
              mode_ == Mode::kReplication ? ", replication" : "");
 }
 
@@ -139,7 +140,7 @@ awaitable<PgResultHandle> PgConnection::Execute(const std::string& sql, std::chr
     const char* state = PQresultErrorField(last.get(), PG_DIAG_SQLSTATE);
     const std::string sqlstate = state ? state : "";
     throw ReplicationError(FirstLine(PQresultErrorMessage(last.get())) + " (SQLSTATE " + sqlstate + ")",
-                           IsRetryableSqlState(sqlstate));
+                           IsRetryableSqlState(sqlstate), sqlstate);
   }
   co_return last;
 }

@@ -18,12 +18,15 @@ namespace outbox_relay::relay {
 /// cannot fix (wrong slot plugin, missing objects, bad credentials).
 class ReplicationError : public std::runtime_error {
  public:
-  ReplicationError(const std::string& message, bool retryable)
-      : std::runtime_error(message), retryable_(retryable) {}
+  ReplicationError(const std::string& message, bool retryable, std::string sqlstate = {})
+      : std::runtime_error(message), retryable_(retryable), sqlstate_(std::move(sqlstate)) {}
   bool retryable() const { return retryable_; }
+  /// The server's SQLSTATE when a statement failed; empty for connection problems.
+  const std::string& sqlstate() const { return sqlstate_; }
 
  private:
   bool retryable_;
+  std::string sqlstate_;
 };
 
 /// One libpq connection driven by the io_context: non-blocking connect and queries, every wait

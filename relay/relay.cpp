@@ -25,6 +25,8 @@ using Clock = std::chrono::steady_clock;
 spdlog::logger& Log() { return config::Logger("relay"); }
 
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
+// START_REPLICATION on a slot another walsender uses: "replication slot ... is active for PID".
+constexpr std::string_view kSlotInUse = "55006";
 
 // A poison row under on_poison: fail, or one that cannot be dead-lettered: the one error line.
 std::string PoisonFailure(const PoisonEventError& error, config::PoisonPolicy policy) {
@@ -210,8 +212,10 @@ Relay::Readiness Relay::CheckReadiness() {
   Readiness readiness;
   const bool pending = in_flight_events_ > 0 || batch_.open;
   const auto silent = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_progress_);
-  if (!streaming_) {
-    readiness.reason = "not streaming: the slot is held by another relay, or the relay is connecting";
+  if (standing_by_) {
+    readiness.reason = "standby: replication slot " + config_.source.slot + " is held by another relay";
+  } else if (!streaming_) {
+    readiness.reason = "not streaming: connecting to PostgreSQL";
   } else if (!sink_->Connected()) {
     readiness.reason = "the sink is not connected";
   } else if (pending && silent > config_.ready.max_lag) {
@@ -259,6 +263,8 @@ awaitable<int> Relay::Run() {
       // Only now, holding the slot: claiming the transactional id fences the previous owner.
       if (transactional_ != nullptr && !transactions_ready_) co_await StartTransactions();
       backoff = config_.source.reconnect_backoff_initial;
+      if (standing_by_) Log().info("took over replication slot {}", config_.source.slot);
+      standing_by_ = false;
       streaming_ = true;
       co_await Stream();
     } catch (const ReplicationError& error) {
@@ -276,7 +282,10 @@ awaitable<int> Relay::Run() {
     }
     streaming_ = false;
     if (!lost) continue;
-    metrics_.reconnects.Increment();
+    // The slot is the lock between relays: while another one streams from it, this one is a
+    // standby, retrying often enough to take over within ha.takeover_seconds of its end.
+    const bool slot_in_use = lost->sqlstate() == kSlotInUse;
+    if (!slot_in_use) metrics_.reconnects.Increment();
     ++connection_;
     stream_.Close();
     if (!lost->retryable()) {
@@ -284,10 +293,21 @@ awaitable<int> Relay::Run() {
       break;
     }
     if (stopping_) break;
+    std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
+    const auto half_takeover = std::chrono::duration_cast<std::chrono::milliseconds>(config_.ha.takeover) / 2;
+    std::uniform_int_distribution<long> standby_delay(half_takeover.count() / 2, half_takeover.count());
+    const auto delay = slot_in_use ? std::chrono::milliseconds(standby_delay(random))
+                                   : backoff + std::chrono::milliseconds(jitter(random));
     // The server re-sends from the watermark; wait for every report first so the partly
     // received transaction can be forgotten and nothing is confirmed twice.
-    Log().warn("replication stream unavailable: {}; draining {} in-flight events, retrying in {} ms",
-               lost->what(), in_flight_events_, backoff.count());
+    if (!slot_in_use) {
+      Log().warn("replication stream unavailable: {}; draining {} in-flight events, retrying in {} ms",
+                 lost->what(), in_flight_events_, delay.count());
+    } else if (!standing_by_) {
+      Log().info("standing by: {}; retrying every {}-{} ms (ha.takeover_seconds {})", lost->what(),
+                 half_takeover.count() / 2, half_takeover.count(), config_.ha.takeover.count());
+    }
+    standing_by_ = slot_in_use;
     co_await Drain(Clock::time_point::max());
     if (fatal_ || stopping_) break;
     if (batch_.open) {
@@ -301,9 +321,8 @@ awaitable<int> Relay::Run() {
     tracker_.Rewind();
     // Reports of the aborted transaction that arrived after its commit attempt began.
     batch_ = Batch{};
-    std::uniform_int_distribution<long> jitter(0, backoff.count() / 2);
-    co_await SleepUntil(progress_, Clock::now() + backoff + std::chrono::milliseconds(jitter(random)));
-    backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
+    co_await SleepUntil(progress_, Clock::now() + delay);
+    if (!slot_in_use) backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
   }
   co_await ConfirmAndClose();
   co_return fatal_ ? kExitFatal : kExitOk;

@@ -131,6 +131,7 @@ class Relay {
   std::chrono::steady_clock::time_point last_status_;
   std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
   bool streaming_ = false;
+  bool standing_by_ = false;  // another relay holds the slot
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
   bool stopping_ = false;
   std::chrono::steady_clock::time_point stop_deadline_;

@@ -60,8 +60,9 @@ awaitable<void> ReplicationStream::Finish() {
 }
 
 awaitable<Lsn> ReplicationStream::EnsureSlot() {
-  const auto query = "SELECT confirmed_flush_lsn, plugin, database = current_database() "
-                     "FROM pg_replication_slots WHERE slot_name = " + conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot);
+  const auto slot = conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot);
+  const auto query = "SELECT confirmed_flush_lsn, plugin, database = current_database(), wal_status "
+                     "FROM pg_replication_slots WHERE slot_name = " + slot;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto found = co_await conn_.Execute(query);
     if (PQntuples(found.get()) == 1) {
@@ -79,9 +80,26 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
         conn_.Fail("replication slot " + config_.slot + " belongs to another database; choose another source.slot",
              false);
       }
+      if (std::string_view(PQgetvalue(found.get(), 0, 3)) == "lost") {
+        conn_.Fail("replication slot " + config_.slot +
+                       " lost WAL it still needed (wal_status lost): events committed since its last "
+                       "acknowledgement may never reach Kafka. Run `outbox-relay init --recreate-slot` "
+                       "knowingly, then replay the gap (docs/operations.md)",
+                   false);
+      }
       const auto confirmed = Lsn::Parse(PQgetvalue(found.get(), 0, 0));
       if (!confirmed) conn_.Fail("replication slot " + config_.slot + " has an unreadable confirmed_flush_lsn", false);
+      if (!(co_await ReadSlotRecord())) co_await RecordSlot(*confirmed);
       co_return *confirmed;
+    }
+    if (const auto record = co_await ReadSlotRecord()) {
+      conn_.Fail("replication slot " + config_.slot + " is gone, but outbox.relay_slots shows it was created at " +
+                     record->created_lsn + " on " + record->created_at +
+                     ": a PostgreSQL failover or a dropped slot? Events committed since the relay's last "
+                     "acknowledgement may never reach Kafka, so the relay does not create a new slot by "
+                     "itself. Run `outbox-relay init --recreate-slot` knowingly, then replay the gap "
+                     "(docs/operations.md)",
+                 false);
     }
     if (!config_.create_slot) {
       conn_.Fail("replication slot " + config_.slot +
@@ -89,16 +107,57 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
            false);
     }
     try {
-      co_await conn_.Execute("CREATE_REPLICATION_SLOT " + conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) +
-                                 " LOGICAL pgoutput (SNAPSHOT 'nothing')",
-                             kCreateSlotTimeout);
-      Log().info("created replication slot {} (pgoutput)", config_.slot);
+      auto created = co_await conn_.Execute("CREATE_REPLICATION_SLOT " +
+                                                conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) +
+                                                " LOGICAL pgoutput (SNAPSHOT 'nothing')",
+                                            kCreateSlotTimeout);
+      // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
+      const auto consistent_point = Lsn::Parse(PQgetvalue(created.get(), 0, 1));
+      if (!consistent_point) conn_.Fail("CREATE_REPLICATION_SLOT returned an unreadable consistent point", false);
+      Log().info("created replication slot {} (pgoutput) at {}", config_.slot, consistent_point->ToString());
+      co_await RecordSlot(*consistent_point);
     } catch (const ReplicationError& error) {
       // Another relay may have created it between the two statements; look again.
-      if (std::string_view(error.what()).find("42710") == std::string_view::npos) throw;
+      if (error.sqlstate() != "42710") throw;
     }
   }
   conn_.Fail("replication slot " + config_.slot + " vanished while being created");
+}
+
+awaitable<std::optional<ReplicationStream::SlotRecord>> ReplicationStream::ReadSlotRecord() {
+  try {
+    auto found = co_await conn_.Execute(
+        "SELECT created_lsn::text, created_at::text FROM outbox.relay_slots WHERE slot_name = " +
+        conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot));
+    if (PQntuples(found.get()) == 0) co_return std::nullopt;
+    co_return SlotRecord{PQgetvalue(found.get(), 0, 0), PQgetvalue(found.get(), 0, 1)};
+  } catch (const ReplicationError& error) {
+    if (!ProtectionOffBecause(error)) throw;
+  }
+  co_return std::nullopt;
+}
+
+awaitable<void> ReplicationStream::RecordSlot(Lsn created_lsn) {
+  try {
+    co_await conn_.Execute("INSERT INTO outbox.relay_slots (slot_name, created_lsn) VALUES (" +
+                           conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot) + ", '" +
+                           created_lsn.ToString() + "') ON CONFLICT (slot_name) DO NOTHING");
+  } catch (const ReplicationError& error) {
+    if (!ProtectionOffBecause(error)) throw;
+  }
+}
+
+bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
+  // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots. Neither
+  // stops streaming: the relay only loses its evidence against a silently re-created slot.
+  if (error.sqlstate() != "42P01" && error.sqlstate() != "42501") return false;
+  if (!protection_off_reported_) {
+    protection_off_reported_ = true;
+    Log().warn("slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "
+               "grant the relay SELECT, INSERT on outbox.relay_slots",
+               error.what());
+  }
+  return true;
 }
 
 awaitable<void> ReplicationStream::Start(Lsn start) {

@@ -38,7 +38,9 @@ class ReplicationStream {
   boost::asio::awaitable<void> Connect();
 
   /// Returns the slot's confirmed_flush_lsn, creating the slot (pgoutput) if it is missing
-  /// and source.create_slot allows. Throws ReplicationError.
+  /// and source.create_slot allows, and recording it in outbox.relay_slots. A missing slot
+  /// that outbox.relay_slots remembers, or a slot with wal_status lost, is a non-retryable
+  /// ReplicationError: events may be missing, and only the operator may start over.
   boost::asio::awaitable<Lsn> EnsureSlot();
 
   /// START_REPLICATION from `start` with pgoutput v1, the publication and messages on.
@@ -65,8 +67,18 @@ class ReplicationStream {
   bool IsOpen() const { return conn_.IsOpen(); }
 
  private:
+  struct SlotRecord {
+    std::string created_lsn;
+    std::string created_at;
+  };
+  boost::asio::awaitable<std::optional<SlotRecord>> ReadSlotRecord();
+  boost::asio::awaitable<void> RecordSlot(Lsn created_lsn);
+  /// True (after one warning) when `error` means outbox.relay_slots is missing or not ours to use.
+  bool ProtectionOffBecause(const ReplicationError& error);
+
   const config::SourceConfig& config_;
   PgConnection conn_;
+  bool protection_off_reported_ = false;
 };
 
 }  // namespace outbox_relay::relay

@@ -258,7 +258,7 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   for (const auto& created : std::vector<std::string>{
            "schema outbox", "table outbox.outbox", "function outbox.publish", "publication outbox_relay",
            "column outbox.outbox.created_lsn", "function outbox.publish_message", "function outbox.purge",
-           "slot " + slot}) {
+           "table outbox.relay_slots", "slot " + slot}) {
     EXPECT_TRUE(FindLine(first.out, "created " + created)) << "no \"created " << created << "\" line";
   }
   const auto objects = conn.Exec(
@@ -303,6 +303,8 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   EXPECT_TRUE(Contains(text, "CREATE OR REPLACE FUNCTION outbox.purge("));
   EXPECT_TRUE(Contains(text, "CREATE PUBLICATION outbox_relay FOR TABLE outbox.outbox"));
   EXPECT_TRUE(Contains(text, "pg_create_logical_replication_slot('" + slot + "', 'pgoutput')"));
+  EXPECT_TRUE(Contains(text, "CREATE TABLE IF NOT EXISTS outbox.relay_slots")) << "V3 is missing";
+  EXPECT_TRUE(Contains(text, "INSERT INTO outbox.relay_slots")) << "the slot is not recorded";
   EXPECT_TRUE(FindLine(sql.out, "--         CREATE ROLE outbox_relay WITH LOGIN REPLICATION"))
       << "no least-privilege role suggestion (as a comment)";
   EXPECT_TRUE(FindLine(sql.out, "-- GRANT SELECT ON outbox.outbox TO outbox_relay"));

@@ -69,7 +69,7 @@ TestDatabase::TestDatabase(const HarnessEnv& harness, const std::string& name)
   }
   // Every migration, in version order, as a new install would run them.
   PgConnection conn = Connect();
-  for (const char* migration : {"V1__outbox.sql", "V2__publish_message_purge.sql"}) {
+  for (const char* migration : {"V1__outbox.sql", "V2__publish_message_purge.sql", "V3__relay_slots.sql"}) {
     const std::string path = SourceDir() + "/outbox/sql/" + migration;
     const std::string sql = ReadFile(path);
     if (sql.empty()) throw std::runtime_error("cannot read " + path);

@@ -260,6 +260,23 @@ TEST(OpsConfigTest, MaxLagRejectsOutOfRangeAndNonIntegers) {
   EXPECT_THAT(error.what(), HasSubstr("integer"));
 }
 
+// ---- ha.takeover_seconds ------------------------------------------------------------------------
+
+// A standby takes over within 10 s unless told otherwise.
+TEST(OpsConfigTest, TakeoverDefaultsToTenSecondsAndAcceptsTwo) {
+  EXPECT_EQ(ParseConfig(With("ready", "max_lag_seconds", "60"), {}).ha.takeover, 10s);
+  EXPECT_EQ(ParseConfig(With("ha", "takeover_seconds", "2"), {}).ha.takeover, 2s);
+}
+
+// Under 2 s a standby would hammer the server with START_REPLICATION; refused naming the key.
+TEST(OpsConfigTest, TakeoverRejectsUnderTwoSeconds) {
+  for (const std::string seconds : {"0", "1"}) {
+    const ConfigError error = ErrorFrom(With("ha", "takeover_seconds", seconds));
+    EXPECT_EQ(error.key(), "ha.takeover_seconds") << seconds;
+    EXPECT_THAT(error.what(), HasSubstr("between 2 and 3600")) << seconds;
+  }
+}
+
 // ---- log.format ---------------------------------------------------------------------------------
 
 // text and json are the two formats.
