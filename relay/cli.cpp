@@ -387,7 +387,12 @@ struct SlotRecord {
 };
 
 std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) {
-  if (!Bool(db.Query("SELECT to_regclass('outbox.relay_slots') IS NOT NULL").front()[0])) return std::nullopt;
+  // Without V3, or for a role that may not read it, there is no evidence: the relay then streams
+  // with its slot-loss protection off, and says so.
+  if (!Bool(db.Query("SELECT coalesce(has_table_privilege(to_regclass('outbox.relay_slots'), 'SELECT'), false)")
+                .front()[0])) {
+    return std::nullopt;
+  }
   const auto rows =
       db.Query("SELECT created_lsn::text, created_at::text FROM outbox.relay_slots WHERE slot_name = $1", {slot});
   if (rows.empty()) return std::nullopt;

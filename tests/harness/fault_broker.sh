@@ -126,23 +126,11 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$DISK/kafka-logs
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=3
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-num.network.threads=2
 num.io.threads=2
 # Small preallocated index files, so that a small tmpfs log dir holds the test's data.
 log.index.size.max.bytes=1048576
 EOF
+  cat "$SCRIPT_DIR/kafka/single-node.properties" >>"$DIR/server.properties"
   # A cluster id: 16 random bytes, URL-safe base64 without padding; the leading zero byte
   # keeps it from starting with '-'.
   local cluster_id

@@ -506,21 +506,9 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=$protocols
 log.dirs=$DIR/$name/data
-num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=3
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-num.network.threads=2
 num.io.threads=4
 EOF
+    cat "$SCRIPT_DIR/kafka/single-node.properties"
     if [[ -n "$sasl_ssl_port" ]]; then
       cat <<EOF
 # SASL_SSL: SCRAM users over TLS with the certificate the harness CA signed.
