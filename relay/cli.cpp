@@ -389,7 +389,10 @@ struct SlotRecord {
 std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) {
   // Without V3, or for a role that may not read it, there is no evidence: the relay then streams
   // with its slot-loss protection off, and says so.
-  if (!Bool(db.Query("SELECT coalesce(has_table_privilege(to_regclass('outbox.relay_slots'), 'SELECT'), false)")
+  // By catalog lookup: to_regclass() itself fails without USAGE on the schema.
+  if (!Bool(db.Query("SELECT coalesce((SELECT has_schema_privilege(n.oid, 'USAGE') AND "
+                     "has_table_privilege(c.oid, 'SELECT') FROM pg_class c JOIN pg_namespace n ON "
+                     "n.oid = c.relnamespace WHERE n.nspname = 'outbox' AND c.relname = 'relay_slots'), false)")
                 .front()[0])) {
     return std::nullopt;
   }

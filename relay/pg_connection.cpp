@@ -1,5 +1,7 @@
 #include "relay/pg_connection.hpp"
 
+#include <memory>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -61,13 +63,20 @@ awaitable<bool> PgConnection::AwaitSocket(Wait wait, Clock::time_point deadline,
   if (!socket_.is_open()) socket_.assign(fd);
 
   for (;;) {
-    bool timed_out = false;
+    // When the deadline and the socket are ready together, the timer's handler is already queued
+    // and cancel() cannot stop it: it runs after this wait, perhaps after this frame is gone. So
+    // it shares its state with the frame instead of pointing into it, and does nothing late.
+    struct DeadlineState {
+      bool timed_out = false;
+      bool wait_over = false;
+    };
+    const auto state = std::make_shared<DeadlineState>();
     boost::asio::steady_timer timer(io_);
     if (deadline != Clock::time_point::max()) {
       timer.expires_at(deadline);
-      timer.async_wait([&](const boost::system::error_code& error) {
-        if (!error) {
-          timed_out = true;
+      timer.async_wait([this, state](const boost::system::error_code& error) {
+        if (!error && !state->wait_over) {
+          state->timed_out = true;
           socket_.cancel();
         }
       });
@@ -76,9 +85,10 @@ awaitable<bool> PgConnection::AwaitSocket(Wait wait, Clock::time_point deadline,
     co_await socket_.async_wait(wait == Wait::kRead ? boost::asio::posix::descriptor_base::wait_read
                                                     : boost::asio::posix::descriptor_base::wait_write,
                                 boost::asio::redirect_error(use_awaitable, error));
+    state->wait_over = true;
     timer.cancel();
     if (!error) co_return true;
-    if (timed_out) {
+    if (state->timed_out) {
       if (timeout_is_error) Fail("timed out waiting for PostgreSQL");
       co_return false;
     }

@@ -54,7 +54,8 @@ configure() {
 # a relay the test expected to fail (or killed) would otherwise hide its report in a log no one
 # reads. Any report there fails the stage.
 sanitizer_options() {
-  local reports="$1"
+  # Absolute: the tests run in their own working directories, and so do the relays they spawn.
+  local reports="$REPO_ROOT/$1"
   rm -rf "$reports"; mkdir -p "$reports"
   local supp="$REPO_ROOT/tests/sanitizers"
   export ASAN_OPTIONS="log_path=$reports/asan:strict_string_checks=1:check_initialization_order=1"
@@ -65,7 +66,7 @@ sanitizer_options() {
 }
 
 check_sanitizer_reports() {
-  local reports="$1" report found=0
+  local reports="$REPO_ROOT/$1" report found=0
   for report in "$reports"/*; do
     [[ -e "$report" ]] || continue
     found=1
@@ -99,8 +100,11 @@ stage_build() {
 # under ASan too; --long runs it here as well.
 stage_asan() {
   local dir=build-asan rc=0
-  local -a filter=(-LE packaging)
-  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || filter+=(-E FaultMatrixTest)
+  # Not the in-flight cap test either: its RSS bound means nothing with ASan's shadow memory
+  # and quarantine (the relay holds 93 MiB there, 20-30 MiB without ASan).
+  local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
+  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || exclude+='|FaultMatrixTest'
+  local -a filter=(-LE packaging -E "$exclude")
   configure "$dir" -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" "${filter[@]}") || rc=1
