@@ -1,5 +1,6 @@
 #include "support/oracle.hpp"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -424,6 +425,14 @@ CheckpointHistory ReadCheckpoints(const std::vector<KafkaRecord>& records, const
     history.commit_lsns.push_back(*lsn);
   }
   return history;
+}
+
+void ExpectNothingLostOrReordered(const DeliveryReport& report) {
+  EXPECT_EQ(report.lost, 0u);
+  EXPECT_EQ(report.reordered, 0u);
+  EXPECT_EQ(report.rolled_back_delivered, 0u);
+  EXPECT_EQ(report.unknown_delivered, 0u);
+  EXPECT_EQ(report.MismatchTotal(), 0u) << "includes commit_lsn header == oracle, every record";
 }
 
 }  // namespace outbox_relay::it

@@ -89,6 +89,11 @@ struct DeliveryReport {
 DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
                        const std::vector<KafkaRecord>& records, const AnalysisOptions& options);
 
+/// The delivery contract every delivery test holds a report to (gtest EXPECTs): nothing lost,
+/// first deliveries in per-aggregate order, nothing rolled back or unknown delivered, every
+/// field as the oracle says. Duplicates are the caller's to judge.
+void ExpectNothingLostOrReordered(const DeliveryReport& report);
+
 /// Distinct event ids of `wanted` among the records (by their "id" header).
 std::size_t CountDelivered(const std::unordered_set<std::string>& wanted,
                            const std::vector<KafkaRecord>& records);
