@@ -119,7 +119,7 @@ int Run(const std::string& config_path) {
   if (!Load(config_path, io, config, sink)) return relay::kExitConfig;
 
   relay::RelayMetrics metrics;
-  relay::Relay relay(io, config, std::move(sink), metrics);
+  relay::Relay relay(io, config, std::move(sink), [&] { return MakeSink(io, config); }, metrics);
   relay::SlotMonitor monitor(io, config, metrics, [&](const std::string& reason) { relay.FailFatal(reason); });
   std::unique_ptr<relay::HttpServer> http;
   try {

@@ -90,7 +90,7 @@ RelayMetrics::RelayMetrics()
                          "Heartbeat messages written to the source database")),
       ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
   // Present at 0 from the start, so increase() sees the first error.
-  for (const char* kind : {"delivery", "transaction_aborted", "fatal"}) DeliveryErrors(kind);
+  for (const char* kind : {"delivery", "transaction_aborted", "producer_replaced", "fatal"}) DeliveryErrors(kind);
   for (const outbox::PoisonReason reason : outbox::kPoisonReasons) DeadLettered(reason);
   GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
       .Add({{"version", std::string(kVersion)}, {"revision", std::string(kGitRevision)}})

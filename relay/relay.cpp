@@ -52,6 +52,13 @@ outbox::PoisonRow RefusedEvent(const outbox::OutboxEvent& event, std::string det
   return poison;
 }
 
+// Kafka did not take what was sent in this attempt (an aborted Kafka transaction, events that
+// timed out): the server sends everything from the watermark again.
+class RetryFromWatermark : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point deadline) {
   timer.expires_at(deadline);
   boost::system::error_code ignored;  // cancellation is the wake-up signal
@@ -61,22 +68,78 @@ awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point d
 }  // namespace
 
 Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
-             RelayMetrics& metrics)
+             SinkFactory new_sink, RelayMetrics& metrics)
     : io_(io),
       config_(config),
-      sink_(std::move(sink)),
+      new_sink_(std::move(new_sink)),
       metrics_(metrics),
       stream_(io, config.source),
       assembler_(config.outbox),
       progress_(io),
       status_wakeup_(io),
       stop_timer_(io) {
-  sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
-                      [this](const std::string& reason) { FailFatal(reason); }});
+  InstallSink(std::move(sink));
   tracker_.SetOnConfirmable([this](Lsn, PgTimestamp commit_time) { OnConfirmable(commit_time); });
-  if (config.delivery == config::DeliveryMode::kExactlyOnce) {
+}
+
+void Relay::InstallSink(std::unique_ptr<sinks::Sink> sink) {
+  sink_ = std::move(sink);
+  sink_delivered_ = false;
+  sink_->SetHandlers({[this](const sinks::DeliveryReport& report) { OnDelivery(report); },
+                      [this](const std::string& reason) { OnSinkBroken(reason); }});
+  if (config_.delivery == config::DeliveryMode::kExactlyOnce) {
     transactional_ = dynamic_cast<sinks::TransactionalSink*>(sink_.get());
     if (transactional_ == nullptr) throw sinks::SinkError("exactly-once delivery needs the Kafka sink");
+    transactions_ready_ = false;
+  }
+}
+
+void Relay::OnSinkBroken(const std::string& reason) {
+  if (sink_broken_ || fatal_) return;
+  sink_broken_ = reason;
+  // The read or the wait in progress ends, and Stream or Run meets sink_broken_.
+  stream_.CancelRead();
+  progress_.cancel();
+}
+
+bool Relay::ReplaceSink() {
+  const std::string reason = *std::exchange(sink_broken_, std::nullopt);
+  if (!sink_delivered_) {
+    // A new producer would meet the same refusal (an authorisation, another owner of the id).
+    FailFatal(reason + "; this producer had delivered nothing, so a new one is not tried");
+    return false;
+  }
+  std::unique_ptr<sinks::Sink> replacement;
+  try {
+    replacement = new_sink_();
+  } catch (const sinks::SinkError& error) {
+    FailFatal(reason + "; cannot create a new producer: " + error.what());
+    return false;
+  }
+  metrics_.DeliveryErrors("producer_replaced").Increment();
+  Log().warn("{}; replacing the producer, which drops its {} unacknowledged events: they are read again from {}",
+             reason, in_flight_events_, tracker_.Watermark().ToString());
+  // The old one goes without reports: what it still held is sent again through the new one.
+  sink_.reset();
+  in_flight_events_ = 0;
+  in_flight_bytes_ = 0;
+  InstallSink(std::move(replacement));
+  return true;
+}
+
+void Relay::OnUndelivered(const std::string& error) {
+  metrics_.DeliveryErrors("delivery").Increment();
+  if (undelivered_) return;
+  undelivered_ = error;
+  stream_.CancelRead();
+  progress_.cancel();
+}
+
+void Relay::ThrowIfKafkaFailed() const {
+  if (sink_broken_) throw sinks::SinkBrokenError(*sink_broken_);
+  if (undelivered_) {
+    throw RetryFromWatermark("Kafka did not acknowledge an event in time (" + *undelivered_ + "); sending again from " +
+                             tracker_.Watermark().ToString());
   }
 }
 
@@ -138,9 +201,9 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
 
 void Relay::OnTransactionalDelivery(const sinks::DeliveryReport& report) {
   if (report.error) {
-    // A dead-letter record withdrawn by the abort is written again with its transaction; one
-    // Kafka refused would be refused again.
-    if (report.dead_letter && !report.purged) {
+    // A dead-letter record withdrawn by the abort, or timed out, is written again with its
+    // transaction; one Kafka refused would be refused again.
+    if (report.dead_letter && !report.retriable) {
       FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
       return;
     }
@@ -172,17 +235,22 @@ void Relay::OnDirectDelivery(const sinks::DeliveryReport& report) {
     return;
   }
   if (report.error) {
+    // Timed out: Kafka may take it later; skipping it would lose it. Read again from the slot.
+    if (report.retriable) {
+      OnUndelivered(*report.error);
+      return;
+    }
     if (report.dead_letter) {
       FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
       return;
     }
     metrics_.DeliveryErrors("delivery").Increment();
-    // The producer retried up to message.timeout.ms: the event is lost to this attempt, and
-    // skipping it would lose it for good. Keep the slot where it is and stop.
-    FailFatal("delivery failed permanently (" + *report.error +
-              "); raise kafka.message.timeout.ms or fix the broker, then restart");
+    // Kafka refused it after the producer's own retries: it would refuse it again. Keep the slot
+    // where it is and stop.
+    FailFatal("delivery failed permanently (" + *report.error + "); fix the topic or the broker, then restart");
     return;
   }
+  sink_delivered_ = true;
   if (report.dead_letter) {
     metrics_.DeadLettered(*report.dead_letter).Increment();
   } else {
@@ -240,7 +308,8 @@ void Relay::ConfirmSoon() {
 awaitable<void> Relay::WaitForProgress(Clock::time_point deadline) { co_await SleepUntil(progress_, deadline); }
 
 awaitable<bool> Relay::Drain(Clock::time_point deadline) {
-  while (in_flight_events_ > 0 && !fatal_ && Clock::now() < deadline) {
+  // A broken sink sends no more reports.
+  while (in_flight_events_ > 0 && !fatal_ && !sink_broken_ && Clock::now() < deadline) {
     co_await WaitForProgress(deadline);
   }
   co_return in_flight_events_ == 0;
@@ -251,6 +320,7 @@ awaitable<int> Relay::Run() {
   std::mt19937 random(std::random_device{}());
   while (!stopping_) {
     std::optional<ReplicationError> lost;
+    std::string retry_reason;
     try {
       co_await RequireSourcePrivileges(io_, config_);
       co_await stream_.Connect();
@@ -269,6 +339,14 @@ awaitable<int> Relay::Run() {
       co_await Stream();
     } catch (const ReplicationError& error) {
       lost = error;
+      retry_reason = std::string("replication stream unavailable: ") + error.what();
+    } catch (const RetryFromWatermark& error) {
+      lost.emplace(error.what(), true);
+      retry_reason = error.what();
+    } catch (const sinks::SinkBrokenError& error) {
+      OnSinkBroken(error.what());
+      lost.emplace(error.what(), true);
+      retry_reason = error.what();
     } catch (const DecodeError& error) {
       FailFatal(std::string("replication stream is corrupt: ") + error.what());
     } catch (const PoisonEventError& error) {
@@ -276,6 +354,7 @@ awaitable<int> Relay::Run() {
     } catch (const sinks::SinkError& error) {
       if (error.retryable()) {
         lost.emplace(error.what(), true);
+        retry_reason = error.what();
       } else {
         FailFatal(error.what());
       }
@@ -301,8 +380,8 @@ awaitable<int> Relay::Run() {
     // The server re-sends from the watermark; wait for every report first so the partly
     // received transaction can be forgotten and nothing is confirmed twice.
     if (!slot_in_use) {
-      Log().warn("replication stream unavailable: {}; draining {} in-flight events, retrying in {} ms",
-                 lost->what(), in_flight_events_, delay.count());
+      Log().warn("{}; draining {} in-flight events, retrying in {} ms", retry_reason, in_flight_events_,
+                 delay.count());
     } else if (!standing_by_) {
       Log().info("standing by: {}; retrying every {}-{} ms (ha.takeover_seconds {})", lost->what(),
                  half_takeover.count() / 2, half_takeover.count(), config_.ha.takeover.count());
@@ -310,14 +389,18 @@ awaitable<int> Relay::Run() {
     standing_by_ = slot_in_use;
     co_await Drain(Clock::time_point::max());
     if (fatal_ || stopping_) break;
-    if (batch_.open) {
+    if (batch_.open && !sink_broken_) {
       try {
         co_await AbandonBatch();
+      } catch (const sinks::SinkBrokenError& error) {
+        OnSinkBroken(error.what());
       } catch (const sinks::SinkError& error) {
         FailFatal(error.what());
         break;
       }
     }
+    if (sink_broken_ && !ReplaceSink()) break;
+    undelivered_.reset();
     tracker_.Rewind();
     // Reports of the aborted transaction that arrived after its commit attempt began.
     batch_ = Batch{};
@@ -367,11 +450,14 @@ awaitable<void> Relay::ConfirmAndClose() {
 awaitable<void> Relay::Stream() {
   for (;;) {
     while (AtCapacity() && !StopReading()) {
+      ThrowIfKafkaFailed();
       co_await WaitForProgress(Clock::now() + std::chrono::seconds(1));
     }
     if (StopReading()) co_return;
+    ThrowIfKafkaFailed();
     auto data = co_await stream_.Read(stopping_ ? stop_deadline_ : BatchDeadline());
     if (StopReading()) co_return;
+    ThrowIfKafkaFailed();
     if (data) Handle(*data);
     if (BatchDue()) co_await CommitBatch();
   }
@@ -413,9 +499,8 @@ std::uint64_t Relay::NextTag() {
     // librdkafka refuses records for a failed transaction; abort it and read again from the
     // watermark rather than stop.
     if (batch_.failed) {
-      throw ReplicationError("a record of the open Kafka transaction failed; aborting it and re-reading from " +
-                                 tracker_.Watermark().ToString(),
-                             true);
+      throw RetryFromWatermark("a record of the open Kafka transaction failed; aborting it and re-reading from " +
+                               tracker_.Watermark().ToString());
     }
     if (!batch_.open) {
       transactional_->BeginTransaction();
@@ -509,9 +594,8 @@ awaitable<void> Relay::CommitBatch() {
   if (aborted) {
     metrics_.DeliveryErrors("transaction_aborted").Increment();
     // The events are gone from this process; the server sends them again from the watermark.
-    throw ReplicationError("Kafka transaction aborted (" + *aborted + "); re-reading from " +
-                               tracker_.Watermark().ToString(),
-                           true);
+    throw RetryFromWatermark("Kafka transaction aborted (" + *aborted + "); re-reading from " +
+                             tracker_.Watermark().ToString());
   }
   for (const auto& [topic, counts] : batch.published) {
     metrics_.EventsPublished(topic).Increment(static_cast<double>(counts.first));
@@ -524,6 +608,7 @@ awaitable<void> Relay::CommitBatch() {
   refused_.erase(refused_.begin(), refused_.upper_bound({batch.last_commit_lsn, std::numeric_limits<std::uint64_t>::max()}));
   for (const auto id : batch.transactions) tracker_.Delivered(id);
   checkpoint_ = batch.last_commit_lsn;
+  sink_delivered_ = true;
   ConfirmSoon();
 }
 

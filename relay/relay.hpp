@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,10 +39,14 @@ inline constexpr int kExitConfig = 2;
 /// Exactly-once: consecutive source transactions go into one Kafka transaction with a
 /// checkpoint; they are confirmed once it commits, and on start transactions at or below the
 /// checkpoint are skipped.
+/// A producer that fails fatally (fenced, or a transaction outcome that stays unknown) is
+/// replaced by a new sink from `new_sink`, and what Kafka did not acknowledge is read again.
 class Relay {
  public:
+  using SinkFactory = std::function<std::unique_ptr<sinks::Sink>()>;
+
   Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
-        RelayMetrics& metrics);
+        SinkFactory new_sink, RelayMetrics& metrics);
 
   /// Runs until Stop() or a fatal error; returns the process exit code.
   boost::asio::awaitable<int> Run();
@@ -88,11 +93,23 @@ class Relay {
   bool AtCapacity() const;
   bool StopReading() const;
   void OnConfirmable(PgTimestamp commit_time);
+  void InstallSink(std::unique_ptr<sinks::Sink> sink);
+  void OnSinkBroken(const std::string& reason);
+  bool ReplaceSink();
+  void OnUndelivered(const std::string& error);
+  void ThrowIfKafkaFailed() const;
 
   boost::asio::io_context& io_;
   const config::Config& config_;
   std::unique_ptr<sinks::Sink> sink_;
+  SinkFactory new_sink_;
   RelayMetrics& metrics_;
+  // The sink can deliver nothing more (why): it is replaced before the next attempt.
+  std::optional<std::string> sink_broken_;
+  // The sink has delivered something: a failure after that is no sign that a new one would fail.
+  bool sink_delivered_ = false;
+  // At-least-once: an event Kafka did not acknowledge in time (its error); read again.
+  std::optional<std::string> undelivered_;
   sinks::TransactionalSink* transactional_ = nullptr;  // set in exactly-once mode
   ReplicationStream stream_;
   TransactionAssembler assembler_;

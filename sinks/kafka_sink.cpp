@@ -83,13 +83,33 @@ struct TxnError {
   bool RequiresAbort() const { return rd_kafka_error_txn_requires_abort(error.get()) != 0; }
 };
 
-[[noreturn]] void ThrowFatal(const std::string& what, const TxnError& error) {
-  const bool fenced = rd_kafka_error_code(error.error.get()) == RD_KAFKA_RESP_ERR__FENCED ||
-                      rd_kafka_error_code(error.error.get()) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
-  throw SinkError(what + ": " + error.Text() +
-                  (fenced ? " (another relay now owns this transactional id; this one is a zombie "
-                            "and stops)"
-                          : ""));
+bool Fenced(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+}
+
+// Both ways a transactional producer gets fenced, for the error text.
+constexpr std::string_view kFencedCause =
+    " (fenced: a newer producer claimed this transactional id, or the broker aborted the "
+    "transaction because it outlived exactly_once.transaction_timeout_ms)";
+
+// The producer is done for: fatal, or a transaction outcome still unknown after every attempt.
+[[noreturn]] void ThrowBroken(const std::string& what, const TxnError& error) {
+  throw SinkBrokenError(what + ": " + error.Text() +
+                        (Fenced(rd_kafka_error_code(error.error.get())) ? std::string(kFencedCause) : ""));
+}
+
+// rd_kafka_producev refused a record: after a fatal error it refuses everything.
+[[noreturn]] void ThrowNotQueued(const std::string& what, rd_kafka_resp_err_t code) {
+  const std::string message = what + ": " + rd_kafka_err2str(code);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) throw SinkBrokenError(message);
+  throw SinkError(message);
+}
+
+// Delivery errors of a producer that stopped waiting rather than of a broker that refused: the
+// record may or may not be in Kafka, and may get in on a later attempt.
+bool GaveUp(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+         code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE || code == RD_KAFKA_RESP_ERR__FATAL;
 }
 
 // Runs a blocking librdkafka call on the worker thread; the caller resumes on its own executor.
@@ -185,8 +205,7 @@ std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t t
   }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // The flow cap sits below librdkafka's queue limits, so a refusal here is not back-pressure.
-    throw SinkError("cannot queue event " + event.id + " for topic " + event.topic + ": " +
-                    rd_kafka_err2str(error));
+    ThrowNotQueued("cannot queue event " + event.id + " for topic " + event.topic, error);
   }
   return event.key.size() + (record_.value ? record_.value->size() : 0);
 }
@@ -201,8 +220,9 @@ std::size_t KafkaSink::PublishDeadLetter(const std::string& topic, const outbox:
     error = Produce(topic, poison.key, tag | kDeadLetterTagBit);
   }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw SinkError("cannot queue the dead-letter record of " + poison.Describe() + " for topic " + topic + ": " +
-                    rd_kafka_err2str(error) + "; check dead_letter.topic");
+    ThrowNotQueued("cannot queue the dead-letter record of " + poison.Describe() + " for topic " + topic +
+                       " (check dead_letter.topic)",
+                   error);
   }
   return (poison.key ? poison.key->size() : 0) + (record_.value ? record_.value->size() : 0);
 }
@@ -265,6 +285,13 @@ void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
     report.purged = message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+    report.retriable = report.purged || GaveUp(message.err);
+    // The idempotent producer moves on past a record it gave up on (a new epoch), so records
+    // queued after it would overtake it when Kafka is back: withdraw them all, to be re-sent in
+    // order. A transaction needs no such care: the failed record aborts the whole of it.
+    if (GaveUp(message.err) && !transactions_) {
+      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    }
     if (too_large && !dead_letter) report.too_large = RefusedRecord(message, headers);
   }
   handlers_.on_delivery(report);
@@ -275,10 +302,9 @@ void KafkaSink::OnError(rd_kafka_event_t& event) {
   if (rd_kafka_event_error_is_fatal(&event)) {
     std::array<char, 512> detail{};
     rd_kafka_fatal_error(producer_.get(), detail.data(), detail.size());
-    const bool fenced = code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
     if (handlers_.on_failure) {
       handlers_.on_failure(std::string("fatal Kafka producer error: ") + detail.data() +
-                           (fenced ? " (another relay now owns this transactional id)" : ""));
+                           (Fenced(code) ? std::string(kFencedCause) : ""));
     }
     return;
   }
@@ -373,7 +399,7 @@ awaitable<void> KafkaSink::InitTransactions() {
     CreateCheckpointTopic();
     TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
         rd_kafka_init_transactions(producer_.get(), Millis(timeout)))};
-    if (error && (error.Fatal() || !error.Retriable())) ThrowFatal("cannot initialise Kafka transactions", error);
+    if (error && (error.Fatal() || !error.Retriable())) ThrowBroken("cannot initialise Kafka transactions", error);
     if (error) throw SinkError("cannot initialise Kafka transactions yet: " + error.Text(), true);
     return true;
   });
@@ -520,7 +546,7 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
 void KafkaSink::BeginTransaction() {
   TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
       rd_kafka_begin_transaction(producer_.get()))};
-  if (error) ThrowFatal("cannot begin a Kafka transaction", error);
+  if (error) ThrowBroken("cannot begin a Kafka transaction", error);
 }
 
 awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::string& commit_lsn) {
@@ -540,7 +566,7 @@ awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::st
     co_return aborted;
   }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw SinkError(std::string("cannot queue the checkpoint record: ") + rd_kafka_err2str(error));
+    ThrowNotQueued("cannot queue the checkpoint record", error);
   }
   co_return co_await OnWorker(worker_, [this] { return CommitBlocking(); });
 }
@@ -559,7 +585,7 @@ void KafkaSink::AbortBlocking() {
         rd_kafka_abort_transaction(producer_.get(), timeout))};
     if (!error) return;
     if (error.Fatal() || !error.Retriable() || attempt == kCommitAttempts) {
-      ThrowFatal("cannot abort the Kafka transaction", error);
+      ThrowBroken("cannot abort the Kafka transaction", error);
     }
   }
 }
@@ -570,14 +596,14 @@ std::optional<std::string> KafkaSink::CommitBlocking() {
     TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
         rd_kafka_commit_transaction(producer_.get(), timeout))};
     if (!error) return std::nullopt;
-    if (error.Fatal()) ThrowFatal("Kafka transaction failed", error);
+    if (error.Fatal()) ThrowBroken("Kafka transaction failed", error);
     if (error.RequiresAbort()) {
       AbortBlocking();
       return error.Text();
     }
     // A retriable outcome (for example a timeout) is ambiguous until commit succeeds:
     // librdkafka documents calling commit again.
-    if (!error.Retriable() || attempt == kCommitAttempts) ThrowFatal("cannot commit the Kafka transaction", error);
+    if (!error.Retriable() || attempt == kCommitAttempts) ThrowBroken("cannot commit the Kafka transaction", error);
     Log().warn("Kafka transaction commit attempt {} failed: {}; retrying", attempt, error.Text());
   }
 }

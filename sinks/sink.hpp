@@ -26,6 +26,11 @@ struct DeliveryReport {
   std::optional<outbox::PoisonReason> dead_letter;
   // With `error`: the record was withdrawn unsent by an aborted Kafka transaction, not refused.
   bool purged = false;
+  // With `error`: Kafka did not refuse the record, the producer gave up waiting for it (it timed
+  // out, or the producer failed) or withdrew it (`purged`). It may or may not be in Kafka; sent
+  // again later, it may get in. After such a report no later record gets in before it is sent
+  // again: the sink withdraws them too.
+  bool retriable = false;
   // With `error`: Kafka refused the record as too large (a topic's max.message.bytes). What it
   // held, as a poison row of reason record_too_large, so the caller can dead-letter it.
   std::optional<outbox::PoisonRow> too_large;
@@ -43,6 +48,15 @@ class SinkError : public std::runtime_error {
   bool retryable_;
 };
 
+/// This sink object can deliver nothing more, but a new one may: librdkafka's fatal producer
+/// errors (fenced, which also follows a transaction the broker aborted on its timeout), or a
+/// transaction whose outcome stays unknown. Events not yet acknowledged are to be re-sent through
+/// a new sink.
+class SinkBrokenError : public SinkError {
+ public:
+  explicit SinkBrokenError(const std::string& message) : SinkError(message, false) {}
+};
+
 /// Publish refused the event at once because its record is over the producer's size limit
 /// (kafka.message.max.bytes for the Kafka sink). A poison record, not a sink failure.
 class RecordTooLargeError : public SinkError {
@@ -56,7 +70,8 @@ class Sink {
  public:
   struct Handlers {
     std::function<void(const DeliveryReport&)> on_delivery;
-    /// The sink can deliver nothing more (for example a fatal idempotent-producer error).
+    /// The sink can deliver nothing more (a fatal producer error); as SinkBrokenError, a new
+    /// sink may.
     std::function<void(const std::string& reason)> on_failure;
   };
 
@@ -99,8 +114,9 @@ class TransactionalSink : public Sink {
 
   /// Commits the open transaction with a checkpoint record naming `commit_lsn`, the commit LSN
   /// of its last source transaction. Returns nullopt once committed, or the reason it was
-  /// aborted instead (an abortable error: its events must be produced again). Throws SinkError
-  /// on a fatal error (for example, fenced by a newer producer with the same id).
+  /// aborted instead (an abortable error: its events must be produced again). Throws
+  /// SinkBrokenError on a fatal error (for example, fenced by a newer producer with the same id)
+  /// or when the outcome stays unknown.
   virtual boost::asio::awaitable<std::optional<std::string>> CommitTransaction(
       const std::string& commit_lsn) = 0;
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -169,6 +170,34 @@ TEST_F(KafkaSinkTest, ProducesTheEncodedRecordForEveryFormat) {
   EXPECT_EQ(records.back().value, std::nullopt);
 }
 
+// An event the producer gave up on (every broker down past message.timeout.ms) is reported as
+// retriable: it may get into Kafka on a later attempt, so the relay sends it again. The events
+// published after it are withdrawn at once, before their own timeout, so that none overtakes it
+// when the broker is back.
+TEST_F(KafkaSinkTest, TimedOutEventWithdrawsTheEventsAfterIt) {
+  KafkaSink sink{io_, {{"bootstrap.servers", cluster_.Bootstraps()}, {"message.timeout.ms", "500"}}};
+  sink.SetHandlers({[this](const DeliveryReport& report) { reports_.push_back(report); },
+                    [this](const std::string& reason) { failures_.push_back(reason); }});
+  rd_kafka_mock_broker_set_down(cluster_.get(), 1);
+  sink.Publish(Event(config::EventFormat::kPayload, "customer-1"), 1);
+  // librdkafka looks for timed-out records once a second; the report waits, unserved, while the
+  // second event is queued with a timeout of its own still far off.
+  std::this_thread::sleep_for(2500ms);
+  sink.Publish(Event(config::EventFormat::kPayload, "customer-1"), 2);
+  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 2; }));
+  rd_kafka_mock_broker_set_up(cluster_.get(), 1);
+
+  EXPECT_EQ(reports_[0].tag, 1u);
+  ASSERT_TRUE(reports_[0].error.has_value());
+  EXPECT_TRUE(reports_[0].retriable) << *reports_[0].error;
+  EXPECT_FALSE(reports_[0].purged) << *reports_[0].error;
+  EXPECT_EQ(reports_[1].tag, 2u);
+  ASSERT_TRUE(reports_[1].error.has_value());
+  EXPECT_TRUE(reports_[1].purged) << "the later event was not withdrawn: " << *reports_[1].error;
+  EXPECT_TRUE(reports_[1].retriable);
+  EXPECT_THAT(failures_, IsEmpty());
+}
+
 // ---- Records too large and dead letters ------------------------------------------------------
 
 constexpr char kDeadLetterTopic[] = "outbox-relay.dead-letter";
@@ -250,6 +279,7 @@ TEST_F(KafkaSinkSizeLimitTest, BrokerRefusalCarriesTheRecord) {
   const DeliveryReport report = reports_[0];
   ASSERT_TRUE(report.error.has_value());
   EXPECT_FALSE(report.purged);
+  EXPECT_FALSE(report.retriable) << "Kafka refused it: it would refuse it again";
   ASSERT_TRUE(report.too_large.has_value());
   const outbox::PoisonRow refused = *report.too_large;
   EXPECT_EQ(refused.reason, outbox::PoisonReason::kRecordTooLarge);

@@ -51,7 +51,7 @@ constexpr auto kTransactionTimeout = 10s;
 // A bound on any single sink call, so a hang fails the test instead of the ctest timeout.
 constexpr auto kCallLimit = 45s;
 // What the sink says when a newer producer took over its transactional id.
-constexpr char kFencedText[] = "another relay now owns this transactional id";
+constexpr char kFencedText[] = "fenced: a newer producer claimed this transactional id";
 
 outbox::OutboxEvent Event(std::uint64_t tag) {
   outbox::OutboxEvent event;
@@ -282,8 +282,9 @@ TEST_F(KafkaSinkTransactionsTest, CommitSurvivesCoordinatorLoss) {
   EXPECT_THAT(failures_, IsEmpty());
 }
 
-// A relay fenced by a newer one with the same transactional id stops: its next transaction fails
-// fatally, saying that another relay owns the id, and commits nothing.
+// A producer fenced by a newer one with the same transactional id is broken: its next transaction
+// fails with SinkBrokenError (the relay replaces the producer), saying it was fenced, and commits
+// nothing.
 TEST_F(KafkaSinkTransactionsTest, FencedByNewerProducerFailsFatally) {
   auto zombie = MakeSink();
   Run(zombie->InitTransactions());
@@ -295,14 +296,14 @@ TEST_F(KafkaSinkTransactionsTest, FencedByNewerProducerFailsFatally) {
                                     RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
   rd_kafka_mock_push_request_errors(cluster_.get(), kEndTxnApiKey, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
 
-  std::optional<SinkError> thrown;
+  std::optional<SinkBrokenError> thrown;
   try {
     zombie->BeginTransaction();
     zombie->Publish(Event(1), 1);
     const auto aborted = Run(zombie->CommitTransaction("0/40"));
     ADD_FAILURE() << "the fenced producer's transaction ended "
                   << (aborted ? "aborted: " + *aborted : std::string("committed"));
-  } catch (const SinkError& error) {
+  } catch (const SinkBrokenError& error) {
     thrown = error;
   }
   RunFor(300ms);  // a fatal error event reaches the on_failure handler
@@ -320,7 +321,7 @@ TEST_F(KafkaSinkTransactionsTest, FencedByNewerProducerFailsFatally) {
 }
 
 // Once the fencing has been reported through on_failure, the zombie cannot carry on either: its
-// next Publish or CommitTransaction throws a SinkError that is not retryable.
+// next Publish or CommitTransaction throws SinkBrokenError.
 TEST_F(KafkaSinkTransactionsTest, FencedProducerRefusesFurtherWork) {
   auto zombie = MakeSink();
   Run(zombie->InitTransactions());
@@ -337,7 +338,7 @@ TEST_F(KafkaSinkTransactionsTest, FencedProducerRefusesFurtherWork) {
     zombie->Publish(Event(2), 2);
     Run(zombie->CommitTransaction("0/41"));
     ADD_FAILURE() << "the fenced producer went on publishing and committing";
-  } catch (const SinkError& error) {
+  } catch (const SinkBrokenError& error) {
     EXPECT_FALSE(error.retryable()) << error.what();
   }
   EXPECT_EQ(Run(successor->ReadCheckpoint()), std::nullopt);
