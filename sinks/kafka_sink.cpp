@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <optional>
 #include <set>
 
 #include <boost/asio/co_spawn.hpp>
@@ -113,12 +115,30 @@ bool GaveUp(rd_kafka_resp_err_t code) {
 }
 
 // Runs a blocking librdkafka call on the worker thread; the caller resumes on its own executor.
+// An exception comes back as a value, so that the worker holds no reference to it once the
+// caller has it: co_spawn would release its own on the worker, possibly last, and the count
+// behind std::exception_ptr lives in uninstrumented libstdc++, so TSan would take that free for
+// a race with the caller's reads.
 template <typename Blocking>
 auto OnWorker(boost::asio::thread_pool& worker, Blocking blocking)
     -> awaitable<decltype(blocking())> {
   using Result = decltype(blocking());
-  co_return co_await boost::asio::co_spawn(
-      worker, [blocking]() -> awaitable<Result> { co_return blocking(); }, boost::asio::use_awaitable);
+  struct Outcome {
+    std::optional<Result> value;
+    std::exception_ptr error;
+  };
+  Outcome outcome = co_await boost::asio::co_spawn(
+      worker,
+      [blocking]() -> awaitable<Outcome> {
+        try {
+          co_return Outcome{blocking(), nullptr};
+        } catch (...) {
+          co_return Outcome{std::nullopt, std::current_exception()};
+        }
+      },
+      boost::asio::use_awaitable);
+  if (outcome.error) std::rethrow_exception(std::move(outcome.error));
+  co_return std::move(*outcome.value);
 }
 
 }  // namespace
