@@ -265,9 +265,9 @@ void Relay::OnDirectDelivery(const sinks::DeliveryReport& report) {
 void Relay::OnConfirmable(PgTimestamp commit_time) {
   last_progress_ = Clock::now();
   if (commit_time == 0) return;
-  const std::chrono::duration<double> age = std::chrono::system_clock::now() - FromPgTimestamp(commit_time);
-  metrics_.commit_to_ack_seconds.Observe(age.count());
-  metrics_.lag_seconds.Set(age.count());
+  const double age = SecondsSince(commit_time, std::chrono::system_clock::now());
+  metrics_.commit_to_ack_seconds.Observe(age);
+  metrics_.lag_seconds.Set(age);
 }
 
 void Relay::RefreshGauges() {

@@ -88,6 +88,11 @@ PgTimestamp ToPgTimestamp(std::chrono::system_clock::time_point time) {
   return unix_micros.count() - kPgEpochUnixMicros;
 }
 
+double SecondsSince(PgTimestamp earlier, std::chrono::system_clock::time_point now) {
+  // In double: the difference of two int64 timestamps may not fit one.
+  return (static_cast<double>(ToPgTimestamp(now)) - static_cast<double>(earlier)) / 1e6;
+}
+
 std::chrono::system_clock::time_point FromPgTimestamp(PgTimestamp timestamp) {
   // PostgreSQL's ±infinity (INT64_MAX/MIN) and anything else beyond the clock's ±292 years
   // saturate instead of overflowing.

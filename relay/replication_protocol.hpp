@@ -44,4 +44,8 @@ std::array<char, kStandbyStatusSize> EncodeStandbyStatus(Lsn write, Lsn flush, L
 PgTimestamp ToPgTimestamp(std::chrono::system_clock::time_point time);
 std::chrono::system_clock::time_point FromPgTimestamp(PgTimestamp timestamp);
 
+/// Seconds from `earlier` to `now` (negative if `earlier` is later), for any timestamp a server
+/// may send: a corrupt or infinite one gives a huge age rather than an overflow.
+double SecondsSince(PgTimestamp earlier, std::chrono::system_clock::time_point now);
+
 }  // namespace outbox_relay::relay

@@ -211,5 +211,16 @@ TEST(PgTimestampTest, SaturatesBeyondTheClockRange) {
   EXPECT_NO_THROW(ToPgTimestamp(system_clock::time_point::min()));
 }
 
+// The age of a commit, from any timestamp the server may send (the fuzzer found a far-past one
+// overflowing the subtraction of time points); exact to the microsecond for real ones.
+TEST(PgTimestampTest, SecondsSinceNeverOverflows) {
+  using namespace std::chrono;
+  const auto now = Utc(year{2024} / January / 1) + 1500ms;
+  EXPECT_DOUBLE_EQ(SecondsSince(757'382'400'000'000, now), 1.5);
+  EXPECT_DOUBLE_EQ(SecondsSince(757'382'403'000'000, now), -1.5);
+  EXPECT_GT(SecondsSince(std::numeric_limits<PgTimestamp>::min(), now), 9e12);
+  EXPECT_LT(SecondsSince(std::numeric_limits<PgTimestamp>::max(), now), -9e12);
+}
+
 }  // namespace
 }  // namespace outbox_relay::relay
