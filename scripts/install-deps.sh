@@ -23,6 +23,8 @@ PACKAGES=(
   # (the relay's own build packages, shared with the Dockerfile, come from
   # packaging/build-packages.txt below)
   libgtest-dev libgmock-dev
+  # a compiler cache (~/.cache/ccache): test.sh's four builds are quicker on every later run
+  ccache
   # fuzzing (scripts/fuzz.sh): clang and its libFuzzer runtime; gcc's sanitizer runtimes come
   # with build-essential
   clang-14 libclang-rt-14-dev

@@ -37,6 +37,10 @@ while (($#)); do
 done
 
 ./scripts/install-deps.sh
+# Every build through the compiler cache (cmake reads this when it first configures a directory).
+if [[ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]] && command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+fi
 
 # configure <dir> [cmake args...]
 configure() {
