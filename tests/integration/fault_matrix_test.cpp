@@ -63,6 +63,20 @@ class FaultMatrixTest : public RelayIntegrationTest,
     return std::make_unique<FaultBroker>(temp_->File("fault-broker"), temp_->Path(), log_dir_size);
   }
 
+  // `count` partitions between the relay and `broker`, `duration` each, spread between the
+  // fractions `first_at` and `last_at` of the workload.
+  static CrashLoopOptions Partitions(FaultBroker& broker, const WorkloadOptions& workload, int count,
+                                     std::chrono::seconds duration, double first_at, double last_at) {
+    CrashLoopOptions options;
+    options.workload = workload;
+    options.faults = Repeat(Fault::kPartitionKafka, count);
+    options.first_fault_at = first_at;
+    options.last_fault_at = last_at;
+    options.fault_duration = duration;
+    options.broker = &broker;
+    return options;
+  }
+
   // Runs the loop in this test's mode, prints the scenario's line and checks the contract.
   // `adjust` may change the relay's config first.
   CrashLoopResult RunScenario(const std::string& name, CrashLoopOptions options,
@@ -147,13 +161,8 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
-  CrashLoopOptions options;
-  options.workload = Workload(4000, 400, 4, 100);  // 12,000 events, ~120 s
-  options.faults = {Fault::kPartitionKafka};
-  options.first_fault_at = 0.08;
-  options.last_fault_at = 0.12;
-  options.fault_duration = 120s;
-  options.broker = broker.get();
+  // 12,000 events, ~120 s
+  CrashLoopOptions options = Partitions(*broker, Workload(4000, 400, 4, 100), 1, 120s, 0.08, 0.12);
   options.max_in_flight_events = kInFlightCap;
   const CrashLoopResult result = RunScenario("kafka-unreachable-120s", options);
   EXPECT_EQ(result.self_exits, 0);
@@ -163,21 +172,17 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   EXPECT_LT(result.peak_rss_kib, 64 * 1024) << "memory is not bounded by the in-flight cap";
 }
 
-// Kafka unreachable for longer than the producer may wait (25 s against a 10 s limit): in
+// Kafka unreachable for longer than the producer may wait (25 s against a 10 s limit). In
 // exactly-once mode the broker's transaction coordinator aborts the open transaction and bumps
-// the producer's epoch, which librdkafka reports as fatal (fenced) once Kafka is back; in
-// at-least-once mode the events in flight time out (kafka.message.timeout.ms). Either way the
-// relay replaces its producer, re-reads from what Kafka acknowledged and carries on, without
-// exiting: the limit bounds how long one attempt waits, not how long the relay survives.
+// the producer's epoch, which librdkafka reports as fatal (fenced) once Kafka is back: the relay
+// replaces its producer and resumes from its checkpoint. In at-least-once mode the events in
+// flight time out (kafka.message.timeout.ms): the relay sends them again from the slot, the ones
+// queued after them withdrawn first so that none overtakes another. Either way without exiting:
+// the limit bounds how long one attempt waits, not how long the relay survives.
 TEST_P(FaultMatrixTest, KafkaUnreachablePastTheProducerTimeout) {
   auto broker = StartFaultBroker();
-  CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 150);  // 6,000 events, ~40 s
-  options.faults = {Fault::kPartitionKafka};
-  options.first_fault_at = 0.15;
-  options.last_fault_at = 0.15;
-  options.fault_duration = 25s;
-  options.broker = broker.get();
+  // 6,000 events, ~40 s
+  const CrashLoopOptions options = Partitions(*broker, Workload(2000, 200, 2, 150), 1, 25s, 0.15, 0.15);
   const CrashLoopResult result =
       RunScenario("kafka-unreachable-past-timeout", options, [&](RelayConfigOptions& config) {
         if (Mode() == Delivery::kExactlyOnce) {
@@ -190,20 +195,14 @@ TEST_P(FaultMatrixTest, KafkaUnreachablePastTheProducerTimeout) {
 }
 
 // A network partition between relay and broker (packets dropped both ways, connections hang)
-// for 15 s, twice (three times for 30 s in the long run): nothing confirmed past Kafka while it
-// lasts, everything delivered after it heals. Long run only: in CI the partitions of the two
-// tests above stand for it (120 s at default timeouts, 25 s past shortened ones).
+// for 30 s, three times: nothing confirmed past Kafka while it lasts, everything delivered after
+// it heals. Long run only: in CI the partitions of the two tests above stand for it (120 s at
+// default timeouts, 25 s past shortened ones).
 TEST_P(FaultMatrixTest, NetworkPartition) {
   if (!LongRun()) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker();
-  CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 150);  // 6,000 events, ~40 s
-  options.faults = Repeat(Fault::kPartitionKafka, LongRun() ? 3 : 2);
-  options.first_fault_at = 0.1;
-  options.last_fault_at = 0.6;
-  options.fault_duration = LongRun() ? 30s : 15s;
-  options.broker = broker.get();
-  RunScenario("network-partition", options);
+  // 6,000 events, ~40 s
+  RunScenario("network-partition", Partitions(*broker, Workload(2000, 200, 2, 150), 3, 30s, 0.1, 0.6));
 }
 
 // The broker's log dir (a 128 MiB tmpfs) filled mid-stream for 15 s, then freed and the broker
