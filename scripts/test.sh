@@ -42,16 +42,20 @@ if [[ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]] && command -v ccache >/dev/null; 
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
 
-# configure <dir> [cmake args...]
+# configure <dir> <optimisation> [cmake args...]
+# Line tables (-g1) are all a test build's stack traces need, sanitizer reports included, and
+# the sanitizer builds use -O1, as their manuals advise: relay.cpp under ASan compiles in 18 s at
+# -O1 -g1, 27 s at -O2 -g1 and 33 s at -O2 -g.
 configure() {
-  local dir="$1"; shift
+  local dir="$1" optimisation="$2"; shift 2
   # A build dir configured with another generator cannot be reused by cmake: start it afresh.
   if [[ -f "$dir/CMakeCache.txt" ]] &&
      ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
     echo "test.sh: $dir was configured with another generator; reconfiguring it with Ninja" >&2
     rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
   fi
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTBOX_RELAY_WERROR=ON "$@"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$optimisation -g1 -DNDEBUG" -DOUTBOX_RELAY_WERROR=ON "$@"
 }
 
 # Sanitizer reports go to files under <dir>/sanitizer-reports as well as failing the process:
@@ -94,7 +98,7 @@ run_ctest() {
 }
 
 stage_build() {
-  configure "$BUILD_DIR" &&
+  configure "$BUILD_DIR" -O2 &&
     cmake --build "$BUILD_DIR" -j2 &&
     run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log"
 }
@@ -109,7 +113,7 @@ stage_asan() {
   local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
   [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || exclude+='|FaultMatrixTest'
   local -a filter=(-LE packaging -E "$exclude")
-  configure "$dir" -DOUTBOX_RELAY_SANITIZE=address,undefined &&
+  configure "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" "${filter[@]}") || rc=1
   check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
@@ -122,7 +126,7 @@ stage_asan() {
 # are made visible to TSan by tests/sanitizers/tsan_c11_threads.cpp (README, Sanitizers).
 stage_tsan() {
   local dir=build-tsan rc=0
-  configure "$dir" -DOUTBOX_RELAY_SANITIZE=thread &&
+  configure "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=thread &&
     cmake --build "$dir" -j2 --target unit_tests || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" -L unit) || rc=1
   check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
