@@ -24,7 +24,8 @@ struct DeliveryReport {
   std::string_view topic;            // valid while the handler runs
   // The report of a PublishDeadLetter record: the reason it carries.
   std::optional<outbox::PoisonReason> dead_letter;
-  // With `error`: the record was withdrawn unsent by an aborted Kafka transaction, not refused.
+  // With `error`: the record was withdrawn unsent, not refused: by an aborted Kafka transaction,
+  // or by the sink after a record it gave up on (see `retriable`).
   bool purged = false;
   // With `error`: Kafka did not refuse the record, the producer gave up waiting for it (it timed
   // out, or the producer failed) or withdrew it (`purged`). It may or may not be in Kafka; sent
