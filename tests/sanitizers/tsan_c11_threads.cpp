@@ -1,6 +1,6 @@
-// ThreadSanitizer intercepts the pthread API but not glibc's C11 threads (thrd_*, mtx_*, cnd_*,
-// call_once), which librdkafka uses: a thread started with thrd_create has no TSan state and
-// crashes in its first intercepted call (gcc 12), its join goes unseen (a "thread leak"), and
+// gcc 12's ThreadSanitizer intercepts the pthread API but not glibc's C11 threads (thrd_*, mtx_*,
+// cnd_*, call_once), which librdkafka uses: a thread started with thrd_create has no TSan state and
+// crashes in its first intercepted call, its join goes unseen (a "thread leak"), and
 // its locks order nothing, so every hand-over through librdkafka's queues would be a race.
 // Linked into the test executables of a TSan build, these definitions take precedence over
 // glibc's for librdkafka and forward to the pthread functions TSan does intercept. glibc defines
