@@ -31,9 +31,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   WorkloadOptions options;
   options.seed = std::random_device{}();
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, options);
-  db.DropSlotAtEnd(scenario.slot);
-  db.DropSlotAtEnd(scenario.oracle_slot);
-  db.DropSlotAtEnd(PgOutputOracleSlot(scenario.oracle_slot));
+  scenario.DropSlotsAtEnd(db);
   std::cout << "[ info ] seed " << options.seed << ", topics " << scenario.topic_template
             << ", slot " << scenario.slot << "\n";
 

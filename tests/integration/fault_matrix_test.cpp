@@ -38,17 +38,6 @@ bool LongRun() {
   return value != nullptr && std::string(value) == "1";
 }
 
-// A workload of `single` 1-row, `ten` 10-row and `thousand` 1,000-row transactions written at
-// `rate` events per second.
-WorkloadOptions Workload(int single, int ten, int thousand, double rate) {
-  WorkloadOptions workload;
-  workload.single_row_transactions = single;
-  workload.ten_row_transactions = ten;
-  workload.thousand_row_transactions = thousand;
-  workload.events_per_second = rate;
-  return workload;
-}
-
 class FaultMatrixTest : public RelayIntegrationTest,
                         public ::testing::WithParamInterface<Delivery> {
  protected:
@@ -111,7 +100,7 @@ TEST_P(FaultMatrixTest, RelayKill9Loop) {
   // 500 events (2.5 s of writes) per kill: a kill cycle (a new event in Kafka, SIGKILL,
   // downtime, restart, claiming the slot and, in exactly-once mode, the transactional id) takes
   // about that long, so the kills spread over the whole workload.
-  options.workload = Workload(kills * 100, kills * 20, kills / 5, 200);
+  options.workload = WorkloadOptions::Sized(kills * 100, kills * 20, kills / 5, 200);
   options.workload.aggregates = 500;
   options.faults = Repeat(Fault::kKillRelay, kills);
   options.first_fault_at = 0.03;
@@ -127,7 +116,7 @@ TEST_P(FaultMatrixTest, RelayKill9Loop) {
 TEST_P(FaultMatrixTest, BrokerRestarts) {
   if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
+  options.workload = WorkloadOptions::Sized(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = Repeat(Fault::kRestartKafka, LongRun() ? 5 : 2);
   RunScenario("broker-restart", options);
 }
@@ -137,7 +126,7 @@ TEST_P(FaultMatrixTest, BrokerRestarts) {
 TEST_P(FaultMatrixTest, PostgresRestarts) {
   if (!Runs(Delivery::kExactlyOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
+  options.workload = WorkloadOptions::Sized(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = Repeat(Fault::kRestartPostgres, LongRun() ? 4 : 2);
   RunScenario("postgres-restart", options);
 }
@@ -147,7 +136,7 @@ TEST_P(FaultMatrixTest, PostgresRestarts) {
 TEST_P(FaultMatrixTest, WalsenderTerminated) {
   if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 250);  // 6,000 events, ~24 s
+  options.workload = WorkloadOptions::Sized(2000, 200, 2, 250);  // 6,000 events, ~24 s
   options.faults = Repeat(Fault::kTerminateWalsender, LongRun() ? 10 : 5);
   RunScenario("walsender-terminate", options);
 }
@@ -162,7 +151,8 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
   // 12,000 events, ~120 s
-  CrashLoopOptions options = Partitions(*broker, Workload(4000, 400, 4, 100), 1, 120s, 0.08, 0.12);
+  CrashLoopOptions options =
+      Partitions(*broker, WorkloadOptions::Sized(4000, 400, 4, 100), 1, 120s, 0.08, 0.12);
   options.max_in_flight_events = kInFlightCap;
   const CrashLoopResult result = RunScenario("kafka-unreachable-120s", options);
   EXPECT_EQ(result.self_exits, 0);
@@ -182,7 +172,8 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
 TEST_P(FaultMatrixTest, KafkaUnreachablePastTheProducerTimeout) {
   auto broker = StartFaultBroker();
   // 6,000 events, ~40 s
-  const CrashLoopOptions options = Partitions(*broker, Workload(2000, 200, 2, 150), 1, 25s, 0.15, 0.15);
+  const CrashLoopOptions options =
+      Partitions(*broker, WorkloadOptions::Sized(2000, 200, 2, 150), 1, 25s, 0.15, 0.15);
   const CrashLoopResult result =
       RunScenario("kafka-unreachable-past-timeout", options, [&](RelayConfigOptions& config) {
         if (Mode() == Delivery::kExactlyOnce) {
@@ -202,7 +193,8 @@ TEST_P(FaultMatrixTest, NetworkPartition) {
   if (!LongRun()) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker();
   // 6,000 events, ~40 s
-  RunScenario("network-partition", Partitions(*broker, Workload(2000, 200, 2, 150), 3, 30s, 0.1, 0.6));
+  RunScenario("network-partition",
+              Partitions(*broker, WorkloadOptions::Sized(2000, 200, 2, 150), 3, 30s, 0.1, 0.6));
 }
 
 // The broker's log dir (a 128 MiB tmpfs) filled mid-stream for 15 s, then freed and the broker
@@ -211,7 +203,7 @@ TEST_P(FaultMatrixTest, BrokerDiskFull) {
   if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker("128m");
   CrashLoopOptions options;
-  options.workload = Workload(2000, 200, 2, 200);  // 6,000 events, ~30 s
+  options.workload = WorkloadOptions::Sized(2000, 200, 2, 200);  // 6,000 events, ~30 s
   options.faults = {Fault::kFillBrokerDisk};
   options.first_fault_at = 0.2;
   options.last_fault_at = 0.4;

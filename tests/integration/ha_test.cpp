@@ -95,16 +95,10 @@ TEST_F(HaTest, TenSigkillsOfTheActiveRelayHandTheSlotOverExactlyOnce) {
   const auto test_start = Clock::now();
   const HarnessEnv& harness = Harness();
   TestDatabase& db = CreateDatabase();
-  WorkloadOptions workload;
+  WorkloadOptions workload = WorkloadOptions::Sized(6000, 600, 6, 300);  // 18,000 events, ~60 s
   workload.seed = std::random_device{}();
-  workload.single_row_transactions = 6000;  // 6,000 events
-  workload.ten_row_transactions = 600;      // 6,000 events
-  workload.thousand_row_transactions = 6;   // 6,000 events
-  workload.events_per_second = 300;         // ~60 s of writes
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, workload);
-  db.DropSlotAtEnd(scenario.slot);
-  db.DropSlotAtEnd(scenario.oracle_slot);
-  db.DropSlotAtEnd(PgOutputOracleSlot(scenario.oracle_slot));
+  scenario.DropSlotsAtEnd(db);
   {
     PgConnection conn = db.Connect();
     CreateOtherTable(conn);

@@ -494,17 +494,11 @@ TEST_F(OpsTest, HeartbeatKeepsSlotMovingWhileOnlyAnotherTableIsBusy) {
 TEST_F(OpsTest, SigtermMidStreamExitsZeroAndRestartDeliversEachEventOnce) {
   const HarnessEnv& harness = Harness();
   TestDatabase& db = CreateDatabase();
-  WorkloadOptions options;
+  WorkloadOptions options = WorkloadOptions::Sized(5000, 500, 10, 2500);
   options.seed = std::random_device{}();
-  options.single_row_transactions = 5000;  // 5,000 events
-  options.ten_row_transactions = 500;      // 5,000 events
-  options.thousand_row_transactions = 10;  // 10,000 events
-  options.events_per_second = 2500;
   ASSERT_EQ(options.TotalEvents(), 20000);
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, options);
-  db.DropSlotAtEnd(scenario.slot);
-  db.DropSlotAtEnd(scenario.oracle_slot);
-  db.DropSlotAtEnd(PgOutputOracleSlot(scenario.oracle_slot));
+  scenario.DropSlotsAtEnd(db);
   std::cout << "[ info ] seed " << options.seed << ", slot " << scenario.slot << "\n";
   PgConnection conn = db.Connect();
   CreateOtherTable(conn);

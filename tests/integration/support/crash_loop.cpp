@@ -468,9 +468,7 @@ CrashLoop::CrashLoop(TestDatabase& db, const std::string& suffix, CrashLoopOptio
     : db_(db), options_(std::move(options)) {
   options_.workload.seed = std::random_device{}();
   scenario_ = KafkaScenario::Make(suffix, options_.workload);
-  db_.DropSlotAtEnd(scenario_.slot);
-  db_.DropSlotAtEnd(scenario_.oracle_slot);
-  db_.DropSlotAtEnd(PgOutputOracleSlot(scenario_.oracle_slot));
+  scenario_.DropSlotsAtEnd(db_);
   std::cout << "[ info ] " << DeliveryName(options_.delivery) << ", seed "
             << options_.workload.seed << ", " << options_.workload.TotalEvents()
             << " events over " << options_.workload.aggregates << " aggregates, "

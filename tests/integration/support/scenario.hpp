@@ -38,6 +38,13 @@ struct KafkaScenario {
     return scenario;
   }
 
+  /// Drops the relay's slot and both oracle slots when `db`'s test ends.
+  void DropSlotsAtEnd(TestDatabase& db) const {
+    db.DropSlotAtEnd(slot);
+    db.DropSlotAtEnd(oracle_slot);
+    db.DropSlotAtEnd(PgOutputOracleSlot(oracle_slot));
+  }
+
   /// The relay's config; in exactly-once mode with this test's checkpoint topic (RF 1).
   RelayConfigOptions RelayConfig(const TestDatabase& db, const HarnessEnv& harness,
                                  Delivery delivery = Delivery::kAtLeastOnce) const {

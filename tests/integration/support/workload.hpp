@@ -34,6 +34,17 @@ struct WorkloadOptions {
   std::string reconnect_conninfo;
   std::chrono::milliseconds reconnect_timeout{60000};
 
+  /// `single` 1-row, `ten` 10-row and `thousand` 1,000-row transactions written at `rate`
+  /// events per second; the rest as defaulted.
+  static WorkloadOptions Sized(int single, int ten, int thousand, double rate) {
+    WorkloadOptions workload;
+    workload.single_row_transactions = single;
+    workload.ten_row_transactions = ten;
+    workload.thousand_row_transactions = thousand;
+    workload.events_per_second = rate;
+    return workload;
+  }
+
   int TotalEvents() const {
     return single_row_transactions + 10 * ten_row_transactions + 1000 * thousand_row_transactions;
   }
