@@ -373,19 +373,12 @@ std::optional<SlotProblem> SlotUnusable(const SlotRow& row, const std::string& s
                        "point source.dsn at database " + row.database + ", " + other_name};
   }
   if (row.wal_status && *row.wal_status == "lost") {
-    return SlotProblem{"PostgreSQL removed WAL it still needed (wal_status lost); it can never stream again",
-                       "drop and recreate it (" + DropSlotSql(slot) + " then outbox-relay init); "
-                       "events committed while it was lost are not relayed: republish them"};
+    return SlotProblem{std::string(kSlotLostProblem), std::string(kRecreateSlotHint)};
   }
   return std::nullopt;
 }
 
 // What outbox.relay_slots (V3) remembers of a slot: nullopt when it never recorded one.
-struct SlotRecord {
-  std::string created_lsn;
-  std::string created_at;
-};
-
 std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) {
   // Without V3, or for a role that may not read it, there is no evidence: the relay then streams
   // with its slot-loss protection off, and says so.
@@ -401,16 +394,6 @@ std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) 
   if (rows.empty()) return std::nullopt;
   return SlotRecord{Text(rows.front()[0]), Text(rows.front()[1])};
 }
-
-std::string SlotGoneProblem(const SlotRecord& record) {
-  return "is gone, but outbox.relay_slots shows it was created at " + record.created_lsn + " on " +
-         record.created_at + " (a PostgreSQL failover, or a dropped slot): events committed since the "
-         "relay's last acknowledgement may never reach Kafka";
-}
-
-constexpr std::string_view kRecreateHint =
-    "if you accept that, run outbox-relay init --recreate-slot, then republish the gap with outbox-relay "
-    "replay (docs/operations.md)";
 
 void CheckServer(Database& db, CheckReport& report) {
   const int version = db.ServerVersion();
@@ -661,7 +644,7 @@ void CheckSlot(Database& db, const config::Config& config, CheckReport& report) 
   const auto row = FindSlot(db, slot);
   if (!row) {
     if (const auto record = FindSlotRecord(db, slot)) {
-      report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateHint));
+      report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateSlotHint));
     } else if (config.source.create_slot) {
       report.Ok(what + " does not exist yet; the relay creates it at start (source.create_slot)");
     } else {
@@ -1021,7 +1004,7 @@ bool InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
     db.Query("SELECT 1 FROM pg_drop_replication_slot($1)", {slot});
     report.Dropped(what + " (wal_status lost)");
   } else if (record && !recreate) {
-    report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateHint));
+    report.Fail(what, SlotGoneProblem(*record), std::string(kRecreateSlotHint));
     return false;
   }
   std::string created_lsn;

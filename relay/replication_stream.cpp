@@ -81,10 +81,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
              false);
       }
       if (std::string_view(PQgetvalue(found.get(), 0, 3)) == "lost") {
-        conn_.Fail("replication slot " + config_.slot +
-                       " lost WAL it still needed (wal_status lost): events committed since its last "
-                       "acknowledgement may never reach Kafka. Run `outbox-relay init --recreate-slot` "
-                       "knowingly, then replay the gap (docs/operations.md)",
+        conn_.Fail("replication slot " + config_.slot + " " + std::string(kSlotLostProblem) + "; " +
+                       std::string(kRecreateSlotHint),
                    false);
       }
       const auto confirmed = Lsn::Parse(PQgetvalue(found.get(), 0, 0));
@@ -93,12 +91,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
       co_return *confirmed;
     }
     if (const auto record = co_await ReadSlotRecord()) {
-      conn_.Fail("replication slot " + config_.slot + " is gone, but outbox.relay_slots shows it was created at " +
-                     record->created_lsn + " on " + record->created_at +
-                     ": a PostgreSQL failover or a dropped slot? Events committed since the relay's last "
-                     "acknowledgement may never reach Kafka, so the relay does not create a new slot by "
-                     "itself. Run `outbox-relay init --recreate-slot` knowingly, then replay the gap "
-                     "(docs/operations.md)",
+      conn_.Fail("replication slot " + config_.slot + " " + SlotGoneProblem(*record) +
+                     "; the relay does not create a new slot by itself: " + std::string(kRecreateSlotHint),
                  false);
     }
     if (!config_.create_slot) {
@@ -124,7 +118,13 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
   conn_.Fail("replication slot " + config_.slot + " vanished while being created");
 }
 
-awaitable<std::optional<ReplicationStream::SlotRecord>> ReplicationStream::ReadSlotRecord() {
+std::string SlotGoneProblem(const SlotRecord& record) {
+  return "is gone, but outbox.relay_slots shows it was created at " + record.created_lsn + " on " +
+         record.created_at + " (a PostgreSQL failover, or a dropped slot): events committed since the "
+         "relay's last acknowledgement may never reach Kafka";
+}
+
+awaitable<std::optional<SlotRecord>> ReplicationStream::ReadSlotRecord() {
   try {
     auto found = co_await conn_.Execute(
         "SELECT created_lsn::text, created_at::text FROM outbox.relay_slots WHERE slot_name = " +

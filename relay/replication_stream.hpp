@@ -19,6 +19,26 @@
 
 namespace outbox_relay::relay {
 
+/// What outbox.relay_slots (V3) remembers of a slot the relay created or adopted.
+struct SlotRecord {
+  std::string created_lsn;
+  std::string created_at;
+};
+
+/// Why a recorded slot that is gone may mean lost events (the relay, `check` and `init` say it
+/// alike), completing "replication slot S ...".
+std::string SlotGoneProblem(const SlotRecord& record);
+
+/// Why a slot whose wal_status is lost may mean lost events.
+inline constexpr std::string_view kSlotLostProblem =
+    "lost WAL it still needed (wal_status lost): events committed since the relay's last acknowledgement "
+    "may never reach Kafka";
+
+/// What to do about either, knowingly.
+inline constexpr std::string_view kRecreateSlotHint =
+    "if you accept that, run outbox-relay init --recreate-slot, then republish the gap with outbox-relay "
+    "replay (docs/operations.md)";
+
 /// One CopyData message from the server; owns libpq's buffer.
 struct CopyData {
   PgBufferHandle buffer;
@@ -67,10 +87,6 @@ class ReplicationStream {
   bool IsOpen() const { return conn_.IsOpen(); }
 
  private:
-  struct SlotRecord {
-    std::string created_lsn;
-    std::string created_at;
-  };
   boost::asio::awaitable<std::optional<SlotRecord>> ReadSlotRecord();
   boost::asio::awaitable<void> RecordSlot(Lsn created_lsn);
   /// True (after one warning) when `error` means outbox.relay_slots is missing or not ours to use.
