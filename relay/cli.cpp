@@ -378,6 +378,14 @@ std::optional<SlotProblem> SlotUnusable(const SlotRow& row, const std::string& s
   return std::nullopt;
 }
 
+// Records in outbox.relay_slots (V3) the existing slot named by `slot` (a quoted literal, or a
+// query parameter), unless it is recorded already.
+std::string RecordExistingSlotSql(const std::string& slot) {
+  return "INSERT INTO outbox.relay_slots (slot_name, created_lsn)\n"
+         "SELECT slot_name, coalesce(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = " +
+         slot + "\nON CONFLICT (slot_name) DO NOTHING";
+}
+
 // What outbox.relay_slots (V3) remembers of a slot: nullopt when it never recorded one.
 std::optional<SlotRecord> FindSlotRecord(Database& db, const std::string& slot) {
   // Without V3, or for a role that may not read it, there is no evidence: the relay then streams
@@ -821,9 +829,7 @@ void PrintInitSql(const config::Config& config, std::ostream& out) {
       << "SELECT pg_create_logical_replication_slot(" << QuoteLiteral(slot) << ", 'pgoutput')\n"
       << "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = " << QuoteLiteral(slot) << ");\n"
       << "-- Then record it (V3), so that after a failover its loss is reported, not silently repaired.\n"
-      << "INSERT INTO outbox.relay_slots (slot_name, created_lsn)\n"
-      << "SELECT slot_name, coalesce(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = "
-      << QuoteLiteral(slot) << "\nON CONFLICT (slot_name) DO NOTHING;\n"
+      << RecordExistingSlotSql(QuoteLiteral(slot)) << ";\n"
       << "\n-- 3. Suggested: a least-privilege role for the relay (outbox/sql/relay_role.sql).\n"
       << CommentOut(kRelayRoleSql);
 }
@@ -993,10 +999,7 @@ bool InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
     if (!lost) {
       // A slot made before V3, or by a DBA: remember it from now on.
       if (!record && QueryBool(db, "SELECT to_regclass('outbox.relay_slots') IS NOT NULL")) {
-        db.Query("INSERT INTO outbox.relay_slots (slot_name, created_lsn) SELECT slot_name, "
-                 "coalesce(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = $1 "
-                 "ON CONFLICT (slot_name) DO NOTHING RETURNING 1",
-                 {slot});
+        db.Query(RecordExistingSlotSql("$1") + " RETURNING 1", {slot});
       }
       report.Exists(what);
       return true;
