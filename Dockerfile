@@ -3,7 +3,7 @@
 # Kubernetes probes GET /healthz and /readyz (helm/outbox-relay/).
 #
 #   docker build -t outbox-relay:0.1.0 .
-#   docker run --rm -v $PWD/relay.yaml:/etc/outbox-relay/relay.yaml:ro -p 8080:8080 outbox-relay:0.1.0
+#   docker run --rm -v $PWD/relay.yaml:/etc/outbox-relay/relay.yaml:ro -p 9742:9742 outbox-relay:0.1.0
 #
 # scripts/runtime-layout.sh builds the same runtime layout into a directory, and
 # tests/packaging/runtime_layout_test.sh checks it (the binary loads nothing outside the listed
@@ -35,6 +35,6 @@ RUN apt-get update \
 COPY --from=build /build/outbox-relay /usr/local/bin/outbox-relay
 # Numeric, so Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 9742
 ENTRYPOINT ["/usr/local/bin/outbox-relay"]
 CMD ["run", "--config", "/etc/outbox-relay/relay.yaml"]

@@ -10,7 +10,11 @@ entries, or secretKeyRef variables; nothing secret in the ConfigMap; a Secret ob
 the chart is asked to create one), and the ServiceMonitor and PrometheusRule present exactly
 when enabled, the rule groups being docs/alerts.yml's. With --relay, the rendered relay.yaml
 must pass the relay's own validation (`outbox-relay init --print-sql`, which connects nowhere).
-Then values the schema or the templates must refuse.
+Each case renders under two release names: `outbox-relay`, whose Service is then named
+`outbox-relay` (Kubernetes' service-link variables for it would be OUTBOX_RELAY_*, hence
+`enableServiceLinks: false`), and `orders` (objects named `orders-outbox-relay`).
+The chart README's values table documents every key of values.yaml and nothing else, with the
+defaults it quotes. Then values the schema or the templates must refuse.
 
 helm comes from scripts/install-helm.sh (run by scripts/install-deps.sh). Uses Debian's
 python3-yaml, hence /usr/bin/python3.
@@ -20,6 +24,7 @@ import argparse
 import base64
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +37,10 @@ CHART = os.path.join(REPO, "helm", "outbox-relay")
 CI_DIR = os.path.join(CHART, "ci")
 ALERTS = os.path.join(REPO, "docs", "alerts.yml")
 CONTAINER = "outbox-relay"
-RELEASE = "orders"
+# The release named like the chart first: its Service is then `outbox-relay`, whose service-link
+# variables would be OUTBOX_RELAY_*, the prefix of the relay's config overrides.
+RELEASES = ("outbox-relay", "orders")
+RELEASE = RELEASES[0]  # for the renderings expected to fail
 NAMESPACE = "outbox"
 
 failures = []
@@ -54,6 +62,11 @@ def helm_binary():
     if not os.access(path, os.X_OK):
         sys.exit(f"FAIL: no helm at {path}: run scripts/install-deps.sh (it runs scripts/install-helm.sh)")
     return path
+
+
+def fullname(release):
+    """The chart's outbox-relay.fullname without overrides."""
+    return release if "outbox-relay" in release else f"{release}-outbox-relay"
 
 
 def run_helm(helm, *args):
@@ -88,7 +101,7 @@ def section_of(config, key):
     return config.get(section) or {}, rest
 
 
-def check_rendering(name, values, docs, relay):
+def check_rendering(name, release, values, docs, relay):
     by_kind = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], []).append(doc)
@@ -102,6 +115,11 @@ def check_rendering(name, values, docs, relay):
     if not check(len(containers) == 1, f"{name}: container {CONTAINER}"):
         return
     container = containers[0]
+    check(deployment["metadata"]["name"] == fullname(release) and service["metadata"]["name"] == fullname(release),
+          f"{name}: Deployment and Service named {fullname(release)}")
+    # Service links would give every pod OUTBOX_RELAY_SERVICE_HOST, OUTBOX_RELAY_PORT, ... for
+    # the Service `outbox-relay`, which the relay takes for its config overrides.
+    check(pod.get("enableServiceLinks") is False, f"{name}: enableServiceLinks: false")
     check(deployment["spec"]["replicas"] == values["replicas"], f"{name}: replicas {values['replicas']}")
     check(deployment["spec"]["replicas"] >= 1, f"{name}: at least one replica")
     check(container["args"][:3] == ["run", "--config", "/etc/outbox-relay/relay.yaml"],
@@ -163,7 +181,7 @@ def check_rendering(name, values, docs, relay):
     credentials = values["credentials"]
     refs = [dict(r) for r in credentials["refs"]]
     created = credentials["createSecret"]["enabled"]
-    secret_name = f"{RELEASE}-outbox-relay-credentials"
+    secret_name = f"{fullname(release)}-credentials"
     if created:
         refs += [{"key": k, "secretName": secret_name, "secretKey": k}
                  for k in sorted(credentials["createSecret"]["values"])]
@@ -269,6 +287,93 @@ def check_relay_accepts(name, relay_config, refs, mode, relay):
               f"{name}: the relay accepts the rendered relay.yaml (exit {result.returncode} {result.stderr.strip()[:300]})")
 
 
+def readme_values_table():
+    """The rows of the chart README's table under `## Values`, as (keys, defaults) with keys the
+    backticked paths of the first column, shorthands expanded (`serviceMonitor.enabled`,
+    `.interval` -> serviceMonitor.interval), and defaults the second column split at ", "."""
+    with open(os.path.join(CHART, "README.md")) as f:
+        text = f.read()
+    start = text.find("\n## Values\n")
+    if start < 0:
+        return []
+    rows = []
+    for line in text[start:].split("\n")[2:]:
+        if not line.startswith("|"):
+            if rows:
+                break  # the end of the table
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "key" or set(cells[0]) <= set("-: "):
+            continue  # header and separator
+        keys = []
+        for key in re.findall(r"`([^`]+)`", cells[0]):
+            if key.startswith(".") and keys:
+                key = keys[-1].rsplit(".", 1)[0] + key
+            keys.append(key)
+        rows.append((keys, [d.strip() for d in cells[1].split(", ")]))
+    return rows
+
+
+def check_values_table():
+    """The chart README's values table against values.yaml, both ways. A key of values.yaml is
+    documented when the table names it or a parent of it (`config`, `strategy` and
+    `probes.liveness` cover what is below them); values.yaml is walked into a mapping the table
+    does not name, so each leaf (a scalar, a list or an empty mapping) needs a row. Every key
+    in the table exists in values.yaml. A default that is one backticked YAML value, one per
+    key or one for all keys of its row, equals the value in values.yaml."""
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        values = yaml.safe_load(f)
+    rows = readme_values_table()
+    if not check(rows, "the chart README has a `## Values` table"):
+        return
+    documented = [key for keys, _ in rows for key in keys]
+    check(len(documented) == len(set(documented)),
+          f"values table: no key twice ({sorted(k for k in set(documented) if documented.count(k) > 1)})")
+
+    missing = object()
+
+    def lookup(key):
+        node = values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return missing
+            node = node[part]
+        return node
+
+    unknown = [key for key in documented if lookup(key) is missing]
+    check(not unknown, f"values table: every key is a key of values.yaml (not: {unknown})")
+
+    undocumented = []
+
+    def walk(node, path):
+        for name, value in node.items():
+            key = f"{path}.{name}" if path else name
+            if key in documented:
+                continue
+            if isinstance(value, dict) and value:
+                walk(value, key)
+            else:
+                undocumented.append(key)
+
+    walk(values, "")
+    check(not undocumented, f"values table: documents every key of values.yaml (missing: {undocumented})")
+
+    compared, wrong = 0, []
+    for keys, defaults in rows:
+        if len(defaults) not in (1, len(keys)):
+            continue
+        for index, key in enumerate(keys):
+            literal = re.fullmatch(r"`([^`]*)`", defaults[0 if len(defaults) == 1 else index])
+            actual = lookup(key)
+            if not literal or actual is missing:
+                continue
+            compared += 1
+            if yaml.safe_load(literal.group(1)) != actual:
+                wrong.append(f"`{key}`: {literal.group(0)}, values.yaml {actual!r}")
+    check(compared >= 10 and not wrong,
+          f"values table: the {compared} defaults it quotes are values.yaml's (wrong: {wrong})")
+
+
 def check_sidecar_snippet():
     """helm/outbox-relay/examples/sidecar.yaml, and its copies in the chart's README and
     docs/operations.md (the yaml block after a `sidecar-snippet` marker)."""
@@ -301,10 +406,12 @@ def check_sidecar_snippet():
     check(os.path.dirname(secret_file) in mounts, f"sidecar: {secret_file} is on a mounted volume")
     check(pod["terminationGracePeriodSeconds"] * 1000 > config.get("shutdown", {}).get("timeout_ms", 30000),
           "sidecar: grace period longer than shutdown.timeout_ms")
+    check(pod.get("enableServiceLinks") is False,
+          "sidecar: enableServiceLinks: false (a Service outbox-relay would inject OUTBOX_RELAY_* variables)")
     return config
 
 
-def render_notes(helm, values_file):
+def render_notes(helm, release, values_file):
     """NOTES.txt as `helm install` would print it. `helm template` skips NOTES.txt and
     `helm install --dry-run` needs a cluster, so a copy of the chart renders it with tpl."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,7 +422,7 @@ def render_notes(helm, values_file):
         with open(os.path.join(chart, "templates", "notes-check.yaml"), "w") as f:
             f.write('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-check\ndata:\n'
                     '  notes: |\n    {{- tpl (.Files.Get "files/notes-check.txt") . | nindent 4 }}\n')
-        result = run_helm(helm, "template", RELEASE, chart, "--namespace", NAMESPACE, "-f", values_file,
+        result = run_helm(helm, "template", release, chart, "--namespace", NAMESPACE, "-f", values_file,
                           "--show-only", "templates/notes-check.yaml")
         if result.returncode != 0:
             return None, result.stderr
@@ -360,19 +467,23 @@ def main():
         check(lint.returncode == 0, f"{name}: helm lint --strict" + ("" if lint.returncode == 0 else ":\n" + lint.stdout + lint.stderr))
         # lint turns the templates' `fail` into an [INFO] line instead of an error.
         check("Fail:" not in lint.stderr, f"{name}: no template failure while linting {lint.stderr.strip()}")
-        rendered = run_helm(helm, "template", RELEASE, CHART, "--namespace", NAMESPACE, *extra)
-        if not check(rendered.returncode == 0, f"{name}: helm template" + ("" if rendered.returncode == 0 else ": " + rendered.stderr)):
-            continue
-        docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
         values = merged_values(values_file)
-        check_rendering(name, values, docs, args.relay)
-        notes, error = render_notes(helm, values_file)
-        if check(notes is not None, f"{name}: NOTES.txt renders {error}"):
-            check(f"svc/{RELEASE}-outbox-relay" in notes and "docs/operations.md" in notes,
-                  f"{name}: NOTES.txt names the Service and docs/operations.md")
-            check(("the others wait as standbys" in notes) == (values["replicas"] > 1),
-                  f"{name}: NOTES.txt tells of standbys exactly when replicas > 1")
+        for release in RELEASES:
+            label = f"{name} (release {release})"
+            rendered = run_helm(helm, "template", release, CHART, "--namespace", NAMESPACE, *extra)
+            if not check(rendered.returncode == 0,
+                         f"{label}: helm template" + ("" if rendered.returncode == 0 else ": " + rendered.stderr)):
+                continue
+            docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+            check_rendering(label, release, values, docs, args.relay)
+            notes, error = render_notes(helm, release, values_file)
+            if check(notes is not None, f"{label}: NOTES.txt renders {error}"):
+                check(f"svc/{fullname(release)} " in notes and "docs/operations.md" in notes,
+                      f"{label}: NOTES.txt names the Service and docs/operations.md")
+                check(("the others wait as standbys" in notes) == (values["replicas"] > 1),
+                      f"{label}: NOTES.txt tells of standbys exactly when replicas > 1")
 
+    check_values_table()
     sidecar_config = check_sidecar_snippet()
     if args.relay:
         check_relay_accepts("sidecar", sidecar_config,
