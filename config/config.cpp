@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
-#include <unistd.h>  // environ
+#include <arpa/inet.h>  // inet_pton
+#include <unistd.h>     // environ
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -135,7 +136,8 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-// " (did you mean X?)" when one candidate is close enough to be a plausible typo, else "".
+}  // namespace
+
 std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates) {
   // One edit per four characters is still a typo; more than that is a different name.
   const std::size_t allowed = std::max<std::size_t>(1, name.size() / 4);
@@ -155,6 +157,8 @@ std::string DidYouMean(std::string_view name, const std::vector<std::string>& ca
   }
   return best ? " (did you mean " + *best + "?)" : "";
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Raw values: what the file and the environment say, before any conversion. Both sources are
@@ -363,7 +367,7 @@ Problem CheckLogFormat(const std::string& format, const Config&) {
 Problem CheckListen(const std::string& listen, const Config&) {
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
-    return "expected host:port, for example 127.0.0.1:8080, got \"" + listen + "\"";
+    return "expected host:port, for example 127.0.0.1:9742, got \"" + listen + "\"";
   }
   const std::string port = listen.substr(colon + 1);
   if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoul(port) > 65535) {
@@ -975,7 +979,84 @@ void StoreFromEnvironment(RawValues& raw, const std::string& key, const std::str
   raw[key] = RawValue{value, variable};
 }
 
-void CollectEnvironment(const Environment& env, RawValues& raw) {
+// Kubernetes gives every pod variables for each Service of its namespace ("service links").
+// For a Service named outbox-relay, or outbox-relay-<anything>, they begin with OUTBOX_RELAY_,
+// so a Helm release of that name would crash-loop on them. They are recognised by name and
+// value, in exactly the shapes the kubelet writes (S: the Service's name in upper case, '-' as
+// '_'; P: TCP, UDP or SCTP; N: a port number):
+//   S_SERVICE_HOST=<ip>  S_SERVICE_PORT=<N>  S_SERVICE_PORT_<PORT NAME>=<N>
+//   S_PORT=<p>://<ip>:<N>  S_PORT_<N>_<P>=<p>://<ip>:<N>
+//   S_PORT_<N>_<P>_PROTO=<p>  S_PORT_<N>_<P>_PORT=<N>  S_PORT_<N>_<P>_ADDR=<ip>
+
+bool IsPortNumber(std::string_view text) {
+  if (text.empty() || text.size() > 5 || text.front() == '0' ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  return std::stoul(std::string(text)) <= 65535;
+}
+
+bool IsIpAddress(std::string_view text) {
+  const std::string address(text);
+  std::array<unsigned char, 16> buffer{};
+  return inet_pton(AF_INET, address.c_str(), buffer.data()) == 1 ||
+         inet_pton(AF_INET6, address.c_str(), buffer.data()) == 1;
+}
+
+bool IsServiceProtocol(std::string_view word) { return word == "TCP" || word == "UDP" || word == "SCTP"; }
+
+// "<protocol>://<ip>:<port>", IPv6 in brackets; an empty `protocol` or `port` accepts any.
+bool IsServiceUrl(std::string_view value, std::string_view protocol, std::string_view port) {
+  const std::size_t scheme_end = value.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  const std::string scheme = Upper(value.substr(0, scheme_end));
+  if (!IsServiceProtocol(scheme) || value.substr(0, scheme_end) != Lower(scheme) ||
+      (!protocol.empty() && scheme != protocol)) {
+    return false;
+  }
+  const std::string_view address = value.substr(scheme_end + 3);
+  const std::size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = address.substr(0, colon);
+  const std::string_view host_port = address.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return IsIpAddress(host) && IsPortNumber(host_port) && (port.empty() || host_port == port);
+}
+
+// The words after the Service's name: SERVICE_HOST, PORT_8080_TCP_ADDR, ...
+bool IsServiceLinkTail(const std::vector<std::string_view>& tail, std::string_view value) {
+  if (tail.size() >= 2 && tail[0] == "SERVICE") {
+    if (tail.size() == 2 && tail[1] == "HOST") return IsIpAddress(value);
+    return tail[1] == "PORT" && IsPortNumber(value);  // with or without a port name after it
+  }
+  if (tail.empty() || tail[0] != "PORT") return false;
+  if (tail.size() == 1) return IsServiceUrl(value, "", "");
+  if (tail.size() < 3 || tail.size() > 4 || !IsPortNumber(tail[1]) || !IsServiceProtocol(tail[2])) return false;
+  if (tail.size() == 3) return IsServiceUrl(value, tail[2], tail[1]);
+  if (tail[3] == "PROTO") return value == Lower(tail[2]);
+  if (tail[3] == "PORT") return value == tail[1];
+  return tail[3] == "ADDR" && IsIpAddress(value);
+}
+
+bool IsServiceLink(std::string_view variable, std::string_view value) {
+  std::vector<std::string_view> words;
+  for (std::size_t start = 0;;) {
+    const std::size_t end = variable.find('_', start);
+    words.push_back(variable.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  if (words.size() < 3 || words[0] != "OUTBOX" || words[1] != "RELAY") return false;
+  // The Service's name is OUTBOX_RELAY plus any number of words: try every split.
+  for (std::size_t name_end = 2; name_end < words.size(); ++name_end) {
+    if (IsServiceLinkTail({words.begin() + static_cast<std::ptrdiff_t>(name_end), words.end()}, value)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void CollectEnvironment(const Environment& env, RawValues& raw, std::vector<std::string>& service_links) {
   // Variable -> key, the `_file` variants of secret keys included.
   std::map<std::string, std::string> known;
   for (const KeySpec& spec : Keys()) {
@@ -1006,6 +1087,10 @@ void CollectEnvironment(const Environment& env, RawValues& raw) {
       continue;
     }
     const auto found = known.find(variable);
+    if (found == known.end() && IsServiceLink(variable, value)) {
+      service_links.push_back(variable);
+      continue;
+    }
     if (found == known.end()) {
       std::vector<std::string> names;
       for (const auto& entry : known) names.push_back(entry.first);
@@ -1180,10 +1265,10 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env,
   RawValues raw;
   std::vector<RawValues> routes;
   CollectFile(yaml_text, raw, routes);
-  CollectEnvironment(env, raw);
+  Config config;
+  CollectEnvironment(env, raw, config.ignored_service_links);
   ResolveSecretFiles(raw, read_file);
 
-  Config config;
   for (const KeySpec& spec : Keys()) {
     if (const auto it = raw.find(spec.key); it != raw.end()) {
       spec.assign(config, it->second.text, it->second.origin);
@@ -1198,6 +1283,18 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env,
       const auto it = raw.find(spec.key);
       throw ConfigError(it == raw.end() ? spec.key : it->second.origin, *problem);
     }
+  }
+  // A default sink would be a silent one: stdout confirms the slot, so events meant for Kafka
+  // would be gone. Kafka settings say Kafka; without them the user must say.
+  if (!raw.contains("sink.type")) {
+    if (config.kafka.empty()) {
+      throw ConfigError("sink.type",
+                        "is not set and there are no kafka settings: set sink.type: kafka (with "
+                        "kafka.bootstrap.servers) to publish to Kafka, or sink.type: stdout to print "
+                        "the events");
+    }
+    config.sink.type = SinkType::kKafka;
+    config.sink.chosen_by_kafka_section = true;
   }
   AssignRoutes(config, routes);
   CheckKafka(config, raw);
@@ -1236,6 +1333,12 @@ std::vector<std::string> SecretValues(const Config& config) {
     if (!value.empty() && IsSecretKey(std::string(kKafkaSection) + "." + property)) values.push_back(value);
   }
   return values;
+}
+
+std::vector<std::string> ConfigurationKeys() {
+  std::vector<std::string> keys{std::string(kKafkaSection) + ".*", std::string(kRoutesKey)};
+  for (const KeySpec& spec : Keys()) keys.push_back(spec.key);
+  return keys;
 }
 
 Environment ProcessEnvironment() {

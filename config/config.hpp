@@ -97,7 +97,9 @@ struct OutboxConfig {
 };
 
 struct SinkConfig {
-  SinkType type = SinkType::kStdout;
+  SinkType type = SinkType::kKafka;
+  /// sink.type was not set and the `kafka` section chose Kafka (what `check` reports).
+  bool chosen_by_kafka_section = false;
 };
 
 /// Kafka transactions: events of one or more PostgreSQL transactions plus a checkpoint record.
@@ -135,7 +137,9 @@ struct LogConfig {
 
 /// The one HTTP port: /metrics, /healthz, /readyz.
 struct HttpConfig {
-  std::string listen = "0.0.0.0:8080";  // host:port; port 0 picks a free one (logged)
+  // host:port; port 0 picks a free one (logged). Not 8080, 8000, 3000, 5000 or 9090: in a
+  // sidecar pod the application container usually has those.
+  std::string listen = "0.0.0.0:9742";
 };
 
 struct HeartbeatConfig {
@@ -184,6 +188,9 @@ struct Config {
   ReadyConfig ready;
   HaConfig ha;
   ShutdownConfig shutdown;
+  /// OUTBOX_RELAY_* variables that Kubernetes injected for a Service (service links), ignored;
+  /// the caller logs them once logging is configured.
+  std::vector<std::string> ignored_service_links;
 };
 
 /// A configuration problem; `key()` is the dotted key ("source.dsn", "kafka.acks").
@@ -222,6 +229,13 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env,
 /// Reads the YAML file at `path` (empty path: no file) and calls ParseConfig.
 /// Throws ConfigError (key "config") if the file cannot be read.
 Config LoadConfig(const std::string& path, const Environment& env);
+
+/// Every configuration key the key table knows (dotted, as in the file), plus "kafka.*" and
+/// "outbox.routes": what the README's configuration table documents.
+std::vector<std::string> ConfigurationKeys();
+
+/// " (did you mean X?)" when one of `candidates` is a plausible typo of `name`, else "".
+std::string DidYouMean(std::string_view name, const std::vector<std::string>& candidates);
 
 /// The process environment, for LoadConfig.
 Environment ProcessEnvironment();

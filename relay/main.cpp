@@ -7,9 +7,10 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <utility>  // boost/asio/awaitable.hpp uses std::exchange without including it
 
-#include <CLI/CLI.hpp>
 #include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -19,6 +20,7 @@
 #include "config/logging.hpp"
 #include "config/redaction.hpp"
 #include "relay/cli.hpp"
+#include "relay/command_line.hpp"
 #include "relay/http_server.hpp"
 #include "relay/metrics.hpp"
 #include "relay/relay.hpp"
@@ -57,6 +59,10 @@ bool Load(const std::string& config_path, boost::asio::io_context& io, config::C
     config = relay::LoadRelayConfig(config_path);
     if (adjust) adjust(config);
     config::ConfigureLogging(config.log);
+    if (!config.ignored_service_links.empty()) {
+      config::Logger("config").debug("ignored Kubernetes service-link variables (not configuration): {}",
+                                     fmt::join(config.ignored_service_links, ", "));
+    }
     // Building the producer checks every kafka.* property without connecting anywhere.
     sink = MakeSink(io, config);
     return true;
@@ -172,41 +178,10 @@ int Run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"outbox-relay: publishes PostgreSQL outbox rows to Kafka via logical replication"};
-  app.require_subcommand(1);
-  std::string config_path;
-  auto* run = app.add_subcommand("run", "stream outbox events until SIGTERM");
-  run->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
-  auto* check = app.add_subcommand("check", "check config, database and Kafka (exit 0 ok, 1 a check failed, 2 config)");
-  check->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
-  bool print_sql = false;
-  auto* init = app.add_subcommand("init", "create the outbox schema, publication and slot where missing");
-  init->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
-  init->add_flag("--print-sql", print_sql, "print the SQL for a DBA instead of connecting");
-  bool recreate_slot = false;
-  init->add_flag("--recreate-slot", recreate_slot,
-                 "create the slot anew although outbox.relay_slots shows it existed (after a failover): events "
-                 "committed meanwhile must be replayed");
-  bool json = false;
-  auto* status = app.add_subcommand("status", "show the slot's position, lag and retained WAL");
-  status->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
-  status->add_flag("--json", json, "print one JSON object");
-  std::string from;
-  std::string to;
-  std::string aggregate_type;
-  auto* replay = app.add_subcommand(
-      "replay", "publish rows still in the outbox tables again, with a replay header; the slot is not touched");
-  replay->add_option("-c,--config", config_path, "YAML config file (OUTBOX_RELAY_* variables override it)");
-  replay->add_option("--from", from, "first row: a timestamp (created_at) or an LSN such as 0/16B3748 (created_lsn)")
-      ->required();
-  replay->add_option("--to", to, "end of the range, exclusive, in the same forms (default: up to the newest row)");
-  replay->add_option("--aggregate-type", aggregate_type, "only rows of this aggregate type");
-  auto* version = app.add_subcommand("version", "print the version");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    const int code = app.exit(error);
-    return code == 0 ? 0 : outbox_relay::relay::kExitConfig;
+  namespace relay = outbox_relay::relay;
+  relay::CommandLine line;
+  if (const auto exit_code = relay::ParseCommandLine({argv, argv + argc}, line, std::cout, std::cerr)) {
+    return *exit_code;
   }
   // A closed consumer of stdout must not kill the relay mid-delivery; the write error is reported.
   std::signal(SIGPIPE, SIG_IGN);
@@ -215,14 +190,15 @@ int main(int argc, char** argv) {
   // go through C stdio, untouched.)
   const outbox_relay::config::RedactedStream redacted_out(std::cout);
   const outbox_relay::config::RedactedStream redacted_err(std::cerr);
-  namespace relay = outbox_relay::relay;
-  if (*check) return relay::CheckCommand(config_path, std::cout, std::cerr);
-  if (*init) return relay::InitCommand(config_path, print_sql, recreate_slot, std::cout, std::cerr);
-  if (*status) return relay::StatusCommand(config_path, json, std::cout, std::cerr);
-  if (*replay) return Replay(config_path, from, to, aggregate_type);
-  if (*version) {
+  if (line.command == "check") return relay::CheckCommand(line.config_path, std::cout, std::cerr);
+  if (line.command == "init") {
+    return relay::InitCommand(line.config_path, line.print_sql, line.recreate_slot, std::cout, std::cerr);
+  }
+  if (line.command == "status") return relay::StatusCommand(line.config_path, line.json, std::cout, std::cerr);
+  if (line.command == "replay") return Replay(line.config_path, line.from, line.to, line.aggregate_type);
+  if (line.command == "version") {
     std::cout << relay::VersionLine() << "\n";
     return relay::kExitOk;
   }
-  return Run(config_path);
+  return Run(line.config_path);
 }

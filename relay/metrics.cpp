@@ -47,6 +47,17 @@ prometheus::Histogram& Histogram(prometheus::Registry& registry, const char* nam
   return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, std::move(buckets));
 }
 
+// Names every kind, so the help cannot fall behind the list.
+std::string DeliveryErrorsHelp() {
+  std::string help = "Delivery failures by kind:";
+  for (const std::string_view kind : kDeliveryErrorKinds) {
+    help += (kind == kDeliveryErrorKinds.front() ? " " : ", ") + std::string(kind);
+    if (kind == "delivery") help += " (an event not acknowledged in time, sent again, or refused)";
+    if (kind == "producer_replaced") help += " (after a fatal producer error)";
+  }
+  return help;
+}
+
 }  // namespace
 
 RelayMetrics::RelayMetrics()
@@ -55,9 +66,7 @@ RelayMetrics::RelayMetrics()
                                      "Events acknowledged by the sink (exactly-once: committed), by topic")),
       bytes_published(CounterFamily(*registry, "outbox_relay_bytes_published_total",
                                     "Key plus value bytes of the published events, by topic")),
-      delivery_errors(CounterFamily(*registry, "outbox_relay_delivery_errors_total",
-                                    "Delivery failures by kind: delivery (event not acknowledged), "
-                                    "transaction_aborted, fatal")),
+      delivery_errors(CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
       dead_lettered(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
                                   "Poison rows written to the dead-letter topic, by reason")),
       in_flight_events(Gauge(*registry, "outbox_relay_in_flight_events",
@@ -90,7 +99,7 @@ RelayMetrics::RelayMetrics()
                          "Heartbeat messages written to the source database")),
       ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
   // Present at 0 from the start, so increase() sees the first error.
-  for (const char* kind : {"delivery", "transaction_aborted", "producer_replaced", "fatal"}) DeliveryErrors(kind);
+  for (const std::string_view kind : kDeliveryErrorKinds) DeliveryErrors(kind);
   for (const outbox::PoisonReason reason : outbox::kPoisonReasons) DeadLettered(reason);
   GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
       .Add({{"version", std::string(kVersion)}, {"revision", std::string(kGitRevision)}})

@@ -194,7 +194,7 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   if (const char* level = std::getenv("OUTBOX_RELAY_IT_LOG_LEVEL"); level != nullptr && *level) {
     log_level = level;
   }
-  // The relay's default 0.0.0.0:8080 would let only one relay of the machine start.
+  // The relay's default 0.0.0.0:9742 would let only one relay of the machine start.
   RelayConfigOptions with_http = options;
   with_http.more["http"].try_emplace("listen", "\"127.0.0.1:0\"");
   const auto& more = with_http.more;

@@ -121,7 +121,8 @@ TEST(ConfigTest, EmptySectionsKeepDefaults) {
 
 // A file that is only comments behaves like no file.
 TEST(ConfigTest, CommentOnlyFileIsEmpty) {
-  const Config config = ParseConfig("# nothing here\n", {{"OUTBOX_RELAY_SOURCE_DSN", "x"}});
+  const Config config = ParseConfig("# nothing here\n", {{"OUTBOX_RELAY_SOURCE_DSN", "x"},
+                                                         {"OUTBOX_RELAY_SINK_TYPE", "stdout"}});
   EXPECT_EQ(config.source.dsn, "x");
 }
 
@@ -405,6 +406,43 @@ TEST(ConfigTest, KafkaSinkRequiresBootstrapServers) {
   EXPECT_THAT(error.what(), HasSubstr("required"));
 }
 
+// Without sink.type and without Kafka settings nothing says where events go: a config error
+// naming sink.type, never a silent stdout sink that would confirm the slot.
+TEST(ConfigTest, NoSinkAndNoKafkaSettingsIsAnError) {
+  const ConfigError error = ErrorFrom(kDsnOnly);
+  EXPECT_EQ(error.key(), "sink.type");
+  EXPECT_THAT(error.what(), HasSubstr("sink.type: kafka"));
+  EXPECT_THAT(error.what(), HasSubstr("sink.type: stdout"));
+}
+
+// A kafka section without sink.type means the Kafka sink.
+TEST(ConfigTest, KafkaSectionSelectsKafkaSink) {
+  const Config config = ParseConfig(std::string(kDsnOnly) + "kafka:\n  bootstrap.servers: k:9092\n", {});
+  EXPECT_EQ(config.sink.type, SinkType::kKafka);
+  EXPECT_TRUE(config.sink.chosen_by_kafka_section);
+}
+
+// Kafka settings from the environment count as a kafka section.
+TEST(ConfigTest, KafkaVariablesSelectKafkaSink) {
+  const Config config = ParseConfig(kDsnOnly, {{"OUTBOX_RELAY_KAFKA_BOOTSTRAP_SERVERS", "k:9092"}});
+  EXPECT_EQ(config.sink.type, SinkType::kKafka);
+}
+
+// A kafka section without servers and without sink.type still asks for the servers.
+TEST(ConfigTest, KafkaSectionWithoutServersNamesThem) {
+  EXPECT_EQ(ErrorFrom(std::string(kDsnOnly) + "kafka:\n  linger.ms: 5\n").key(), "kafka.bootstrap.servers");
+}
+
+// An explicit sink.type is taken as written, Kafka settings or not.
+TEST(ConfigTest, ExplicitSinkTypeWins) {
+  const Config config =
+      ParseConfig(WithDsn("sink:\n  type: stdout\nkafka:\n  bootstrap.servers: k:9092\n"), {});
+  EXPECT_EQ(config.sink.type, SinkType::kStdout);
+  EXPECT_FALSE(config.sink.chosen_by_kafka_section);
+  EXPECT_FALSE(ParseConfig(WithDsn("sink:\n  type: kafka\nkafka:\n  bootstrap.servers: k:9092\n"), {})
+                   .sink.chosen_by_kafka_section);
+}
+
 // The stdout sink does not need any Kafka settings.
 TEST(ConfigTest, StdoutSinkDoesNotRequireBootstrapServers) {
   EXPECT_NO_THROW(ParseConfig(WithDsn("sink:\n  type: stdout\n"), {}));
@@ -487,6 +525,7 @@ TEST(ConfigTest, RejectsNonNumericQueueBuffering) {
 // Environment variables alone can configure the relay.
 TEST(ConfigTest, EnvironmentOverridesKeys) {
   const Config config = ParseConfig("", {{"OUTBOX_RELAY_SOURCE_DSN", "host=env"},
+                                         {"OUTBOX_RELAY_SINK_TYPE", "stdout"},
                                          {"OUTBOX_RELAY_OUTBOX_COLUMNS_AGGREGATE_ID", "agg"},
                                          {"OUTBOX_RELAY_FLOW_MAX_IN_FLIGHT_EVENTS", "7"},
                                          {"OUTBOX_RELAY_SOURCE_CREATE_SLOT", "false"},
@@ -501,7 +540,7 @@ TEST(ConfigTest, EnvironmentOverridesKeys) {
 // The environment wins over the file.
 TEST(ConfigTest, EnvironmentBeatsFile) {
   const Config config =
-      ParseConfig("source:\n  dsn: host=file\n  slot: from_file\n",
+      ParseConfig("sink:\n  type: stdout\nsource:\n  dsn: host=file\n  slot: from_file\n",
                   {{"OUTBOX_RELAY_SOURCE_SLOT", "from_env"}});
   EXPECT_EQ(config.source.slot, "from_env");
   EXPECT_EQ(config.source.dsn, "host=file");
@@ -541,6 +580,55 @@ TEST(ConfigTest, RejectsUnknownEnvironmentVariable) {
 // Variables without the prefix are none of the relay's business.
 TEST(ConfigTest, IgnoresOtherVariables) {
   EXPECT_NO_THROW(ParseConfig(kMinimal, {{"PATH", "/bin"}, {"OUTBOX_RELAYX", "1"}}));
+}
+
+// A Service named outbox-relay (or outbox-relay-<x>) makes Kubernetes inject these into every
+// pod of the namespace; they are recognised by name and value, ignored and listed.
+TEST(ConfigTest, IgnoresKubernetesServiceLinks) {
+  const Environment links = {
+      {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"},
+      {"OUTBOX_RELAY_SERVICE_PORT", "9742"},
+      {"OUTBOX_RELAY_SERVICE_PORT_HTTP", "9742"},
+      {"OUTBOX_RELAY_SERVICE_PORT_HTTP_METRICS", "9742"},
+      {"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:8080"},
+      {"OUTBOX_RELAY_PORT_8080_TCP", "tcp://10.0.0.1:8080"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_PROTO", "tcp"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_PORT", "8080"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_ADDR", "10.0.0.1"},
+      {"OUTBOX_RELAY_PORT_53_UDP", "udp://[fd00::1]:53"},
+      {"OUTBOX_RELAY_METRICS_SERVICE_HOST", "fd00::2"},
+      {"OUTBOX_RELAY_METRICS_PORT_9742_SCTP_ADDR", "10.0.0.2"},
+  };
+  const Config config = ParseConfig(kMinimal, links);
+  std::vector<std::string> expected;
+  for (const auto& entry : links) expected.push_back(entry.first);
+  EXPECT_EQ(config.ignored_service_links, expected);
+}
+
+// Only the exact shapes are service links: a near miss in name or value stays an error naming
+// the variable, so a typo in a real key is never ignored.
+TEST(ConfigTest, NearMissesOfServiceLinksAreErrors) {
+  const std::vector<std::pair<std::string, std::string>> near_misses = {
+      {"OUTBOX_RELAY_SOURCE_DSNN", "x"},
+      {"OUTBOX_RELAY_PORT", "9742"},
+      {"OUTBOX_RELAY_PORT", "http://10.0.0.1:8080"},
+      {"OUTBOX_RELAY_PORT", "tcp://db.example:8080"},
+      {"OUTBOX_RELAY_SERVICE_HOST", "db.example"},
+      {"OUTBOX_RELAY_SERVICE_PORT", "http"},
+      {"OUTBOX_RELAY_SERVICE_PORT", "70000"},
+      {"OUTBOX_RELAY_PORT_8080_TCP", "tcp://10.0.0.1:9090"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_PROTO", "udp"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_PORT", "9090"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_HOST", "10.0.0.1"},
+      {"OUTBOX_RELAY_PORT_8080_HTTP", "tcp://10.0.0.1:8080"},
+      {"OUTBOX_RELAY_HTTP_PORT", "9742"},
+      {"OUTBOX_RELAY_SERVICE", "10.0.0.1"},
+  };
+  for (const auto& [variable, value] : near_misses) {
+    const ConfigError error = ErrorFrom(kMinimal, {{variable, value}});
+    EXPECT_EQ(error.key(), variable) << variable << "=" << value;
+    EXPECT_THAT(error.what(), HasSubstr("matches no configuration key")) << variable << "=" << value;
+  }
 }
 
 // Errors in environment values name the variable, not the dotted key.
@@ -633,7 +721,9 @@ TEST(ConfigTest, MalformedYamlPointsAtTheLine) {
 
 // An empty path means no file: defaults plus environment.
 TEST(ConfigTest, LoadConfigWithoutPathUsesEnvironment) {
-  EXPECT_EQ(LoadConfig("", {{"OUTBOX_RELAY_SOURCE_DSN", "host=x"}}).source.dsn, "host=x");
+  EXPECT_EQ(LoadConfig("", {{"OUTBOX_RELAY_SOURCE_DSN", "host=x"}, {"OUTBOX_RELAY_SINK_TYPE", "stdout"}})
+                .source.dsn,
+            "host=x");
 }
 
 // A file that cannot be opened is reported under "config" with the reason.
@@ -665,7 +755,7 @@ TEST(ConfigTest, LoadConfigReadsFile) {
                                       ".yaml");
   {
     std::ofstream out(path);
-    out << "source:\n  dsn: host=file\nlog:\n  level: warn\n";
+    out << "source:\n  dsn: host=file\nsink:\n  type: stdout\nlog:\n  level: warn\n";
   }
   const Config config = LoadConfig(path.string(), {});
   std::filesystem::remove(path);

@@ -11,7 +11,11 @@
 
 namespace outbox_relay::config::test_support {
 
-inline constexpr const char* kMinimal = "source:\n  dsn: host=db dbname=app\n";
+/// The DSN alone: not a valid config, which must also say where events go.
+inline constexpr const char* kDsnOnly = "source:\n  dsn: host=db dbname=app\n";
+/// The smallest valid config: the stdout sink and the DSN (source last, so that tests may add
+/// indented source keys).
+inline constexpr const char* kMinimal = "sink:\n  type: stdout\nsource:\n  dsn: host=db dbname=app\n";
 
 /// Runs ParseConfig expecting a ConfigError and returns it, so tests can look at key and text.
 inline ConfigError ErrorFrom(std::string_view yaml, const Environment& env = {}) {
@@ -24,7 +28,10 @@ inline ConfigError ErrorFrom(std::string_view yaml, const Environment& env = {})
   return ConfigError("none", "no error");
 }
 
-/// The minimal file plus `extra` lines.
-inline std::string WithDsn(const std::string& extra) { return std::string(kMinimal) + extra; }
+/// The minimal file plus `extra` lines; without its stdout sink when `extra` has a sink section.
+inline std::string WithDsn(const std::string& extra) {
+  const bool own_sink = extra.starts_with("sink:") || extra.find("\nsink:") != std::string::npos;
+  return std::string(own_sink ? kDsnOnly : kMinimal) + extra;
+}
 
 }  // namespace outbox_relay::config::test_support

@@ -32,7 +32,7 @@ std::string With(const std::string& section, const std::string& key, const std::
 // Without any of these keys every default from the header applies.
 TEST(OpsConfigTest, DefaultsWhenUnset) {
   const Config config = ParseConfig(kMinimal, {});
-  EXPECT_EQ(config.http.listen, "0.0.0.0:8080");
+  EXPECT_EQ(config.http.listen, "0.0.0.0:9742");
   EXPECT_EQ(config.heartbeat.interval, 10000ms);
   EXPECT_EQ(config.wal_guard.warn_bytes, kGiB);
   EXPECT_EQ(config.wal_guard.max_bytes, 0u);

@@ -162,7 +162,7 @@ TEST(SecurityConfigTest, WhichKeysAreSecret) {
 // not the DSN, which messages may describe (its password is added by the relay, via libpq).
 TEST(SecurityConfigTest, SecretValuesListsEverySecret) {
   const Config config = ParseConfig("source:\n  dsn: host=h\n  password: p1\n  sslpassword: p2\n"
-                                    "kafka:\n  sasl.username: user\n",
+                                    "kafka:\n  bootstrap.servers: k:9092\n  sasl.username: user\n",
                                     {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "p3"}});
   EXPECT_THAT(SecretValues(config), ::testing::UnorderedElementsAre("p1", "p2", "p3"));
 }
