@@ -46,6 +46,8 @@ constexpr std::string_view kHintIndent = "     hint: ";
 // The objects the migrations create; their names are fixed in the SQL, not taken from config.
 constexpr std::string_view kMigrationName = kOutboxMigrations[0].path;
 constexpr std::string_view kMigrationV2Name = kOutboxMigrations[1].path;
+constexpr std::string_view kMigrationV3Name = kOutboxMigrations[2].path;
+constexpr std::string_view kExistingTableDoc = "docs/adding-an-outbox.md#an-existing-outbox-table";
 constexpr std::string_view kMigrationSchema = "outbox";
 constexpr std::string_view kMigrationTable = "outbox";
 constexpr std::string_view kMigrationPublication = "outbox_relay";
@@ -123,6 +125,13 @@ std::vector<config::TableName> PublishedTables(const config::OutboxConfig& outbo
 // The migrations' own publication is right for the config as it is.
 bool MigrationPublicationFits(const config::OutboxConfig& outbox) {
   return !outbox.CapturesTables() || (outbox.tables.size() == 1 && IsMigrationTable(outbox.tables.front()));
+}
+
+// The migrations run when the config uses what they create: the table outbox.outbox, or
+// publish_message() for logical messages. A config naming only tables of its own gets neither:
+// they would create an outbox nobody reads.
+bool MigrationsApply(const config::OutboxConfig& outbox) {
+  return outbox.CapturesMessages() || std::any_of(outbox.tables.begin(), outbox.tables.end(), IsMigrationTable);
 }
 
 std::string CreatePublicationSql(const std::string& publication, const std::vector<config::TableName>& tables) {
@@ -304,6 +313,10 @@ std::string Text(const Value& value) { return value.value_or(""); }
 bool Bool(const Value& value) { return value && *value == "t"; }
 std::int64_t Integer(const Value& value) { return value ? std::stoll(*value) : 0; }
 
+bool QueryBool(Database& db, const std::string& sql, const std::vector<std::string>& params = {}) {
+  return Bool(db.Query(sql, params).front()[0]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // check
 
@@ -312,6 +325,10 @@ class CheckReport {
   explicit CheckReport(std::ostream& out) : out_(out) {}
 
   void Ok(const std::string& what) { out_ << "ok   " << what << "\n" << std::flush; }
+  /// Something the relay runs without, at a cost the line says: not a failure.
+  void Warn(const std::string& what, const std::string& problem, const std::string& hint) {
+    out_ << "WARN " << what << ": " << problem << "\n" << kHintIndent << hint << "\n" << std::flush;
+  }
   void Fail(const std::string& what, const std::string& problem, const std::string& hint) {
     failed_ = true;
     out_ << "FAIL " << what << ": " << problem << "\n" << kHintIndent << hint << "\n" << std::flush;
@@ -669,6 +686,77 @@ void CheckSlot(Database& db, const config::Config& config, CheckReport& report) 
             (row->active ? "active, pid " + row->active_pid.value_or("?") : std::string("inactive")) + ")");
 }
 
+// The protections the migrations give beyond streaming. The relay runs without each, so a
+// missing one is a WARN that says what is lost and how to add it; with tables of one's own,
+// init applies no migration, and this is where the user learns it.
+void CheckProtections(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string because_own_tables =
+      MigrationsApply(config.outbox) ? ""
+                                     : " (with only tables of your own in outbox.tables, outbox-relay init "
+                                       "applies " + std::string(kMigrationV3Name) + " alone)";
+  // By catalog lookup: to_regclass() itself fails without USAGE on the schema.
+  const Row slots = db.Query(
+                          "SELECT c.oid IS NOT NULL, coalesce(has_schema_privilege(n.oid, 'USAGE') AND "
+                          "has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT'), false), "
+                          "current_user FROM (SELECT 1) AS one LEFT JOIN (pg_class c JOIN pg_namespace n ON "
+                          "n.oid = c.relnamespace AND n.nspname = 'outbox') ON c.relname = 'relay_slots'")
+                        .front();
+  const std::string slots_what = "slot-loss protection (outbox.relay_slots)";
+  const std::string slots_cost =
+      ": after a failover that loses the slot, the relay would create a new one at the current WAL position "
+      "and skip every event committed in between, without an error";
+  if (!Bool(slots[0])) {
+    report.Warn(slots_what, "off: the table does not exist" + slots_cost,
+                "outbox-relay init creates it, or apply " + std::string(kMigrationV3Name) +
+                    " (it needs no other migration)");
+  } else if (!Bool(slots[1])) {
+    const std::string role = QuoteIdentifier(Text(slots[2]));
+    report.Warn(slots_what, "off: role " + Text(slots[2]) + " may not read and insert into it" + slots_cost,
+                "GRANT USAGE ON SCHEMA outbox TO " + role + "; GRANT SELECT, INSERT ON outbox.relay_slots TO " +
+                    role + ";");
+  } else {
+    report.Ok(slots_what);
+  }
+  if (!config.outbox.CapturesTables()) return;  // the rest is about rows in tables
+  for (const auto& table : config.outbox.tables) {
+    const std::string name = QualifiedTable(table);
+    const Row columns = db.Query(
+                              "SELECT bool_or(a.attname = 'created_lsn' AND a.atthasdef), bool_or(a.attname = "
+                              "'created_at') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN "
+                              "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+                              "AND a.attnum > 0 AND NOT a.attisdropped",
+                              {table.schema, table.name})
+                            .front();
+    if (!columns[0] && !columns[1]) continue;  // no such table: its own check failed already
+    std::string missing;
+    if (!Bool(columns[0])) {
+      missing += "no created_lsn column with a default" + because_own_tables +
+                 ": outbox-relay replay --from/--to cannot take LSNs";
+    }
+    if (!Bool(columns[1])) {
+      missing += std::string(missing.empty() ? "" : "; ") +
+                 "no created_at column: outbox-relay replay cannot take timestamps, and outbox.purge() cannot "
+                 "delete delivered rows";
+    }
+    if (missing.empty()) {
+      report.Ok("replay and retention columns of " + name + " (created_lsn, created_at)");
+    } else {
+      report.Warn("replay and retention columns of " + name, missing,
+                  "add them as " + std::string(kExistingTableDoc) + " shows");
+    }
+  }
+  const bool has_purge = QueryBool(db, "SELECT to_regprocedure('outbox.purge(interval, name, regclass)') IS NOT NULL");
+  if (has_purge) {
+    report.Ok("retention function outbox.purge()");
+  } else {
+    report.Warn("retention function outbox.purge()",
+                "off: it does not exist" + because_own_tables +
+                    ": nothing deletes delivered outbox rows, and the tables grow",
+                "apply " + std::string(kMigrationV2Name) + " (its purge() takes any table with created_at), or "
+                "delete delivered rows yourself (" + std::string(kExistingTableDoc) + ")");
+  }
+}
+
 void CheckDatabase(const config::Config& config, CheckReport& report) {
   std::optional<Database> db;
   try {
@@ -698,6 +786,7 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   if (config.outbox.CapturesMessages()) {
     Guarded(report, "function outbox.publish_message", [&] { CheckPublishMessage(*db, report); });
   }
+  Guarded(report, "protections", [&] { CheckProtections(*db, config, report); });
   Guarded(report, "slot " + config.source.slot, [&] { CheckSlot(*db, config, report); });
 }
 
@@ -781,12 +870,6 @@ std::string CommentOut(std::string_view sql) {
   return out;
 }
 
-// The migrations run when the config uses what they create: the table outbox.outbox, or
-// publish_message() for logical messages. A config naming only tables of its own gets neither:
-// they would create an outbox nobody reads.
-bool MigrationsApply(const config::OutboxConfig& outbox) {
-  return outbox.CapturesMessages() || std::any_of(outbox.tables.begin(), outbox.tables.end(), IsMigrationTable);
-}
 
 // The outbox tables no migration creates.
 std::vector<config::TableName> OwnTables(const config::OutboxConfig& outbox) {
@@ -897,10 +980,6 @@ std::vector<Migration> Migrations() {
   };
 }
 
-bool QueryBool(Database& db, const std::string& sql, const std::vector<std::string>& params = {}) {
-  return Bool(db.Query(sql, params).front()[0]);
-}
-
 bool PublicationExists(Database& db, const std::string& publication) {
   return QueryBool(db, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", {publication});
 }
@@ -923,11 +1002,14 @@ bool InitOwnTables(Database& db, const config::Config& config, InitReport& repor
 }
 
 // Applies each migration that misses one of its objects, in order. Returns false after a FAIL line.
+// V3 (outbox.relay_slots, the relay's record of its slot) applies whatever tables the config
+// names: without it, slot-loss protection would be off for services with tables of their own.
 bool InitMigrations(Database& db, const config::Config& config, InitReport& report) {
-  if (!MigrationsApply(config.outbox)) return true;
+  const bool outbox_migrations = MigrationsApply(config.outbox);
   const std::string& publication = config.source.publication;
   const bool publication_existed = PublicationExists(db, std::string(kMigrationPublication));
   for (const auto& migration : Migrations()) {
+    if (!outbox_migrations && migration.path != kMigrationV3Name) continue;
     std::vector<bool> existed;
     for (const auto& object : migration.objects) existed.push_back(QueryBool(db, object.exists_sql));
     // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that
@@ -953,7 +1035,8 @@ bool InitMigrations(Database& db, const config::Config& config, InitReport& repo
   // The migration created outbox_relay for outbox.outbox. When that is the configured
   // publication and the relay reads other tables, point it at them now, while it is new and
   // nobody else's (init never alters a publication it found).
-  if (!publication_existed && publication == kMigrationPublication && !MigrationPublicationFits(config.outbox)) {
+  if (outbox_migrations && !publication_existed && publication == kMigrationPublication &&
+      !MigrationPublicationFits(config.outbox)) {
     const std::string sql = SetPublicationTablesSql(publication, PublishedTables(config.outbox));
     try {
       db.Execute(sql);
@@ -1110,6 +1193,13 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   }
   CheckReport report(out);
   report.Ok("config " + (config_path.empty() ? std::string("(environment only)") : config_path));
+  if (config.sink.type == config::SinkType::kStdout) {
+    report.Ok("sink stdout (sink.type): events are printed, and confirmed to the slot once written");
+  } else {
+    report.Ok(std::string("sink kafka (") +
+              (config.sink.chosen_by_kafka_section ? "sink.type unset: the kafka settings select it" : "sink.type") +
+              ")");
+  }
   CheckDatabase(config, report);
   if (kafka_conf) CheckKafka(config, std::move(kafka_conf), report);
   return report.Failed() ? kExitFatal : kExitOk;

@@ -103,16 +103,17 @@ stage_build() {
     run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log"
 }
 
-# The packaging checks run no compiled code of ours. The fault matrix (~10 minutes of kill
-# loops and outages on 2 cores, run by the build stage already) would take CI past its budget
-# under ASan too; --long runs it here as well.
+# The packaging checks run no compiled code of ours, and the demo (its own second set of servers)
+# only repeats what the integration tests cover. The fault matrix (~10 minutes of kill loops and
+# outages on 2 cores, run by the build stage already) would take CI past its budget under ASan
+# too; --long runs it here as well.
 stage_asan() {
   local dir=build-asan rc=0
   # Not the in-flight cap test either: its RSS bound means nothing with ASan's shadow memory
   # and quarantine (the relay holds 93 MiB there, 20-30 MiB without ASan).
   local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
   [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || exclude+='|FaultMatrixTest'
-  local -a filter=(-LE packaging -E "$exclude")
+  local -a filter=(-LE 'packaging|demo' -E "$exclude")
   configure "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" "${filter[@]}") || rc=1

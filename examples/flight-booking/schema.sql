@@ -1,4 +1,4 @@
--- The flight-booking example service's own table. Apply after outbox/sql/V1__outbox.sql.
+-- The flight-booking example service's own table. Apply after the outbox migrations (outbox-relay init).
 -- Idempotent: safe to run again.
 CREATE SCHEMA IF NOT EXISTS booking;
 

@@ -1,4 +1,4 @@
--- outbox-relay schema, version 3: on top of V2__publish_message_purge.sql. Idempotent.
+-- outbox-relay schema, version 3: on top of V2__publish_message_purge.sql, or alone. Idempotent.
 --   outbox.relay_slots   one row per replication slot a relay created for this database
 --
 -- A logical replication slot lives outside the WAL of ordinary tables: before PostgreSQL 17's
@@ -7,6 +7,11 @@
 -- table is replicated like any other, so after a failover it still says the slot existed; the
 -- relay then refuses to create the slot and `outbox-relay init --recreate-slot` is the
 -- operator's explicit decision to start over (docs/operations.md).
+
+-- Its own schema too, so that a service with an outbox table of its own (which needs neither
+-- V1 nor V2) can apply this file alone.
+CREATE SCHEMA IF NOT EXISTS outbox;
+
 CREATE TABLE IF NOT EXISTS outbox.relay_slots (
     slot_name    text        PRIMARY KEY,
     created_at   timestamptz NOT NULL DEFAULT now(),

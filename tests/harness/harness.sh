@@ -606,7 +606,18 @@ launch_kafka() {
   KAFKA_PID="$(launch_broker kafka "$KAFKA_LIBS" "$KAFKA_HEAP")"
   [[ "$KAFKA_PID" != 0 ]] || die "could not launch the Kafka broker"
 }
-wait_kafka() { wait_broker kafka "$KAFKA_PID" "$KAFKA_PORT"; }
+# A fresh broker hands out producer ids only once its controller has allocated it a block: until
+# then an idempotent producer's first request is answered "coordinator load in progress", which
+# librdkafka logs as a warning (the demo's relay would print it). Ready = a transactional producer
+# initialised, which writes nothing but its own transaction state.
+producer_ids_ready() {
+  /usr/bin/python3 - "127.0.0.1:$KAFKA_PORT" 2>/dev/null <<'PY'
+import sys
+from confluent_kafka import Producer
+Producer({"bootstrap.servers": sys.argv[1], "transactional.id": "harness-readiness"}).init_transactions(5)
+PY
+}
+wait_kafka() { wait_broker kafka "$KAFKA_PID" "$KAFKA_PORT" producer_ids_ready; }
 start_kafka() {
   if is_our_kafka "$KAFKA_PID"; then return 0; fi
   launch_kafka

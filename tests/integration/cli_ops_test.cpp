@@ -142,8 +142,10 @@ class ExtraPostgres {
 class CliOpsTest : public RelayIntegrationTest {
  protected:
   // Runs `outbox-relay <args>` to completion (bounded); output files in the temp dir.
-  CommandResult RunCli(const std::vector<std::string>& args, const std::string& label) {
+  CommandResult RunCli(const std::vector<std::string>& args, const std::string& label,
+                       std::map<std::string, std::string> environment = {}) {
     RelayProcess process(RelayBinary(), args, temp_->File(label + ".stdout"), temp_->File(label + ".stderr"));
+    process.SetEnvironment(std::move(environment));
     const auto start = std::chrono::steady_clock::now();
     process.Start();
     auto exit = process.WaitFor(kCommandTimeout);
@@ -205,15 +207,17 @@ TEST_F(CliOpsTest, CheckReportsEachProblemWithItsHintAndExitsOne) {
   EXPECT_TRUE(FindLine(result.out, "ok   outbox table outbox.outbox")) << "the table is there and complete";
   EXPECT_TRUE(FindLine(result.out, "ok   SELECT on outbox.outbox")) << "the role was granted SELECT";
   for (const auto& line : result.out) {
-    EXPECT_TRUE(line.rfind("ok   ", 0) == 0 || line.rfind("FAIL ", 0) == 0 || line.rfind(kHintPrefix, 0) == 0)
+    EXPECT_TRUE(line.rfind("ok   ", 0) == 0 || line.rfind("FAIL ", 0) == 0 || line.rfind("WARN ", 0) == 0 ||
+                line.rfind(kHintPrefix, 0) == 0)
         << "unexpected line shape: " << line;
     EXPECT_FALSE(Contains(line, password)) << "the DSN's password is printed: " << line;
   }
   for (const auto& line : result.err) EXPECT_FALSE(Contains(line, password)) << "password on stderr: " << line;
 }
 
-// check against the harness database with the migration applied and the harness's Kafka: every
-// check is ok and the exit code is 0.
+// check against the harness database with the migrations applied and the harness's Kafka: every
+// check is ok (the sink, and every protection the migrations give, included) and the exit code
+// is 0. The Kubernetes service-link variables of a Service named outbox-relay change nothing.
 TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
   TestDatabase& db = CreateDatabase();
   RelayConfigOptions options;
@@ -221,14 +225,111 @@ TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
   options.slot = "it_check_" + suffix_;
   options.topic = "it." + suffix_ + ".{aggregate_type}";
   options.bootstrap_servers = Harness().kafka_bootstrap_servers;
-  const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
+  const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check",
+                             {{"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:8080"},
+                              {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"},
+                              {"OUTBOX_RELAY_PORT_8080_TCP_ADDR", "10.0.0.1"}});
 
   EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
   ASSERT_FALSE(result.out.empty());
   for (const auto& line : result.out) EXPECT_EQ(line.rfind("ok   ", 0), 0u) << "not ok: " << line;
-  for (const char* check : {"ok   wal_level is logical", "ok   role ", "ok   publication outbox_relay",
-                            "ok   outbox table outbox.outbox", "ok   slot ", "ok   kafka "}) {
+  for (const char* check : {"ok   sink kafka (sink.type)", "ok   wal_level is logical", "ok   role ",
+                            "ok   publication outbox_relay", "ok   outbox table outbox.outbox", "ok   slot ",
+                            "ok   kafka ", "ok   slot-loss protection (outbox.relay_slots)",
+                            "ok   replay and retention columns of outbox.outbox",
+                            "ok   retention function outbox.purge()"}) {
     EXPECT_TRUE(FindLine(result.out, check)) << "no line starting with \"" << check << "\"";
+  }
+}
+
+// A config with Kafka settings but no sink.type selects the Kafka sink, and check says so; one
+// with neither is a config error naming sink.type (exit 2), never a silent stdout sink.
+TEST_F(CliOpsTest, CheckSaysWhichSinkTheConfigSelects) {
+  TestDatabase& db = CreateDatabase();
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = "it_sink_" + suffix_;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.bootstrap_servers = Harness().kafka_bootstrap_servers;
+  std::string yaml = RenderRelayConfig(options);
+  const std::string sink = "sink:\n  type: kafka\n";
+  ASSERT_NE(yaml.find(sink), std::string::npos) << yaml;
+  yaml.erase(yaml.find(sink), sink.size());
+  const auto implied = RunCli({"check", "--config", WriteConfig("implied.yaml", yaml)}, "check-implied");
+  EXPECT_TRUE(implied.exit.exited && implied.exit.code == 0) << implied.exit.Describe();
+  EXPECT_TRUE(FindLine(implied.out, "ok   sink kafka (sink.type unset: the kafka settings select it)"));
+
+  const auto none = RunCli({"check", "--config", WriteConfig("none.yaml", "source:\n  dsn: \"" + db.RelayDsn() + "\"\n")},
+                           "check-none");
+  EXPECT_TRUE(none.exit.exited && none.exit.code == 2) << none.exit.Describe();
+  EXPECT_TRUE(none.out.empty());
+  ASSERT_EQ(none.err.size(), 1u);
+  EXPECT_TRUE(Contains(none.err.front(), "sink.type: is not set")) << none.err.front();
+}
+
+// With an outbox table of the service's own, check says which protections are off (WARN, exit 0)
+// and why; init creates outbox.relay_slots (slot-loss protection) but no outbox migration, so
+// the columns and purge() stay off until the steps of docs/adding-an-outbox.md ("An existing
+// outbox table"), after which each is ok.
+TEST_F(CliOpsTest, CheckSaysWhichProtectionsAnOwnTableLacks) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
+  conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
+            "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
+  const std::string slot = "it_own_" + suffix_;
+  db.DropSlotAtEnd(slot);
+  RelayConfigOptions options;
+  options.dsn = db.RelayDsn();
+  options.slot = slot;
+  options.topic = "it." + suffix_ + ".{aggregate_type}";
+  options.sink = "stdout";
+  const std::string config =
+      WriteConfig("relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  tables: [public.events]\n"));
+  const auto expect_warn = [](const CommandResult& result, const std::string& prefix, const std::string& problem,
+                               const std::string& hint) {
+    const auto line = FindLine(result.out, "WARN " + prefix);
+    ASSERT_TRUE(line.has_value()) << "no line starting with \"WARN " << prefix << "\"";
+    EXPECT_TRUE(Contains(result.out[*line], problem)) << result.out[*line];
+    ASSERT_LT(*line + 1, result.out.size());
+    EXPECT_TRUE(Contains(result.out[*line + 1], hint)) << result.out[*line + 1];
+  };
+  // Before init: the publication is missing (a FAIL), and so is outbox.relay_slots (a WARN).
+  const auto before = RunCli({"check", "--config", config}, "check-before");
+  EXPECT_TRUE(before.exit.exited && before.exit.code == 1) << before.exit.Describe();
+  expect_warn(before, "slot-loss protection (outbox.relay_slots): off: the table does not exist",
+              "skip every event committed in between", "outbox-relay init creates it, or apply outbox/sql/V3");
+
+  const auto init = RunCli({"init", "--config", config}, "init");
+  ASSERT_TRUE(init.exit.exited && init.exit.code == 0) << init.exit.Describe();
+  EXPECT_TRUE(FindLine(init.out, "created table outbox.relay_slots"));
+  EXPECT_FALSE(FindLine(init.out, "created table outbox.outbox")) << "init created an outbox nobody reads";
+
+  const auto after_init = RunCli({"check", "--config", config}, "check-after-init");
+  EXPECT_TRUE(after_init.exit.exited && after_init.exit.code == 0) << after_init.exit.Describe();
+  EXPECT_TRUE(FindLine(after_init.out, "ok   slot-loss protection (outbox.relay_slots)"));
+  const std::string why = "with only tables of your own in outbox.tables, outbox-relay init applies "
+                          "outbox/sql/V3__relay_slots.sql alone";
+  expect_warn(after_init, "replay and retention columns of public.events", "no created_lsn column with a default (" + why,
+              "docs/adding-an-outbox.md#an-existing-outbox-table");
+  expect_warn(after_init, "replay and retention columns of public.events", "no created_at column",
+              "docs/adding-an-outbox.md#an-existing-outbox-table");
+  expect_warn(after_init, "retention function outbox.purge(): off: it does not exist (" + why,
+              "nothing deletes delivered outbox rows", "V2__publish_message_purge.sql");
+
+  // The steps the docs give for an existing table.
+  conn.Exec("ALTER TABLE public.events ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now()");
+  conn.Exec("ALTER TABLE public.events ADD COLUMN IF NOT EXISTS created_lsn pg_lsn");
+  conn.Exec("ALTER TABLE public.events ALTER COLUMN created_lsn SET DEFAULT pg_current_wal_insert_lsn()");
+  conn.Exec(ReadFile(SourceDir() + "/outbox/sql/V1__outbox.sql"));
+  conn.Exec(ReadFile(SourceDir() + "/outbox/sql/V2__publish_message_purge.sql"));
+  const auto after = RunCli({"check", "--config", config}, "check-after");
+  EXPECT_TRUE(after.exit.exited && after.exit.code == 0) << after.exit.Describe();
+  for (const auto& line : after.out) EXPECT_NE(line.rfind("WARN ", 0), 0u) << line;
+  for (const char* line : {"ok   slot-loss protection (outbox.relay_slots)",
+                           "ok   replay and retention columns of public.events (created_lsn, created_at)",
+                           "ok   retention function outbox.purge()"}) {
+    EXPECT_TRUE(FindLine(after.out, line)) << "no line starting with \"" << line << "\"";
   }
 }
 

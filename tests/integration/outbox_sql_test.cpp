@@ -178,6 +178,27 @@ TEST_F(OutboxSqlTest, V1AndV2TwiceOnAnEmptyDatabase) {
   EXPECT_EQ(conn.Exec("SELECT count(*) FROM outbox.outbox WHERE created_lsn IS NOT NULL").Text(0, 0), "1");
 }
 
+// V3 runs twice without touching the slots it recorded, on top of V1 and V2 and alone on a
+// database without an outbox (a service with a table of its own applies only V3).
+TEST_F(OutboxSqlTest, V3RunsTwiceKeepingItsRowsAndAloneWithoutAnOutbox) {
+  TestDatabase& db = CreateDatabase();
+  PgConnection conn = db.Connect();
+  DropOutbox(conn);
+  for (int round = 0; round < 2; ++round) conn.Exec(Sql("V3__relay_slots.sql"));
+  const auto alone = conn.Exec("SELECT to_regclass('outbox.outbox') IS NULL, to_regclass('outbox.relay_slots') IS NOT NULL");
+  EXPECT_EQ(alone.Text(0, 0), "t") << "V3 created the outbox table";
+  EXPECT_EQ(alone.Text(0, 1), "t") << "V3 alone did not create outbox.relay_slots";
+  ApplyV1(conn);
+  ApplyV2(conn);
+  conn.Exec("INSERT INTO outbox.relay_slots (slot_name, created_lsn) VALUES ('kept', '0/16B3748')");
+  conn.Exec(Sql("V3__relay_slots.sql"));
+  conn.Exec(Sql("V3__relay_slots.sql"));
+  EXPECT_EQ(conn.Exec("SELECT string_agg(slot_name || '@' || created_lsn::text, ',') FROM outbox.relay_slots")
+                .Text(0, 0),
+            "kept@0/16B3748");
+  ExpectMigratedShape(conn);
+}
+
 // publish_message() writes one transactional logical message per call, with exactly the
 // documented JSON (payload and headers as their jsonb text, in JSON strings); a rolled-back
 // call writes nothing.
