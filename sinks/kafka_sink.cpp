@@ -35,19 +35,26 @@ constexpr std::uint64_t kDeadLetterTagBit = std::uint64_t{1} << 63;
 
 spdlog::logger& Log() { return config::Logger("sinks"); }
 
-// The relay's delivery contract rests on these; config validation refuses weaker values.
-const std::map<std::string, std::string> kDefaults = {
-    {"enable.idempotence", "true"},
-    {"acks", "all"},
-    // Same partition for the same key as the Java client, so Java and Kafka Streams consumers
-    // co-partition with these topics.
-    {"partitioner", "murmur2_random"},
-    {"client.id", "outbox-relay"},
-    // Logs go to the main queue with everything else, served on the io_context thread.
-    {"log.queue", "true"},
-    // Broker states for Connected() (readiness), without a request of our own.
-    {"statistics.interval.ms", "5000"},
-};
+}  // namespace
+
+const std::map<std::string, std::string>& ProducerDefaults() {
+  // The relay's delivery contract rests on the first two; config validation refuses weaker values.
+  static const std::map<std::string, std::string> defaults = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      // Same partition for the same key as the Java client, so Java and Kafka Streams consumers
+      // co-partition with these topics.
+      {"partitioner", "murmur2_random"},
+      {"client.id", "outbox-relay"},
+      // Logs go to the main queue with everything else, served on the io_context thread.
+      {"log.queue", "true"},
+      // Broker states for Connected() (readiness), without a request of our own.
+      {"statistics.interval.ms", "5000"},
+  };
+  return defaults;
+}
+
+namespace {
 
 int Millis(std::chrono::milliseconds duration) { return static_cast<int>(duration.count()); }
 
@@ -62,7 +69,7 @@ void Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 KafkaConfHandle MakeProducerConf(const std::map<std::string, std::string>& properties,
                                  const std::optional<KafkaTransactionSettings>& transactions) {
   KafkaConfHandle conf(rd_kafka_conf_new());
-  for (const auto& [key, value] : kDefaults) Set(conf.get(), key, value);
+  for (const auto& [key, value] : ProducerDefaults()) Set(conf.get(), key, value);
   if (transactions) {
     Set(conf.get(), "transactional.id", transactions->transactional_id);
     Set(conf.get(), "transaction.timeout.ms", std::to_string(transactions->transaction_timeout.count()));

@@ -17,6 +17,10 @@
 
 namespace outbox_relay::sinks {
 
+/// The librdkafka properties the sink sets before the user's kafka.* ones (which may change all
+/// but enable.idempotence and acks: config validation refuses weaker values).
+const std::map<std::string, std::string>& ProducerDefaults();
+
 /// Exactly-once settings: the producer is transactional and checkpoints go to a topic.
 struct KafkaTransactionSettings {
   std::string transactional_id;
