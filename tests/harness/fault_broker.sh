@@ -3,7 +3,9 @@
 # KRaft broker in a network namespace of its own, reached from the root namespace over a veth
 # pair, optionally with its log dir on a small tmpfs. Needs root (ip netns, mount).
 #
-#   fault_broker.sh start DIR [--log-dir-size SIZE]   namespace + veth + broker; DIR/env
+#   fault_broker.sh start DIR [--log-dir-size SIZE] [--property KEY=VALUE]...
+#                                  namespace + veth + broker; DIR/env. Each --property is
+#                                  added to (and overrides) the broker's server.properties
 #   fault_broker.sh stop DIR       broker (by recorded pid), tmpfs, namespace; removes DIR.
 #                                  Removes only what start made; ok if already stopped
 #   fault_broker.sh partition DIR  drop every packet between the namespaces, both ways
@@ -31,7 +33,7 @@ readonly KAFKA_HEAP="${FAULT_BROKER_HEAP:-512m}"
 
 log() { printf 'fault_broker: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 now() { date +%s; }
 pid_alive() { [[ -n "${1:-}" && "$1" != 0 ]] && kill -0 "$1" 2>/dev/null; }
 
@@ -131,6 +133,8 @@ num.io.threads=2
 log.index.size.max.bytes=1048576
 EOF
   cat "$SCRIPT_DIR/kafka/single-node.properties" >>"$DIR/server.properties"
+  # The caller's --property settings; a later line wins over an earlier one of the same key.
+  if ((${#EXTRA_PROPERTIES[@]} > 0)); then printf '%s\n' "${EXTRA_PROPERTIES[@]}" >>"$DIR/server.properties"; fi
   # A cluster id: 16 random bytes, URL-safe base64 without padding; the leading zero byte
   # keeps it from starting with '-'.
   local cluster_id
@@ -190,10 +194,14 @@ filler() { printf '%s/filler' "$DISK"; }
 
 cmd_start() {
   local size=""
-  if [[ "${1:-}" == --log-dir-size ]]; then
-    [[ -n "${2:-}" ]] || usage
-    size="$2"
-  fi
+  EXTRA_PROPERTIES=()
+  while (($# > 0)); do
+    case "$1" in
+      --log-dir-size) [[ -n "${2:-}" ]] || usage; size="$2"; shift 2 ;;
+      --property) [[ "${2:-}" =~ ^[a-z0-9._-]+=.*$ ]] || usage; EXTRA_PROPERTIES+=("$2"); shift 2 ;;
+      *) usage ;;
+    esac
+  done
   [[ "$(id -u)" -eq 0 ]] || die "needs root (ip netns, mount)"
   [[ ! -e "$DIR/state" ]] || die "$DIR already holds a fault broker; stop it first"
   mkdir -p "$DIR"

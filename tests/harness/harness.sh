@@ -30,7 +30,9 @@
 # SASL_SSL listener (SCRAM-SHA-512, one user with a generated password) of a second broker, the
 # SCRAM broker (Kafka 3.9: see "Kafka" below for why; its PLAINTEXT listener is
 # SCRAM_KAFKA_BOOTSTRAP_SERVERS), plus a CA that signed nothing (HARNESS_UNRELATED_CA_FILE, the
-# "wrong CA"). Roles that are members of PG_PASSWORD_ROLE must log in over TCP with a password
+# "wrong CA"). The SCRAM broker has an authorizer (StandardAuthorizer): topics without ACLs are
+# open to everyone; its PLAINTEXT clients (User:ANONYMOUS) are super users and may add ACLs.
+# Roles that are members of PG_PASSWORD_ROLE must log in over TCP with a password
 # (scram-sha-256); all others keep trust. The fault commands act on the main broker only.
 #
 # Environment knobs: HARNESS_SKIP_INSTALL_DEPS=1 (caller already ran scripts/install-deps.sh),
@@ -517,6 +519,12 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.se
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$DIR/tls/kafka-keystore.pem
 listener.name.sasl_ssl.ssl.key.password=$(cat "$DIR/tls/kafka-key.password")
+# ACLs (for check's topic permission tests): a topic without ACLs stays open to everyone, one
+# with ACLs only to the principals they allow. User:ANONYMOUS (the PLAINTEXT and CONTROLLER
+# listeners: this broker itself, its controller, the tests' admin clients) may do anything.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+super.users=User:ANONYMOUS
 EOF
     fi
   } >"$DIR/$name/server.properties"

@@ -19,10 +19,12 @@ std::string Script() { return SourceDir() + "/tests/harness/fault_broker.sh"; }
 
 }  // namespace
 
-FaultBroker::FaultBroker(std::string dir, std::string log_dir, const std::string& log_dir_size)
+FaultBroker::FaultBroker(std::string dir, std::string log_dir, const std::string& log_dir_size,
+                         const std::vector<std::string>& properties)
     : dir_(std::move(dir)), log_dir_(std::move(log_dir)) {
   std::vector<std::string> args = {"start", dir_};
   if (!log_dir_size.empty()) args.insert(args.end(), {"--log-dir-size", log_dir_size});
+  for (const auto& property : properties) args.insert(args.end(), {"--property", property});
   const auto took = RunScript(Script(), args, log_dir_, 180s);
   bootstrap_servers_ = ReadEnvFile(dir_ + "/env").at("KAFKA_BOOTSTRAP_SERVERS");
   std::cout << "[ broker ] fault broker " << bootstrap_servers_ << " started in " << Seconds(took)

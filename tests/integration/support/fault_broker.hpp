@@ -7,16 +7,19 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace outbox_relay::it {
 
 class FaultBroker {
  public:
   /// Starts the broker in `dir` (made by the script, removed by the destructor); with a
-  /// non-empty `log_dir_size` (tmpfs size, e.g. "96m") its log dir is a tmpfs of that size.
+  /// non-empty `log_dir_size` (tmpfs size, e.g. "96m") its log dir is a tmpfs of that size;
+  /// `properties` ("key=value") are added to its server.properties, overriding the harness's.
   /// The script's output goes to <log_dir>/fault_broker.sh.{stdout,stderr}. Throws
   /// std::runtime_error if the broker does not start.
-  FaultBroker(std::string dir, std::string log_dir, const std::string& log_dir_size = "");
+  FaultBroker(std::string dir, std::string log_dir, const std::string& log_dir_size = "",
+              const std::vector<std::string>& properties = {});
   ~FaultBroker();
   FaultBroker(const FaultBroker&) = delete;
   FaultBroker& operator=(const FaultBroker&) = delete;
