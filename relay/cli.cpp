@@ -25,6 +25,7 @@
 #include "config/config.hpp"
 #include "config/redaction.hpp"
 #include "relay/embedded_sql.hpp"
+#include "relay/kafka_topic_check.hpp"
 #include "relay/pg_conninfo.hpp"
 #include "relay/pg_handles.hpp"
 #include "relay/relay.hpp"
@@ -53,7 +54,7 @@ constexpr std::string_view kMigrationTable = "outbox";
 constexpr std::string_view kMigrationPublication = "outbox_relay";
 
 using ConninfoHandle = config::CHandle<PQconninfoOption, PQconninfoFree>;
-using KafkaMetadataHandle = config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
+using sinks::KafkaMetadataHandle;
 
 // Words PostgreSQL reserves in identifier positions ("reserved" and "reserved (can be function
 // or type)" in the SQL key words appendix): such a name needs quotes even in lower case.
@@ -745,7 +746,11 @@ void CheckProtections(Database& db, const config::Config& config, CheckReport& r
                   "add them as " + std::string(kExistingTableDoc) + " shows");
     }
   }
-  const bool has_purge = QueryBool(db, "SELECT to_regprocedure('outbox.purge(interval, name, regclass)') IS NOT NULL");
+  // By catalog lookup, like outbox.relay_slots above: to_regprocedure() fails without USAGE.
+  const bool has_purge = QueryBool(db,
+                                   "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+                                   "p.pronamespace WHERE n.nspname = 'outbox' AND p.proname = 'purge' AND "
+                                   "oidvectortypes(p.proargtypes) = 'interval, name, regclass')");
   if (has_purge) {
     report.Ok("retention function outbox.purge()");
   } else {
@@ -849,6 +854,14 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   report.Ok(what + ": " + std::to_string(metadata->broker_cnt) + " broker(s) answered in " +
             std::to_string(elapsed.count()) + " ms");
+  // KafkaConf succeeded above, so it does not throw here.
+  for (const auto& line : CheckKafkaTopics(config, KafkaConf(config), kKafkaTimeoutMs)) {
+    if (line.ok) {
+      report.Ok(line.what + ": " + line.text);
+    } else {
+      report.Fail(line.what, line.text, line.hint);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

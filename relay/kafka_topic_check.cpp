@@ -13,11 +13,11 @@
 namespace outbox_relay::relay {
 namespace {
 
-using KafkaTopicHandle = config::CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy>;
-using KafkaMetadataHandle = config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
-using KafkaEventHandle = config::CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
-using AdminOptionsHandle = config::CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
-using ConfigResourceHandle = config::CHandle<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>;
+using sinks::KafkaConfigResourceHandle;
+using sinks::KafkaEventHandle;
+using sinks::KafkaMetadataHandle;
+using sinks::KafkaTopicHandle;
+using sinks::KafkaAdminOptionsHandle;
 
 constexpr const char* kAutoCreateKey = "auto.create.topics.enable";
 // What a probe would carry if a broker ever appended it (none of Kafka 0.9 or later does).
@@ -139,9 +139,9 @@ void OnProbeReport(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque)
 // auto.create.topics.enable of broker `broker_id` (DescribeConfigs on the broker resource).
 AutoCreateSetting DescribeAutoCreate(rd_kafka_t* client, int broker_id, int timeout_ms) {
   std::array<char, 512> error{};
-  AdminOptionsHandle options(rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+  KafkaAdminOptionsHandle options(rd_kafka_AdminOptions_new(client, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
   rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, error.data(), error.size());
-  ConfigResourceHandle resource(
+  KafkaConfigResourceHandle resource(
       rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_BROKER, std::to_string(broker_id).c_str()));
   sinks::KafkaQueueHandle queue(rd_kafka_queue_new(client));
   rd_kafka_ConfigResource_t* resources[] = {resource.get()};

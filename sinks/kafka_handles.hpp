@@ -12,5 +12,11 @@ using KafkaHandle = config::CHandle<rd_kafka_t, rd_kafka_destroy>;
 using KafkaConfHandle = config::CHandle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
 using KafkaQueueHandle = config::CHandle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
 using KafkaHeadersHandle = config::CHandle<rd_kafka_headers_t, rd_kafka_headers_destroy>;
+using KafkaTopicHandle = config::CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy>;
+using KafkaMetadataHandle = config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;
+using KafkaEventHandle = config::CHandle<rd_kafka_event_t, rd_kafka_event_destroy>;
+using KafkaAdminOptionsHandle = config::CHandle<rd_kafka_AdminOptions_t, rd_kafka_AdminOptions_destroy>;
+using KafkaConfigResourceHandle = config::CHandle<rd_kafka_ConfigResource_t, rd_kafka_ConfigResource_destroy>;
+using KafkaNewTopicHandle = config::CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy>;
 
 }  // namespace outbox_relay::sinks

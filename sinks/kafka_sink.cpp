@@ -439,7 +439,7 @@ void KafkaSink::CreateCheckpointTopic() {
   const int replication = settings.checkpoint_replication_factor == 0
                               ? -1  // the broker's default.replication.factor (KIP-464)
                               : static_cast<int>(settings.checkpoint_replication_factor);
-  config::CHandle<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy> topic(
+  KafkaNewTopicHandle topic(
       rd_kafka_NewTopic_new(settings.checkpoint_topic.c_str(), 1, replication, error.data(), error.size()));
   if (!topic) throw SinkError("exactly_once.checkpoint_topic: " + std::string(error.data()));
   // No longer than the transaction timeout either, like rd_kafka_init_transactions, so that an
@@ -454,7 +454,7 @@ void KafkaSink::CreateCheckpointTopic() {
       code != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError("cannot read Kafka cluster metadata: " + std::string(rd_kafka_err2str(code)), true);
   }
-  config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> metadata_owner(metadata);
+  KafkaMetadataHandle metadata_owner(metadata);
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     if (settings.checkpoint_topic == metadata->topics[i].topic &&
         metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -467,7 +467,7 @@ void KafkaSink::CreateCheckpointTopic() {
   KafkaQueueHandle queue(rd_kafka_queue_new(producer_.get()));
   rd_kafka_NewTopic_t* topics[] = {topic.get()};
   rd_kafka_CreateTopics(producer_.get(), topics, 1, nullptr, queue.get());
-  config::CHandle<rd_kafka_event_t, rd_kafka_event_destroy> result(
+  KafkaEventHandle result(
       rd_kafka_queue_poll(queue.get(), wait));
   if (!result) throw SinkError("timed out creating checkpoint topic " + settings.checkpoint_topic, true);
   if (rd_kafka_event_error(result.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -520,13 +520,13 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
   conf.release();  // owned by the consumer now
 
   const rd_kafka_metadata_t* metadata = nullptr;
-  config::CHandle<rd_kafka_topic_t, rd_kafka_topic_destroy> topic(
+  KafkaTopicHandle topic(
       rd_kafka_topic_new(consumer.get(), settings.checkpoint_topic.c_str(), nullptr));
   if (rd_kafka_metadata(consumer.get(), 0, topic.get(), &metadata, Millis(kAdminTimeout)) !=
       RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError("cannot read metadata of checkpoint topic " + settings.checkpoint_topic, true);
   }
-  config::CHandle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> metadata_owner(metadata);
+  KafkaMetadataHandle metadata_owner(metadata);
   if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError("checkpoint topic " + settings.checkpoint_topic + " is not available", true);
   }
