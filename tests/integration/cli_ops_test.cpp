@@ -615,6 +615,14 @@ TEST_F(CliOpsTest, ConfigErrorExitsTwoNamingTheKey) {
   }
 }
 
+// A mistyped command exits 2 naming the word and the nearest command, on one stderr line.
+TEST_F(CliOpsTest, MistypedCommandNamesTheNearestOne) {
+  const auto result = RunCli({"chekc", "--config", "relay.yaml"}, "chekc");
+  EXPECT_TRUE(result.exit.exited && result.exit.code == 2) << result.exit.Describe();
+  ASSERT_EQ(result.err.size(), 1u);
+  EXPECT_TRUE(Contains(result.err.front(), "unknown command \"chekc\" (did you mean check?)")) << result.err.front();
+}
+
 // version prints "outbox-relay <x.y.z> (<git describe or unknown>)" and exits 0.
 TEST_F(CliOpsTest, VersionPrintsTheVersion) {
   const auto result = RunCli({"version"}, "version");
