@@ -160,6 +160,27 @@ class CliOpsTest : public RelayIntegrationTest {
     return result;
   }
 
+  // Replaces the fixture's migrated outbox by a table of the service's own, public.events (the
+  // outbox columns, none of the migrations' others).
+  static void UseOwnOutboxTable(PgConnection& conn) {
+    conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
+    conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
+              "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
+  }
+
+  // A relay's config on this test's database and `slot` (dropped at the end, should a command
+  // create it), with this test's topic and the harness's Kafka for the kafka sink.
+  RelayConfigOptions OptionsFor(TestDatabase& db, const std::string& slot, const std::string& sink) {
+    db.DropSlotAtEnd(slot);
+    RelayConfigOptions options;
+    options.dsn = db.RelayDsn();
+    options.slot = slot;
+    options.topic = "it." + suffix_ + ".{table}";
+    options.sink = sink;
+    if (sink == "kafka") options.bootstrap_servers = Harness().kafka_bootstrap_servers;
+    return options;
+  }
+
   // `FAIL <what>...` followed by a hint line containing `hint`.
   void ExpectFailWithHint(const CommandResult& result, const std::string& fail_prefix, const std::string& hint) {
     const auto line = FindLine(result.out, "FAIL " + fail_prefix);
@@ -220,11 +241,7 @@ TEST_F(CliOpsTest, CheckReportsEachProblemWithItsHintAndExitsOne) {
 // is 0. The Kubernetes service-link variables of a Service named outbox-relay change nothing.
 TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
   TestDatabase& db = CreateDatabase();
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = "it_check_" + suffix_;
-  options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.bootstrap_servers = Harness().kafka_bootstrap_servers;
+  const RelayConfigOptions options = OptionsFor(db, "it_check_" + suffix_, "kafka");
   const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check",
                              {{"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:8080"},
                               {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"},
@@ -246,11 +263,7 @@ TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
 // with neither is a config error naming sink.type (exit 2), never a silent stdout sink.
 TEST_F(CliOpsTest, CheckSaysWhichSinkTheConfigSelects) {
   TestDatabase& db = CreateDatabase();
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = "it_sink_" + suffix_;
-  options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.bootstrap_servers = Harness().kafka_bootstrap_servers;
+  const RelayConfigOptions options = OptionsFor(db, "it_sink_" + suffix_, "kafka");
   std::string yaml = RenderRelayConfig(options);
   const std::string sink = "sink:\n  type: kafka\n";
   ASSERT_NE(yaml.find(sink), std::string::npos) << yaml;
@@ -274,18 +287,9 @@ TEST_F(CliOpsTest, CheckSaysWhichSinkTheConfigSelects) {
 TEST_F(CliOpsTest, CheckSaysWhichProtectionsAnOwnTableLacks) {
   TestDatabase& db = CreateDatabase();
   PgConnection conn = db.Connect();
-  conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
-  conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
-            "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
-  const std::string slot = "it_own_" + suffix_;
-  db.DropSlotAtEnd(slot);
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = slot;
-  options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.sink = "stdout";
-  const std::string config =
-      WriteConfig("relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  tables: [public.events]\n"));
+  UseOwnOutboxTable(conn);
+  const std::string config = WriteConfig(
+      "relay.yaml", WithOutboxKeys(RenderRelayConfig(OptionsFor(db, "it_own_" + suffix_, "stdout")), "  tables: [public.events]\n"));
   const auto expect_warn = [](const CommandResult& result, const std::string& prefix, const std::string& problem,
                                const std::string& hint) {
     const auto line = FindLine(result.out, "WARN " + prefix);
@@ -490,13 +494,7 @@ TEST_F(CliOpsTest, InitUpgradesAV1OutboxToV2KeepingItsRows) {
   PgConnection conn = db.Connect();
   ResetOutboxToV1(conn);
   conn.Exec("SELECT outbox.publish('order', 'o-1', 'OrderPlaced', '{\"n\": 1}'::jsonb)");
-  const std::string slot = "it_upgrade_" + suffix_;
-  db.DropSlotAtEnd(slot);
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = slot;
-  options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.sink = "stdout";
+  const RelayConfigOptions options = OptionsFor(db, "it_upgrade_" + suffix_, "stdout");
   const auto result = RunCli({"init", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "init");
 
   EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
@@ -520,16 +518,8 @@ TEST_F(CliOpsTest, InitUpgradesAV1OutboxToV2KeepingItsRows) {
 TEST_F(CliOpsTest, CheckAndInitCoverEveryConfiguredTable) {
   TestDatabase& db = CreateDatabase();
   PgConnection conn = db.Connect();
-  conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
-  conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
-            "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
-  const std::string slot = "it_tables_" + suffix_;
-  db.DropSlotAtEnd(slot);
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = slot;
-  options.topic = "it." + suffix_ + ".{table}";
-  options.sink = "stdout";
+  UseOwnOutboxTable(conn);
+  const RelayConfigOptions options = OptionsFor(db, "it_tables_" + suffix_, "stdout");
   const std::string config = WriteConfig(
       "relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  tables: [outbox.outbox, public.events]\n"));
 
@@ -573,13 +563,7 @@ TEST_F(CliOpsTest, CheckWithCaptureMessagesSkipsTablesAndNeedsPublishMessage) {
   TestDatabase& db = CreateDatabase();
   PgConnection conn = db.Connect();
   ResetOutboxToV1(conn);
-  const std::string slot = "it_messages_" + suffix_;
-  db.DropSlotAtEnd(slot);
-  RelayConfigOptions options;
-  options.dsn = db.RelayDsn();
-  options.slot = slot;
-  options.topic = "it." + suffix_ + ".{aggregate_type}";
-  options.sink = "stdout";
+  const RelayConfigOptions options = OptionsFor(db, "it_messages_" + suffix_, "stdout");
   const std::string config = WriteConfig(
       "relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  capture: messages\n  tables: [public.absent]\n"));
 

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/c_handle.hpp"
 #include "support/fault_broker.hpp"
 #include "support/test_fixture.hpp"
 
@@ -34,15 +35,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kHintIndent = "     hint: ";
 constexpr int kAdminTimeoutMs = 30000;
 
-template <auto Destroy>
-struct Deleter {
-  template <typename T>
-  void operator()(T* handle) const {
-    Destroy(handle);
-  }
-};
 template <typename T, auto Destroy>
-using Handle = std::unique_ptr<T, Deleter<Destroy>>;
+using Handle = config::CHandle<T, Destroy>;
 
 using ClientHandle = Handle<rd_kafka_t, rd_kafka_destroy>;
 using QueueHandle = Handle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
