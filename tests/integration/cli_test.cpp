@@ -115,7 +115,8 @@ TEST_F(RelayIntegrationTest, UnknownConfigKeyExitsTwoNamingTheKeyBeforeConnectin
 }
 
 // With sink.type stdout, each published row appears as one JSON line on stdout with the fields
-// topic, key, headers and value; SIGTERM then ends the relay with exit code 0.
+// topic, key, headers and value; SIGTERM then ends the relay with exit code 0. The service-link
+// variables Kubernetes injects for a Service named outbox-relay are ignored, with one debug line.
 TEST_F(RelayIntegrationTest, StdoutSinkPrintsOneJsonLinePerEventAndExitsZeroOnSigterm) {
   TestDatabase& db = CreateDatabase();
   const std::string slot = "it_stdout_" + suffix_;
@@ -126,6 +127,9 @@ TEST_F(RelayIntegrationTest, StdoutSinkPrintsOneJsonLinePerEventAndExitsZeroOnSi
   config.topic = "it." + suffix_ + ".{aggregate_type}";
   config.sink = "stdout";
   RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+  relay.SetEnvironment({{"OUTBOX_RELAY_LOG_LEVEL", "debug"},
+                        {"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:9742"},
+                        {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"}});
   relay.Start();
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s))
       << "the relay did not create/activate slot " << slot << " within 60 s";
@@ -164,6 +168,15 @@ TEST_F(RelayIntegrationTest, StdoutSinkPrintsOneJsonLinePerEventAndExitsZeroOnSi
   EXPECT_TRUE(exit->exited && exit->code == 0) << "after SIGTERM: " << exit->Describe();
   EXPECT_TRUE(appeared_before_sigterm)
       << "the 3 lines were not on stdout within 60 s of the commits (not flushed?)";
+
+  std::size_t link_lines = 0;
+  for (const auto& line : NonEmptyLines(ReadFile(relay.StderrPath()), false)) {
+    if (line.find("ignored Kubernetes service-link variables (not configuration): OUTBOX_RELAY_PORT, "
+                  "OUTBOX_RELAY_SERVICE_HOST") != std::string::npos) {
+      ++link_lines;
+    }
+  }
+  EXPECT_EQ(link_lines, 1u) << "one debug line names the ignored service links";
 
   const auto lines = NonEmptyLines(ReadFile(relay.StdoutPath()), false);
   std::cout << "[ info ] stdout:\n";

@@ -29,6 +29,16 @@ std::string With(const std::string& section, const std::string& key, const std::
 
 // ---- Defaults and a full file -------------------------------------------------------------------
 
+// The default HTTP port leaves the ports application containers usually take to the
+// application, so that the relay runs as a sidecar beside one without a clash.
+TEST(OpsConfigTest, DefaultPortIsNoUsualApplicationPort) {
+  const std::string listen = ParseConfig(kMinimal, {}).http.listen;
+  const std::string port = listen.substr(listen.rfind(':') + 1);
+  for (const char* taken : {"8080", "8000", "3000", "5000", "9090", "8081", "8443", "80", "443"}) {
+    EXPECT_NE(port, taken) << "the default http.listen " << listen << " takes a usual application port";
+  }
+}
+
 // Without any of these keys every default from the header applies.
 TEST(OpsConfigTest, DefaultsWhenUnset) {
   const Config config = ParseConfig(kMinimal, {});
