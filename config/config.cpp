@@ -17,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -1024,7 +1025,7 @@ bool IsServiceUrl(std::string_view value, std::string_view protocol, std::string
 }
 
 // The words after the Service's name: SERVICE_HOST, PORT_8080_TCP_ADDR, ...
-bool IsServiceLinkTail(const std::vector<std::string_view>& tail, std::string_view value) {
+bool IsServiceLinkTail(std::span<const std::string_view> tail, std::string_view value) {
   if (tail.size() >= 2 && tail[0] == "SERVICE") {
     if (tail.size() == 2 && tail[1] == "HOST") return IsIpAddress(value);
     return tail[1] == "PORT" && IsPortNumber(value);  // with or without a port name after it
@@ -1047,11 +1048,11 @@ bool IsServiceLink(std::string_view variable, std::string_view value) {
     start = end + 1;
   }
   if (words.size() < 3 || words[0] != "OUTBOX" || words[1] != "RELAY") return false;
-  // The Service's name is OUTBOX_RELAY plus any number of words: try every split.
+  // The Service's name is OUTBOX_RELAY plus any number of words: try every split (a view each,
+  // so a long name with many words stays linear).
+  const std::span<const std::string_view> all(words);
   for (std::size_t name_end = 2; name_end < words.size(); ++name_end) {
-    if (IsServiceLinkTail({words.begin() + static_cast<std::ptrdiff_t>(name_end), words.end()}, value)) {
-      return true;
-    }
+    if (IsServiceLinkTail(all.subspan(name_end), value)) return true;
   }
   return false;
 }

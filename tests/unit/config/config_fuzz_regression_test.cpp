@@ -26,6 +26,16 @@ TEST(ConfigFuzzRegressionTest, HugeUnknownVariableIsRejectedWithoutASuggestion) 
   EXPECT_THAT(error.what(), Not(HasSubstr("did you mean")));
 }
 
+// A variable of a million words is no service link and no key: the service-link shapes are
+// tried at each word as views, not copies of the remaining words (which would be quadratic).
+TEST(ConfigFuzzRegressionTest, VariableOfManyWordsIsRejectedInLinearTime) {
+  std::string variable = "OUTBOX_RELAY";
+  for (int i = 0; i < (1 << 20); ++i) variable += "_P";
+  const ConfigError error = ErrorFrom(kMinimal, {{variable, "tcp://10.0.0.1:1"}});
+  EXPECT_EQ(error.key(), variable);
+  EXPECT_THAT(error.what(), HasSubstr("matches no configuration key"));
+}
+
 // A stray ',' where a document's node belongs is invalid YAML, reported with its place.
 // yaml-cpp's LoadAll never got past it: it read null documents until memory ran out.
 TEST(ConfigFuzzRegressionTest, StrayCommaIsInvalidYamlNotAHang) {
