@@ -406,8 +406,9 @@ def check_sidecar_snippet():
     check(os.path.dirname(secret_file) in mounts, f"sidecar: {secret_file} is on a mounted volume")
     check(pod["terminationGracePeriodSeconds"] * 1000 > config.get("shutdown", {}).get("timeout_ms", 30000),
           "sidecar: grace period longer than shutdown.timeout_ms")
-    check(pod.get("enableServiceLinks") is False,
-          "sidecar: enableServiceLinks: false (a Service outbox-relay would inject OUTBOX_RELAY_* variables)")
+    # The pod is the application's: its service links stay on, and the relay ignores the
+    # OUTBOX_RELAY_* ones a Service named outbox-relay would add (config unit tests).
+    check("enableServiceLinks" not in pod, "sidecar: the application's service links left as they are")
     return config
 
 
