@@ -5,8 +5,6 @@
 // and on_poison: dead-letter (the dead-letter record and its headers, the good rows around it
 // in order, the metric, the log line, the slot confirmed past it), in both delivery modes.
 
-#include <librdkafka/rdkafka.h>
-
 #include <gtest/gtest.h>
 
 #include <array>
@@ -24,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/http_client.hpp"
+#include "support/kafka_admin.hpp"
 #include "support/kafka_reader.hpp"
 #include "support/lsn_text.hpp"
 #include "support/test_fixture.hpp"
@@ -132,34 +131,6 @@ std::uint64_t InsertLsn(PgConnection& conn) {
   return ParseLsnText(conn.Exec("SELECT pg_current_wal_insert_lsn()::text").Text(0, 0)).value();
 }
 
-template <typename T, void (*Destroy)(T*)>
-using Owned = std::unique_ptr<T, std::integral_constant<decltype(Destroy), Destroy>>;
-
-// Creates topic `name` (one partition) with max.message.bytes `limit`, with librdkafka's admin API.
-void CreateLimitedTopic(const std::string& name, const std::string& limit) {
-  std::array<char, 512> error{};
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", Harness().kafka_bootstrap_servers.c_str(), error.data(), error.size());
-  Owned<rd_kafka_t, rd_kafka_destroy> admin(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size()));
-  if (!admin) throw std::runtime_error(std::string("admin client: ") + error.data());
-  Owned<rd_kafka_NewTopic_t, rd_kafka_NewTopic_destroy> topic(
-      rd_kafka_NewTopic_new(name.c_str(), 1, 1, error.data(), error.size()));
-  if (!topic) throw std::runtime_error(std::string("NewTopic: ") + error.data());
-  rd_kafka_NewTopic_set_config(topic.get(), "max.message.bytes", limit.c_str());
-  Owned<rd_kafka_queue_t, rd_kafka_queue_destroy> queue(rd_kafka_queue_new(admin.get()));
-  rd_kafka_NewTopic_t* topics[] = {topic.get()};
-  rd_kafka_CreateTopics(admin.get(), topics, 1, nullptr, queue.get());
-  Owned<rd_kafka_event_t, rd_kafka_event_destroy> result(rd_kafka_queue_poll(queue.get(), 30000));
-  if (!result) throw std::runtime_error("timed out creating topic " + name);
-  std::size_t count = 0;
-  const rd_kafka_topic_result_t** results =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(result.get()), &count);
-  if (count != 1 || rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw std::runtime_error("cannot create topic " + name + ": " +
-                             (count == 1 ? rd_kafka_topic_result_error_string(results[0]) : "no result"));
-  }
-}
-
 class PoisonTest : public RelayIntegrationTest {
  protected:
   void SetUp() override {
@@ -174,7 +145,9 @@ class PoisonTest : public RelayIntegrationTest {
         "CREATE TABLE outbox.legacy (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), aggregatetype text, "
         "aggregateid text, type text, payload jsonb);"
         "CREATE PUBLICATION poison FOR TABLE outbox.outbox, outbox.text_events, outbox.legacy WITH (publish = 'insert')");
-    CreateLimitedTopic(Topic("Limited"), kTopicLimit);
+    // max.message.bytes kTopicLimit: the broker refuses what librdkafka lets through.
+    KafkaAdmin({{"bootstrap.servers", Harness().kafka_bootstrap_servers}})
+        .CreateTopic(Topic("Limited"), 1, {{"max.message.bytes", kTopicLimit}});
   }
 
   std::string Topic(const std::string& aggregate_type) const { return "it." + aggregate_type + "." + suffix_; }
