@@ -15,7 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config/logging.hpp"
+#include "base/logging.hpp"
 
 namespace outbox_relay::sinks {
 
@@ -33,7 +33,7 @@ char kCheckpointMarker;
 // events are routed to. Tags (transaction counts, event indexes) never come near it.
 constexpr std::uint64_t kDeadLetterTagBit = std::uint64_t{1} << 63;
 
-spdlog::logger& Log() { return config::Logger("sinks"); }
+spdlog::logger& Log() { return base::Logger("sinks"); }
 
 }  // namespace
 
@@ -84,7 +84,7 @@ KafkaConfHandle MakeProducerConf(const std::map<std::string, std::string>& prope
 
 // Owns a librdkafka error object and says what kind it is.
 struct TxnError {
-  config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy> error;
+  base::CHandle<rd_kafka_error_t, rd_kafka_error_destroy> error;
   explicit operator bool() const { return error != nullptr; }
   std::string Text() const { return rd_kafka_error_string(error.get()); }
   bool Fatal() const { return rd_kafka_error_is_fatal(error.get()) != 0; }
@@ -424,7 +424,7 @@ awaitable<void> KafkaSink::InitTransactions() {
   const auto timeout = Transactions().transaction_timeout;
   co_await OnWorker(worker_, [this, timeout] {
     CreateCheckpointTopic();
-    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+    TxnError error{base::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
         rd_kafka_init_transactions(producer_.get(), Millis(timeout)))};
     if (error && (error.Fatal() || !error.Retriable())) ThrowBroken("cannot initialise Kafka transactions", error);
     if (error) throw SinkError("cannot initialise Kafka transactions yet: " + error.Text(), true);
@@ -530,7 +530,7 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
   if (metadata->topic_cnt != 1 || metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw SinkError("checkpoint topic " + settings.checkpoint_topic + " is not available", true);
   }
-  config::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
+  base::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
       rd_kafka_topic_partition_list_new(metadata->topics[0].partition_cnt));
   for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
     rd_kafka_topic_partition_list_add(partitions.get(), settings.checkpoint_topic.c_str(),
@@ -546,7 +546,7 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
     if (Clock::now() > deadline) {
       throw SinkError("timed out reading checkpoint topic " + settings.checkpoint_topic, true);
     }
-    config::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
+    base::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
         rd_kafka_consumer_poll(consumer.get(), 200));
     if (!message) continue;
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -571,7 +571,7 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
 }
 
 void KafkaSink::BeginTransaction() {
-  TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+  TxnError error{base::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
       rd_kafka_begin_transaction(producer_.get()))};
   if (error) ThrowBroken("cannot begin a Kafka transaction", error);
 }
@@ -608,7 +608,7 @@ awaitable<void> KafkaSink::AbortTransaction() {
 void KafkaSink::AbortBlocking() {
   const int timeout = Millis(Transactions().transaction_timeout);
   for (int attempt = 1;; ++attempt) {
-    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+    TxnError error{base::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
         rd_kafka_abort_transaction(producer_.get(), timeout))};
     if (!error) return;
     if (error.Fatal() || !error.Retriable() || attempt == kCommitAttempts) {
@@ -620,7 +620,7 @@ void KafkaSink::AbortBlocking() {
 std::optional<std::string> KafkaSink::CommitBlocking() {
   const int timeout = Millis(Transactions().transaction_timeout);
   for (int attempt = 1;; ++attempt) {
-    TxnError error{config::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
+    TxnError error{base::CHandle<rd_kafka_error_t, rd_kafka_error_destroy>(
         rd_kafka_commit_transaction(producer_.get(), timeout))};
     if (!error) return std::nullopt;
     if (error.Fatal()) ThrowBroken("Kafka transaction failed", error);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/).
 
-pgoutput: the byte vectors of tests/unit/relay/{pgoutput,replication_protocol,
-transaction_assembler}_test.cpp, each wrapped the way pgoutput_fuzzer.cpp reads its input (a
+pgoutput: the byte vectors of tests/unit/pg/{pgoutput,replication_protocol}_test.cpp and
+tests/unit/pipeline/transaction_assembler_test.cpp, each wrapped the way pgoutput_fuzzer.cpp reads its input (a
 configuration byte, then length-prefixed CopyData frames), plus whole transactions as the
 relay sees them.
 
@@ -109,7 +109,7 @@ def publish_message(**fields):
 def pgoutput_seeds():
     outbox_relation = relation(OUTBOX_OID, "outbox", "outbox", OUTBOX_COLUMNS)
     single = {
-        # tests/unit/relay/pgoutput_test.cpp, one message each
+        # tests/unit/pg/pgoutput_test.cpp, one message each
         "begin": begin(xid=0xDEAD_BEEF),
         "commit": commit(),
         "origin": b"O" + u64(FINAL_LSN) + cstr("pg_16390"),
@@ -130,11 +130,11 @@ def pgoutput_seeds():
         "negative-count": b"R" + u32(1) + cstr("s") + cstr("t") + b"d" + u16(0x8000),
     }
     seeds = {name: frames(0, xlog(payload)) for name, payload in single.items()}
-    # tests/unit/relay/replication_protocol_test.cpp: keepalives and an empty XLogData.
+    # tests/unit/pg/replication_protocol_test.cpp: keepalives and an empty XLogData.
     seeds["keepalive"] = frames(0, keepalive(reply=1), keepalive())
     seeds["xlog-empty"] = frames(0, xlog(b""))
 
-    # tests/unit/relay/transaction_assembler_test.cpp: whole transactions, in several configs
+    # tests/unit/pipeline/transaction_assembler_test.cpp: whole transactions, in several configs
     # (the selector byte: capture mode, format, routing rule; see pgoutput_fuzzer.cpp).
     row_transaction = [xlog(outbox_relation)] + transaction(insert(OUTBOX_OID, outbox_row()))
     for selector, what in [(0, "payload"), (6, "both-envelope"), (10, "both-ce-binary"),

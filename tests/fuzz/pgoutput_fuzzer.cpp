@@ -20,9 +20,9 @@
 #include "config/config.hpp"
 #include "outbox/event_encoder.hpp"
 #include "outbox/event_mapper.hpp"
-#include "relay/pgoutput.hpp"
-#include "relay/replication_protocol.hpp"
-#include "relay/transaction_assembler.hpp"
+#include "relay/pg/pgoutput.hpp"
+#include "relay/pg/replication_protocol.hpp"
+#include "relay/pipeline/transaction_assembler.hpp"
 
 namespace outbox_relay::fuzz {
 namespace {
@@ -92,21 +92,21 @@ std::string_view NextFrame(std::string_view& input) {
 
 void Replay(std::string_view input) {
   if (input.empty()) return;
-  relay::TransactionAssembler assembler(SelectConfig(static_cast<std::uint8_t>(input[0])));
+  pipeline::TransactionAssembler assembler(SelectConfig(static_cast<std::uint8_t>(input[0])));
   input.remove_prefix(1);
   outbox::EncodedEvent record;
   volatile std::size_t sink = 0;  // keeps the touched bytes from being optimised away
   while (!input.empty()) {
     const std::string_view frame = NextFrame(input);
-    const relay::ServerCopyData copy_data = relay::DecodeServerCopyData(frame);
-    const auto* xlog = std::get_if<relay::XLogData>(&copy_data);
+    const pg::ServerCopyData copy_data = pg::DecodeServerCopyData(frame);
+    const auto* xlog = std::get_if<pg::XLogData>(&copy_data);
     if (xlog == nullptr) continue;  // a keepalive: nothing downstream reads it but the watermark
-    const relay::TransactionAssembler::Step step = assembler.Apply(relay::DecodePgOutput(xlog->payload));
-    if (const auto* event = std::get_if<relay::TransactionAssembler::EventStep>(&step)) {
+    const pipeline::TransactionAssembler::Step step = assembler.Apply(pg::DecodePgOutput(xlog->payload));
+    if (const auto* event = std::get_if<pipeline::TransactionAssembler::EventStep>(&step)) {
       outbox::EncodeEvent(event->event, record);
       sink = sink + TouchRecord(event->event, record);
-    } else if (const auto* begin = std::get_if<relay::TransactionAssembler::BeginStep>(&step)) {
-      sink = sink + relay::FormatPgTimestamp(begin->commit_time).size();
+    } else if (const auto* begin = std::get_if<pipeline::TransactionAssembler::BeginStep>(&step)) {
+      sink = sink + pipeline::FormatPgTimestamp(begin->commit_time).size();
     }
   }
 }
@@ -117,9 +117,9 @@ void Replay(std::string_view input) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
     outbox_relay::fuzz::Replay(std::string_view(reinterpret_cast<const char*>(data), size));
-  } catch (const outbox_relay::relay::DecodeError&) {
+  } catch (const outbox_relay::pg::DecodeError&) {
   } catch (const outbox_relay::outbox::TableShapeError&) {
-  } catch (const outbox_relay::relay::PoisonEventError&) {
+  } catch (const outbox_relay::pipeline::PoisonEventError&) {
   }
   return 0;
 }

@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kLoopback = "127.0.0.1";
 
-// Every metric family the relay exports (relay/metrics.cpp); README.md documents each.
+// Every metric family the relay exports (relay/server/metrics.cpp); README.md documents each.
 const std::vector<std::string> kFamilies = {
     "outbox_relay_events_published_total", "outbox_relay_bytes_published_total",
     "outbox_relay_delivery_errors_total",  "outbox_relay_dead_lettered_total",

@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kAdminTimeoutMs = 30000;
 
 template <typename T, auto Destroy>
-using Handle = config::CHandle<T, Destroy>;
+using Handle = base::CHandle<T, Destroy>;
 using QueueHandle = Handle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
 using EventHandle = Handle<rd_kafka_event_t, rd_kafka_event_destroy>;
 using MetadataHandle = Handle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy>;

@@ -10,7 +10,7 @@
 #include <set>
 #include <string>
 
-#include "config/c_handle.hpp"
+#include "base/c_handle.hpp"
 
 namespace outbox_relay::it {
 
@@ -44,7 +44,7 @@ class KafkaAdmin {
   void ProduceOneEach(const std::string& topic, int partitions);
 
  private:
-  config::CHandle<rd_kafka_t, rd_kafka_destroy> client_;
+  base::CHandle<rd_kafka_t, rd_kafka_destroy> client_;
 };
 
 }  // namespace outbox_relay::it

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/c_handle.hpp"
+#include "base/c_handle.hpp"
 #include "sinks/kafka_handles.hpp"
 
 namespace outbox_relay::sinks {
@@ -54,7 +54,7 @@ class MockCluster {
   }
 
  private:
-  using MockClusterHandle = config::CHandle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy>;
+  using MockClusterHandle = base::CHandle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy>;
 
   KafkaHandle owner_;  // destroyed after the cluster, which runs on it
   MockClusterHandle cluster_;

@@ -20,7 +20,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/c_handle.hpp"
+#include "base/c_handle.hpp"
 #include "config/config.hpp"
 #include "outbox/event_encoder.hpp"
 #include "outbox/outbox_event.hpp"
@@ -61,7 +61,7 @@ std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::st
   KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size()));
   if (!consumer) throw std::runtime_error(std::string("consumer: ") + error.data());
   conf.release();  // owned by the consumer now
-  config::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
+  base::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
       rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(partitions.get(), topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
   rd_kafka_assign(consumer.get(), partitions.get());
@@ -69,7 +69,7 @@ std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::st
   std::vector<ConsumedRecord> records;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (records.size() < count && std::chrono::steady_clock::now() < deadline) {
-    config::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
+    base::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
         rd_kafka_consumer_poll(consumer.get(), 100));
     if (!message || message->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     ConsumedRecord& record = records.emplace_back();

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "relay/server/metrics.hpp"
+#include "relay/pg/pg_connection.hpp"
+
+namespace outbox_relay::ops {
+
+/// Side work on a normal (not replication) connection to the source database, so it never
+/// waits behind the stream: the heartbeat (a transactional logical message every
+/// heartbeat.interval, so an idle outbox does not pin WAL), and polling the slot's retained WAL
+/// and lag for the metrics and the WAL guard. Reconnects on its own; io_context thread only.
+class SlotMonitor {
+ public:
+  /// `on_wal_limit` is called when retained WAL passes wal_guard.max_bytes and the action is
+  /// stop.
+  SlotMonitor(boost::asio::io_context& io, const config::Config& config, server::RelayMetrics& metrics,
+              std::function<void(const std::string&)> on_wal_limit);
+
+  /// Runs until Stop().
+  boost::asio::awaitable<void> Run();
+  void Stop();
+
+ private:
+  enum class GuardLevel { kOk, kWarn, kMax };
+
+  boost::asio::awaitable<void> Heartbeat();
+  boost::asio::awaitable<void> Poll();
+  void Guard(double retained_bytes);
+
+  const config::Config& config_;
+  server::RelayMetrics& metrics_;
+  std::function<void(const std::string&)> on_wal_limit_;
+  pg::PgConnection conn_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point next_heartbeat_;
+  std::chrono::steady_clock::time_point next_poll_;
+  GuardLevel guard_ = GuardLevel::kOk;
+  bool failing_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace outbox_relay::ops

@@ -1,0 +1,131 @@
+#include "relay/server/metrics.hpp"
+
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+#include "base/version.hpp"
+
+namespace outbox_relay::server {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+prometheus::Counter& Cached(std::unordered_map<std::string, prometheus::Counter*>& cache,
+                            prometheus::Family<prometheus::Counter>& family, const char* label,
+                            std::string_view value) {
+  auto found = cache.find(std::string(value));
+  if (found != cache.end()) return *found->second;
+  auto& counter = family.Add({{label, std::string(value)}});
+  cache.emplace(std::string(value), &counter);
+  return counter;
+}
+
+prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& registry, const char* name,
+                                                      const char* help) {
+  return BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& registry, const char* name,
+                                                  const char* help) {
+  return BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Counter& Counter(prometheus::Registry& registry, const char* name, const char* help) {
+  return CounterFamily(registry, name, help).Add({});
+}
+
+prometheus::Gauge& Gauge(prometheus::Registry& registry, const char* name, const char* help) {
+  return GaugeFamily(registry, name, help).Add({});
+}
+
+prometheus::Histogram& Histogram(prometheus::Registry& registry, const char* name, const char* help,
+                                 prometheus::Histogram::BucketBoundaries buckets) {
+  return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, std::move(buckets));
+}
+
+// Names every kind, so the help cannot fall behind the list.
+std::string DeliveryErrorsHelp() {
+  std::string help = "Delivery failures by kind:";
+  for (const std::string_view kind : kDeliveryErrorKinds) {
+    help += (kind == kDeliveryErrorKinds.front() ? " " : ", ") + std::string(kind);
+    if (kind == "delivery") help += " (an event not acknowledged in time, sent again, or refused)";
+    if (kind == "producer_replaced") help += " (after a fatal producer error)";
+  }
+  return help;
+}
+
+}  // namespace
+
+RelayMetrics::RelayMetrics()
+    : registry(std::make_shared<prometheus::Registry>()),
+      events_published(CounterFamily(*registry, "outbox_relay_events_published_total",
+                                     "Events acknowledged by the sink (exactly-once: committed), by topic")),
+      bytes_published(CounterFamily(*registry, "outbox_relay_bytes_published_total",
+                                    "Key plus value bytes of the published events, by topic")),
+      delivery_errors(CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
+      dead_lettered(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
+                                  "Poison rows written to the dead-letter topic, by reason")),
+      in_flight_events(Gauge(*registry, "outbox_relay_in_flight_events",
+                             "Events handed to the sink and not yet acknowledged")),
+      in_flight_bytes(Gauge(*registry, "outbox_relay_in_flight_bytes", "Bytes of the in-flight events")),
+      received_lsn(Gauge(*registry, "outbox_relay_received_lsn",
+                         "Highest WAL position received from PostgreSQL, as a number")),
+      acknowledged_lsn(Gauge(*registry, "outbox_relay_acknowledged_lsn",
+                             "WAL position confirmed to the slot (everything before it is in Kafka)")),
+      lag_bytes(Gauge(*registry, "outbox_relay_replication_lag_bytes",
+                      "Server WAL position minus the slot's confirmed position")),
+      lag_seconds(Gauge(*registry, "outbox_relay_replication_lag_seconds",
+                        "Age of the newest acknowledged commit when it was acknowledged; 0 when idle")),
+      retained_wal_bytes(Gauge(*registry, "outbox_relay_slot_retained_wal_bytes",
+                               "WAL the slot keeps on the server (current LSN minus restart_lsn)")),
+      wal_guard_exceeded(GaugeFamily(*registry, "outbox_relay_wal_guard_exceeded",
+                                     "1 while retained WAL is over the wal_guard limit of this level")),
+      wal_guard_exceeded_warn(wal_guard_exceeded.Add({{"level", "warn"}})),
+      wal_guard_exceeded_max(wal_guard_exceeded.Add({{"level", "max"}})),
+      commit_to_ack_seconds(Histogram(*registry, "outbox_relay_commit_to_ack_seconds",
+                                      "From a source transaction's commit to its acknowledgement",
+                                      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                       10, 30, 60})),
+      transaction_events(Histogram(*registry, "outbox_relay_transaction_events",
+                                   "Outbox events per source transaction",
+                                   {1, 2, 5, 10, 50, 100, 1000, 10000, 100000})),
+      reconnects(Counter(*registry, "outbox_relay_reconnects_total",
+                         "Replication connection attempts after the first")),
+      heartbeats(Counter(*registry, "outbox_relay_heartbeats_total",
+                         "Heartbeat messages written to the source database")),
+      ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
+  // Present at 0 from the start, so increase() sees the first error.
+  for (const std::string_view kind : kDeliveryErrorKinds) DeliveryErrors(kind);
+  for (const outbox::PoisonReason reason : outbox::kPoisonReasons) DeadLettered(reason);
+  GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
+      .Add({{"version", std::string(base::kVersion)}, {"revision", std::string(base::kGitRevision)}})
+      .Set(1);
+}
+
+prometheus::Counter& RelayMetrics::EventsPublished(std::string_view topic) {
+  return Cached(events_by_topic_, events_published, "topic", topic);
+}
+
+prometheus::Counter& RelayMetrics::BytesPublished(std::string_view topic) {
+  return Cached(bytes_by_topic_, bytes_published, "topic", topic);
+}
+
+prometheus::Counter& RelayMetrics::DeliveryErrors(std::string_view kind) {
+  return Cached(errors_by_kind_, delivery_errors, "kind", kind);
+}
+
+prometheus::Counter& RelayMetrics::DeadLettered(outbox::PoisonReason reason) {
+  return Cached(dead_lettered_by_reason_, dead_lettered, "reason", outbox::ReasonCode(reason));
+}
+
+std::string RelayMetrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry->Collect());
+  return out.str();
+}
+
+}  // namespace outbox_relay::server
