@@ -17,6 +17,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "config/config.hpp"
+#include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "base/redaction.hpp"
 #include "relay/ops/cli.hpp"
@@ -24,7 +25,6 @@
 #include "relay/server/http_server.hpp"
 #include "relay/server/metrics.hpp"
 #include "relay/pipeline/relay.hpp"
-#include "base/exit_code.hpp"
 #include "relay/ops/replay.hpp"
 #include "relay/ops/slot_monitor.hpp"
 #include "sinks/kafka_sink.hpp"

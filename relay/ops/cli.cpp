@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/exit_code.hpp"
 #include "base/c_handle.hpp"
 #include "config/config.hpp"
 #include "base/redaction.hpp"
@@ -29,7 +30,6 @@
 #include "relay/pg/pg_conninfo.hpp"
 #include "relay/pg/pg_handles.hpp"
 #include "relay/pg/replication_stream.hpp"
-#include "base/exit_code.hpp"
 #include "base/version.hpp"
 #include "sinks/kafka_handles.hpp"
 

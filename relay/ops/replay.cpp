@@ -13,6 +13,7 @@
 #include "outbox/event_mapper.hpp"
 #include "relay/pg/lsn.hpp"
 #include "relay/pg/pg_connection.hpp"
+#include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::ops {
 
@@ -204,7 +205,7 @@ awaitable<std::size_t> Replay(boost::asio::io_context& io, const config::Config&
     co_await conn.Execute("COMMIT");
   } catch (const pg::ReplicationError& error) {
     // 22007/22008/22P02: the server could not read a bound as a timestamp or LSN.
-    throw ReplayError(error.what(), std::string_view(error.what()).find("SQLSTATE 22") != std::string_view::npos);
+    throw ReplayError(error.what(), pg::sqlstate::InClass(error.sqlstate(), pg::sqlstate::kClassDataException));
   }
   co_return total;
 }

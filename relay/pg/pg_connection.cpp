@@ -8,6 +8,7 @@
 
 #include "base/logging.hpp"
 #include "relay/pg/pg_conninfo.hpp"
+#include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::pg {
 
@@ -29,7 +30,9 @@ std::string FirstLine(std::string text) {
 
 // SQLSTATE classes reconnecting cannot fix: bad credentials, missing objects or privileges.
 bool IsRetryableSqlState(std::string_view state) {
-  return !(state.starts_with("28") || state.starts_with("3D") || state.starts_with("42"));
+  return !(sqlstate::InClass(state, sqlstate::kClassInvalidAuthorization) ||
+           sqlstate::InClass(state, sqlstate::kClassInvalidCatalogName) ||
+           sqlstate::InClass(state, sqlstate::kClassSyntaxOrAccessRule));
 }
 
 }  // namespace

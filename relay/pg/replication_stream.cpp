@@ -4,6 +4,7 @@
 
 #include "base/logging.hpp"
 #include "relay/pg/replication_protocol.hpp"
+#include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::pg {
 
@@ -112,7 +113,7 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
       co_await RecordSlot(*consistent_point);
     } catch (const ReplicationError& error) {
       // Another relay may have created it between the two statements; look again.
-      if (error.sqlstate() != "42710") throw;
+      if (error.sqlstate() != sqlstate::kDuplicateObject) throw;
     }
   }
   conn_.Fail("replication slot " + config_.slot + " vanished while being created");
@@ -150,7 +151,10 @@ awaitable<void> ReplicationStream::RecordSlot(Lsn created_lsn) {
 bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
   // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots. Neither
   // stops streaming: the relay only loses its evidence against a silently re-created slot.
-  if (error.sqlstate() != "42P01" && error.sqlstate() != "42501") return false;
+  if (error.sqlstate() != sqlstate::kUndefinedTable &&
+      error.sqlstate() != sqlstate::kInsufficientPrivilege) {
+    return false;
+  }
   if (!protection_off_reported_) {
     protection_off_reported_ = true;
     Log().warn("slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "

@@ -1,5 +1,4 @@
 #include "relay/pipeline/relay.hpp"
-#include "base/exit_code.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -10,10 +9,12 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "relay/pg/pgoutput.hpp"
 #include "relay/pg/replication_protocol.hpp"
 #include "relay/pg/source_privileges.hpp"
+#include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::pipeline {
 
@@ -26,8 +27,6 @@ using Clock = std::chrono::steady_clock;
 spdlog::logger& Log() { return base::Logger("relay"); }
 
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
-// START_REPLICATION on a slot another walsender uses: "replication slot ... is active for PID".
-constexpr std::string_view kSlotInUse = "55006";
 
 // A poison row under on_poison: fail, or one that cannot be dead-lettered: the one error line.
 std::string PoisonFailure(const PoisonEventError& error, config::PoisonPolicy policy) {
@@ -364,7 +363,7 @@ awaitable<int> Relay::Run() {
     if (!lost) continue;
     // The slot is the lock between relays: while another one streams from it, this one is a
     // standby, retrying often enough to take over within ha.takeover_seconds of its end.
-    const bool slot_in_use = lost->sqlstate() == kSlotInUse;
+    const bool slot_in_use = lost->sqlstate() == pg::sqlstate::kObjectInUse;
     if (!slot_in_use) metrics_.reconnects.Increment();
     ++connection_;
     stream_.Close();
