@@ -116,7 +116,7 @@ constexpr std::string_view kFencedCause =
 
 // Delivery errors of a producer that stopped waiting rather than of a broker that refused: the
 // record may or may not be in Kafka, and may get in on a later attempt.
-bool GaveUp(rd_kafka_resp_err_t code) {
+bool ProducerGaveUp(rd_kafka_resp_err_t code) {
   return code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
          code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE || code == RD_KAFKA_RESP_ERR__FATAL;
 }
@@ -292,6 +292,20 @@ outbox::PoisonRow RefusedRecord(const rd_kafka_message_t& message, rd_kafka_head
   return poison;
 }
 
+DeliveryOutcome Outcome(const rd_kafka_message_t& message, bool dead_letter, rd_kafka_headers_t* headers) {
+  const char* topic = rd_kafka_topic_name(message.rkt);
+  if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) return Delivered{topic};
+  std::string error = std::string(topic) + ": " + rd_kafka_err2str(message.err);
+  if (message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    return Withdrawn{std::move(error)};
+  }
+  if (ProducerGaveUp(message.err)) return GaveUp{std::move(error)};
+  if (message.err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !dead_letter) {
+    return RefusedTooLarge{std::move(error), RefusedRecord(message, headers)};
+  }
+  return Refused{std::move(error)};
+}
+
 }  // namespace
 
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
@@ -300,7 +314,6 @@ void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   DeliveryReport report;
   report.tag = opaque & ~kDeadLetterTagBit;
   report.bytes = message.key_len + message.len;
-  report.topic = rd_kafka_topic_name(message.rkt);
   rd_kafka_headers_t* headers = nullptr;
   // Only the rare reports that need them read the headers back.
   const bool dead_letter = (opaque & kDeadLetterTagBit) != 0;
@@ -309,17 +322,12 @@ void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   if (dead_letter) {
     report.dead_letter = outbox::ReasonFromCode(FirstHeader(headers, outbox::kDeadLetterReasonHeader));
   }
-  if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
-    report.purged = message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-    report.retriable = report.purged || GaveUp(message.err);
-    // The idempotent producer moves on past a record it gave up on (a new epoch), so records
-    // queued after it would overtake it when Kafka is back: withdraw them all, to be re-sent in
-    // order. A transaction needs no such care: the failed record aborts the whole of it.
-    if (GaveUp(message.err) && !transactions_) {
-      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    }
-    if (too_large && !dead_letter) report.too_large = RefusedRecord(message, headers);
+  report.outcome = Outcome(message, dead_letter, headers);
+  // The idempotent producer moves on past a record it gave up on (a new epoch), so records
+  // queued after it would overtake it when Kafka is back: withdraw them all, to be re-sent in
+  // order. A transaction needs no such care: the failed record aborts the whole of it.
+  if (std::holds_alternative<GaveUp>(report.outcome) && !transactions_) {
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
   handlers_.on_delivery(report);
 }

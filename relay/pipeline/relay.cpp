@@ -1,5 +1,7 @@
 #include "relay/pipeline/relay.hpp"
 
+#include "base/overloaded.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <random>
@@ -200,66 +202,80 @@ void Relay::OnDelivery(const sinks::DeliveryReport& report) {
 }
 
 void Relay::OnTransactionalDelivery(const sinks::DeliveryReport& report) {
-  if (report.error) {
-    // A dead-letter record withdrawn by the abort, or timed out, is written again with its
-    // transaction; one Kafka refused would be refused again.
-    if (report.dead_letter && !report.retriable) {
-      FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
-      return;
-    }
-    if (report.too_large) {
-      const auto commit = Lsn::Parse(report.too_large->commit_lsn);
-      if (config_.on_poison == config::PoisonPolicy::kFail || !commit) throw PoisonEventError(*report.too_large);
-      refused_.emplace(*commit, report.tag);
-    }
-    if (!report.purged) batch_.failed = true;
-    // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
-    // makes that commit fail (abort, re-read from the watermark).
-    // One line per event would flood the log after an abort; the commit result names the cause.
-    Log().debug("event in the open Kafka transaction failed: {}", *report.error);
-    return;
-  }
-  if (report.dead_letter) {
-    ++batch_.dead_lettered[*report.dead_letter];
-    return;
-  }
-  auto& [events, bytes] = batch_.published[std::string(report.topic)];
-  ++events;
-  bytes += report.bytes;
+  // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
+  // makes that commit fail (abort, re-read from the watermark). One line per failed event
+  // would flood the log after an abort; the commit result names the cause.
+  const auto failed = [&](const std::string& error) {
+    batch_.failed = true;
+    Log().debug("event in the open Kafka transaction failed: {}", error);
+  };
+  std::visit(base::Overloaded{
+                 [&](const sinks::Delivered& delivered) {
+                   if (report.dead_letter) {
+                     ++batch_.dead_lettered[*report.dead_letter];
+                     return;
+                   }
+                   auto& [events, bytes] = batch_.published[std::string(delivered.topic)];
+                   ++events;
+                   bytes += report.bytes;
+                 },
+                 [&](const sinks::Refused& refused) {
+                   // A dead-letter record Kafka refused would be refused again; one withdrawn
+                   // by the abort, or timed out, is written again with its transaction.
+                   if (report.dead_letter) {
+                     FailFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+                     return;
+                   }
+                   failed(refused.error);
+                 },
+                 [&](const sinks::RefusedTooLarge& refused) {
+                   const auto commit = Lsn::Parse(refused.row.commit_lsn);
+                   if (config_.on_poison == config::PoisonPolicy::kFail || !commit) throw PoisonEventError(refused.row);
+                   refused_.emplace(*commit, report.tag);
+                   failed(refused.error);
+                 },
+                 [&](const sinks::GaveUp& gave_up) { failed(gave_up.error); },
+                 [&](const sinks::Withdrawn& withdrawn) {
+                   Log().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
+                 },
+             },
+             report.outcome);
 }
 
 void Relay::OnDirectDelivery(const sinks::DeliveryReport& report) {
-  if (report.too_large) {
-    // The event stays counted in its transaction until its dead-letter record is acknowledged.
-    DeadLetter(*report.too_large, report.tag);
-    return;
-  }
-  if (report.error) {
-    // Timed out: Kafka may take it later; skipping it would lose it. Read again from the slot.
-    if (report.retriable) {
-      OnUndelivered(*report.error);
-      return;
-    }
-    if (report.dead_letter) {
-      FailFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
-      return;
-    }
-    metrics_.DeliveryErrors("delivery").Increment();
-    // Kafka refused it after the producer's own retries: it would refuse it again. Keep the slot
-    // where it is and stop.
-    FailFatal("delivery failed permanently (" + *report.error + "); fix the topic or the broker, then restart");
-    return;
-  }
-  sink_delivered_ = true;
-  if (report.dead_letter) {
-    metrics_.DeadLettered(*report.dead_letter).Increment();
-  } else {
-    metrics_.EventsPublished(report.topic).Increment();
-    metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
-  }
-  const Lsn before = tracker_.Watermark();
-  tracker_.Delivered(report.tag);
-  if (tracker_.Watermark() != before) ConfirmSoon();
+  std::visit(base::Overloaded{
+                 [&](const sinks::Delivered& delivered) {
+                   sink_delivered_ = true;
+                   if (report.dead_letter) {
+                     metrics_.DeadLettered(*report.dead_letter).Increment();
+                   } else {
+                     metrics_.EventsPublished(delivered.topic).Increment();
+                     metrics_.BytesPublished(delivered.topic).Increment(static_cast<double>(report.bytes));
+                   }
+                   const Lsn before = tracker_.Watermark();
+                   tracker_.Delivered(report.tag);
+                   if (tracker_.Watermark() != before) ConfirmSoon();
+                 },
+                 [&](const sinks::Refused& refused) {
+                   if (report.dead_letter) {
+                     FailFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+                     return;
+                   }
+                   metrics_.DeliveryErrors("delivery").Increment();
+                   // Kafka refused it after the producer's own retries: it would refuse it again.
+                   // Keep the slot where it is and stop.
+                   FailFatal("delivery failed permanently (" + refused.error +
+                             "); fix the topic or the broker, then restart");
+                 },
+                 // The event stays counted in its transaction until its dead-letter record is
+                 // acknowledged.
+                 [&](const sinks::RefusedTooLarge& refused) { DeadLetter(refused.row, report.tag); },
+                 // Timed out or withdrawn: Kafka may take it later; skipping it would lose it.
+                 // Read again from the slot.
+                 [&](const sinks::GaveUp& gave_up) { OnUndelivered(gave_up.error); },
+                 [&](const sinks::Withdrawn& withdrawn) { OnUndelivered(withdrawn.error); },
+             },
+             report.outcome);
 }
 
 void Relay::OnConfirmable(PgTimestamp commit_time) {
