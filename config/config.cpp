@@ -53,7 +53,9 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env,
     }
   }
   for (const auto& [key, value] : raw) {
-    if (detail::IsKafkaKey(key)) config.kafka[key.substr(detail::kKafkaSection.size() + 1)] = value.text;
+    if (detail::IsKafkaKey(key)) {
+      config.kafka[key.substr(detail::kKafkaSection.size() + 1)] = value.text;
+    }
   }
 
   for (const KeySpec& spec : detail::Keys()) {
