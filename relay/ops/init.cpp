@@ -176,7 +176,8 @@ Step InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
     return false;
   }
   // Waits for transactions running now to finish: the slot's consistent point.
-  const auto created = db.QueryValue("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+  const auto created =
+      db.QueryValue("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
   if (!created) {
     report.Fail(what, created.error().message,
                 "the role needs REPLICATION and the server wal_level = logical (outbox-relay check tells); or "

@@ -65,7 +65,8 @@ TEST(SqlTextTest, SlotStatementsQuoteTheSlotAsALiteral) {
 
 // Statements become comments; comments and empty lines stay; every line ends in a newline.
 TEST(SqlTextTest, CommentOutKeepsCommentsAndBlankLines) {
-  EXPECT_EQ(CommentOut("-- a role\nCREATE ROLE r;\n\nGRANT x TO r;"), "-- a role\n-- CREATE ROLE r;\n\n-- GRANT x TO r;\n");
+  EXPECT_EQ(CommentOut("-- a role\nCREATE ROLE r;\n\nGRANT x TO r;"),
+            "-- a role\n-- CREATE ROLE r;\n\n-- GRANT x TO r;\n");
   EXPECT_EQ(CommentOut(""), "");
 }
 
