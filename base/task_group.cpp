@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -77,7 +78,10 @@ void TaskGroup::Spawn(std::string name, boost::asio::awaitable<void> task, StopC
     // Copied: a waiter that resumes may register or unregister before this loop would end.
     for (auto* timer : std::vector<boost::asio::steady_timer*>(state->waiters)) timer->cancel();
   });
-  if (state_->stopping) AskToStop(*state_, *entry);
+  if (state_->stopping) {
+    // Posted after the task's start, so the callback finds what it stops (a timer set, say).
+    boost::asio::post(io_, [state = state_, entry] { AskToStop(*state, *entry); });
+  }
 }
 
 void TaskGroup::AskToStop(State& state, Task& task) {

@@ -39,7 +39,7 @@ class TaskGroup {
   void OnFailure(FailureHandler handler);
 
   /// Starts `task` on the io_context under `name`; `stop` asks it to finish and must not block.
-  /// After StopAll() a new task is asked to stop at once. Throws std::invalid_argument when a
+  /// After StopAll() a new task is asked to stop as soon as it has started. Throws std::invalid_argument when a
   /// task of that name was spawned before: names identify tasks in logs, Stop() and Wait().
   void Spawn(std::string name, boost::asio::awaitable<void> task, StopCallback stop);
 
