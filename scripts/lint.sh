@@ -127,7 +127,9 @@ for log in sorted(glob.glob(out + "/*.log")):
         crashed.append(log)
     for line in text.splitlines():
         m = head.match(line)
-        if m:
+        if m and not m.group(1).startswith(root):
+            current = None  # in a library's header, instantiated from ours: not ours to fix
+        elif m:
             key = (m.group(1), int(m.group(2)), int(m.group(3)), m.group(6), m.group(5))
             current = None if key in findings else key
             if current:
