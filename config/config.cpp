@@ -246,7 +246,7 @@ KeySpec StringKey(std::string key, Access access, StringCheck check) {
 }
 
 template <typename Access>
-KeySpec BoolKey(std::string key, Access access) {
+KeySpec BoolKey(const std::string& key, Access access) {
   return {key, "a boolean",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::optional<bool> value = ParseBool(text);
@@ -262,7 +262,7 @@ KeySpec BoolKey(std::string key, Access access) {
 using ConfigCheck = std::function<Problem(const Config&)>;
 
 template <typename Access>
-KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64_t max,
+KeySpec MillisKey(const std::string& key, Access access, std::uint64_t min, std::uint64_t max,
                   ConfigCheck extra = nullptr) {
   return {key, "an integer (milliseconds)",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
@@ -281,7 +281,7 @@ KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64
 }
 
 template <typename Access>
-KeySpec SecondsKey(std::string key, Access access, std::uint64_t min = 0) {
+KeySpec SecondsKey(const std::string& key, Access access, std::uint64_t min = 0) {
   return {key, "an integer (seconds)",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t seconds = ParseUnsigned(key, text, origin);
@@ -298,7 +298,7 @@ KeySpec SecondsKey(std::string key, Access access, std::uint64_t min = 0) {
 }
 
 template <typename Access>
-KeySpec CountKey(std::string key, Access access, std::size_t min, ConfigCheck extra = nullptr) {
+KeySpec CountKey(const std::string& key, Access access, std::size_t min, ConfigCheck extra = nullptr) {
   return {key, "an integer",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t value = ParseUnsigned(key, text, origin);
@@ -549,17 +549,17 @@ Enum ParseChoice(const Choices<Enum>& choices, const std::string& text, const st
 }
 
 const Choices<EventFormat>& FormatChoices() {
-  static const Choices<EventFormat> choices{
+  static const Choices<EventFormat> kChoices{
       {"payload", EventFormat::kPayload},
       {"envelope", EventFormat::kEnvelope},
       {"cloudevents-binary", EventFormat::kCloudEventsBinary},
       {"cloudevents-structured", EventFormat::kCloudEventsStructured}};
-  return choices;
+  return kChoices;
 }
 
 // A key with a fixed set of spellings, each naming one enum value.
 template <typename Access, typename Enum>
-KeySpec EnumKey(std::string key, Access access, Choices<Enum> choices,
+KeySpec EnumKey(std::string key, Access access, const Choices<Enum>& choices,
                 ConfigCheck check = nullptr) {
   return {std::move(key), "a string",
           [access, choices](Config& config, const std::string& text, const std::string& origin) {
@@ -571,7 +571,7 @@ KeySpec EnumKey(std::string key, Access access, Choices<Enum> choices,
 }
 
 const std::vector<KeySpec>& Keys() {
-  static const std::vector<KeySpec> keys = [] {
+  static const std::vector<KeySpec> kKeys = [] {
     std::vector<KeySpec> table = {
         StringKey("source.dsn", [](auto& c) -> auto& { return c.source.dsn; }, CheckDsn),
         StringKey("source.password", [](auto& c) -> auto& { return c.source.password; }, AnyText),
@@ -711,7 +711,7 @@ const std::vector<KeySpec>& Keys() {
                               kMaxDurationMs));
     return table;
   }();
-  return keys;
+  return kKeys;
 }
 
 const KeySpec* FindKey(std::string_view key) {

@@ -98,7 +98,7 @@ int Replay(const std::string& config_path, const std::string& from, const std::s
   options.replay_id = fmt::format("{:%FT%TZ}", fmt::gmtime(std::time(nullptr)));
   int exit_code = base::kExitFatal;
   boost::asio::co_spawn(io, ops::Replay(io, config, *sink, options),
-                        [&](std::exception_ptr failure, std::size_t count) {
+                        [&](const std::exception_ptr& failure, std::size_t count) {
                           if (!failure) {
                             std::cout << "replayed " << count << " events (header replay: " << options.replay_id
                                       << ")\n";
@@ -156,7 +156,7 @@ int Run(const std::string& config_path) {
     relay.Stop();
   });
   int exit_code = base::kExitFatal;
-  boost::asio::co_spawn(io, relay.Run(), [&](std::exception_ptr failure, int code) {
+  boost::asio::co_spawn(io, relay.Run(), [&](const std::exception_ptr& failure, int code) {
     exit_code = code;
     if (failure) {
       try {

@@ -253,7 +253,7 @@ class Runner {
     std::chrono::milliseconds downtime(std::uniform_int_distribution<long>(
         options_.min_downtime.count(), options_.max_downtime.count())(rng_));
     if (const char* fixed = std::getenv("OUTBOX_RELAY_IT_DOWNTIME_MS")) {
-      downtime = std::chrono::milliseconds(std::atoi(fixed));
+      downtime = std::chrono::milliseconds(std::stoi(fixed));
     }
     std::this_thread::sleep_for(downtime);
     relay_.Start();
