@@ -146,7 +146,7 @@ std::optional<SlotState> TestDatabase::Slot(const std::string& slot) const {
 }
 
 bool TestDatabase::WaitForSlot(const std::string& slot, bool active,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto state = Slot(slot);

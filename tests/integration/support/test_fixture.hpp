@@ -67,7 +67,7 @@ class TestDatabase {
 
   std::optional<SlotState> Slot(const std::string& slot) const;
   /// Polls pg_replication_slots until the slot exists with active == `active`.
-  bool WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout);
+  bool WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout) const;
 
  private:
   const HarnessEnv& harness_;
