@@ -60,7 +60,7 @@ std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::st
   }
   KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size()));
   if (!consumer) throw std::runtime_error(std::string("consumer: ") + error.data());
-  conf.release();  // owned by the consumer now
+  static_cast<void>(conf.release());  // owned by the consumer now
   base::CHandle<rd_kafka_topic_partition_list_t, rd_kafka_topic_partition_list_destroy> partitions(
       rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(partitions.get(), topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -233,7 +233,7 @@ TEST_F(KafkaSinkSizeLimitTest, PublishRefusesOversizeRecord) {
   big.payload = "\"" + std::string(3000, 'x') + "\"";
   EXPECT_THROW(limited_.Publish(big, 1), RecordTooLargeError);
   limited_.Publish(Event(config::EventFormat::kPayload, "customer-2"), 2);
-  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 1; }));
+  ASSERT_TRUE(RunUntil([&] { return !reports_.empty(); }));
   EXPECT_EQ(reports_[0].tag, 2u);
   EXPECT_TRUE(reports_[0].delivered());
   EXPECT_EQ(reports_[0].dead_letter, std::nullopt);
@@ -273,7 +273,7 @@ TEST_F(KafkaSinkSizeLimitTest, BrokerRefusalCarriesTheRecord) {
   rd_kafka_mock_push_request_errors(cluster_.get(), kProduceApiKey, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
   const outbox::OutboxEvent event = Event(config::EventFormat::kPayload, "customer-1");
   sink_.Publish(event, 9);
-  ASSERT_TRUE(RunUntil([&] { return reports_.size() >= 1; }));
+  ASSERT_TRUE(RunUntil([&] { return !reports_.empty(); }));
   const DeliveryReport report = reports_[0];
   // Kafka refused it, so it would refuse it again: not a record the producer gave up on.
   ASSERT_TRUE(std::holds_alternative<RefusedTooLarge>(report.outcome)) << report.outcome.index();

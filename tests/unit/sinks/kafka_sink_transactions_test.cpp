@@ -89,7 +89,7 @@ class KafkaSinkTransactionsTest : public ::testing::Test {
   T Run(boost::asio::awaitable<T> task) {
     // Shared with the completion handler, which may outlive this call if the task hangs.
     auto outcome = std::make_shared<Outcome<T>>();
-    boost::asio::co_spawn(io_, std::move(task), [this, outcome](std::exception_ptr error, T value) {
+    boost::asio::co_spawn(io_, std::move(task), [this, outcome](const std::exception_ptr& error, T value) {
       outcome->error = error;
       if (!error) outcome->value = std::move(value);
       outcome->done = true;
@@ -103,7 +103,7 @@ class KafkaSinkTransactionsTest : public ::testing::Test {
   void Run(boost::asio::awaitable<void> task) {
     auto outcome = std::make_shared<Outcome<bool>>();
     boost::asio::co_spawn(io_, std::move(task), [this, outcome](std::exception_ptr error) {
-      outcome->error = error;
+      outcome->error = std::move(error);
       outcome->done = true;
       io_.stop();
     });

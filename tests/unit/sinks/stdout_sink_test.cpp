@@ -51,7 +51,7 @@ outbox::OutboxEvent Event() {
 // Everything written to `file` so far.
 std::string Contents(std::FILE* file) {
   std::fflush(file);
-  std::rewind(file);
+  std::fseek(file, 0, SEEK_SET);
   std::string text;
   char buffer[4096];
   std::size_t count = 0;
