@@ -66,7 +66,7 @@ void TaskGroup::Spawn(std::string name, boost::asio::awaitable<void> task, StopC
   entry->name = std::move(name);
   entry->stop = std::move(stop);
   state_->tasks.push_back(entry);
-  boost::asio::co_spawn(io_, std::move(task), [state = state_, entry](std::exception_ptr failure) {
+  boost::asio::co_spawn(io_, std::move(task), [state = state_, entry](const std::exception_ptr& failure) {
     entry->finished = true;
     if (failure) {
       const std::string error = Describe(failure);

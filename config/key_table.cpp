@@ -15,7 +15,7 @@ namespace outbox_relay::config {
 namespace detail {
 
 const std::vector<KeySpec>& Keys() {
-  static const std::vector<KeySpec> keys = [] {
+  static const std::vector<KeySpec> kKeys = [] {
     std::vector<KeySpec> table;
     for (auto section : {SourceKeys, OutboxKeys, DeliveryKeys, OperationalKeys}) {
       std::vector<KeySpec> keys_of_section = section();
@@ -23,7 +23,7 @@ const std::vector<KeySpec>& Keys() {
     }
     return table;
   }();
-  return keys;
+  return kKeys;
 }
 
 const KeySpec* FindKey(std::string_view key) {

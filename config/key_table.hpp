@@ -48,7 +48,7 @@ KeySpec StringKey(std::string key, Access access, StringCheck check) {
 }
 
 template <typename Access>
-KeySpec BoolKey(std::string key, Access access) {
+KeySpec BoolKey(const std::string& key, Access access) {
   return {key, "a boolean",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::optional<bool> value = ParseBool(text);
@@ -64,7 +64,7 @@ KeySpec BoolKey(std::string key, Access access) {
 using ConfigCheck = std::function<Problem(const Config&)>;
 
 template <typename Access>
-KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64_t max,
+KeySpec MillisKey(const std::string& key, Access access, std::uint64_t min, std::uint64_t max,
                   ConfigCheck extra = nullptr) {
   return {key, "an integer (milliseconds)",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
@@ -83,7 +83,7 @@ KeySpec MillisKey(std::string key, Access access, std::uint64_t min, std::uint64
 }
 
 template <typename Access>
-KeySpec SecondsKey(std::string key, Access access, std::uint64_t min = 0) {
+KeySpec SecondsKey(const std::string& key, Access access, std::uint64_t min = 0) {
   return {key, "an integer (seconds)",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t seconds = ParseUnsigned(key, text, origin);
@@ -100,7 +100,7 @@ KeySpec SecondsKey(std::string key, Access access, std::uint64_t min = 0) {
 }
 
 template <typename Access>
-KeySpec CountKey(std::string key, Access access, std::size_t min, ConfigCheck extra = nullptr) {
+KeySpec CountKey(const std::string& key, Access access, std::size_t min, ConfigCheck extra = nullptr) {
   return {key, "an integer",
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::uint64_t value = ParseUnsigned(key, text, origin);
@@ -120,7 +120,7 @@ KeySpec CountKey(std::string key, Access access, std::size_t min, ConfigCheck ex
 
 // A key with a fixed set of spellings, each naming one enum value.
 template <typename Access, typename Enum>
-KeySpec EnumKey(std::string key, Access access, Choices<Enum> choices,
+KeySpec EnumKey(std::string key, Access access, const Choices<Enum>& choices,
                 ConfigCheck check = nullptr) {
   return {std::move(key), "a string",
           [access, choices](Config& config, const std::string& text, const std::string& origin) {

@@ -136,12 +136,12 @@ KeySpec MessagePrefixesKey() {
 }  // namespace
 
 const Choices<EventFormat>& FormatChoices() {
-  static const Choices<EventFormat> choices{
+  static const Choices<EventFormat> kChoices{
       {"payload", EventFormat::kPayload},
       {"envelope", EventFormat::kEnvelope},
       {"cloudevents-binary", EventFormat::kCloudEventsBinary},
       {"cloudevents-structured", EventFormat::kCloudEventsStructured}};
-  return choices;
+  return kChoices;
 }
 
 // The topic is a template: static text in Kafka's topic alphabet plus {aggregate_type} and

@@ -55,7 +55,7 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
     report.Fail(what, std::string("cannot create a Kafka client: ") + error.data(), hint);
     return;
   }
-  conf.release();  // rd_kafka_new owns it once it succeeded
+  static_cast<void>(conf.release());  // rd_kafka_new owns it once it succeeded
   const auto start = std::chrono::steady_clock::now();
   const rd_kafka_metadata_t* raw = nullptr;
   // Brokers only (no topic list): what any client asks first.

@@ -98,7 +98,7 @@ std::vector<TopicCheckLine> CheckKafkaTopics(const config::Config& config, sinks
     rd_kafka_conf_set_opaque(conf.get(), &reports);
     client.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
     if (client) {
-      conf.release();  // rd_kafka_new owns it once it succeeded
+      static_cast<void>(conf.release());  // rd_kafka_new owns it once it succeeded
     } else {
       problem = error.data();
     }

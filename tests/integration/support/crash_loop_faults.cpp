@@ -73,7 +73,7 @@ void Restart(LoopRun& run, int k, const BackgroundWriter& writer) {
   std::chrono::milliseconds downtime(std::uniform_int_distribution<long>(
       run.options.min_downtime.count(), run.options.max_downtime.count())(run.rng));
   if (const char* fixed = std::getenv("OUTBOX_RELAY_IT_DOWNTIME_MS")) {
-    downtime = std::chrono::milliseconds(std::atoi(fixed));
+    downtime = std::chrono::milliseconds(std::stol(fixed));
   }
   std::this_thread::sleep_for(downtime);
   run.relay.Process().Start();

@@ -82,7 +82,7 @@ class ShutdownTest : public ::testing::Test {
   std::optional<ShutdownReport> RunShutdown(const std::string& reason = "SIGTERM") {
     std::optional<ShutdownReport> report;
     boost::asio::co_spawn(io_, Shutdown(tasks_, plan_, reason),
-                          [&](std::exception_ptr failure, ShutdownReport result) {
+                          [&](const std::exception_ptr& failure, ShutdownReport result) {
                             if (!failure) report = std::move(result);
                           });
     const auto deadline = Clock::now() + kHang;

@@ -60,7 +60,7 @@ class TaskGroupTest : public ::testing::Test {
   template <typename T>
   std::optional<T> RunToEnd(boost::asio::awaitable<T> wait) {
     std::optional<T> result;
-    boost::asio::co_spawn(io_, std::move(wait), [&](std::exception_ptr failure, T value) {
+    boost::asio::co_spawn(io_, std::move(wait), [&](const std::exception_ptr& failure, T value) {
       if (!failure) result = std::move(value);
     });
     const auto deadline = Clock::now() + kHang;
@@ -190,9 +190,9 @@ TEST_F(TaskGroupTest, ConcurrentWaitersKeepTheirOwnDeadlines) {
   std::optional<std::vector<std::string>> short_wait;
   std::optional<std::vector<std::string>> long_wait;
   boost::asio::co_spawn(io_, tasks.Wait(Clock::now() + 10ms),
-                        [&](std::exception_ptr, std::vector<std::string> names) { short_wait = names; });
+                        [&](const std::exception_ptr&, std::vector<std::string> names) { short_wait = std::move(names); });
   boost::asio::co_spawn(io_, tasks.Wait(Clock::now() + kNever),
-                        [&](std::exception_ptr, std::vector<std::string> names) { long_wait = names; });
+                        [&](const std::exception_ptr&, std::vector<std::string> names) { long_wait = std::move(names); });
   const auto deadline = Clock::now() + kHang;
   while (!short_wait && Clock::now() < deadline) io_.run_one_for(100ms);
   ASSERT_TRUE(short_wait.has_value()) << "the short wait did not end at its deadline";
