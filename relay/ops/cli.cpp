@@ -4,23 +4,17 @@
 
 #include "relay/ops/cli.hpp"
 
-#include <string_view>
-
 #include "base/version.hpp"
-#include "relay/pg/pg_handles.hpp"
+#include "relay/pg/pg_conninfo.hpp"
 
 namespace outbox_relay::ops {
 
 std::string DescribeDsn(const std::string& dsn) {
-  char* raw_error = nullptr;
-  const pg::PgConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
-  const pg::PgBufferHandle error(raw_error);
-  if (!options) return "(unparsable DSN)";
-  auto value = [&](std::string_view keyword) -> std::string {
-    for (const PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
-      if (option->keyword == keyword && option->val != nullptr) return option->val;
-    }
-    return "";
+  const auto keywords = pg::ParseDsn(dsn);
+  if (!keywords) return "(unparsable DSN)";
+  auto value = [&](const std::string& keyword) -> std::string {
+    const auto found = keywords->find(keyword);
+    return found == keywords->end() ? "" : found->second;
   };
   std::string text;
   auto add = [&](const char* key, const std::string& part) {

@@ -5,18 +5,12 @@
 #include "base/redaction.hpp"
 #include "relay/ops/cli.hpp"
 #include "relay/pg/pg_conninfo.hpp"
-#include "relay/pg/pg_handles.hpp"
 
 namespace outbox_relay::ops {
 
 config::Config LoadRelayConfig(const std::string& config_path) {
   config::Config config = config::LoadConfig(config_path, config::ProcessEnvironment());
-  // libpq's own parse error is not shown: it quotes the text around the mistake, which may be
-  // the password.
-  char* raw_error = nullptr;
-  const pg::PgConninfoHandle options(PQconninfoParse(config.source.dsn.c_str(), &raw_error));
-  const pg::PgBufferHandle error(raw_error);
-  if (!options) {
+  if (!pg::ParseDsn(config.source.dsn)) {
     throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
   }
   base::AddSecrets(config::SecretValues(config));

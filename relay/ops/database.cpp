@@ -1,5 +1,7 @@
 #include "relay/ops/database.hpp"
 
+#include <libpq-fe.h>
+
 #include <ostream>
 #include <string_view>
 #include <utility>

@@ -70,7 +70,7 @@ class Database {
   Database(pg::PgConnHandle conn, std::string description)
       : conn_(std::move(conn)), description_(std::move(description)) {}
 
-  base::Result<std::vector<Row>> Rows(const PGresult* result);
+  base::Result<std::vector<Row>> Rows(const pg_result* result);
 
   pg::PgConnHandle conn_;
   std::string description_;

@@ -1,5 +1,7 @@
 #include "relay/ops/replay.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>

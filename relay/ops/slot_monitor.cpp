@@ -1,5 +1,7 @@
 #include "relay/ops/slot_monitor.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cstdlib>
 

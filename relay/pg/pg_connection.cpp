@@ -1,5 +1,7 @@
 #include "relay/pg/pg_connection.hpp"
 
+#include <libpq-fe.h>
+
 #include <memory>
 
 #include <boost/asio/redirect_error.hpp>

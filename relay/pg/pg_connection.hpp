@@ -63,7 +63,7 @@ class PgConnection {
   bool ReadsCancelled() const { return reads_cancelled_; }
   void Close();
   bool IsOpen() const { return conn_ != nullptr; }
-  PGconn* Native() const { return conn_.get(); }
+  pg_conn* Native() const { return conn_.get(); }
 
  private:
   boost::asio::io_context& io_;

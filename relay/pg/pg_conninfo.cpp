@@ -2,8 +2,6 @@
 
 #include <libpq-fe.h>
 
-#include <string_view>
-
 #include "relay/pg/pg_handles.hpp"
 
 namespace outbox_relay::pg {
@@ -28,17 +26,25 @@ PgConnectParams::PgConnectParams(const config::SourceConfig& source, Pairs defau
   values_.push_back(nullptr);
 }
 
-std::vector<std::string> DsnSecrets(const std::string& dsn) {
+std::optional<std::map<std::string, std::string>> ParseDsn(const std::string& dsn) {
   char* raw_error = nullptr;
-  PgConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
-  PgBufferHandle error(raw_error);
-  std::vector<std::string> secrets;
-  if (!options) return secrets;
+  const base::CHandle<PQconninfoOption, PQconninfoFree> options(PQconninfoParse(dsn.c_str(), &raw_error));
+  const PgBufferHandle error(raw_error);
+  if (!options) return std::nullopt;
+  std::map<std::string, std::string> keywords;
   for (const PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
-    const std::string_view keyword(option->keyword);
-    if ((keyword == "password" || keyword == "sslpassword") && option->val != nullptr && *option->val != '\0') {
-      secrets.emplace_back(option->val);
-    }
+    if (option->val != nullptr) keywords.emplace(option->keyword, option->val);
+  }
+  return keywords;
+}
+
+std::vector<std::string> DsnSecrets(const std::string& dsn) {
+  std::vector<std::string> secrets;
+  const auto keywords = ParseDsn(dsn);
+  if (!keywords) return secrets;
+  for (const char* keyword : {"password", "sslpassword"}) {
+    const auto found = keywords->find(keyword);
+    if (found != keywords->end() && !found->second.empty()) secrets.push_back(found->second);
   }
   return secrets;
 }

@@ -4,6 +4,8 @@
 // relay's replication and monitoring sessions and the commands (check, init, status, replay)
 // all connect alike, so TLS and password settings apply everywhere.
 
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +35,11 @@ class PgConnectParams {
   std::vector<const char*> keywords_;  // null-terminated, pointing into pairs_
   std::vector<const char*> values_;
 };
+
+/// The keywords a DSN (key=value or postgresql:// URI) sets, with their values, as libpq parses
+/// it; none when libpq cannot. libpq's own parse error is not kept: it quotes the text around
+/// the mistake, which may be the password.
+std::optional<std::map<std::string, std::string>> ParseDsn(const std::string& dsn);
 
 /// The secrets inside a DSN (its password and sslpassword), for redaction; none when libpq
 /// cannot parse it.

@@ -1,5 +1,7 @@
 #include "relay/pg/replication_stream.hpp"
 
+#include <libpq-fe.h>
+
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/logging.hpp"

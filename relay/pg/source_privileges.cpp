@@ -1,5 +1,7 @@
 #include "relay/pg/source_privileges.hpp"
 
+#include <libpq-fe.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
