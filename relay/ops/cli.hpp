@@ -12,7 +12,7 @@ namespace outbox_relay::ops {
 
 /// config::LoadConfig with the process environment, plus what only libpq can tell (source.dsn
 /// parses); then registers every secret of the config, the DSN's password included, for
-/// redaction (config/redaction.hpp). Throws config::ConfigError. Every command loads through it.
+/// redaction (base/redaction.hpp). Throws config::ConfigError. Every command loads through it.
 config::Config LoadRelayConfig(const std::string& config_path);
 
 /// `outbox-relay check`: validates the config, then the database (connection, wal_level,
