@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "outbox/event_encoder.hpp"
+#include "sinks/kafka_checkpoint_store.hpp"
 #include "sinks/kafka_handles.hpp"
 #include "sinks/sink.hpp"
 
@@ -36,6 +37,9 @@ struct KafkaTransactionSettings {
 /// Delivery reports, errors and logs are librdkafka events served on the io_context thread
 /// when librdkafka signals them through a pipe, so nothing polls. librdkafka's blocking
 /// transaction calls run on a private worker thread.
+///
+/// Defined in kafka_sink.cpp (producing, serving events) and kafka_transactions.cpp (the
+/// TransactionalSink calls); the other kafka_*.cpp files are their helpers (kafka_detail.hpp).
 class KafkaSink final : public TransactionalSink {
  public:
   /// `properties` are librdkafka settings passed through (kafka.* in the config), applied over
@@ -56,27 +60,29 @@ class KafkaSink final : public TransactionalSink {
   boost::asio::awaitable<void> InitTransactions() override;
   boost::asio::awaitable<std::optional<std::string>> ReadCheckpoint() override;
   void BeginTransaction() override;
-  boost::asio::awaitable<std::optional<std::string>> CommitTransaction(
-      const std::string& commit_lsn) override;
+  boost::asio::awaitable<std::optional<std::string>> CommitTransaction(const std::string& commit_lsn) override;
   boost::asio::awaitable<void> AbortTransaction() override;
 
  private:
   // Produces record_ with `key` to `topic`; the record's headers are copied.
-  rd_kafka_resp_err_t Produce(const std::string& topic, std::optional<std::string_view> key,
-                              std::uint64_t opaque);
+  rd_kafka_resp_err_t Produce(const std::string& topic, std::optional<std::string_view> key, std::uint64_t opaque);
   void ArmWakeup();
   void ServeEvents();
   void OnDelivery(const rd_kafka_message_t& message);
   void OnError(rd_kafka_event_t& event);
   void OnStats(const char* json);
-  void CreateCheckpointTopic();
-  std::optional<std::string> ReadCheckpointBlocking();
   std::optional<std::string> CommitBlocking();
   void AbortBlocking();
-  const KafkaTransactionSettings& Transactions() const;
 
-  std::map<std::string, std::string> properties_;  // the user's, for the checkpoint reader
-  std::optional<KafkaTransactionSettings> transactions_;
+  // Exactly-once mode's settings and checkpoints.
+  struct Transactional {
+    KafkaTransactionSettings settings;
+    KafkaCheckpointStore checkpoints;
+  };
+  // Throws SinkError in at-least-once mode.
+  const Transactional& Transactions() const;
+
+  std::optional<Transactional> transactions_;  // empty in at-least-once mode
   KafkaHandle producer_;
   KafkaQueueHandle main_queue_;
   boost::asio::posix::stream_descriptor wakeup_;  // read end of the pipe librdkafka writes to
