@@ -36,9 +36,7 @@ void Append(spdlog::memory_buf_t& dest, std::string_view text) {
 // (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 std::size_t Utf8SequenceLength(std::string_view text, std::size_t pos) {
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[pos + i]); };
-  const auto continuation = [&](std::size_t i) {
-    return pos + i < text.size() && (byte(i) & 0xC0) == 0x80;
-  };
+  const auto continuation = [&](std::size_t i) { return pos + i < text.size() && (byte(i) & 0xC0) == 0x80; };
   const unsigned char lead = byte(0);
   if (lead >= 0xC2 && lead <= 0xDF) return continuation(1) ? 2 : 0;
   if (lead >= 0xE0 && lead <= 0xEF) {
@@ -123,10 +121,8 @@ class JsonFormatter final : public spdlog::formatter {
     const auto time = static_cast<std::time_t>(seconds);
     std::tm utc{};
     ::gmtime_r(&time, &utc);
-    fmt::format_to(std::back_inserter(dest),
-                   R"({{"time":"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z","level":")",
-                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                   utc.tm_sec, millis);
+    fmt::format_to(std::back_inserter(dest), R"({{"time":"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z","level":")",
+                   utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis);
     const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
     Append(dest, std::string_view(level.data(), level.size()));
     Append(dest, R"(","logger":")");
@@ -136,9 +132,7 @@ class JsonFormatter final : public spdlog::formatter {
     Append(dest, "\"}\n");
   }
 
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
-  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
 // Redacts secrets in the message before the inner formatter lays the line out (and, for JSON,
@@ -199,8 +193,7 @@ spdlog::level::level_enum ParseLevel(const std::string& level) {
   for (const char* known : {"trace", "debug", "info", "warn", "error"}) {
     if (level == known) return spdlog::level::from_str(level);
   }
-  throw std::invalid_argument("log.level: expected one of trace, debug, info, warn, error, got \"" +
-                              level + "\"");
+  throw std::invalid_argument("log.level: expected one of trace, debug, info, warn, error, got \"" + level + "\"");
 }
 
 LogFormat ParseFormat(const std::string& format) {

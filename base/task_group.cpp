@@ -60,7 +60,8 @@ void TaskGroup::OnFailure(FailureHandler handler) { state_->on_failure = std::mo
 
 void TaskGroup::Spawn(std::string name, boost::asio::awaitable<void> task, StopCallback stop) {
   for (const auto& existing : state_->tasks) {
-    if (existing->name == name) throw std::invalid_argument("task group: a task named " + name + " exists already");
+    if (existing->name == name)
+      throw std::invalid_argument("task group: a task named " + name + " exists already");
   }
   auto entry = std::make_shared<Task>();
   entry->name = std::move(name);

@@ -36,8 +36,7 @@ std::string detail::ReadFileText(const std::string& path, std::size_t max_bytes)
   return text;
 }
 
-Config ParseConfig(std::string_view yaml_text, const Environment& env,
-                   const SecretFileReader& read_file) {
+Config ParseConfig(std::string_view yaml_text, const Environment& env, const SecretFileReader& read_file) {
   using detail::KeySpec;
   using detail::RawValues;
   RawValues raw;

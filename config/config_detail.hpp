@@ -60,8 +60,7 @@ std::string Upper(std::string_view text);
 bool StartsWith(std::string_view text, std::string_view prefix);
 
 // The integer `text` spells; throws ConfigError(origin, ...) naming the value as Shown() does.
-std::uint64_t ParseUnsigned(std::string_view key, const std::string& text,
-                            const std::string& origin);
+std::uint64_t ParseUnsigned(std::string_view key, const std::string& text, const std::string& origin);
 // Accepts YAML 1.1's spellings as well, so "yes" works both in the file and in the environment.
 std::optional<bool> ParseBool(std::string_view text);
 Problem CheckRange(std::uint64_t value, std::uint64_t min, std::uint64_t max);
@@ -117,8 +116,8 @@ Problem CheckTopicTemplate(const std::string& topic, const Config& config);
 
 // The fields a routing rule may set (checked by yaml_file.cpp), and how errors name a rule or
 // its field ("outbox.routes[2]", "outbox.routes[2].topic"; routes.cpp).
-inline const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type",
-                                                      "topic",  "key",            "format"};
+inline const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type", "topic",
+                                                      "key",    "format"};
 std::string RouteKey(std::size_t index, std::string_view name);
 // routes.cpp: converts and checks the rules CollectFile found into config.outbox.routes.
 void AssignRoutes(Config& config, const std::vector<RawValues>& routes);

@@ -41,8 +41,8 @@ std::string DidYouMean(std::string_view name, const std::vector<std::string>& ca
   for (const std::string& candidate : candidates) {
     // The lengths' difference is a lower bound of the distance: skipping those candidates
     // keeps a long unknown name from costing a quadratic table per key (found by fuzzing).
-    const std::size_t length_gap = std::max(name.size(), candidate.size()) -
-                                   std::min(name.size(), candidate.size());
+    const std::size_t length_gap =
+        std::max(name.size(), candidate.size()) - std::min(name.size(), candidate.size());
     if (length_gap >= best_distance) continue;
     const std::size_t distance = EditDistance(name, candidate);
     if (distance < best_distance) {

@@ -38,7 +38,7 @@ bool FromEnvironment(const RawValue& value) { return StartsWith(value.origin, kE
 void StoreFromEnvironment(RawValues& raw, const std::string& key, const std::string& value,
                           const std::string& variable) {
   const std::string secret = SecretOfFileKey(key);
-  const std::string sibling = !secret.empty() ? secret
+  const std::string sibling = !secret.empty()    ? secret
                               : IsSecretKey(key) ? key + std::string(kFileSuffix)
                                                  : std::string();
   if (const auto it = raw.find(sibling); !sibling.empty() && it != raw.end()) {

@@ -33,8 +33,7 @@ void CheckKafka(const Config& config, const RawValues& raw) {
   if (config.sink.type == SinkType::kKafka) {
     const std::string* servers = find("bootstrap.servers");
     const std::string* alias = find("metadata.broker.list");  // librdkafka's older name
-    const bool has_servers = (servers != nullptr && !servers->empty()) ||
-                             (alias != nullptr && !alias->empty());
+    const bool has_servers = (servers != nullptr && !servers->empty()) || (alias != nullptr && !alias->empty());
     if (!has_servers) {
       throw ConfigError(origin("kafka.bootstrap.servers"),
                         "is required when sink.type is kafka (comma-separated host:port list)");
@@ -83,12 +82,11 @@ void CheckKafka(const Config& config, const RawValues& raw) {
     const std::string key = "kafka.queue.buffering.max.messages";
     const std::uint64_t limit = ParseUnsigned(key, *value, origin(key));
     if (limit <= config.flow.max_in_flight_events) {
-      throw ConfigError(origin(key),
-                        "must be greater than flow.max_in_flight_events (" +
-                            std::to_string(config.flow.max_in_flight_events) + "), got " +
-                            std::to_string(limit) +
-                            ": the relay's own in-flight cap has to be what pauses reading from "
-                            "PostgreSQL, before librdkafka's queue fills up and rejects events");
+      throw ConfigError(origin(key), "must be greater than flow.max_in_flight_events (" +
+                                         std::to_string(config.flow.max_in_flight_events) + "), got " +
+                                         std::to_string(limit) +
+                                         ": the relay's own in-flight cap has to be what pauses reading from "
+                                         "PostgreSQL, before librdkafka's queue fills up and rejects events");
     }
   }
 }

@@ -37,8 +37,7 @@ const KeySpec* FindKey(std::string_view key) {
 bool IsSection(std::string_view path) {
   if (path == kKafkaSection) return true;
   return std::any_of(Keys().begin(), Keys().end(), [path](const KeySpec& spec) {
-    return StartsWith(spec.key, path) && spec.key.size() > path.size() &&
-           spec.key[path.size()] == '.';
+    return StartsWith(spec.key, path) && spec.key.size() > path.size() && spec.key[path.size()] == '.';
   });
 }
 
@@ -47,8 +46,7 @@ std::vector<std::string> FileNames() {
   std::vector<std::string> names{std::string(kKafkaSection), std::string(kRoutesKey)};
   for (const KeySpec& spec : Keys()) {
     names.push_back(spec.key);
-    for (std::size_t dot = spec.key.find('.'); dot != std::string::npos;
-         dot = spec.key.find('.', dot + 1)) {
+    for (std::size_t dot = spec.key.find('.'); dot != std::string::npos; dot = spec.key.find('.', dot + 1)) {
       names.push_back(spec.key.substr(0, dot));
     }
   }
@@ -56,15 +54,13 @@ std::vector<std::string> FileNames() {
 }
 
 bool IsKafkaKey(std::string_view key) {
-  return StartsWith(key, kKafkaSection) && key.size() > kKafkaSection.size() &&
-         key[kKafkaSection.size()] == '.';
+  return StartsWith(key, kKafkaSection) && key.size() > kKafkaSection.size() && key[kKafkaSection.size()] == '.';
 }
 
 }  // namespace detail
 
 std::vector<std::string> ConfigurationKeys() {
-  std::vector<std::string> keys{std::string(detail::kKafkaSection) + ".*",
-                                std::string(detail::kRoutesKey)};
+  std::vector<std::string> keys{std::string(detail::kKafkaSection) + ".*", std::string(detail::kRoutesKey)};
   for (const detail::KeySpec& spec : detail::Keys()) keys.push_back(spec.key);
   return keys;
 }

@@ -39,12 +39,8 @@ using StringCheck = std::function<Problem(const std::string&, const Config&)>;
 template <typename Access>
 KeySpec StringKey(std::string key, Access access, StringCheck check) {
   return {std::move(key), "a string",
-          [access](Config& config, const std::string& text, const std::string&) {
-            access(config) = text;
-          },
-          [access, check = std::move(check)](const Config& config) {
-            return check(access(config), config);
-          }};
+          [access](Config& config, const std::string& text, const std::string&) { access(config) = text; },
+          [access, check = std::move(check)](const Config& config) { return check(access(config), config); }};
 }
 
 template <typename Access>
@@ -53,8 +49,7 @@ KeySpec BoolKey(const std::string& key, Access access) {
           [access, key](Config& config, const std::string& text, const std::string& origin) {
             const std::optional<bool> value = ParseBool(text);
             if (!value) {
-              throw ConfigError(origin,
-                                "expected a boolean (true or false), got " + Shown(key, text));
+              throw ConfigError(origin, "expected a boolean (true or false), got " + Shown(key, text));
             }
             access(config) = *value;
           },
@@ -111,8 +106,7 @@ KeySpec CountKey(const std::string& key, Access access, std::size_t min, ConfigC
           },
           [access, min, extra = std::move(extra)](const Config& config) -> Problem {
             if (access(config) < min) {
-              return "must be at least " + std::to_string(min) + ", got " +
-                     std::to_string(access(config));
+              return "must be at least " + std::to_string(min) + ", got " + std::to_string(access(config));
             }
             return extra ? extra(config) : std::nullopt;
           }};
@@ -120,8 +114,7 @@ KeySpec CountKey(const std::string& key, Access access, std::size_t min, ConfigC
 
 // A key with a fixed set of spellings, each naming one enum value.
 template <typename Access, typename Enum>
-KeySpec EnumKey(std::string key, Access access, const Choices<Enum>& choices,
-                ConfigCheck check = nullptr) {
+KeySpec EnumKey(std::string key, Access access, const Choices<Enum>& choices, ConfigCheck check = nullptr) {
   return {std::move(key), "a string",
           [access, choices](Config& config, const std::string& text, const std::string& origin) {
             access(config) = ParseChoice(choices, text, origin);
@@ -147,7 +140,7 @@ bool IsKafkaKey(std::string_view key);
 std::vector<KeySpec> SourceKeys();       // source.* (source_keys.cpp)
 std::vector<KeySpec> OutboxKeys();       // outbox.* but routes (outbox_keys.cpp)
 std::vector<KeySpec> DeliveryKeys();     // sink.type, delivery, exactly_once.*, on_poison,
-                                         // dead_letter.* (delivery_keys.cpp)
+                                      // dead_letter.* (delivery_keys.cpp)
 std::vector<KeySpec> OperationalKeys();  // flow, log, http, heartbeat, wal_guard, ready, ha,
                                          // shutdown (operational_keys.cpp)
 

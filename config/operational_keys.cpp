@@ -46,41 +46,43 @@ Problem CheckLogLevel(const std::string& level, const Config&) {
 
 std::vector<KeySpec> OperationalKeys() {
   return {
-    CountKey("flow.max_in_flight_events",
-             [](auto& c) -> auto& { return c.flow.max_in_flight_events; }, 1),
-    CountKey("flow.max_in_flight_bytes",
-             [](auto& c) -> auto& { return c.flow.max_in_flight_bytes; },
-             kMinInFlightBytes),
-    StringKey("log.level", [](auto& c) -> auto& { return c.log.level; }, CheckLogLevel),
-    StringKey("log.format", [](auto& c) -> auto& { return c.log.format; }, CheckLogFormat),
-    StringKey("http.listen", [](auto& c) -> auto& { return c.http.listen; }, CheckListen),
-    MillisKey("heartbeat.interval_ms",
-              [](auto& c) -> auto& { return c.heartbeat.interval; }, 0, kMaxDurationMs),
-    CountKey("wal_guard.warn_bytes",
-             [](auto& c) -> auto& { return c.wal_guard.warn_bytes; }, 0),
-    CountKey(
-        "wal_guard.max_bytes", [](auto& c) -> auto& { return c.wal_guard.max_bytes; }, 0,
-        [](const Config& c) -> Problem {
+      CountKey(
+          "flow.max_in_flight_events", [](auto& c) -> auto& { return c.flow.max_in_flight_events; }, 1),
+      CountKey(
+          "flow.max_in_flight_bytes", [](auto& c) -> auto& { return c.flow.max_in_flight_bytes; },
+          kMinInFlightBytes),
+      StringKey(
+          "log.level", [](auto& c) -> auto& { return c.log.level; }, CheckLogLevel),
+      StringKey(
+          "log.format", [](auto& c) -> auto& { return c.log.format; }, CheckLogFormat),
+      StringKey(
+          "http.listen", [](auto& c) -> auto& { return c.http.listen; }, CheckListen),
+      MillisKey(
+          "heartbeat.interval_ms", [](auto& c) -> auto& { return c.heartbeat.interval; }, 0, kMaxDurationMs),
+      CountKey(
+          "wal_guard.warn_bytes", [](auto& c) -> auto& { return c.wal_guard.warn_bytes; }, 0),
+      CountKey(
+          "wal_guard.max_bytes", [](auto& c) -> auto& { return c.wal_guard.max_bytes; }, 0,
+          [](const Config& c) -> Problem {
           // A limit below the warning would act before anyone was warned.
-          const WalGuardConfig& guard = c.wal_guard;
-          if (guard.max_bytes != 0 && guard.warn_bytes != 0 && guard.max_bytes < guard.warn_bytes) {
-            return "must be 0 (off) or at least wal_guard.warn_bytes (" +
-                   std::to_string(guard.warn_bytes) + "), got " + std::to_string(guard.max_bytes);
-          }
-          return std::nullopt;
-        }),
-    EnumKey("wal_guard.action", [](auto& c) -> auto& { return c.wal_guard.action; },
-            Choices<WalGuardAction>{{"alert", WalGuardAction::kAlert},
-                                    {"stop", WalGuardAction::kStop}}),
-    MillisKey("wal_guard.poll_interval_ms",
-              [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
-              kMaxDurationMs),
-    SecondsKey("ready.max_lag_seconds",
-               [](auto& c) -> auto& { return c.ready.max_lag; }),
-    SecondsKey("ha.takeover_seconds", [](auto& c) -> auto& { return c.ha.takeover; }, 2),
-    MillisKey("shutdown.timeout_ms",
-              [](auto& c) -> auto& { return c.shutdown.timeout; }, 1,
-              kMaxDurationMs),
+            const WalGuardConfig& guard = c.wal_guard;
+            if (guard.max_bytes != 0 && guard.warn_bytes != 0 && guard.max_bytes < guard.warn_bytes) {
+              return "must be 0 (off) or at least wal_guard.warn_bytes (" + std::to_string(guard.warn_bytes) +
+                     "), got " + std::to_string(guard.max_bytes);
+            }
+            return std::nullopt;
+          }),
+      EnumKey(
+          "wal_guard.action", [](auto& c) -> auto& { return c.wal_guard.action; },
+          Choices<WalGuardAction>{{"alert", WalGuardAction::kAlert}, {"stop", WalGuardAction::kStop}}),
+      MillisKey(
+          "wal_guard.poll_interval_ms", [](auto& c) -> auto& { return c.wal_guard.poll_interval; }, 100,
+          kMaxDurationMs),
+      SecondsKey("ready.max_lag_seconds", [](auto& c) -> auto& { return c.ready.max_lag; }),
+      SecondsKey(
+          "ha.takeover_seconds", [](auto& c) -> auto& { return c.ha.takeover; }, 2),
+      MillisKey(
+          "shutdown.timeout_ms", [](auto& c) -> auto& { return c.shutdown.timeout; }, 1, kMaxDurationMs),
   };
 }
 

@@ -24,9 +24,10 @@ namespace {
 Problem CheckUriReference(const std::string& source, const Config&) {
   for (const char c : source) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte <= 0x20 || byte >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' ||
-        c == '^' || c == '`' || c == '{' || c == '|' || c == '}') {
-      return "\"" + source + "\" is not a URI-reference (percent-encode spaces and other "
+    if (byte <= 0x20 || byte >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' ||
+        c == '{' || c == '|' || c == '}') {
+      return "\"" + source +
+             "\" is not a URI-reference (percent-encode spaces and other "
              "special characters)";
     }
   }
@@ -36,7 +37,7 @@ Problem CheckUriReference(const std::string& source, const Config&) {
 // The outbox columns, in the order their keys are listed (and duplicates are reported).
 struct ColumnField {
   std::string_view name;
-  std::string OutboxColumns::*member;
+  std::string OutboxColumns::* member;
 };
 constexpr std::array<ColumnField, 6> kColumnFields = {{
     {"id", &OutboxColumns::id},
@@ -49,9 +50,7 @@ constexpr std::array<ColumnField, 6> kColumnFields = {{
 
 KeySpec ColumnKey(std::size_t index) {
   const ColumnField field = kColumnFields[index];
-  const auto access = [member = field.member](auto& config) -> auto& {
-    return config.outbox.columns.*member;
-  };
+  const auto access = [member = field.member](auto& config) -> auto& { return config.outbox.columns.*member; };
   return StringKey("outbox.columns." + std::string(field.name), access,
                    [index](const std::string& column, const Config& config) -> Problem {
                      if (Problem problem = CheckIdentifier(column)) return problem;
@@ -83,8 +82,7 @@ KeySpec TablesKey() {
             for (const std::string& item : SplitList(text)) {
               std::optional<TableName> table = ParseTableName(item);
               if (!table) {
-                throw ConfigError(origin, "expected \"schema.table\" or \"table\" entries, got \"" +
-                                              item + "\"");
+                throw ConfigError(origin, "expected \"schema.table\" or \"table\" entries, got \"" + item + "\"");
               }
               config.outbox.tables.push_back(std::move(*table));
             }
@@ -97,8 +95,8 @@ KeySpec TablesKey() {
             for (std::size_t i = 0; i < tables.size(); ++i) {
               if (Problem problem = CheckIdentifier(tables[i].schema)) return "schema " + *problem;
               if (Problem problem = CheckIdentifier(tables[i].name)) return "table name " + *problem;
-              if (std::find(tables.begin(), tables.begin() + static_cast<std::ptrdiff_t>(i),
-                            tables[i]) != tables.begin() + static_cast<std::ptrdiff_t>(i)) {
+              if (std::find(tables.begin(), tables.begin() + static_cast<std::ptrdiff_t>(i), tables[i]) !=
+                  tables.begin() + static_cast<std::ptrdiff_t>(i)) {
                 return "lists " + tables[i].Qualified() + " twice";
               }
             }
@@ -123,8 +121,8 @@ KeySpec MessagePrefixesKey() {
               if (prefixes[i] == kHeartbeatMessagePrefix) {
                 return "\"" + prefixes[i] + "\" is the relay's heartbeat prefix";
               }
-              if (std::find(prefixes.begin(), prefixes.begin() + static_cast<std::ptrdiff_t>(i),
-                            prefixes[i]) != prefixes.begin() + static_cast<std::ptrdiff_t>(i)) {
+              if (std::find(prefixes.begin(), prefixes.begin() + static_cast<std::ptrdiff_t>(i), prefixes[i]) !=
+                  prefixes.begin() + static_cast<std::ptrdiff_t>(i)) {
                 return "lists \"" + prefixes[i] + "\" twice";
               }
             }
@@ -136,11 +134,10 @@ KeySpec MessagePrefixesKey() {
 }  // namespace
 
 const Choices<EventFormat>& FormatChoices() {
-  static const Choices<EventFormat> kChoices{
-      {"payload", EventFormat::kPayload},
-      {"envelope", EventFormat::kEnvelope},
-      {"cloudevents-binary", EventFormat::kCloudEventsBinary},
-      {"cloudevents-structured", EventFormat::kCloudEventsStructured}};
+  static const Choices<EventFormat> kChoices{{"payload", EventFormat::kPayload},
+                                             {"envelope", EventFormat::kEnvelope},
+                                             {"cloudevents-binary", EventFormat::kCloudEventsBinary},
+                                             {"cloudevents-structured", EventFormat::kCloudEventsStructured}};
   return kChoices;
 }
 
@@ -166,21 +163,24 @@ Problem CheckTopicTemplate(const std::string& topic, const Config&) {
 
 std::vector<KeySpec> OutboxKeys() {
   std::vector<KeySpec> keys = {
-    TablesKey(),
-    EnumKey("outbox.capture", [](auto& c) -> auto& { return c.outbox.capture; },
-            Choices<CaptureMode>{{"table", CaptureMode::kTable},
-                                 {"messages", CaptureMode::kMessages},
-                                 {"both", CaptureMode::kBoth}}),
-    MessagePrefixesKey(),
-    StringKey("outbox.topic", [](auto& c) -> auto& { return c.outbox.topic; },
-              CheckTopicTemplate),
-    StringKey("outbox.key", [](auto& c) -> auto& { return c.outbox.key; },
-              [](const std::string& key, const Config&) -> Problem {
-                return key.empty() ? std::nullopt : CheckIdentifier(key);
-              }),
-    EnumKey("outbox.format", [](auto& c) -> auto& { return c.outbox.format; }, FormatChoices()),
-    StringKey("outbox.cloudevents.source",
-              [](auto& c) -> auto& { return c.outbox.cloudevents_source; }, CheckUriReference),
+      TablesKey(),
+      EnumKey(
+          "outbox.capture", [](auto& c) -> auto& { return c.outbox.capture; },
+          Choices<CaptureMode>{
+              {"table", CaptureMode::kTable}, {"messages", CaptureMode::kMessages}, {"both", CaptureMode::kBoth}}),
+      MessagePrefixesKey(),
+      StringKey(
+          "outbox.topic", [](auto& c) -> auto& { return c.outbox.topic; }, CheckTopicTemplate),
+      StringKey(
+          "outbox.key", [](auto& c) -> auto& { return c.outbox.key; },
+          [](const std::string& key, const Config&) -> Problem {
+            return key.empty() ? std::nullopt : CheckIdentifier(key);
+          }),
+      EnumKey(
+          "outbox.format", [](auto& c) -> auto& { return c.outbox.format; }, FormatChoices()),
+      StringKey(
+          "outbox.cloudevents.source", [](auto& c) -> auto& { return c.outbox.cloudevents_source; },
+          CheckUriReference),
   };
   for (std::size_t i = 0; i < kColumnFields.size(); ++i) keys.push_back(ColumnKey(i));
   return keys;

@@ -42,21 +42,19 @@ void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
       const auto it = fields.find(name);
       return it == fields.end() ? "" : it->second.text;
     };
-    RouteConfig route{field("source"), field("aggregate_type"), field("type"),
-                      field("topic"),  field("key"),            std::nullopt};
+    RouteConfig route{field("source"), field("aggregate_type"), field("type"), field("topic"), field("key"),
+                      std::nullopt};
     if (const std::string format = field("format"); !format.empty()) {
       route.format = ParseChoice(FormatChoices(), format, RouteKey(i, "format"));
     }
     if (route.topic.empty() && route.key.empty() && !route.format) {
       throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, so it changes nothing");
     }
-    if (!route.source.empty() &&
-        std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
+    if (!route.source.empty() && std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
       std::string captured;
       for (const std::string& source : sources) captured += (captured.empty() ? "" : ", ") + source;
-      throw ConfigError(RouteKey(i, "source"), "\"" + route.source +
-                                                   "\" matches no captured source (captured: " +
-                                                   captured + ")");
+      throw ConfigError(RouteKey(i, "source"),
+                        "\"" + route.source + "\" matches no captured source (captured: " + captured + ")");
     }
     if (!route.topic.empty()) {
       if (Problem problem = CheckTopicTemplate(route.topic, config)) {

@@ -69,8 +69,7 @@ bool IsSecretKey(std::string_view key) {
   const std::string property = detail::Lower(key.substr(detail::kKafkaSection.size() + 1));
   // An inline private key, and the OAUTHBEARER config that may hold a client secret.
   if (property == "ssl.key.pem" || property == "sasl.oauthbearer.config") return true;
-  return property.find("password") != std::string::npos ||
-         property.find("secret") != std::string::npos;
+  return property.find("password") != std::string::npos || property.find("secret") != std::string::npos;
 }
 
 std::vector<std::string> SecretValues(const Config& config) {
@@ -86,8 +85,6 @@ std::vector<std::string> SecretValues(const Config& config) {
   return values;
 }
 
-std::string ReadSecretFile(const std::string& path) {
-  return detail::ReadFileText(path, kMaxSecretFileBytes);
-}
+std::string ReadSecretFile(const std::string& path) { return detail::ReadFileText(path, kMaxSecretFileBytes); }
 
 }  // namespace outbox_relay::config

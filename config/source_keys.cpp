@@ -39,48 +39,53 @@ Problem CheckSlotName(const std::string& slot, const Config&) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
   });
   if (slot.empty() || slot.size() > kMaxIdentifierLength || !valid_chars) {
-    return "must be 1 to 63 characters of lower-case letters, digits and underscores, got \"" +
-           slot + "\"";
+    return "must be 1 to 63 characters of lower-case letters, digits and underscores, got \"" + slot + "\"";
   }
   return std::nullopt;
 }
 
-Problem CheckPublication(const std::string& publication, const Config&) {
-  return CheckIdentifier(publication);
-}
+Problem CheckPublication(const std::string& publication, const Config&) { return CheckIdentifier(publication); }
 
 }  // namespace
 
 std::vector<KeySpec> SourceKeys() {
   return {
-    StringKey("source.dsn", [](auto& c) -> auto& { return c.source.dsn; }, CheckDsn),
-    StringKey("source.password", [](auto& c) -> auto& { return c.source.password; }, AnyText),
-    StringKey("source.sslmode", [](auto& c) -> auto& { return c.source.sslmode; }, CheckSslMode),
-    StringKey("source.sslrootcert", [](auto& c) -> auto& { return c.source.sslrootcert; }, AnyText),
-    StringKey("source.sslcert", [](auto& c) -> auto& { return c.source.sslcert; }, AnyText),
-    StringKey("source.sslkey", [](auto& c) -> auto& { return c.source.sslkey; }, AnyText),
-    StringKey("source.sslpassword", [](auto& c) -> auto& { return c.source.sslpassword; }, AnyText),
-    StringKey("source.slot", [](auto& c) -> auto& { return c.source.slot; }, CheckSlotName),
-    StringKey("source.publication", [](auto& c) -> auto& { return c.source.publication; },
-              CheckPublication),
-    BoolKey("source.create_slot", [](auto& c) -> auto& { return c.source.create_slot; }),
-    MillisKey("source.status_interval_ms",
-              [](auto& c) -> auto& { return c.source.status_interval; }, kMinStatusIntervalMs,
-              kMaxStatusIntervalMs),
-    MillisKey("source.reconnect_backoff_initial_ms",
-              [](auto& c) -> auto& { return c.source.reconnect_backoff_initial; }, 1,
-              kMaxDurationMs),
-    MillisKey("source.reconnect_backoff_max_ms",
-              [](auto& c) -> auto& { return c.source.reconnect_backoff_max; }, 1,
-              kMaxDurationMs,
-              [](const Config& c) -> Problem {
-                if (c.source.reconnect_backoff_max < c.source.reconnect_backoff_initial) {
-                  return "must be at least source.reconnect_backoff_initial_ms (" +
-                         std::to_string(c.source.reconnect_backoff_initial.count()) +
-                         "), got " + std::to_string(c.source.reconnect_backoff_max.count());
-                }
-                return std::nullopt;
-              }),
+      StringKey(
+          "source.dsn", [](auto& c) -> auto& { return c.source.dsn; }, CheckDsn),
+      StringKey(
+          "source.password", [](auto& c) -> auto& { return c.source.password; }, AnyText),
+      StringKey(
+          "source.sslmode", [](auto& c) -> auto& { return c.source.sslmode; }, CheckSslMode),
+      StringKey(
+          "source.sslrootcert", [](auto& c) -> auto& { return c.source.sslrootcert; }, AnyText),
+      StringKey(
+          "source.sslcert", [](auto& c) -> auto& { return c.source.sslcert; }, AnyText),
+      StringKey(
+          "source.sslkey", [](auto& c) -> auto& { return c.source.sslkey; }, AnyText),
+      StringKey(
+          "source.sslpassword", [](auto& c) -> auto& { return c.source.sslpassword; }, AnyText),
+      StringKey(
+          "source.slot", [](auto& c) -> auto& { return c.source.slot; }, CheckSlotName),
+      StringKey(
+          "source.publication", [](auto& c) -> auto& { return c.source.publication; }, CheckPublication),
+      BoolKey("source.create_slot", [](auto& c) -> auto& { return c.source.create_slot; }),
+      MillisKey(
+          "source.status_interval_ms", [](auto& c) -> auto& { return c.source.status_interval; },
+          kMinStatusIntervalMs, kMaxStatusIntervalMs),
+      MillisKey(
+          "source.reconnect_backoff_initial_ms",
+          [](auto& c) -> auto& { return c.source.reconnect_backoff_initial; }, 1, kMaxDurationMs),
+      MillisKey(
+          "source.reconnect_backoff_max_ms", [](auto& c) -> auto& { return c.source.reconnect_backoff_max; }, 1,
+          kMaxDurationMs,
+          [](const Config& c) -> Problem {
+            if (c.source.reconnect_backoff_max < c.source.reconnect_backoff_initial) {
+              return "must be at least source.reconnect_backoff_initial_ms (" +
+                     std::to_string(c.source.reconnect_backoff_initial.count()) + "), got " +
+                     std::to_string(c.source.reconnect_backoff_max.count());
+            }
+            return std::nullopt;
+          }),
   };
 }
 

@@ -10,8 +10,8 @@ namespace outbox_relay::config {
 namespace {
 
 bool IsTopicChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
 }
 
 std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
@@ -37,8 +37,8 @@ TopicTemplate::TopicTemplate(std::string_view pattern) {
       // A second '{' before the '}' means nesting or a missing '}', never a placeholder.
       const std::size_t close = pattern.find_first_of("{}", pos + 1);
       if (close == std::string_view::npos || pattern[close] == '{') {
-        throw std::invalid_argument("unbalanced '{' at position " + std::to_string(pos) +
-                                    " in topic template " + Quoted(pattern));
+        throw std::invalid_argument("unbalanced '{' at position " + std::to_string(pos) + " in topic template " +
+                                    Quoted(pattern));
       }
       const std::string_view name = pattern.substr(pos + 1, close - pos - 1);
       static constexpr std::pair<std::string_view, Part> kPlaceholders[] = {
@@ -50,9 +50,8 @@ TopicTemplate::TopicTemplate(std::string_view pattern) {
       const auto* found = std::find_if(std::begin(kPlaceholders), std::end(kPlaceholders),
                                        [name](const auto& entry) { return entry.first == name; });
       if (found == std::end(kPlaceholders)) {
-        throw std::invalid_argument("unknown placeholder {" + std::string(name) +
-                                    "} in topic template " + Quoted(pattern) +
-                                    " (allowed: {aggregate_type}, {type}, {schema}, {table})");
+        throw std::invalid_argument("unknown placeholder {" + std::string(name) + "} in topic template " +
+                                    Quoted(pattern) + " (allowed: {aggregate_type}, {type}, {schema}, {table})");
       }
       const Part part = found->second;
       flush_literal();
@@ -60,11 +59,10 @@ TopicTemplate::TopicTemplate(std::string_view pattern) {
       has_placeholders_ = true;
       pos = close + 1;
     } else if (c == '}') {
-      throw std::invalid_argument("unbalanced '}' at position " + std::to_string(pos) +
-                                  " in topic template " + Quoted(pattern));
+      throw std::invalid_argument("unbalanced '}' at position " + std::to_string(pos) + " in topic template " +
+                                  Quoted(pattern));
     } else if (!IsTopicChar(c)) {
-      throw std::invalid_argument("character '" + std::string(1, c) + "' in topic template " +
-                                  Quoted(pattern) +
+      throw std::invalid_argument("character '" + std::string(1, c) + "' in topic template " + Quoted(pattern) +
                                   " is not allowed in a Kafka topic name (use a-z, A-Z, 0-9, "
                                   "'.', '_', '-')");
     } else {

@@ -31,12 +31,9 @@ std::string Upper(std::string_view text) {
   return out;
 }
 
-bool StartsWith(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
+bool StartsWith(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
-std::uint64_t ParseUnsigned(std::string_view key, const std::string& text,
-                            const std::string& origin) {
+std::uint64_t ParseUnsigned(std::string_view key, const std::string& text, const std::string& origin) {
   std::uint64_t value = 0;
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);

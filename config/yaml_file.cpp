@@ -68,8 +68,7 @@ void CollectKafka(const std::string& key, const YAML::Node& value, RawValues& ra
   } else if (value.IsScalar()) {
     Store(raw, key, KafkaValue(value));
   } else {
-    throw ConfigError(key, "expected a scalar librdkafka property value, got " +
-                               std::string(Describe(value)));
+    throw ConfigError(key, "expected a scalar librdkafka property value, got " + std::string(Describe(value)));
   }
 }
 
@@ -95,14 +94,12 @@ std::string JoinSequence(const std::string& key, const YAML::Node& sequence) {
 void CollectRoutes(const YAML::Node& node, std::vector<RawValues>& routes) {
   if (node.IsNull()) return;
   if (!node.IsSequence()) {
-    throw ConfigError(std::string(kRoutesKey),
-                      "expected a sequence of rules, got " + std::string(Describe(node)));
+    throw ConfigError(std::string(kRoutesKey), "expected a sequence of rules, got " + std::string(Describe(node)));
   }
   for (std::size_t i = 0; i < node.size(); ++i) {
     const YAML::Node& rule = node[i];
     if (!rule.IsMap()) {
-      throw ConfigError(RouteKey(i, ""), "expected a mapping (one rule), got " +
-                                             std::string(Describe(rule)));
+      throw ConfigError(RouteKey(i, ""), "expected a mapping (one rule), got " + std::string(Describe(rule)));
     }
     RawValues fields;
     for (const auto& entry : rule) {
@@ -110,8 +107,7 @@ void CollectRoutes(const YAML::Node& node, std::vector<RawValues>& routes) {
       const std::string key = RouteKey(i, name);
       const auto& known = kRouteFields;
       if (std::find(known.begin(), known.end(), name) == known.end()) {
-        throw ConfigError(key, "unknown routing rule field" +
-                                   DidYouMean(name, {known.begin(), known.end()}));
+        throw ConfigError(key, "unknown routing rule field" + DidYouMean(name, {known.begin(), known.end()}));
       }
       if (!entry.second.IsScalar()) {
         throw ConfigError(key, "expected a string, got " + std::string(Describe(entry.second)));
@@ -132,8 +128,7 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
     if (key == kKafkaSection) {
       if (value.IsNull()) continue;
       if (!value.IsMap()) {
-        throw ConfigError(key, "expected a mapping of librdkafka properties, got " +
-                                   std::string(Describe(value)));
+        throw ConfigError(key, "expected a mapping of librdkafka properties, got " + std::string(Describe(value)));
       }
       CollectKafka(key, value, raw);
     } else if (IsKafkaKey(key)) {
@@ -146,15 +141,14 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
         continue;
       }
       if (!value.IsScalar()) {
-        throw ConfigError(key, "expected " + std::string(spec->expected) + ", got " +
-                                   std::string(Describe(value)));
+        throw ConfigError(key,
+                          "expected " + std::string(spec->expected) + ", got " + std::string(Describe(value)));
       }
       Store(raw, key, value.Scalar());
     } else if (IsSection(key)) {
       if (value.IsNull()) continue;  // an empty section keeps its defaults
       if (!value.IsMap()) {
-        throw ConfigError(key, "expected a mapping (a section), got " +
-                                   std::string(Describe(value)));
+        throw ConfigError(key, "expected a mapping (a section), got " + std::string(Describe(value)));
       }
       CollectSection(value, key, raw, routes);
     } else if (!SecretOfFileKey(key).empty()) {
@@ -187,18 +181,16 @@ class DocumentCounter final : public YAML::EventHandler {
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
   void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
   void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
   void OnMapEnd() override {}
 
  private:
   std::size_t count_ = 0;
   YAML::Mark last_start_;
 };
-
 
 }  // namespace
 
@@ -217,15 +209,14 @@ void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValu
   } catch (const YAML::ParserException& e) {
     std::string where;
     if (!e.mark.is_null()) {
-      where = " at line " + std::to_string(e.mark.line + 1) + ", column " +
-              std::to_string(e.mark.column + 1);
+      where = " at line " + std::to_string(e.mark.line + 1) + ", column " + std::to_string(e.mark.column + 1);
     }
     throw ConfigError("config", "invalid YAML" + where + ": " + e.msg);
   }
   if (document.IsNull()) return;  // empty file or only comments: all defaults
   if (!document.IsMap()) {
-    throw ConfigError("config", "expected a mapping of sections at the top level, got " +
-                                    std::string(Describe(document)));
+    throw ConfigError("config",
+                      "expected a mapping of sections at the top level, got " + std::string(Describe(document)));
   }
   CollectSection(document, "", raw, routes);
 }

@@ -93,9 +93,8 @@ void ForEachCloudEventAttribute(const OutboxEvent& event, Visit&& visit) {
 // data goes last, so a reader sees the attributes before a payload of any size.
 void StructuredCloudEvent(const OutboxEvent& event, std::string& text) {
   JsonObjectWriter cloud_event(text);
-  ForEachCloudEventAttribute(event, [&](const Attribute& attribute) {
-    cloud_event.AddString(attribute.name, attribute.value);
-  });
+  ForEachCloudEventAttribute(
+      event, [&](const Attribute& attribute) { cloud_event.AddString(attribute.name, attribute.value); });
   // A JSON datacontenttype means data holds the JSON value itself, not a string of it.
   if (event.payload) cloud_event.AddJson("data", *event.payload);
   cloud_event.Finish();

@@ -9,8 +9,7 @@ namespace outbox_relay::outbox {
 
 namespace {
 
-std::optional<std::size_t> FindColumn(const std::vector<std::string_view>& columns,
-                                      std::string_view name) {
+std::optional<std::size_t> FindColumn(const std::vector<std::string_view>& columns, std::string_view name) {
   for (std::size_t i = 0; i < columns.size(); ++i) {
     if (columns[i] == name) return i;
   }
@@ -25,8 +24,7 @@ std::size_t RequireColumn(const std::vector<std::string_view>& columns, const st
 }
 
 // What a poison error reports about `row`: the columns known before routing.
-PoisonRow KnownOf(const OutboxRowValues& row, const EventOrigin& origin, PoisonReason reason,
-                  std::string detail) {
+PoisonRow KnownOf(const OutboxRowValues& row, const EventOrigin& origin, PoisonReason reason, std::string detail) {
   PoisonRow poison;
   poison.reason = reason;
   poison.detail = std::move(detail);
@@ -73,9 +71,7 @@ bool EmbedsPayloadAsJson(config::EventFormat format) {
   return false;
 }
 
-bool Matches(const std::string& matcher, std::string_view value) {
-  return matcher.empty() || matcher == value;
-}
+bool Matches(const std::string& matcher, std::string_view value) { return matcher.empty() || matcher == value; }
 
 }  // namespace
 
@@ -92,10 +88,8 @@ OutboxRowLayout OutboxRowLayout::Resolve(const config::OutboxColumns& columns,
                                          const std::vector<std::optional<KeyColumn>>& key_columns) {
   OutboxRowLayout layout;
   layout.id = RequireColumn(relation_columns, columns.id, "outbox.columns.id");
-  layout.aggregate_type =
-      RequireColumn(relation_columns, columns.aggregate_type, "outbox.columns.aggregate_type");
-  layout.aggregate_id =
-      RequireColumn(relation_columns, columns.aggregate_id, "outbox.columns.aggregate_id");
+  layout.aggregate_type = RequireColumn(relation_columns, columns.aggregate_type, "outbox.columns.aggregate_type");
+  layout.aggregate_id = RequireColumn(relation_columns, columns.aggregate_id, "outbox.columns.aggregate_id");
   layout.type = RequireColumn(relation_columns, columns.type, "outbox.columns.type");
   layout.payload = FindColumn(relation_columns, columns.payload);
   layout.headers = FindColumn(relation_columns, columns.headers);
@@ -114,9 +108,9 @@ EventMapper::EventMapper(const config::OutboxConfig& config)
     const std::string& topic = rule.topic.empty() ? config.topic : rule.topic;
     const std::string& key = rule.key.empty() ? config.key : rule.key;
     routes_.push_back(Route{rule, config::TopicTemplate(topic), key,
-                            !rule.key.empty()  ? where + ".key"
-                            : !key.empty()     ? std::string("outbox.key")
-                                               : std::string(),
+                            !rule.key.empty() ? where + ".key"
+                            : !key.empty()    ? std::string("outbox.key")
+                                              : std::string(),
                             rule.format.value_or(config.format),
                             rule.topic.empty() ? std::string("outbox.topic") : where + ".topic"});
   };
@@ -145,8 +139,7 @@ std::vector<std::optional<KeyColumn>> EventMapper::KeyColumns(const EventOrigin&
   return keys;
 }
 
-const EventMapper::Route& EventMapper::Select(const EventOrigin& origin,
-                                              std::string_view aggregate_type,
+const EventMapper::Route& EventMapper::Select(const EventOrigin& origin, std::string_view aggregate_type,
                                               std::string_view type, std::size_t& index) const {
   for (index = 0; index + 1 < routes_.size(); ++index) {
     const config::RouteConfig& rule = routes_[index].rule;
@@ -163,8 +156,7 @@ OutboxEvent EventMapper::Map(const OutboxRowValues& row, const EventOrigin& orig
   event.id = RequireValue(row, origin, row.id, "id", PoisonReason::kMissingField);
   event.aggregate_type =
       RequireValue(row, origin, row.aggregate_type, "aggregate type", PoisonReason::kMissingField);
-  event.aggregate_id =
-      RequireValue(row, origin, row.aggregate_id, "aggregate id", PoisonReason::kMissingKey);
+  event.aggregate_id = RequireValue(row, origin, row.aggregate_id, "aggregate id", PoisonReason::kMissingKey);
   event.type = RequireValue(row, origin, row.type, "type", PoisonReason::kMissingField);
 
   std::size_t index = 0;
@@ -184,7 +176,8 @@ OutboxEvent EventMapper::Map(const OutboxRowValues& row, const EventOrigin& orig
     throw poison(PoisonReason::kInvalidTopic,
                  "topic \"" + illegal +
                      "\" is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not \".\" or "
-                     "\"..\"); check the aggregate type and type values or " + route.topic_config,
+                     "\"..\"); check the aggregate type and type values or " +
+                     route.topic_config,
                  illegal);
   }
   event.topic = std::move(*topic);

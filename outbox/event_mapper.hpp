@@ -82,8 +82,9 @@ struct OutboxRowLayout {
       if (!index) return std::nullopt;
       return column(*index);
     };
-    OutboxRowValues row{column(id),  column(aggregate_type), column(aggregate_id), column(type),
-                        optional(payload), optional(headers), {}, payload_is_json};
+    OutboxRowValues row{column(id),   column(aggregate_type), column(aggregate_id),
+                        column(type), optional(payload),      optional(headers),
+                        {},           payload_is_json};
     row.keys.reserve(keys.size());
     for (const auto& key : keys) row.keys.push_back(optional(key));
     return row;
@@ -119,8 +120,8 @@ class EventMapper {
     std::string topic_config;
   };
 
-  const Route& Select(const EventOrigin& origin, std::string_view aggregate_type,
-                      std::string_view type, std::size_t& index) const;
+  const Route& Select(const EventOrigin& origin, std::string_view aggregate_type, std::string_view type,
+                      std::size_t& index) const;
 
   config::OutboxColumns columns_;
   std::string cloudevents_source_;

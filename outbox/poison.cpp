@@ -33,9 +33,8 @@ std::optional<PoisonReason> ReasonFromCode(std::string_view code) {
 
 std::string PoisonRow::Describe() const {
   constexpr std::string_view kTablePrefix = "table:";
-  const std::string where = source.starts_with(kTablePrefix)
-                                ? "table " + source.substr(kTablePrefix.size())
-                                : source;  // "message:<prefix>" says what it is
+  const std::string where = source.starts_with(kTablePrefix) ? "table " + source.substr(kTablePrefix.size())
+                                                             : source;  // "message:<prefix>" says what it is
   return where + ", id " + (id.empty() ? "NULL" : id) + ", commit LSN " + commit_lsn + ", reason " +
          std::string(ReasonCode(reason)) + ": " + detail;
 }

@@ -144,8 +144,7 @@ class TransactionalSink : public Sink {
   /// aborted instead (an abortable error: its events must be produced again). Throws
   /// SinkBrokenError on a fatal error (for example, fenced by a newer producer with the same id)
   /// or when the outcome stays unknown.
-  virtual boost::asio::awaitable<std::optional<std::string>> CommitTransaction(
-      const std::string& commit_lsn) = 0;
+  virtual boost::asio::awaitable<std::optional<std::string>> CommitTransaction(const std::string& commit_lsn) = 0;
 
   /// Aborts the open transaction (its events are to be produced again). Throws SinkError.
   virtual boost::asio::awaitable<void> AbortTransaction() = 0;

@@ -74,9 +74,10 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   if (config.sink.type == config::SinkType::kStdout) {
     report.Ok("sink stdout (sink.type): events are printed, and confirmed to the slot once written");
   } else {
-    report.Ok(std::string("sink kafka (") +
-              (config.sink.chosen_by_kafka_section ? "sink.type unset: the kafka settings select it" : "sink.type") +
-              ")");
+    report.Ok(
+        std::string("sink kafka (") +
+        (config.sink.chosen_by_kafka_section ? "sink.type unset: the kafka settings select it" : "sink.type") +
+        ")");
   }
   detail::CheckDatabase(config, report);
   if (kafka_conf) detail::CheckKafka(config, std::move(kafka_conf), report);

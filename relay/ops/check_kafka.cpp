@@ -29,7 +29,8 @@ sinks::KafkaConfHandle KafkaConf(const config::Config& config) {
   sinks::KafkaConfHandle conf(rd_kafka_conf_new());
   std::array<char, 512> error{};
   for (const auto& [key, value] : config.kafka) {
-    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size()) != RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size()) !=
+        RD_KAFKA_CONF_OK) {
       throw config::ConfigError("kafka." + key, error.data());
     }
   }

@@ -48,8 +48,8 @@ base::Result<void> CheckSlotEvidence(Database& db, CheckReport& report) {
 }
 
 // created_lsn (with its default) and created_at on each outbox table: replay and retention.
-base::Result<void> CheckReplayColumns(Database& db, const config::Config& config, const std::string& own_tables_note,
-                                      CheckReport& report) {
+base::Result<void> CheckReplayColumns(Database& db, const config::Config& config,
+                                      const std::string& own_tables_note, CheckReport& report) {
   for (const auto& table : config.outbox.tables) {
     const std::string name = QualifiedTable(table);
     const auto found = db.QueryRow(
@@ -94,8 +94,10 @@ base::Result<void> CheckPurge(Database& db, const std::string& own_tables_note, 
     report.Warn("retention function outbox.purge()",
                 "off: it does not exist" + own_tables_note +
                     ": nothing deletes delivered outbox rows, and the tables grow",
-                "apply " + std::string(kMigrationV2Name) + " (its purge() takes any table with created_at), or "
-                "delete delivered rows yourself (" + std::string(kExistingTableDoc) + ")");
+                "apply " + std::string(kMigrationV2Name) +
+                    " (its purge() takes any table with created_at), or "
+                    "delete delivered rows yourself (" +
+                    std::string(kExistingTableDoc) + ")");
   }
   return boost::outcome_v2::success();
 }
@@ -132,14 +134,16 @@ base::Result<void> CheckPublication(Database& db, const config::Config& config, 
   for (const auto& table : tables) {
     const std::string name = QualifiedTable(table);
     const auto found =
-        shaped ? db.Query("SELECT t.rowfilter, "
-                          "ARRAY(SELECT c FROM unnest($4::text[]) c WHERE c <> ALL (t.attnames::text[]))::text "
-                          "FROM pg_publication_tables t "
-                          "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
-                          {publication, table.schema, table.name, wanted_columns})
-               : db.Query("SELECT NULL::text, NULL::text FROM pg_publication_tables t "
-                          "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
-                          {publication, table.schema, table.name});
+        shaped ? db.Query(
+                     "SELECT t.rowfilter, "
+                     "ARRAY(SELECT c FROM unnest($4::text[]) c WHERE c <> ALL (t.attnames::text[]))::text "
+                     "FROM pg_publication_tables t "
+                     "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
+                     {publication, table.schema, table.name, wanted_columns})
+               : db.Query(
+                     "SELECT NULL::text, NULL::text FROM pg_publication_tables t "
+                     "WHERE t.pubname = $1 AND t.schemaname = $2 AND t.tablename = $3",
+                     {publication, table.schema, table.name});
     if (!found) return found.error();
     if (found.value().empty()) {
       report.Fail(what, "does not cover the outbox table " + name,
@@ -149,7 +153,8 @@ base::Result<void> CheckPublication(Database& db, const config::Config& config, 
     }
     const Row& shape = found.value().front();
     if (shape[0]) {
-      report.Fail(what, "filters the rows of " + name + " (WHERE " + *shape[0] + "), the relay never sees the others",
+      report.Fail(what,
+                  "filters the rows of " + name + " (WHERE " + *shape[0] + "), the relay never sees the others",
                   reset);
       fits = false;
     } else if (shape[1] && *shape[1] != "{}") {
@@ -171,10 +176,10 @@ base::Result<bool> CheckTable(Database& db, const config::TableName& table, cons
       {table.schema, table.name});
   if (!rows) return rows.error();
   const std::string apply =
-      IsMigrationTable(table)
-          ? "apply " + std::string(kMigrationV1Name) +
-                " (outbox-relay init does), or list the outbox's schema.table in outbox.tables"
-          : "create it with the outbox columns (outbox-relay init --print-sql shows them), or correct outbox.tables";
+      IsMigrationTable(table) ? "apply " + std::string(kMigrationV1Name) +
+                                    " (outbox-relay init does), or list the outbox's schema.table in outbox.tables"
+                              : "create it with the outbox columns (outbox-relay init --print-sql shows them), or "
+                                "correct outbox.tables";
   if (rows.value().empty()) {
     report.Fail(what, "does not exist", apply);
     return false;
@@ -185,9 +190,9 @@ base::Result<bool> CheckTable(Database& db, const config::TableName& table, cons
     report.Fail(what, "is not a table (relkind " + kind + "), logical replication publishes tables only", apply);
     return false;
   }
-  const auto attributes = db.Query(
-      "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped",
-      {Text(relation[0])});
+  const auto attributes =
+      db.Query("SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped",
+               {Text(relation[0])});
   if (!attributes) return attributes.error();
   std::vector<std::string> present;
   for (const auto& row : attributes.value()) present.push_back(Text(row[0]));
@@ -208,12 +213,14 @@ base::Result<bool> CheckTable(Database& db, const config::TableName& table, cons
     missing += *column + " (outbox.columns." + key + ")";
   }
   if (!missing.empty()) {
-    report.Fail(what, "has no column " + missing,
-                "apply " + std::string(kMigrationV1Name) + ", or set outbox.columns.* to the table's column names");
+    report.Fail(
+        what, "has no column " + missing,
+        "apply " + std::string(kMigrationV1Name) + ", or set outbox.columns.* to the table's column names");
     return true;
   }
   std::string note;
-  for (const auto& [key, column] : {std::pair{"payload", &columns.payload}, std::pair{"headers", &columns.headers}}) {
+  for (const auto& [key, column] :
+       {std::pair{"payload", &columns.payload}, std::pair{"headers", &columns.headers}}) {
     if (!has(*column)) note += ", no " + *column + " column (outbox.columns." + key + "): events go without";
   }
   report.Ok(what + " has the configured columns" + note);
@@ -236,8 +243,8 @@ base::Result<void> CheckSelect(Database& db, const config::TableName& table, Che
     return boost::outcome_v2::success();
   }
   report.Fail(what, "role " + Text(row[0]) + " may not read the outbox table",
-              "GRANT USAGE ON SCHEMA " + QuoteIdentifier(table.schema) + " TO " + role + "; GRANT SELECT ON " + name +
-                  " TO " + role + ";");
+              "GRANT USAGE ON SCHEMA " + QuoteIdentifier(table.schema) + " TO " + role + "; GRANT SELECT ON " +
+                  name + " TO " + role + ";");
   return boost::outcome_v2::success();
 }
 
@@ -251,8 +258,9 @@ base::Result<void> CheckPublishMessage(Database& db, CheckReport& report) {
     return boost::outcome_v2::success();
   }
   report.Fail(what, "does not exist, and outbox.capture includes messages",
-              "apply " + std::string(kMigrationV2Name) + " (outbox-relay init does); services call it to publish "
-              "an event without a table");
+              "apply " + std::string(kMigrationV2Name) +
+                  " (outbox-relay init does); services call it to publish "
+                  "an event without a table");
   return boost::outcome_v2::success();
 }
 
@@ -260,10 +268,11 @@ base::Result<void> CheckPublishMessage(Database& db, CheckReport& report) {
 // how to add it; with tables of one's own, init applies no migration, and this is where the
 // user learns it.
 base::Result<void> CheckProtections(Database& db, const config::Config& config, CheckReport& report) {
-  const std::string own_tables_note =
-      MigrationsApply(config.outbox) ? ""
-                                     : " (with only tables of your own in outbox.tables, outbox-relay init "
-                                       "applies " + std::string(kMigrationV3Name) + " alone)";
+  const std::string own_tables_note = MigrationsApply(config.outbox)
+                                          ? ""
+                                          : " (with only tables of your own in outbox.tables, outbox-relay init "
+                                            "applies " +
+                                                std::string(kMigrationV3Name) + " alone)";
   if (auto done = CheckSlotEvidence(db, report); !done) return done;
   if (!config.outbox.CapturesTables()) return boost::outcome_v2::success();  // the rest is about rows in tables
   if (auto done = CheckReplayColumns(db, config, own_tables_note, report); !done) return done;

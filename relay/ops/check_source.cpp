@@ -62,10 +62,11 @@ base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckRe
   } else if (used_slots < max_slots) {
     report.Ok(slots_what + ": " + slots_usage);
   } else {
-    report.Fail(slots_what,
-                "all " + std::to_string(max_slots) + " in use (max_replication_slots), none for " + config.source.slot,
-                "drop an unused slot (" + DropSlotSql("name") + ") or ALTER SYSTEM SET max_replication_slots = " +
-                    std::to_string(max_slots + 1) + "; then restart PostgreSQL");
+    report.Fail(
+        slots_what,
+        "all " + std::to_string(max_slots) + " in use (max_replication_slots), none for " + config.source.slot,
+        "drop an unused slot (" + DropSlotSql("name") + ") or ALTER SYSTEM SET max_replication_slots = " +
+            std::to_string(max_slots + 1) + "; then restart PostgreSQL");
   }
   const std::string senders_what = "WAL senders";
   const std::string senders_usage =
@@ -76,9 +77,9 @@ base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckRe
   } else if (used_senders < max_senders) {
     report.Ok(senders_what + ": " + senders_usage);
   } else {
-    report.Fail(senders_what, "all " + std::to_string(max_senders) + " in use (max_wal_senders)",
-                "ALTER SYSTEM SET max_wal_senders = " + std::to_string(max_senders + 1) +
-                    "; then restart PostgreSQL");
+    report.Fail(
+        senders_what, "all " + std::to_string(max_senders) + " in use (max_wal_senders)",
+        "ALTER SYSTEM SET max_wal_senders = " + std::to_string(max_senders + 1) + "; then restart PostgreSQL");
   }
   return boost::outcome_v2::success();
 }

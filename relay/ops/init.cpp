@@ -181,7 +181,8 @@ Step InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
   if (!created) {
     report.Fail(what, created.error().message,
                 "the role needs REPLICATION and the server wal_level = logical (outbox-relay check tells); or "
-                "have a DBA run " + CreateSlotSql(slot));
+                "have a DBA run " +
+                    CreateSlotSql(slot));
     return false;
   }
   const std::string created_lsn = Text(created.value());
@@ -195,7 +196,8 @@ Step InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
   if (recreate) {
     report.Note("events committed before " + created_lsn +
                 " that the old slot had not confirmed were not relayed: republish them with outbox-relay replay "
-                "--from <the last event in Kafka, or the failover time> --to " + created_lsn);
+                "--from <the last event in Kafka, or the failover time> --to " +
+                created_lsn);
   }
   return true;
 }
@@ -212,8 +214,8 @@ int InitCommand(const std::string& config_path, bool print_sql, bool recreate_sl
     return base::kExitOk;
   }
   detail::InitReport report(out);
-  auto connected = detail::Database::Connect(config->source, "outbox-relay init", detail::Database::Session::kNormal,
-                                             &err);
+  auto connected =
+      detail::Database::Connect(config->source, "outbox-relay init", detail::Database::Session::kNormal, &err);
   if (!connected) {
     report.Fail("connect to " + DescribeDsn(config->source.dsn), connected.error().message,
                 "check source.dsn (outbox-relay check tells more), or have a DBA run the output of "

@@ -139,11 +139,11 @@ std::vector<TopicCheckLine> CheckKafkaTopics(const config::Config& config, sinks
   bool probing = false;
   for (std::size_t i = 0; i < topics.size(); ++i) {
     if (ClassifyTopicCode(facts[i].metadata) != TopicCode::kOk || facts[i].partitions <= 0) continue;
-    const rd_kafka_resp_err_t code = rd_kafka_producev(
-        client.get(), RD_KAFKA_V_TOPIC(topics[i].name.c_str()), RD_KAFKA_V_PARTITION(0),
-        RD_KAFKA_V_VALUE(const_cast<char*>(kProbeValue.data()), kProbeValue.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(std::uintptr_t{i})),
-        RD_KAFKA_V_END);
+    const rd_kafka_resp_err_t code =
+        rd_kafka_producev(client.get(), RD_KAFKA_V_TOPIC(topics[i].name.c_str()), RD_KAFKA_V_PARTITION(0),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(kProbeValue.data()), kProbeValue.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(std::uintptr_t{i})), RD_KAFKA_V_END);
     if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
       reports[i] = code;
     } else {
@@ -157,7 +157,8 @@ std::vector<TopicCheckLine> CheckKafkaTopics(const config::Config& config, sinks
   if (any_missing && broker_id) auto_create = DescribeAutoCreate(client.get(), *broker_id, timeout_ms);
 
   std::vector<TopicCheckLine> lines;
-  for (std::size_t i = 0; i < topics.size(); ++i) lines.push_back(JudgeTopic(topics[i], facts[i], auto_create, context));
+  for (std::size_t i = 0; i < topics.size(); ++i)
+    lines.push_back(JudgeTopic(topics[i], facts[i], auto_create, context));
   return lines;
 }
 

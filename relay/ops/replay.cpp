@@ -102,7 +102,8 @@ awaitable<std::size_t> ReplayTable(pg::PgConnection& conn, const config::TableNa
   // created_at gives replayed events their time; created_lsn only matters for LSN bounds.
   std::vector<std::pair<std::string_view, std::string>> required = {{kCreatedAt, "replay"}};
   for (const ReplayBound* bound : {&options.from, options.to ? &*options.to : nullptr}) {
-    if (bound != nullptr && bound->kind == ReplayBound::Kind::kLsn) required.emplace_back(kCreatedLsn, "replay by LSN");
+    if (bound != nullptr && bound->kind == ReplayBound::Kind::kLsn)
+      required.emplace_back(kCreatedLsn, "replay by LSN");
   }
   for (const auto& [column, what] : required) {
     if (std::find(names.begin(), names.end(), column) == names.end()) {
@@ -116,14 +117,16 @@ awaitable<std::size_t> ReplayTable(pg::PgConnection& conn, const config::TableNa
                         ReplayQuery(table, names, columns.aggregate_type, options, literal, identifier));
   std::size_t count = 0;
   for (;;) {
-    const pg::PgResultHandle rows = co_await conn.Execute("FETCH " + std::to_string(kFetchRows) + " FROM replay_rows");
+    const pg::PgResultHandle rows =
+        co_await conn.Execute("FETCH " + std::to_string(kFetchRows) + " FROM replay_rows");
     const int row_count = PQntuples(rows.get());
     const int time_column = static_cast<int>(names.size());
     for (int r = 0; r < row_count; ++r) {
       const auto text = [&rows, r](std::size_t column) -> std::optional<std::string_view> {
         const int c = static_cast<int>(column);
         if (PQgetisnull(rows.get(), r, c)) return std::nullopt;
-        return std::string_view(PQgetvalue(rows.get(), r, c), static_cast<std::size_t>(PQgetlength(rows.get(), r, c)));
+        return std::string_view(PQgetvalue(rows.get(), r, c),
+                                static_cast<std::size_t>(PQgetlength(rows.get(), r, c)));
       };
       const outbox::OutboxRowValues row = layout.Values(text);
       outbox::OutboxEvent event;
@@ -174,7 +177,8 @@ std::string ReplayQuery(const config::TableName& table, const std::vector<std::s
   if (options.to) sql += " AND " + BoundColumn(*options.to) + " < " + BoundLiteral(*options.to, quote_literal);
   if (options.aggregate_type) {
     // Compared as text, the way the mapper and the routing rules see it.
-    sql += " AND " + quote_identifier(aggregate_type_column) + "::text = " + quote_literal(*options.aggregate_type);
+    sql +=
+        " AND " + quote_identifier(aggregate_type_column) + "::text = " + quote_literal(*options.aggregate_type);
   }
   // Rows written before created_lsn existed have none; they come first, by time.
   const bool has_lsn = std::find(columns.begin(), columns.end(), kCreatedLsn) != columns.end();
@@ -185,9 +189,10 @@ std::string ReplayQuery(const config::TableName& table, const std::vector<std::s
 awaitable<std::size_t> Replay(boost::asio::io_context& io, const config::Config& config, sinks::Sink& sink,
                               const ReplayOptions& options) {
   if (!config.outbox.CapturesTables()) {
-    throw ReplayError("outbox.capture is messages: logical messages live only in WAL, so there are no "
-                      "rows to replay",
-                      true);
+    throw ReplayError(
+        "outbox.capture is messages: logical messages live only in WAL, so there are no "
+        "rows to replay",
+        true);
   }
   DeliveryWait wait(io);
   sink.SetHandlers({[&wait](const sinks::DeliveryReport& report) { wait.Delivered(report); },
@@ -200,7 +205,8 @@ awaitable<std::size_t> Replay(boost::asio::io_context& io, const config::Config&
     // One snapshot for every table: the replay sees a single consistent state.
     co_await conn.Execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     for (const config::TableName& table : config.outbox.tables) {
-      const std::size_t count = co_await ReplayTable(conn, table, mapper, config.outbox.columns, options, sink, wait);
+      const std::size_t count =
+          co_await ReplayTable(conn, table, mapper, config.outbox.columns, options, sink, wait);
       Log().info("replayed {} events from {}", count, table.Qualified());
       total += count;
     }

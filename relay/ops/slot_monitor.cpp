@@ -75,8 +75,8 @@ awaitable<void> SlotMonitor::Heartbeat() {
   // Transactional, so the server decodes it as a transaction of its own and the relay can
   // confirm its end even when no outbox row is written (a non-transactional message is not
   // flushed on its own on PostgreSQL 15).
-  static const std::string kHeartbeat = "SELECT pg_logical_emit_message(true, '" +
-                                        std::string(config::kHeartbeatMessagePrefix) + "', now()::text)";
+  static const std::string kHeartbeat =
+      "SELECT pg_logical_emit_message(true, '" + std::string(config::kHeartbeatMessagePrefix) + "', now()::text)";
   co_await conn_.Execute(kHeartbeat);
   metrics_.heartbeats.Increment();
   next_heartbeat_ = Clock::now() + config_.heartbeat.interval;
@@ -91,7 +91,8 @@ awaitable<void> SlotMonitor::Poll() {
   if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0)) co_return;
   const double retained = std::strtod(PQgetvalue(result.get(), 0, 0), nullptr);
   metrics_.retained_wal_bytes.Set(retained);
-  if (!PQgetisnull(result.get(), 0, 1)) metrics_.lag_bytes.Set(std::strtod(PQgetvalue(result.get(), 0, 1), nullptr));
+  if (!PQgetisnull(result.get(), 0, 1))
+    metrics_.lag_bytes.Set(std::strtod(PQgetvalue(result.get(), 0, 1), nullptr));
   Guard(retained);
 }
 
@@ -100,8 +101,9 @@ void SlotMonitor::Guard(double retained_bytes) {
   const auto over = [retained_bytes](std::uint64_t limit) {
     return limit != 0 && retained_bytes >= static_cast<double>(limit);
   };
-  const GuardLevel level = over(guard.max_bytes) ? GuardLevel::kMax : over(guard.warn_bytes) ? GuardLevel::kWarn
-                                                                                            : GuardLevel::kOk;
+  const GuardLevel level = over(guard.max_bytes)    ? GuardLevel::kMax
+                           : over(guard.warn_bytes) ? GuardLevel::kWarn
+                                                    : GuardLevel::kOk;
   metrics_.wal_guard_exceeded_warn.Set(level != GuardLevel::kOk ? 1 : 0);
   metrics_.wal_guard_exceeded_max.Set(level == GuardLevel::kMax ? 1 : 0);
   if (level == guard_) return;

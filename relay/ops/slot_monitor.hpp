@@ -10,8 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
-#include "relay/server/metrics.hpp"
 #include "relay/pg/pg_connection.hpp"
+#include "relay/server/metrics.hpp"
 
 namespace outbox_relay::ops {
 

@@ -94,7 +94,8 @@ int StatusCommand(const std::string& config_path, bool json, std::ostream& out, 
   const std::string& slot = config->source.slot;
   auto connected = detail::Database::Connect(config->source, "outbox-relay status");
   if (!connected) {
-    err << "outbox-relay: status: " << DescribeDsn(config->source.dsn) << ": " << connected.error().message << "\n";
+    err << "outbox-relay: status: " << DescribeDsn(config->source.dsn) << ": " << connected.error().message
+        << "\n";
     return base::kExitFatal;
   }
   detail::Database& db = connected.value();

@@ -35,9 +35,7 @@ class Field {
   Field(const char* name) : name_(name) {}  // NOLINT(google-explicit-constructor)
   Field(const char* name, std::size_t index) : name_(name), index_(index) {}
 
-  std::string ToString() const {
-    return index_ ? fmt::format("{} {}", name_, *index_) : std::string(name_);
-  }
+  std::string ToString() const { return index_ ? fmt::format("{} {}", name_, *index_) : std::string(name_); }
 
  private:
   std::string_view name_;
@@ -47,29 +45,18 @@ class Field {
 class ByteReader {
  public:
   /// `context` leads every error message ("pgoutput Insert"); it must outlive the reader.
-  ByteReader(std::string_view bytes, std::string_view context)
-      : bytes_(bytes), context_(context) {}
+  ByteReader(std::string_view bytes, std::string_view context) : bytes_(bytes), context_(context) {}
 
   /// Renames the message being read once its tag has told us what it is.
   void SetContext(std::string_view context) { context_ = context; }
 
   std::size_t Remaining() const { return bytes_.size() - position_; }
 
-  std::uint8_t ReadUint8(const Field& field) {
-    return static_cast<std::uint8_t>(Take(1, field)[0]);
-  }
-  std::int16_t ReadInt16(const Field& field) {
-    return static_cast<std::int16_t>(ReadBigEndian(2, field));
-  }
-  std::uint32_t ReadUint32(const Field& field) {
-    return static_cast<std::uint32_t>(ReadBigEndian(4, field));
-  }
-  std::int32_t ReadInt32(const Field& field) {
-    return static_cast<std::int32_t>(ReadBigEndian(4, field));
-  }
-  std::int64_t ReadInt64(const Field& field) {
-    return static_cast<std::int64_t>(ReadBigEndian(8, field));
-  }
+  std::uint8_t ReadUint8(const Field& field) { return static_cast<std::uint8_t>(Take(1, field)[0]); }
+  std::int16_t ReadInt16(const Field& field) { return static_cast<std::int16_t>(ReadBigEndian(2, field)); }
+  std::uint32_t ReadUint32(const Field& field) { return static_cast<std::uint32_t>(ReadBigEndian(4, field)); }
+  std::int32_t ReadInt32(const Field& field) { return static_cast<std::int32_t>(ReadBigEndian(4, field)); }
+  std::int64_t ReadInt64(const Field& field) { return static_cast<std::int64_t>(ReadBigEndian(8, field)); }
   Lsn ReadLsn(const Field& field) { return Lsn(ReadBigEndian(8, field)); }
 
   /// An Int16 element count. The wire type is signed, so a negative value is malformed input
@@ -123,8 +110,7 @@ class ByteReader {
 
   std::string_view Take(std::size_t count, const Field& field) {
     if (count > Remaining()) {
-      Fail(fmt::format("truncated {} (need {} {}, {} left)", field.ToString(), count, Bytes(count),
-                       Remaining()));
+      Fail(fmt::format("truncated {} (need {} {}, {} left)", field.ToString(), count, Bytes(count), Remaining()));
     }
     const std::string_view taken = bytes_.substr(position_, count);
     position_ += count;

@@ -27,8 +27,6 @@ std::optional<Lsn> Lsn::Parse(std::string_view text) {
   return Lsn((std::uint64_t{*high} << 32) | *low);
 }
 
-std::string Lsn::ToString() const {
-  return fmt::format("{:X}/{:X}", value_ >> 32, value_ & 0xFFFFFFFFu);
-}
+std::string Lsn::ToString() const { return fmt::format("{:X}/{:X}", value_ >> 32, value_ & 0xFFFFFFFFu); }
 
 }  // namespace outbox_relay::pg

@@ -123,7 +123,7 @@ awaitable<void> PgConnection::Connect() {
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");
   // Debug: a standby reconnects every few seconds; "streaming from slot" is the info line.
   Log().debug("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()), PQserverVersion(conn_.get()),
-             mode_ == Mode::kReplication ? ", replication" : "");
+              mode_ == Mode::kReplication ? ", replication" : "");
 }
 
 awaitable<PgResultHandle> PgConnection::Execute(const std::string& sql, std::chrono::milliseconds timeout) {
@@ -154,9 +154,8 @@ awaitable<PgResultHandle> PgConnection::Execute(const std::string& sql, std::chr
 }
 
 std::string PgConnection::Escape(Quoting quoting, const std::string& text) {
-  PgBufferHandle escaped(quoting == Quoting::kLiteral
-                             ? PQescapeLiteral(conn_.get(), text.data(), text.size())
-                             : PQescapeIdentifier(conn_.get(), text.data(), text.size()));
+  PgBufferHandle escaped(quoting == Quoting::kLiteral ? PQescapeLiteral(conn_.get(), text.data(), text.size())
+                                                      : PQescapeIdentifier(conn_.get(), text.data(), text.size()));
   if (!escaped) Fail("cannot quote " + text);
   return escaped.get();
 }

@@ -10,9 +10,8 @@ PgConnectParams::PgConnectParams(const config::SourceConfig& source, Pairs defau
     : pairs_(std::move(defaults)) {
   pairs_.emplace_back("dbname", source.dsn);
   const std::pair<const char*, const std::string*> settings[] = {
-      {"password", &source.password},       {"sslmode", &source.sslmode},
-      {"sslrootcert", &source.sslrootcert}, {"sslcert", &source.sslcert},
-      {"sslkey", &source.sslkey},           {"sslpassword", &source.sslpassword},
+      {"password", &source.password}, {"sslmode", &source.sslmode}, {"sslrootcert", &source.sslrootcert},
+      {"sslcert", &source.sslcert},   {"sslkey", &source.sslkey},   {"sslpassword", &source.sslpassword},
   };
   for (const auto& [keyword, value] : settings) {
     if (!value->empty()) pairs_.emplace_back(keyword, *value);

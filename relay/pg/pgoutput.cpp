@@ -61,8 +61,7 @@ RelationMessage DecodeRelation(ByteReader& reader) {
   message.name = reader.ReadString("relation name");
   message.replica_identity = static_cast<char>(reader.ReadUint8("replica identity"));
   const std::size_t column_count = reader.ReadCount16("column count");
-  message.columns.reserve(
-      PlausibleCount(column_count, reader.Remaining(), kMinRelationColumnBytes));
+  message.columns.reserve(PlausibleCount(column_count, reader.Remaining(), kMinRelationColumnBytes));
   for (std::size_t i = 0; i < column_count; ++i) {
     RelationColumn column;
     column.flags = reader.ReadUint8({"flags of column", i});
@@ -144,13 +143,20 @@ PgOutputMessage DecodePgOutput(std::string_view bytes) {
   ByteReader reader(bytes, "pgoutput");
   const std::uint8_t tag = reader.ReadUint8("message tag");
   switch (tag) {
-    case 'B': return DecodeBody(reader, "pgoutput Begin", DecodeBegin);
-    case 'C': return DecodeBody(reader, "pgoutput Commit", DecodeCommit);
-    case 'O': return DecodeBody(reader, "pgoutput Origin", DecodeOrigin);
-    case 'R': return DecodeBody(reader, "pgoutput Relation", DecodeRelation);
-    case 'Y': return DecodeBody(reader, "pgoutput Type", DecodeType);
-    case 'I': return DecodeBody(reader, "pgoutput Insert", DecodeInsert);
-    case 'M': return DecodeBody(reader, "pgoutput Message", DecodeLogicalMessage);
+    case 'B':
+      return DecodeBody(reader, "pgoutput Begin", DecodeBegin);
+    case 'C':
+      return DecodeBody(reader, "pgoutput Commit", DecodeCommit);
+    case 'O':
+      return DecodeBody(reader, "pgoutput Origin", DecodeOrigin);
+    case 'R':
+      return DecodeBody(reader, "pgoutput Relation", DecodeRelation);
+    case 'Y':
+      return DecodeBody(reader, "pgoutput Type", DecodeType);
+    case 'I':
+      return DecodeBody(reader, "pgoutput Insert", DecodeInsert);
+    case 'M':
+      return DecodeBody(reader, "pgoutput Message", DecodeLogicalMessage);
     // The outbox is insert-only, so these carry nothing we relay; their bodies are left
     // unread rather than validated for nothing.
     case 'U':

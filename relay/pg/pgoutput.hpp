@@ -92,8 +92,8 @@ struct IgnoredMessage {
   char tag = 0;
 };
 
-using PgOutputMessage = std::variant<BeginMessage, CommitMessage, OriginMessage, RelationMessage,
-                                     TypeMessage, InsertMessage, LogicalMessage, IgnoredMessage>;
+using PgOutputMessage = std::variant<BeginMessage, CommitMessage, OriginMessage, RelationMessage, TypeMessage,
+                                     InsertMessage, LogicalMessage, IgnoredMessage>;
 
 /// Decodes one pgoutput message (the payload of one XLogData). Throws DecodeError on
 /// truncated input, trailing bytes, or an unknown message tag; never reads past `bytes`.

@@ -64,8 +64,8 @@ ServerCopyData DecodeServerCopyData(std::string_view bytes) {
   }
 }
 
-std::array<char, kStandbyStatusSize> EncodeStandbyStatus(Lsn write, Lsn flush, Lsn apply,
-                                                        PgTimestamp now, bool reply_requested) {
+std::array<char, kStandbyStatusSize> EncodeStandbyStatus(Lsn write, Lsn flush, Lsn apply, PgTimestamp now,
+                                                         bool reply_requested) {
   std::array<char, kStandbyStatusSize> encoded{};
   std::size_t position = 0;
   const auto put64 = [&](std::uint64_t value) {

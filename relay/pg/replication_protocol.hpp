@@ -37,8 +37,8 @@ inline constexpr std::size_t kStandbyStatusSize = 34;
 
 /// Encodes a standby status update ('r'): the positions received, flushed, applied, the
 /// client's clock, and whether the server should reply at once.
-std::array<char, kStandbyStatusSize> EncodeStandbyStatus(Lsn write, Lsn flush, Lsn apply,
-                                                        PgTimestamp now, bool reply_requested);
+std::array<char, kStandbyStatusSize> EncodeStandbyStatus(Lsn write, Lsn flush, Lsn apply, PgTimestamp now,
+                                                         bool reply_requested);
 
 /// Converts between PostgreSQL timestamps and the system clock.
 PgTimestamp ToPgTimestamp(std::chrono::system_clock::time_point time);

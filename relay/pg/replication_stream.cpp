@@ -64,8 +64,10 @@ awaitable<void> ReplicationStream::Finish() {
 
 awaitable<Lsn> ReplicationStream::EnsureSlot() {
   const auto slot = conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot);
-  const auto query = "SELECT confirmed_flush_lsn, plugin, database = current_database(), wal_status "
-                     "FROM pg_replication_slots WHERE slot_name = " + slot;
+  const auto query =
+      "SELECT confirmed_flush_lsn, plugin, database = current_database(), wal_status "
+      "FROM pg_replication_slots WHERE slot_name = " +
+      slot;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto found = co_await conn_.Execute(query);
     if (PQntuples(found.get()) == 1) {
@@ -76,12 +78,12 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
       }
       if (std::string_view(PQgetvalue(found.get(), 0, 1)) != "pgoutput") {
         conn_.Fail("replication slot " + config_.slot + " uses plugin " + PQgetvalue(found.get(), 0, 1) +
-                 ", not pgoutput; drop it or choose another source.slot",
-             false);
+                       ", not pgoutput; drop it or choose another source.slot",
+                   false);
       }
       if (std::string_view(PQgetvalue(found.get(), 0, 2)) != "t") {
         conn_.Fail("replication slot " + config_.slot + " belongs to another database; choose another source.slot",
-             false);
+                   false);
       }
       if (std::string_view(PQgetvalue(found.get(), 0, 3)) == "lost") {
         conn_.Fail("replication slot " + config_.slot + " " + std::string(kSlotLostProblem) + "; " +
@@ -89,7 +91,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
                    false);
       }
       const auto confirmed = Lsn::Parse(PQgetvalue(found.get(), 0, 0));
-      if (!confirmed) conn_.Fail("replication slot " + config_.slot + " has an unreadable confirmed_flush_lsn", false);
+      if (!confirmed)
+        conn_.Fail("replication slot " + config_.slot + " has an unreadable confirmed_flush_lsn", false);
       if (!(co_await ReadSlotRecord())) co_await RecordSlot(*confirmed);
       co_return *confirmed;
     }
@@ -99,9 +102,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
                  false);
     }
     if (!config_.create_slot) {
-      conn_.Fail("replication slot " + config_.slot +
-               " does not exist; create it or set source.create_slot: true",
-           false);
+      conn_.Fail("replication slot " + config_.slot + " does not exist; create it or set source.create_slot: true",
+                 false);
     }
     try {
       auto created = co_await conn_.Execute("CREATE_REPLICATION_SLOT " +
@@ -123,7 +125,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
 
 std::string SlotGoneProblem(const SlotRecord& record) {
   return "is gone, but outbox.relay_slots shows it was created at " + record.created_lsn + " on " +
-         record.created_at + " (a PostgreSQL failover, or a dropped slot): events committed since the "
+         record.created_at +
+         " (a PostgreSQL failover, or a dropped slot): events committed since the "
          "relay's last acknowledgement may never reach Kafka";
 }
 
@@ -153,25 +156,26 @@ awaitable<void> ReplicationStream::RecordSlot(Lsn created_lsn) {
 bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
   // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots. Neither
   // stops streaming: the relay only loses its evidence against a silently re-created slot.
-  if (error.sqlstate() != sqlstate::kUndefinedTable &&
-      error.sqlstate() != sqlstate::kInsufficientPrivilege) {
+  if (error.sqlstate() != sqlstate::kUndefinedTable && error.sqlstate() != sqlstate::kInsufficientPrivilege) {
     return false;
   }
   if (!protection_off_reported_) {
     protection_off_reported_ = true;
-    Log().warn("slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "
-               "grant the relay SELECT, INSERT on outbox.relay_slots",
-               error.what());
+    Log().warn(
+        "slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "
+        "grant the relay SELECT, INSERT on outbox.relay_slots",
+        error.what());
   }
   return true;
 }
 
 awaitable<void> ReplicationStream::Start(Lsn start) {
   // publication_names is a string literal holding a list of quoted identifiers.
-  const auto publications = conn_.Escape(PgConnection::Quoting::kLiteral, conn_.Escape(PgConnection::Quoting::kIdentifier, config_.publication));
-  co_await conn_.Execute("START_REPLICATION SLOT " + conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) + " LOGICAL " +
-                   start.ToString() + " (proto_version '1', publication_names " + publications +
-                   ", messages 'true')");
+  const auto publications = conn_.Escape(PgConnection::Quoting::kLiteral,
+                                         conn_.Escape(PgConnection::Quoting::kIdentifier, config_.publication));
+  co_await conn_.Execute(
+      "START_REPLICATION SLOT " + conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) + " LOGICAL " +
+      start.ToString() + " (proto_version '1', publication_names " + publications + ", messages 'true')");
   Log().info("streaming from slot {} at {}", config_.slot, start.ToString());
 }
 
@@ -182,7 +186,8 @@ awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point dea
     const int size = PQgetCopyData(conn_.Native(), &buffer, /*async=*/1);
     if (size > 0) co_return CopyData{PgBufferHandle(buffer), static_cast<std::size_t>(size)};
     if (size == 0) {
-      if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false)) co_return std::nullopt;
+      if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false))
+        co_return std::nullopt;
       if (conn_.ReadsCancelled()) co_return std::nullopt;
       if (PQconsumeInput(conn_.Native()) != 1) conn_.Fail("replication connection lost");
       continue;
@@ -196,9 +201,7 @@ awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point dea
   }
 }
 
-void ReplicationStream::CancelRead() {
-  conn_.CancelReads();
-}
+void ReplicationStream::CancelRead() { conn_.CancelReads(); }
 
 awaitable<void> ReplicationStream::SendStatus(Lsn received, Lsn flushed, bool reply_requested) {
   const auto message = EncodeStandbyStatus(received, flushed, flushed,

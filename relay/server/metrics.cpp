@@ -25,12 +25,12 @@ prometheus::Counter& Cached(std::unordered_map<std::string, prometheus::Counter*
 }
 
 prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& registry, const char* name,
-                                                      const char* help) {
+                                                       const char* help) {
   return BuildCounter().Name(name).Help(help).Register(registry);
 }
 
 prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& registry, const char* name,
-                                                  const char* help) {
+                                                   const char* help) {
   return BuildGauge().Name(name).Help(help).Register(registry);
 }
 
@@ -63,14 +63,15 @@ std::string DeliveryErrorsHelp() {
 RelayMetrics::RelayMetrics()
     : registry(std::make_shared<prometheus::Registry>()),
       events_published_(CounterFamily(*registry, "outbox_relay_events_published_total",
-                                     "Events acknowledged by the sink (exactly-once: committed), by topic")),
+                                      "Events acknowledged by the sink (exactly-once: committed), by topic")),
       bytes_published_(CounterFamily(*registry, "outbox_relay_bytes_published_total",
-                                    "Key plus value bytes of the published events, by topic")),
-      delivery_errors_(CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
+                                     "Key plus value bytes of the published events, by topic")),
+      delivery_errors_(
+          CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
       dead_lettered_(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
-                                  "Poison rows written to the dead-letter topic, by reason")),
-      in_flight_events(Gauge(*registry, "outbox_relay_in_flight_events",
-                             "Events handed to the sink and not yet acknowledged")),
+                                   "Poison rows written to the dead-letter topic, by reason")),
+      in_flight_events(
+          Gauge(*registry, "outbox_relay_in_flight_events", "Events handed to the sink and not yet acknowledged")),
       in_flight_bytes(Gauge(*registry, "outbox_relay_in_flight_bytes", "Bytes of the in-flight events")),
       received_lsn(Gauge(*registry, "outbox_relay_received_lsn",
                          "Highest WAL position received from PostgreSQL, as a number")),
@@ -86,15 +87,15 @@ RelayMetrics::RelayMetrics()
                                      "1 while retained WAL is over the wal_guard limit of this level")),
       wal_guard_exceeded_warn(wal_guard_exceeded.Add({{"level", "warn"}})),
       wal_guard_exceeded_max(wal_guard_exceeded.Add({{"level", "max"}})),
-      commit_to_ack_seconds(Histogram(*registry, "outbox_relay_commit_to_ack_seconds",
-                                      "From a source transaction's commit to its acknowledgement",
-                                      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                                       10, 30, 60})),
+      commit_to_ack_seconds(
+          Histogram(*registry, "outbox_relay_commit_to_ack_seconds",
+                    "From a source transaction's commit to its acknowledgement",
+                    {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})),
       transaction_events(Histogram(*registry, "outbox_relay_transaction_events",
                                    "Outbox events per source transaction",
                                    {1, 2, 5, 10, 50, 100, 1000, 10000, 100000})),
-      reconnects(Counter(*registry, "outbox_relay_reconnects_total",
-                         "Replication connection attempts after the first")),
+      reconnects(
+          Counter(*registry, "outbox_relay_reconnects_total", "Replication connection attempts after the first")),
       heartbeats(Counter(*registry, "outbox_relay_heartbeats_total",
                          "Heartbeat messages written to the source database")),
       ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {

@@ -18,7 +18,7 @@ namespace outbox_relay::server {
 
 /// The `kind` label values of outbox_relay_delivery_errors_total, each exported from start-up.
 inline constexpr std::array<std::string_view, 4> kDeliveryErrorKinds = {"delivery", "transaction_aborted",
-                                                                         "producer_replaced", "fatal"};
+                                                                        "producer_replaced", "fatal"};
 
 /// Every metric the relay exports (prefix outbox_relay_), registered in one place. Labels stay
 /// low-cardinality: topic and error kind, never an aggregate id. Used from the io_context

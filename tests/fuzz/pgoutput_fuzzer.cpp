@@ -38,17 +38,17 @@ config::OutboxConfig ConfigFor(std::uint8_t selector) {
   config::OutboxConfig outbox;
   constexpr std::array<CaptureMode, 4> kCaptures = {CaptureMode::kTable, CaptureMode::kMessages,
                                                     CaptureMode::kBoth, CaptureMode::kBoth};
-  constexpr std::array<EventFormat, 4> kFormats = {
-      EventFormat::kPayload, EventFormat::kEnvelope, EventFormat::kCloudEventsBinary,
-      EventFormat::kCloudEventsStructured};
+  constexpr std::array<EventFormat, 4> kFormats = {EventFormat::kPayload, EventFormat::kEnvelope,
+                                                   EventFormat::kCloudEventsBinary,
+                                                   EventFormat::kCloudEventsStructured};
   outbox.capture = kCaptures[selector & 3];
   outbox.format = kFormats[(selector >> 2) & 3];
   outbox.tables = {{"outbox", "outbox"}, {"public", "events"}};
   outbox.message_prefixes = {"outbox", "audit"};
   outbox.topic = "{schema}.{table}.{aggregate_type}.{type}";
   if ((selector & 16) != 0) {
-    outbox.routes.push_back(config::RouteConfig{"table:outbox.outbox", "Audit", "", "audit.{type}",
-                                                "id", EventFormat::kEnvelope});
+    outbox.routes.push_back(
+        config::RouteConfig{"table:outbox.outbox", "Audit", "", "audit.{type}", "id", EventFormat::kEnvelope});
   }
   return outbox;
 }
@@ -82,8 +82,8 @@ std::string_view NextFrame(std::string_view& input) {
     input = {};
     return rest;
   }
-  const std::size_t length = (static_cast<std::size_t>(static_cast<std::uint8_t>(input[0])) << 8) |
-                             static_cast<std::uint8_t>(input[1]);
+  const std::size_t length =
+      (static_cast<std::size_t>(static_cast<std::uint8_t>(input[0])) << 8) | static_cast<std::uint8_t>(input[1]);
   input.remove_prefix(2);
   const std::string_view frame = input.substr(0, length);
   input.remove_prefix(frame.size());

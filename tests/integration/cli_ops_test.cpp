@@ -123,8 +123,8 @@ class ExtraPostgres {
 
  private:
   void RunScript(const std::string& label, const std::vector<std::string>& args, std::chrono::seconds timeout) {
-    RelayProcess script(SourceDir() + "/tests/harness/harness.sh", args, log_dir_ + "/extra-pg-" + label + ".stdout",
-                        log_dir_ + "/extra-pg-" + label + ".stderr");
+    RelayProcess script(SourceDir() + "/tests/harness/harness.sh", args,
+                        log_dir_ + "/extra-pg-" + label + ".stdout", log_dir_ + "/extra-pg-" + label + ".stderr");
     script.Start();
     const auto exit = script.WaitFor(timeout);
     if (!exit) script.Kill();
@@ -164,8 +164,9 @@ class CliOpsTest : public RelayIntegrationTest {
   // outbox columns, none of the migrations' others).
   static void UseOwnOutboxTable(PgConnection& conn) {
     conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");
-    conn.Exec("CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
-              "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
+    conn.Exec(
+        "CREATE TABLE public.events (id uuid PRIMARY KEY, aggregatetype text NOT NULL, "
+        "aggregateid text NOT NULL, type text NOT NULL, payload jsonb, headers jsonb)");
   }
 
   // A relay's config on this test's database and `slot` (dropped at the end, should a command
@@ -216,7 +217,8 @@ TEST_F(CliOpsTest, CheckReportsEachProblemWithItsHintAndExitsOne) {
   options.slot = "it_check_" + suffix_;
   options.topic = "it." + suffix_ + ".{aggregate_type}";
   options.bootstrap_servers = "127.0.0.1:" + std::to_string(UnusedLoopbackPort());
-  const auto result = RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
+  const auto result =
+      RunCli({"check", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "check");
 
   EXPECT_TRUE(result.exit.exited && result.exit.code == 1) << result.exit.Describe();
   ExpectFailWithHint(result, "wal_level", "ALTER SYSTEM SET wal_level = logical");
@@ -250,11 +252,11 @@ TEST_F(CliOpsTest, CheckPassesOnAGoodDatabaseAndKafka) {
   EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
   ASSERT_FALSE(result.out.empty());
   for (const auto& line : result.out) EXPECT_EQ(line.rfind("ok   ", 0), 0u) << "not ok: " << line;
-  for (const char* check : {"ok   sink kafka (sink.type)", "ok   wal_level is logical", "ok   role ",
-                            "ok   publication outbox_relay", "ok   outbox table outbox.outbox", "ok   slot ",
-                            "ok   kafka ", "ok   slot-loss protection (outbox.relay_slots)",
-                            "ok   replay and retention columns of outbox.outbox",
-                            "ok   retention function outbox.purge()"}) {
+  for (const char* check :
+       {"ok   sink kafka (sink.type)", "ok   wal_level is logical", "ok   role ", "ok   publication outbox_relay",
+        "ok   outbox table outbox.outbox", "ok   slot ", "ok   kafka ",
+        "ok   slot-loss protection (outbox.relay_slots)", "ok   replay and retention columns of outbox.outbox",
+        "ok   retention function outbox.purge()"}) {
     EXPECT_TRUE(FindLine(result.out, check)) << "no line starting with \"" << check << "\"";
   }
 }
@@ -272,8 +274,9 @@ TEST_F(CliOpsTest, CheckSaysWhichSinkTheConfigSelects) {
   EXPECT_TRUE(implied.exit.exited && implied.exit.code == 0) << implied.exit.Describe();
   EXPECT_TRUE(FindLine(implied.out, "ok   sink kafka (sink.type unset: the kafka settings select it)"));
 
-  const auto none = RunCli({"check", "--config", WriteConfig("none.yaml", "source:\n  dsn: \"" + db.RelayDsn() + "\"\n")},
-                           "check-none");
+  const auto none =
+      RunCli({"check", "--config", WriteConfig("none.yaml", "source:\n  dsn: \"" + db.RelayDsn() + "\"\n")},
+             "check-none");
   EXPECT_TRUE(none.exit.exited && none.exit.code == 2) << none.exit.Describe();
   EXPECT_TRUE(none.out.empty());
   ASSERT_EQ(none.err.size(), 1u);
@@ -288,10 +291,11 @@ TEST_F(CliOpsTest, CheckSaysWhichProtectionsAnOwnTableLacks) {
   TestDatabase& db = CreateDatabase();
   PgConnection conn = db.Connect();
   UseOwnOutboxTable(conn);
-  const std::string config = WriteConfig(
-      "relay.yaml", WithOutboxKeys(RenderRelayConfig(OptionsFor(db, "it_own_" + suffix_, "stdout")), "  tables: [public.events]\n"));
+  const std::string config =
+      WriteConfig("relay.yaml", WithOutboxKeys(RenderRelayConfig(OptionsFor(db, "it_own_" + suffix_, "stdout")),
+                                               "  tables: [public.events]\n"));
   const auto expect_warn = [](const CommandResult& result, const std::string& prefix, const std::string& problem,
-                               const std::string& hint) {
+                              const std::string& hint) {
     const auto line = FindLine(result.out, "WARN " + prefix);
     ASSERT_TRUE(line.has_value()) << "no line starting with \"WARN " << prefix << "\"";
     EXPECT_TRUE(Contains(result.out[*line], problem)) << result.out[*line];
@@ -312,10 +316,11 @@ TEST_F(CliOpsTest, CheckSaysWhichProtectionsAnOwnTableLacks) {
   const auto after_init = RunCli({"check", "--config", config}, "check-after-init");
   EXPECT_TRUE(after_init.exit.exited && after_init.exit.code == 0) << after_init.exit.Describe();
   EXPECT_TRUE(FindLine(after_init.out, "ok   slot-loss protection (outbox.relay_slots)"));
-  const std::string why = "with only tables of your own in outbox.tables, outbox-relay init applies "
-                          "outbox/sql/V3__relay_slots.sql alone";
-  expect_warn(after_init, "replay and retention columns of public.events", "no created_lsn column with a default (" + why,
-              "docs/adding-an-outbox.md#an-existing-outbox-table");
+  const std::string why =
+      "with only tables of your own in outbox.tables, outbox-relay init applies "
+      "outbox/sql/V3__relay_slots.sql alone";
+  expect_warn(after_init, "replay and retention columns of public.events",
+              "no created_lsn column with a default (" + why, "docs/adding-an-outbox.md#an-existing-outbox-table");
   expect_warn(after_init, "replay and retention columns of public.events", "no created_at column",
               "docs/adding-an-outbox.md#an-existing-outbox-table");
   expect_warn(after_init, "retention function outbox.purge(): off: it does not exist (" + why,
@@ -384,8 +389,11 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   EXPECT_TRUE(FindLine(second.out, "nothing to do"));
   // CREATE OR REPLACE FUNCTION would give the function's row a new xmin: it was not run again.
   const auto after = conn.Exec(
-      "SELECT (SELECT xmin::text FROM pg_proc WHERE oid = 'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure), "
-      "(SELECT count(*) FROM pg_replication_slots WHERE slot_name = " + conn.QuoteLiteral(slot) + "), "
+      "SELECT (SELECT xmin::text FROM pg_proc WHERE oid = "
+      "'outbox.publish(text,text,text,jsonb,jsonb)'::regprocedure), "
+      "(SELECT count(*) FROM pg_replication_slots WHERE slot_name = " +
+      conn.QuoteLiteral(slot) +
+      "), "
       "(SELECT xmin::text FROM pg_proc WHERE oid = "
       "'outbox.publish_message(text,text,text,jsonb,jsonb,text)'::regprocedure)");
   EXPECT_EQ(after.Text(0, 0), objects.Text(0, 2)) << "the second init rewrote outbox.publish";
@@ -393,10 +401,10 @@ TEST_F(CliOpsTest, InitCreatesWhatIsMissingOnceAndPrintSqlNeedsNoDatabase) {
   EXPECT_EQ(after.Text(0, 2), objects.Text(0, 3)) << "the second init rewrote outbox.publish_message";
 
   const std::string password = "it-secret-" + suffix_;
-  options.dsn = "host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) + " dbname=nowhere user=nobody password=" +
-                password + " connect_timeout=2";
-  const auto sql = RunCli({"init", "--print-sql", "--config", WriteConfig("closed.yaml", RenderRelayConfig(options))},
-                          "print-sql");
+  options.dsn = "host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) +
+                " dbname=nowhere user=nobody password=" + password + " connect_timeout=2";
+  const auto sql = RunCli(
+      {"init", "--print-sql", "--config", WriteConfig("closed.yaml", RenderRelayConfig(options))}, "print-sql");
   EXPECT_TRUE(sql.exit.exited && sql.exit.code == 0) << sql.exit.Describe();
   std::string text;
   for (const auto& line : sql.out) text += line + "\n";
@@ -498,13 +506,15 @@ TEST_F(CliOpsTest, InitUpgradesAV1OutboxToV2KeepingItsRows) {
   const auto result = RunCli({"init", "--config", WriteConfig("relay.yaml", RenderRelayConfig(options))}, "init");
 
   EXPECT_TRUE(result.exit.exited && result.exit.code == 0) << result.exit.Describe();
-  for (const char* existed : {"schema outbox", "table outbox.outbox", "function outbox.publish",
-                              "publication outbox_relay"}) {
-    EXPECT_TRUE(FindLine(result.out, std::string("exists  ") + existed)) << "no \"exists  " << existed << "\" line";
+  for (const char* existed :
+       {"schema outbox", "table outbox.outbox", "function outbox.publish", "publication outbox_relay"}) {
+    EXPECT_TRUE(FindLine(result.out, std::string("exists  ") + existed))
+        << "no \"exists  " << existed << "\" line";
   }
-  for (const char* created : {"column outbox.outbox.created_lsn", "function outbox.publish_message",
-                              "function outbox.purge"}) {
-    EXPECT_TRUE(FindLine(result.out, std::string("created ") + created)) << "no \"created " << created << "\" line";
+  for (const char* created :
+       {"column outbox.outbox.created_lsn", "function outbox.publish_message", "function outbox.purge"}) {
+    EXPECT_TRUE(FindLine(result.out, std::string("created ") + created))
+        << "no \"created " << created << "\" line";
   }
   const auto rows = conn.Exec("SELECT aggregateid, created_lsn::text FROM outbox.outbox");
   ASSERT_EQ(rows.Size(), 1u) << "the V1 row is gone";
@@ -536,8 +546,8 @@ TEST_F(CliOpsTest, CheckAndInitCoverEveryConfiguredTable) {
   EXPECT_TRUE(good.exit.exited && good.exit.code == 0) << good.exit.Describe();
   for (const char* line : {"ok   publication outbox_relay publishes inserts of outbox.outbox, public.events",
                            "ok   outbox table outbox.outbox has the configured columns",
-                           "ok   outbox table public.events has the configured columns", "ok   SELECT on outbox.outbox",
-                           "ok   SELECT on public.events"}) {
+                           "ok   outbox table public.events has the configured columns",
+                           "ok   SELECT on outbox.outbox", "ok   SELECT on public.events"}) {
     EXPECT_TRUE(FindLine(good.out, line)) << "no line starting with \"" << line << "\"";
   }
 
@@ -564,8 +574,9 @@ TEST_F(CliOpsTest, CheckWithCaptureMessagesSkipsTablesAndNeedsPublishMessage) {
   PgConnection conn = db.Connect();
   ResetOutboxToV1(conn);
   const RelayConfigOptions options = OptionsFor(db, "it_messages_" + suffix_, "stdout");
-  const std::string config = WriteConfig(
-      "relay.yaml", WithOutboxKeys(RenderRelayConfig(options), "  capture: messages\n  tables: [public.absent]\n"));
+  const std::string config =
+      WriteConfig("relay.yaml",
+                  WithOutboxKeys(RenderRelayConfig(options), "  capture: messages\n  tables: [public.absent]\n"));
 
   const auto before = RunCli({"check", "--config", config}, "check-before");
   EXPECT_TRUE(before.exit.exited && before.exit.code == 1) << before.exit.Describe();
@@ -586,9 +597,9 @@ TEST_F(CliOpsTest, CheckWithCaptureMessagesSkipsTablesAndNeedsPublishMessage) {
 
 // check, init and status exit 2 on a config error (an unknown key) with one stderr line naming it.
 TEST_F(CliOpsTest, ConfigErrorExitsTwoNamingTheKey) {
-  const std::string config = WriteConfig(
-      "bad.yaml", "source:\n  dsn: \"host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) +
-                      " dbname=x user=x\"\n  dns: \"host=127.0.0.1\"\n");
+  const std::string config =
+      WriteConfig("bad.yaml", "source:\n  dsn: \"host=127.0.0.1 port=" + std::to_string(UnusedLoopbackPort()) +
+                                  " dbname=x user=x\"\n  dns: \"host=127.0.0.1\"\n");
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"check", "--config", config}, {"init", "--config", config}, {"status", "--config", config}}) {
     const auto result = RunCli(args, args.front());
@@ -604,7 +615,8 @@ TEST_F(CliOpsTest, MistypedCommandNamesTheNearestOne) {
   const auto result = RunCli({"chekc", "--config", "relay.yaml"}, "chekc");
   EXPECT_TRUE(result.exit.exited && result.exit.code == 2) << result.exit.Describe();
   ASSERT_EQ(result.err.size(), 1u);
-  EXPECT_TRUE(Contains(result.err.front(), "unknown command \"chekc\" (did you mean check?)")) << result.err.front();
+  EXPECT_TRUE(Contains(result.err.front(), "unknown command \"chekc\" (did you mean check?)"))
+      << result.err.front();
 }
 
 // version prints "outbox-relay <x.y.z> (<git describe or unknown>)" and exits 0.

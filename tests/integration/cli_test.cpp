@@ -34,8 +34,7 @@ class SilentListener {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     address.sin_port = 0;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(fd_, 16) != 0) {
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(fd_, 16) != 0) {
       throw std::runtime_error("bind/listen failed");
     }
     socklen_t length = sizeof address;
@@ -82,16 +81,26 @@ TEST_F(RelayIntegrationTest, UnknownConfigKeyExitsTwoNamingTheKeyBeforeConnectin
                           " dbname=postgres user=postgres connect_timeout=2";
   const std::string yaml =
       "source:\n"
-      "  dsn: \"" + dsn + "\"\n"
-      "  dns: \"" + dsn + "\"\n"
-      "  slot: it_config_" + suffix_ + "\n"
+      "  dsn: \"" +
+      dsn +
+      "\"\n"
+      "  dns: \"" +
+      dsn +
+      "\"\n"
+      "  slot: it_config_" +
+      suffix_ +
+      "\n"
       "  publication: outbox_relay\n"
       "outbox:\n"
-      "  topic: \"it." + suffix_ + ".{aggregate_type}\"\n"
+      "  topic: \"it." +
+      suffix_ +
+      ".{aggregate_type}\"\n"
       "sink:\n"
       "  type: kafka\n"
       "kafka:\n"
-      "  bootstrap.servers: \"127.0.0.1:" + std::to_string(kafka.Port()) + "\"\n"
+      "  bootstrap.servers: \"127.0.0.1:" +
+      std::to_string(kafka.Port()) +
+      "\"\n"
       "log:\n"
       "  level: info\n";
   RelayProcess& relay = NewRelay(WriteConfig("bad.yaml", yaml), "relay");
@@ -99,8 +108,8 @@ TEST_F(RelayIntegrationTest, UnknownConfigKeyExitsTwoNamingTheKeyBeforeConnectin
   relay.Start();
   const auto exit = relay.WaitFor(30s);
   ASSERT_TRUE(exit.has_value()) << "the relay is still running 30 s after start with a bad config";
-  std::cout << "[ info ] relay ended after " << Seconds(std::chrono::steady_clock::now() - start)
-            << ": " << exit->Describe() << "\n";
+  std::cout << "[ info ] relay ended after " << Seconds(std::chrono::steady_clock::now() - start) << ": "
+            << exit->Describe() << "\n";
   EXPECT_TRUE(exit->exited && exit->code == 2) << exit->Describe();
 
   const auto lines = NonEmptyLines(ReadFile(relay.StderrPath()), true);
@@ -145,8 +154,8 @@ TEST_F(RelayIntegrationTest, StdoutSinkPrintsOneJsonLinePerEventAndExitsZeroOnSi
   PgConnection conn = db.Connect();
   auto publish = [&](Published& event) {
     event.id = conn.ExecParams("SELECT outbox.publish($1, $2, $3, $4::jsonb, $5::jsonb)::text",
-                               {event.aggregate_type, event.aggregate_id, event.type,
-                                event.payload, std::string(R"({"trace": "t-1"})")})
+                               {event.aggregate_type, event.aggregate_id, event.type, event.payload,
+                                std::string(R"({"trace": "t-1"})")})
                    .Text(0, 0);
   };
   conn.Exec("BEGIN");

@@ -25,8 +25,7 @@ TEST_F(RelayIntegrationTest, SurvivesSigkillWithoutLossAndNeverConfirmsAheadOfKa
   options.min_downtime = 200ms;
   options.max_downtime = 4000ms;
   CrashLoop loop(CreateDatabase(), suffix_, options);
-  RelayProcess& relay =
-      NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
   const CrashLoopResult result = loop.Run(relay, temp_->Path());
   ExpectNoLossInOrder(result);
   std::cout << "[ info ] test took " << Seconds(result.elapsed) << "\n";

@@ -32,27 +32,26 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   options.seed = std::random_device{}();
   const KafkaScenario scenario = KafkaScenario::Make(suffix_, options);
   scenario.DropSlotsAtEnd(db);
-  std::cout << "[ info ] seed " << options.seed << ", topics " << scenario.topic_template
-            << ", slot " << scenario.slot << "\n";
+  std::cout << "[ info ] seed " << options.seed << ", topics " << scenario.topic_template << ", slot "
+            << scenario.slot << "\n";
 
   PgConnection conn = db.Connect();
   CreateOtherTable(conn);
   CreateOracleSlot(conn, scenario.oracle_slot);  // before any event is written
 
-  RelayProcess& relay = NewRelay(
-      WriteConfig("relay.yaml", RenderRelayConfig(scenario.RelayConfig(db, harness))), "relay");
+  RelayProcess& relay =
+      NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(scenario.RelayConfig(db, harness))), "relay");
   relay.Start();
   ASSERT_TRUE(db.WaitForSlot(scenario.slot, true, 60s))
       << "the relay did not create/activate slot " << scenario.slot << " within 60 s";
 
   const WorkloadResult written = RunWorkload(conn, options, nullptr, nullptr);
   const auto last_commit = std::chrono::system_clock::now();
-  std::cout << "[ info ] wrote " << written.committed_events << " events in "
-            << written.committed_transactions << " transactions, "
-            << written.rolled_back_transactions << " rolled-back transactions ("
+  std::cout << "[ info ] wrote " << written.committed_events << " events in " << written.committed_transactions
+            << " transactions, " << written.rolled_back_transactions << " rolled-back transactions ("
             << written.rolled_back_ids.size() << " events), " << written.other_table_transactions
-            << " other_table-only transactions, " << written.other_table_rows
-            << " other_table rows, in " << Seconds(written.elapsed) << "\n";
+            << " other_table-only transactions, " << written.other_table_rows << " other_table rows, in "
+            << Seconds(written.elapsed) << "\n";
   ASSERT_TRUE(relay.Running()) << "the relay exited during the writes: "
                                << relay.LastExit().value_or(ExitStatus{}).Describe();
 
@@ -67,16 +66,13 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   for (const auto& event : ledger) wanted.insert(event.id);
   KafkaReader reader(harness.kafka_bootstrap_servers, scenario.topics);
   const auto wait_start = std::chrono::steady_clock::now();
-  const std::size_t delivered =
-      WaitForDelivery(reader, wanted, 240s, [&] { return relay.Running(); });
-  std::cout << "[ info ] " << delivered << " of " << wanted.size()
-            << " events read from Kafka (reading took "
+  const std::size_t delivered = WaitForDelivery(reader, wanted, 240s, [&] { return relay.Running(); });
+  std::cout << "[ info ] " << delivered << " of " << wanted.size() << " events read from Kafka (reading took "
             << Seconds(std::chrono::steady_clock::now() - wait_start) << ")\n";
   std::int64_t newest_ms = -1;
   for (const auto& record : reader.Records()) newest_ms = std::max(newest_ms, record.timestamp_ms);
-  const auto last_commit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  last_commit.time_since_epoch())
-                                  .count();
+  const auto last_commit_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(last_commit.time_since_epoch()).count();
   std::cout << "[ info ] newest record's timestamp is " << newest_ms - last_commit_ms
             << " ms after the last commit returned\n";
 
@@ -89,8 +85,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   const auto slot = db.Slot(scenario.slot);
   ASSERT_TRUE(slot && slot->confirmed_flush_lsn);
   std::cout << "[ info ] slot confirmed_flush_lsn " << FormatLsn(*slot->confirmed_flush_lsn)
-            << ", last outbox commit end (oracle) " << FormatLsn(oracle.max_commit_end_lsn)
-            << "\n";
+            << ", last outbox commit end (oracle) " << FormatLsn(oracle.max_commit_end_lsn) << "\n";
   EXPECT_GE(*slot->confirmed_flush_lsn, oracle.max_commit_end_lsn)
       << "after a clean shutdown the slot must be confirmed up to the last delivered commit";
 
@@ -111,8 +106,7 @@ TEST_F(RelayIntegrationTest, DeliversEveryCommittedEventOnceInOrder) {
   ExpectNothingLostOrReordered(report);
   EXPECT_EQ(report.duplicated, 0u) << "a clean run must not duplicate";
   EXPECT_EQ(report.keys_in_several_partitions, 0u) << "events of one key in several partitions";
-  std::cout << "[ info ] test took " << Seconds(std::chrono::steady_clock::now() - test_start)
-            << "\n";
+  std::cout << "[ info ] test took " << Seconds(std::chrono::steady_clock::now() - test_start) << "\n";
 }
 
 }  // namespace

@@ -108,9 +108,10 @@ TEST_F(RelayFailureTest, InFlightCapStopsReadingWhileKafkaIsDown) {
 
   constexpr long kRows = 120000;
   PgConnection conn = db.Connect();
-  conn.Exec("SELECT count(outbox.publish('order', 'o-' || (i % 100), 'OrderPlaced', "
-            "jsonb_build_object('seq', i, 'pad', repeat('x', 1000)))) FROM generate_series(1, " +
-            std::to_string(kRows) + ") i");
+  conn.Exec(
+      "SELECT count(outbox.publish('order', 'o-' || (i % 100), 'OrderPlaced', "
+      "jsonb_build_object('seq', i, 'pad', repeat('x', 1000)))) FROM generate_series(1, " +
+      std::to_string(kRows) + ") i");
   // Give the walsender time to push what the socket takes; without the cap the relay would
   // read all of it and either exceed librdkafka's queue (exit 1) or hold ~120 MB.
   std::this_thread::sleep_for(8s);

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "support/crash_loop.hpp"
@@ -38,8 +38,7 @@ bool LongRun() {
   return value != nullptr && std::string(value) == "1";
 }
 
-class FaultMatrixTest : public RelayIntegrationTest,
-                        public ::testing::WithParamInterface<Delivery> {
+class FaultMatrixTest : public RelayIntegrationTest, public ::testing::WithParamInterface<Delivery> {
  protected:
   Delivery Mode() const { return GetParam(); }
 
@@ -151,8 +150,7 @@ TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
   // 12,000 events, ~120 s
-  CrashLoopOptions options =
-      Partitions(*broker, WorkloadOptions::Sized(4000, 400, 4, 100), 1, 120s, 0.08, 0.12);
+  CrashLoopOptions options = Partitions(*broker, WorkloadOptions::Sized(4000, 400, 4, 100), 1, 120s, 0.08, 0.12);
   options.max_in_flight_events = kInFlightCap;
   const CrashLoopResult result = RunScenario("kafka-unreachable-120s", options);
   EXPECT_EQ(result.self_exits, 0);
@@ -212,11 +210,9 @@ TEST_P(FaultMatrixTest, BrokerDiskFull) {
   RunScenario("broker-disk-full", options);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, FaultMatrixTest,
-                         ::testing::Values(Delivery::kExactlyOnce, Delivery::kAtLeastOnce),
+INSTANTIATE_TEST_SUITE_P(Modes, FaultMatrixTest, ::testing::Values(Delivery::kExactlyOnce, Delivery::kAtLeastOnce),
                          [](const ::testing::TestParamInfo<Delivery>& info) {
-                           return info.param == Delivery::kExactlyOnce ? "ExactlyOnce"
-                                                                       : "AtLeastOnce";
+                           return info.param == Delivery::kExactlyOnce ? "ExactlyOnce" : "AtLeastOnce";
                          });
 
 }  // namespace

@@ -58,15 +58,13 @@ class FlightBookingTest : public RelayIntegrationTest {
     RelayIntegrationTest::TearDown();
   }
 
-  std::string Example(const std::string& path) const {
-    return SourceDir() + "/examples/flight-booking/" + path;
-  }
+  std::string Example(const std::string& path) const { return SourceDir() + "/examples/flight-booking/" + path; }
 
   /// The service's own role: it can reach its own schema only.
   std::string ServiceDsn(const std::string& service) const {
     const HarnessEnv& harness = Harness();
-    return "host=" + harness.pg_host + " port=" + harness.pg_port + " dbname=" + db_->Name() +
-           " user=flight_" + service;
+    return "host=" + harness.pg_host + " port=" + harness.pg_port + " dbname=" + db_->Name() + " user=flight_" +
+           service;
   }
 
   /// Creates the database with the three contexts and the publication, starts the relay (the
@@ -75,8 +73,8 @@ class FlightBookingTest : public RelayIntegrationTest {
     TestDatabase& db = CreateDatabase();
     PgConnection conn = db.Connect();
     // context.sql first: the three contexts' files call the procedure it defines.
-    for (const char* file : {"sql/context.sql", "sql/booking.sql", "sql/seats.sql",
-                             "sql/ticketing.sql", "sql/publication.sql"}) {
+    for (const char* file :
+         {"sql/context.sql", "sql/booking.sql", "sql/seats.sql", "sql/ticketing.sql", "sql/publication.sql"}) {
       const std::string sql = ReadFile(Example(file));
       ASSERT_FALSE(sql.empty()) << "cannot read " << Example(file);
       conn.Exec(sql);
@@ -88,16 +86,24 @@ class FlightBookingTest : public RelayIntegrationTest {
     const HarnessEnv& harness = Harness();
     const std::string yaml =
         "source:\n"
-        "  dsn: \"" + db.RelayDsn() + "\"\n"
-        "  slot: " + slot_ + "\n"
+        "  dsn: \"" +
+        db.RelayDsn() +
+        "\"\n"
+        "  slot: " +
+        slot_ +
+        "\n"
         "  publication: flight_booking\n"
         "outbox:\n"
         "  tables: [booking.outbox, seats.outbox, ticketing.outbox]\n"
-        "  topic: \"" + topic_template_ + "\"\n"
+        "  topic: \"" +
+        topic_template_ +
+        "\"\n"
         "sink:\n"
         "  type: kafka\n"
         "kafka:\n"
-        "  bootstrap.servers: \"" + harness.kafka_bootstrap_servers + "\"\n"
+        "  bootstrap.servers: \"" +
+        harness.kafka_bootstrap_servers +
+        "\"\n"
         "  linger.ms: 5\n"
         "http:\n"
         "  listen: \"127.0.0.1:0\"\n"
@@ -120,10 +126,9 @@ class FlightBookingTest : public RelayIntegrationTest {
                            const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {Example("services/" + service + ".py")};
     if (service == "booking") args.push_back("consume");
-    for (const std::string& arg :
-         {std::string("--dsn"), ServiceDsn(service), std::string("--bootstrap-servers"),
-          Harness().kafka_bootstrap_servers, std::string("--topic-template"), topic_template_,
-          std::string("--group-id"), "fb-" + suffix_ + "." + service}) {
+    for (const std::string& arg : {std::string("--dsn"), ServiceDsn(service), std::string("--bootstrap-servers"),
+                                   Harness().kafka_bootstrap_servers, std::string("--topic-template"),
+                                   topic_template_, std::string("--group-id"), "fb-" + suffix_ + "." + service}) {
       args.push_back(arg);
     }
     args.insert(args.end(), extra.begin(), extra.end());
@@ -149,16 +154,15 @@ class FlightBookingTest : public RelayIntegrationTest {
   /// booking.py place: the bookings, each with its NewBookingCreated, one transaction each.
   void PlaceBookings(const SagaOptions& options) {
     RelayProcess place(kPython,
-                       {Example("services/booking.py"), "place", "--dsn", ServiceDsn("booking"),
-                        "--count", std::to_string(options.bookings), "--seat-failures",
-                        std::to_string(options.seat_failures), "--ticket-failures",
-                        std::to_string(options.ticket_failures)},
+                       {Example("services/booking.py"), "place", "--dsn", ServiceDsn("booking"), "--count",
+                        std::to_string(options.bookings), "--seat-failures", std::to_string(options.seat_failures),
+                        "--ticket-failures", std::to_string(options.ticket_failures)},
                        temp_->File("place.stdout"), temp_->File("place.stderr"));
     place.Start();
     const auto exit = place.WaitFor(60s);
     ASSERT_TRUE(exit.has_value()) << "booking.py place did not finish within 60 s";
-    ASSERT_TRUE(exit->exited && exit->code == 0)
-        << "booking.py place: " << exit->Describe() << "\n" << place.StderrTail(20);
+    ASSERT_TRUE(exit->exited && exit->code == 0) << "booking.py place: " << exit->Describe() << "\n"
+                                                 << place.StderrTail(20);
   }
 
   /// The saga under way: the relay streaming, the three services consuming, the bookings placed.
@@ -171,8 +175,8 @@ class FlightBookingTest : public RelayIntegrationTest {
   /// Fails the test if a service or the relay ended that was not supposed to.
   void ExpectAlive(const std::string& service) {
     RelayProcess& process = *current_.at(service);
-    ASSERT_TRUE(process.Running()) << service << " ended: "
-                                   << process.LastExit().value_or(ExitStatus{}).Describe() << "\n"
+    ASSERT_TRUE(process.Running()) << service << " ended: " << process.LastExit().value_or(ExitStatus{}).Describe()
+                                   << "\n"
                                    << process.StderrTail(20);
   }
 
@@ -194,8 +198,7 @@ class FlightBookingTest : public RelayIntegrationTest {
            + (SELECT count(*) FROM ticketing.outbox o WHERE type = 'TicketIssuanceFailed'
                 AND NOT EXISTS (SELECT 1 FROM seats.processed_events p WHERE p.event_id = o.id))
     )sql");
-    return std::stoi(rows.Text(0, 0)) == bookings && rows.Text(0, 1) == "0" &&
-           rows.Text(0, 2) == "0";
+    return std::stoi(rows.Text(0, 0)) == bookings && rows.Text(0, 1) == "0" && rows.Text(0, 2) == "0";
   }
 
   /// SIGTERM to every service and the relay: each drains and exits 0.
@@ -218,15 +221,14 @@ class FlightBookingTest : public RelayIntegrationTest {
   std::size_t ExpectEveryOutboxRowInKafka(PgConnection& conn) {
     std::map<std::string, std::vector<std::string>> rows;  // id -> topic, key, type, source
     for (const char* schema : kServices) {
-      const PgResult result = conn.Exec(std::string("SELECT id::text, aggregateid, type FROM ") +
-                                        schema + ".outbox");
+      const PgResult result =
+          conn.Exec(std::string("SELECT id::text, aggregateid, type FROM ") + schema + ".outbox");
       for (std::size_t i = 0; i < result.Size(); ++i) {
         rows[result.Text(i, 0)] = {Topic(schema), result.Text(i, 1), result.Text(i, 2),
                                    std::string("table:") + schema + ".outbox"};
       }
     }
-    KafkaReader reader(Harness().kafka_bootstrap_servers,
-                       {Topic("booking"), Topic("seats"), Topic("ticketing")});
+    KafkaReader reader(Harness().kafka_bootstrap_servers, {Topic("booking"), Topic("seats"), Topic("ticketing")});
     const auto deadline = Clock::now() + 60s;
     std::set<std::string> seen;
     while (true) {
@@ -248,18 +250,18 @@ class FlightBookingTest : public RelayIntegrationTest {
       const auto& [topic, key, type, source] =
           std::tie(found->second[0], found->second[1], found->second[2], found->second[3]);
       if (record.topic != topic || record.key != key || record.Header("type") != type ||
-          record.Header("source") != source || !record.Header("aggregate_type") ||
-          !record.Header("commit_lsn") || !record.Header("trace_id") || !record.value) {
+          record.Header("source") != source || !record.Header("aggregate_type") || !record.Header("commit_lsn") ||
+          !record.Header("trace_id") || !record.value) {
         if (mismatches++ < 3) {
-          ADD_FAILURE() << "record " << record.topic << "[" << record.partition << "]@"
-                        << record.offset << " does not match outbox row " << *id;
+          ADD_FAILURE() << "record " << record.topic << "[" << record.partition << "]@" << record.offset
+                        << " does not match outbox row " << *id;
         }
       }
     }
     EXPECT_EQ(seen.size(), rows.size()) << "outbox rows missing from Kafka";
     EXPECT_EQ(mismatches, 0u) << "records that are not what their outbox row says";
-    std::cout << "[ info ] Kafka: " << reader.Records().size() << " records, " << seen.size()
-              << " distinct ids, " << rows.size() << " outbox rows in the three schemas\n";
+    std::cout << "[ info ] Kafka: " << reader.Records().size() << " records, " << seen.size() << " distinct ids, "
+              << rows.size() << " outbox rows in the three schemas\n";
     return reader.Records().size();
   }
 
@@ -270,9 +272,7 @@ class FlightBookingTest : public RelayIntegrationTest {
   std::map<std::string, RelayProcess*> current_;  // service -> its running process
 };
 
-long long Count(PgConnection& conn, const std::string& sql) {
-  return std::stoll(conn.Exec(sql).Text(0, 0));
-}
+long long Count(PgConnection& conn, const std::string& sql) { return std::stoll(conn.Exec(sql).Text(0, 0)); }
 
 // 100 bookings, 10 of which ask for seats the seat service must refuse: with the seat service
 // SIGKILLed between a DB commit and its Kafka offset commit and the ticketing service SIGKILLed
@@ -283,8 +283,8 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   const auto test_start = Clock::now();
   const SagaOptions options{.bookings = 100, .seat_failures = 10, .seats_crash_after = 30};
   ASSERT_NO_FATAL_FAILURE(StartSaga(options));
-  std::cout << "[ info ] placed " << options.bookings << " bookings after "
-            << Seconds(Clock::now() - test_start) << "\n";
+  std::cout << "[ info ] placed " << options.bookings << " bookings after " << Seconds(Clock::now() - test_start)
+            << "\n";
 
   PgConnection conn = db_->Connect();
   bool seats_restarted = false;
@@ -292,8 +292,7 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   auto next_progress = Clock::now() + 5s;
   const auto deadline = Clock::now() + 90s;
   while (true) {
-    ASSERT_TRUE(relay_->Running()) << "the relay ended: "
-                                   << relay_->LastExit().value_or(ExitStatus{}).Describe();
+    ASSERT_TRUE(relay_->Running()) << "the relay ended: " << relay_->LastExit().value_or(ExitStatus{}).Describe();
     if (!seats_restarted && !current_.at("seats")->Running()) {
       // The crash hook fired: it must have been the SIGKILL, nothing else.
       const ExitStatus exit = current_.at("seats")->LastExit().value_or(ExitStatus{});
@@ -304,9 +303,8 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
       seats.Start();
       current_["seats"] = &seats;
       seats_restarted = true;
-      std::cout << "[ info ] seats SIGKILLed itself after its DB commit #"
-                << options.seats_crash_after << "; restarted after "
-                << Seconds(Clock::now() - test_start) << "\n";
+      std::cout << "[ info ] seats SIGKILLed itself after its DB commit #" << options.seats_crash_after
+                << "; restarted after " << Seconds(Clock::now() - test_start) << "\n";
     }
     const long long tickets = Count(conn, "SELECT count(*) FROM ticketing.tickets");
     if (tickets_at_kill < 0 && tickets >= 20) {
@@ -325,8 +323,9 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
     if (seats_restarted && tickets_at_kill >= 0 && Settled(conn, options.bookings)) break;
     ASSERT_LT(Clock::now(), deadline)
         << "the saga did not settle within 90 s: "
-        << conn.Exec("SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n "
-                     "FROM booking.bookings GROUP BY status) s")
+        << conn.Exec(
+                   "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n "
+                   "FROM booking.bookings GROUP BY status) s")
                .At(0, 0)
                .value_or("no bookings");
     if (Clock::now() >= next_progress) {
@@ -342,12 +341,14 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
 
   // Final states.
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE status = 'CONFIRMED'"), 90);
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
-                        "AND cancel_reason LIKE 'seat reservation failed: %'"),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
+                  "AND cancel_reason LIKE 'seat reservation failed: %'"),
             10);
   // Exactly the requests designed to fail were cancelled: the sold-out flight or a blocked seat.
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE (status = 'CANCELLED') <> "
-                        "(flight_number = 'XQ 13' OR seat LIKE '1_')"),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM booking.bookings WHERE (status = 'CANCELLED') <> "
+                  "(flight_number = 'XQ 13' OR seat LIKE '1_')"),
             0);
   // Across the contexts: a CONFIRMED booking has its seat reserved and its ticket, nothing more.
   EXPECT_EQ(Count(conn, R"sql(
@@ -370,13 +371,11 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.reservations"), 90);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.reservations WHERE status = 'RESERVED'"), 90);
   const std::map<std::string, long long> expected_events = {
-      {"booking NewBookingCreated", 100}, {"booking BookingConfirmed", 90},
-      {"booking BookingCancelled", 10},   {"seats SeatReserved", 90},
-      {"seats SeatReservationFailed", 10}, {"ticketing TicketIssued", 90}};
+      {"booking NewBookingCreated", 100}, {"booking BookingConfirmed", 90},    {"booking BookingCancelled", 10},
+      {"seats SeatReserved", 90},         {"seats SeatReservationFailed", 10}, {"ticketing TicketIssued", 90}};
   std::map<std::string, long long> events;
   for (const char* schema : kServices) {
-    const PgResult rows = conn.Exec(std::string("SELECT type, count(*) FROM ") + schema +
-                                    ".outbox GROUP BY type");
+    const PgResult rows = conn.Exec(std::string("SELECT type, count(*) FROM ") + schema + ".outbox GROUP BY type");
     for (std::size_t i = 0; i < rows.Size(); ++i) {
       events[std::string(schema) + " " + rows.Text(i, 0)] = std::stoll(rows.Text(i, 1));
     }
@@ -388,11 +387,8 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   const std::map<std::string, long long> expected_processed = {
       {"booking", 100}, {"seats", 100}, {"ticketing", 90}};
   for (const auto& [schema, expected] : expected_processed) {
-    EXPECT_EQ(Count(conn, "SELECT count(*) FROM " + schema + ".processed_events"), expected)
-        << schema;
-    EXPECT_EQ(Count(conn, "SELECT count(*) - count(DISTINCT event_id) FROM " + schema +
-                              ".processed_events"),
-              0)
+    EXPECT_EQ(Count(conn, "SELECT count(*) FROM " + schema + ".processed_events"), expected) << schema;
+    EXPECT_EQ(Count(conn, "SELECT count(*) - count(DISTINCT event_id) FROM " + schema + ".processed_events"), 0)
         << schema;
     std::cout << "[ info ] " << schema << ": " << expected << " events processed, "
               << Count(conn, "SELECT count(*) FROM " + schema + ".duplicate_deliveries")
@@ -403,16 +399,13 @@ TEST_F(FlightBookingTest, SagaStaysConsistentWhenConsumersAreKilled) {
   // came again after the restart and was recognised as processed.
   std::smatch match;
   const std::string seats_log = ReadFile(temp_->File("seats.stderr"));
-  const std::regex crash_line(
-      "crash-after-db-commit: SIGKILL after the DB commit of event ([0-9a-f-]{36})");
+  const std::regex crash_line("crash-after-db-commit: SIGKILL after the DB commit of event ([0-9a-f-]{36})");
   ASSERT_TRUE(std::regex_search(seats_log, match, crash_line)) << "no crash line in seats' log";
   const std::string crashed_event = match[1];
-  EXPECT_GE(Count(conn, "SELECT count(*) FROM seats.duplicate_deliveries WHERE event_id = '" +
-                            crashed_event + "'"),
-            1)
+  EXPECT_GE(
+      Count(conn, "SELECT count(*) FROM seats.duplicate_deliveries WHERE event_id = '" + crashed_event + "'"), 1)
       << "event " << crashed_event << " was not redelivered to the restarted seat service";
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.processed_events WHERE event_id = '" +
-                            crashed_event + "'"),
+  EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.processed_events WHERE event_id = '" + crashed_event + "'"),
             1);
   std::cout << "[ info ] event " << crashed_event
             << " (committed right before the SIGKILL) was redelivered and skipped\n";
@@ -439,23 +432,29 @@ TEST_F(FlightBookingTest, TicketingFailureReleasesTheSeat) {
   std::cout << "[ info ] settled after " << Seconds(Clock::now() - test_start) << "\n";
 
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE status = 'CONFIRMED'"), 15);
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
-                        "AND cancel_reason LIKE 'seat reservation failed: %'"),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
+                  "AND cancel_reason LIKE 'seat reservation failed: %'"),
             2);
   const std::string refused = "passenger_name IN ('Frank Abagnale', 'Carmen Sandiego')";
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
-                        "AND cancel_reason LIKE 'ticketing failed: %' AND " + refused),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM booking.bookings WHERE status = 'CANCELLED' "
+                  "AND cancel_reason LIKE 'ticketing failed: %' AND " +
+                      refused),
             3);
   // Their seats were reserved, then released by the compensating step; no ticket was issued.
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.reservations WHERE status = 'RELEASED' "
-                        "AND release_reason IS NOT NULL AND " + refused),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM seats.reservations WHERE status = 'RELEASED' "
+                  "AND release_reason IS NOT NULL AND " +
+                      refused),
             3);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM ticketing.tickets WHERE " + refused), 0);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.reservations WHERE status = 'RESERVED'"), 15);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM ticketing.tickets"), 15);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM seats.outbox WHERE type = 'SeatReleased'"), 3);
-  EXPECT_EQ(Count(conn, "SELECT count(*) FROM ticketing.outbox "
-                        "WHERE type = 'TicketIssuanceFailed'"),
+  EXPECT_EQ(Count(conn,
+                  "SELECT count(*) FROM ticketing.outbox "
+                  "WHERE type = 'TicketIssuanceFailed'"),
             3);
   EXPECT_EQ(Count(conn, "SELECT count(*) FROM booking.outbox WHERE type = 'BookingCancelled'"), 5);
 

@@ -143,16 +143,16 @@ TEST_F(HaTest, TenSigkillsOfTheActiveRelayHandTheSlotOverExactlyOnce) {
     }
     ASSERT_TRUE(relays[standby]->Running()) << names[standby] << " exited: " << relays[standby]->StderrTail(10);
     const HttpResult standby_ready = HttpGet(kLoopback, ports[standby], "/readyz");
-    EXPECT_EQ(standby_ready.status, 503) << "kill " << kill << ": standby " << names[standby] << " "
-                                         << standby_ready.body;
+    EXPECT_EQ(standby_ready.status, 503)
+        << "kill " << kill << ": standby " << names[standby] << " " << standby_ready.body;
     EXPECT_EQ(Published(ports[standby]), 0.0)
         << "kill " << kill << ": " << names[standby] << " published while " << names[active] << " held the slot";
 
     const auto kill_sent = Clock::now();
     relays[active]->Kill();
     while ((holder = watch.Sample()) != static_cast<int>(standby)) {
-      ASSERT_TRUE(relays[standby]->Running()) << names[standby] << " exited instead of taking over: "
-                                              << relays[standby]->StderrTail(10);
+      ASSERT_TRUE(relays[standby]->Running())
+          << names[standby] << " exited instead of taking over: " << relays[standby]->StderrTail(10);
       ASSERT_LT(Clock::now(), kill_sent + 60s) << names[standby] << " did not take over within 60 s";
       std::this_thread::sleep_for(50ms);
     }
@@ -173,8 +173,7 @@ TEST_F(HaTest, TenSigkillsOfTheActiveRelayHandTheSlotOverExactlyOnce) {
   std::unordered_set<std::string> wanted;
   for (const auto& event : ledger) wanted.insert(event.id);
   const auto survivor = static_cast<std::size_t>(holder);
-  const std::size_t delivered =
-      WaitForDelivery(reader, wanted, 240s, [&] { return relays[survivor]->Running(); });
+  const std::size_t delivered = WaitForDelivery(reader, wanted, 240s, [&] { return relays[survivor]->Running(); });
   for (RelayProcess* relay : relays) relay->Signal(SIGTERM);
   for (std::size_t i = 0; i < 2; ++i) {
     const auto exit = relays[i]->WaitFor(60s);
@@ -293,9 +292,11 @@ TEST_F(HaTest, LostSlotIsNotRecreatedSilentlyOnlyByInitRecreateSlot) {
   after.Start();
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << after.StderrTail(10);
   publish("after-recreate");
-  EXPECT_TRUE(arrived("after-recreate")) << "the relay did not stream on the re-created slot: " << after.StderrTail(10);
+  EXPECT_TRUE(arrived("after-recreate"))
+      << "the relay did not stream on the re-created slot: " << after.StderrTail(10);
   for (const auto& record : reader.Records()) {
-    EXPECT_NE(record.key.value_or(""), "during-loss") << "an event of the gap arrived: the new slot started before it";
+    EXPECT_NE(record.key.value_or(""), "during-loss")
+        << "an event of the gap arrived: the new slot started before it";
   }
 }
 

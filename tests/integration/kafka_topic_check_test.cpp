@@ -119,10 +119,12 @@ TEST_F(KafkaTopicCheckTest, ScramUserGetsOneLinePerTopicWithAclHints) {
 
   const std::string password_file = temp_->File("kafka.password");
   std::ofstream(password_file) << password << "\n";
-  const std::map<std::string, std::string> scram = {
-      {"bootstrap.servers", sasl_servers},     {"security.protocol", "SASL_SSL"},
-      {"sasl.mechanism", Harness().Get("KAFKA_SASL_MECHANISM")}, {"sasl.username", user},
-      {"sasl.password", password},             {"ssl.ca.location", Harness().Get("HARNESS_CA_FILE")}};
+  const std::map<std::string, std::string> scram = {{"bootstrap.servers", sasl_servers},
+                                                    {"security.protocol", "SASL_SSL"},
+                                                    {"sasl.mechanism", Harness().Get("KAFKA_SASL_MECHANISM")},
+                                                    {"sasl.username", user},
+                                                    {"sasl.password", password},
+                                                    {"ssl.ca.location", Harness().Get("HARNESS_CA_FILE")}};
   KafkaAdmin as_user(scram);
   // The ACLs are in force once the broker's authorizer has them.
   ASSERT_TRUE(as_user.WaitForTopic(denied, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 30s));
@@ -132,14 +134,16 @@ TEST_F(KafkaTopicCheckTest, ScramUserGetsOneLinePerTopicWithAclHints) {
   const auto describe_only_before = admin.EndOffsets(describe_only, 1);
   const auto dead_letter_before = admin.EndOffsets(dead_letter, 1);
 
-  const std::string outbox = "  topic: \"" + writable + "\"\n  routes:\n    - aggregate_type: a\n      topic: " + denied +
+  const std::string outbox = "  topic: \"" + writable +
+                             "\"\n  routes:\n    - aggregate_type: a\n      topic: " + denied +
                              "\n    - aggregate_type: b\n      topic: " + describe_only +
                              "\n    - aggregate_type: c\n      topic: " + missing +
                              "\n    - aggregate_type: d\n      topic: \"it.topics." + suffix_ + ".{type}\"\n";
-  const std::string kafka = "  bootstrap.servers: \"" + sasl_servers +
-                            "\"\n  security.protocol: SASL_SSL\n  sasl.mechanism: " + Harness().Get("KAFKA_SASL_MECHANISM") +
-                            "\n  sasl.username: " + user + "\n  sasl.password_file: \"" + password_file +
-                            "\"\n  ssl.ca.location: \"" + Harness().Get("HARNESS_CA_FILE") + "\"\n";
+  const std::string kafka =
+      "  bootstrap.servers: \"" + sasl_servers +
+      "\"\n  security.protocol: SASL_SSL\n  sasl.mechanism: " + Harness().Get("KAFKA_SASL_MECHANISM") +
+      "\n  sasl.username: " + user + "\n  sasl.password_file: \"" + password_file + "\"\n  ssl.ca.location: \"" +
+      Harness().Get("HARNESS_CA_FILE") + "\"\n";
   const std::string more = "delivery: exactly-once\nexactly_once:\n  checkpoint_topic: " + checkpoints +
                            "\non_poison: dead-letter\ndead_letter:\n  topic: " + dead_letter + "\n";
   const CheckResult result = RunCheck(WriteConfig("relay.yaml", Config(outbox, kafka, more)));
@@ -148,15 +152,19 @@ TEST_F(KafkaTopicCheckTest, ScramUserGetsOneLinePerTopicWithAclHints) {
   EXPECT_TRUE(Line(result, "ok   kafka " + sasl_servers + ": 1 broker(s)"));
   EXPECT_EQ(Line(result, "ok   kafka topic " + writable),
             "ok   kafka topic " + writable + " (outbox.topic): exists, 4 partitions; the relay may write to it");
-  EXPECT_EQ(Line(result, "ok   kafka topic " + dead_letter),
-            "ok   kafka topic " + dead_letter + " (dead_letter.topic): exists, 1 partition; the relay may write to it");
-  const auto checkpoint_line = Line(result, "ok   kafka topic " + checkpoints + " (exactly_once.checkpoint_topic): ");
+  EXPECT_EQ(
+      Line(result, "ok   kafka topic " + dead_letter),
+      "ok   kafka topic " + dead_letter + " (dead_letter.topic): exists, 1 partition; the relay may write to it");
+  const auto checkpoint_line =
+      Line(result, "ok   kafka topic " + checkpoints + " (exactly_once.checkpoint_topic): ");
   ASSERT_TRUE(checkpoint_line) << "no ok line for the checkpoint topic";
-  EXPECT_NE(checkpoint_line->find("missing; the relay creates it at start"), std::string::npos) << *checkpoint_line;
+  EXPECT_NE(checkpoint_line->find("missing; the relay creates it at start"), std::string::npos)
+      << *checkpoint_line;
   const auto missing_line = Line(result, "ok   kafka topic " + missing + " (outbox.routes[2].topic): ");
   ASSERT_TRUE(missing_line) << "no ok line for the missing topic";
-  EXPECT_NE(missing_line->find("missing; the broker creates it on the first write (auto.create.topics.enable=true)"),
-            std::string::npos)
+  EXPECT_NE(
+      missing_line->find("missing; the broker creates it on the first write (auto.create.topics.enable=true)"),
+      std::string::npos)
       << *missing_line;
 
   const std::string acl_hint = std::string(kHintIndent) +
@@ -206,7 +214,8 @@ TEST_F(KafkaTopicCheckTest, MainBrokerProbeWritesNothingAndCreatesNothing) {
   admin.ProduceOneEach(writable, 3);
   const auto before = admin.EndOffsets(writable, 3);
 
-  const std::string outbox = "  topic: \"" + writable + "\"\n  routes:\n    - aggregate_type: a\n      topic: " + missing + "\n";
+  const std::string outbox =
+      "  topic: \"" + writable + "\"\n  routes:\n    - aggregate_type: a\n      topic: " + missing + "\n";
   const CheckResult result =
       RunCheck(WriteConfig("relay.yaml", Config(outbox, "  bootstrap.servers: \"" + servers + "\"\n", "")));
 
@@ -245,8 +254,9 @@ TEST_F(KafkaTopicCheckTest, MissingTopicFailsWhenTheBrokerDoesNotAutoCreate) {
                                    " --create --topic " + missing +
                                    " --partitions <N> --config max.message.bytes=<bytes>"))
       << hint;
-  EXPECT_TRUE(Line(result, "ok   kafka topic " + checkpoints + " (exactly_once.checkpoint_topic): missing; the relay "
-                           "creates it at start"));
+  EXPECT_TRUE(Line(result, "ok   kafka topic " + checkpoints +
+                               " (exactly_once.checkpoint_topic): missing; the relay "
+                               "creates it at start"));
 
   const auto topics = KafkaAdmin({{"bootstrap.servers", servers}}).Topics();
   EXPECT_EQ(topics.count(missing), 0u) << "check created " << missing;

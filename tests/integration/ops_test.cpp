@@ -39,16 +39,24 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kLoopback = "127.0.0.1";
 
 // Every metric family the relay exports (relay/server/metrics.cpp); README.md documents each.
-const std::vector<std::string> kFamilies = {
-    "outbox_relay_events_published_total", "outbox_relay_bytes_published_total",
-    "outbox_relay_delivery_errors_total",  "outbox_relay_dead_lettered_total",
-    "outbox_relay_in_flight_events",       "outbox_relay_in_flight_bytes",
-    "outbox_relay_received_lsn",           "outbox_relay_acknowledged_lsn",
-    "outbox_relay_replication_lag_bytes",  "outbox_relay_replication_lag_seconds",
-    "outbox_relay_slot_retained_wal_bytes", "outbox_relay_wal_guard_exceeded",
-    "outbox_relay_commit_to_ack_seconds",  "outbox_relay_transaction_events",
-    "outbox_relay_reconnects_total",       "outbox_relay_heartbeats_total",
-    "outbox_relay_ready",                  "outbox_relay_build_info"};
+const std::vector<std::string> kFamilies = {"outbox_relay_events_published_total",
+                                            "outbox_relay_bytes_published_total",
+                                            "outbox_relay_delivery_errors_total",
+                                            "outbox_relay_dead_lettered_total",
+                                            "outbox_relay_in_flight_events",
+                                            "outbox_relay_in_flight_bytes",
+                                            "outbox_relay_received_lsn",
+                                            "outbox_relay_acknowledged_lsn",
+                                            "outbox_relay_replication_lag_bytes",
+                                            "outbox_relay_replication_lag_seconds",
+                                            "outbox_relay_slot_retained_wal_bytes",
+                                            "outbox_relay_wal_guard_exceeded",
+                                            "outbox_relay_commit_to_ack_seconds",
+                                            "outbox_relay_transaction_events",
+                                            "outbox_relay_reconnects_total",
+                                            "outbox_relay_heartbeats_total",
+                                            "outbox_relay_ready",
+                                            "outbox_relay_build_info"};
 
 // The full path of `name` on $PATH, or "" if it is not there.
 std::string FindProgram(const std::string& name) {
@@ -66,8 +74,9 @@ std::string FindProgram(const std::string& name) {
 std::string RequireProgram(const std::string& name) {
   std::string path = FindProgram(name);
   if (path.empty()) {
-    throw std::runtime_error(name + " is not on PATH: install the Debian package prometheus "
-                                    "(scripts/install-deps.sh does)");
+    throw std::runtime_error(name +
+                             " is not on PATH: install the Debian package prometheus "
+                             "(scripts/install-deps.sh does)");
   }
   return path;
 }
@@ -117,8 +126,8 @@ struct BusyRun {
 void PrintSamples(const std::string& slot, const std::vector<SlotSample>& samples) {
   std::cout << "[ info ] slot " << slot << ": t, current WAL, restart_lsn, confirmed_flush_lsn, retained\n";
   for (const auto& sample : samples) {
-    std::cout << "[ info ]   " << static_cast<int>(sample.at_seconds) << "s " << FormatLsn(sample.current)
-              << " " << FormatLsn(sample.restart) << " " << FormatLsn(sample.confirmed) << " "
+    std::cout << "[ info ]   " << static_cast<int>(sample.at_seconds) << "s " << FormatLsn(sample.current) << " "
+              << FormatLsn(sample.restart) << " " << FormatLsn(sample.confirmed) << " "
               << Mebibytes(sample.Retained()) << "\n";
   }
 }
@@ -139,24 +148,22 @@ class OpsTest : public RelayIntegrationTest {
 
   // A program other than the relay (promtool, prometheus), output into the temp dir; when
   // `stdin_path` is not empty it is the program's standard input. Not started yet.
-  RelayProcess& NewProcess(const std::string& label, const std::string& program,
-                           std::vector<std::string> args, const std::string& stdin_path = "") {
+  RelayProcess& NewProcess(const std::string& label, const std::string& program, std::vector<std::string> args,
+                           const std::string& stdin_path = "") {
     std::string binary = program;
     if (!stdin_path.empty()) {
       // sh -c '<script>' sh <stdin> <program> <args...>: the script sees them as $1, $2, ...
       args.insert(args.begin(), {"-c", "f=$1; shift; exec \"$@\" < \"$f\"", "sh", stdin_path, program});
       binary = "/bin/sh";
     }
-    others_.push_back(std::make_unique<RelayProcess>(binary, std::move(args),
-                                                     temp_->File(label + ".stdout"),
+    others_.push_back(std::make_unique<RelayProcess>(binary, std::move(args), temp_->File(label + ".stdout"),
                                                      temp_->File(label + ".stderr")));
     return *others_.back();
   }
 
   // Runs a program to its end (bounded by `timeout`, then SIGKILLed and thrown about).
-  CommandResult RunCommand(const std::string& label, const std::string& program,
-                           std::vector<std::string> args, const std::string& stdin_path = "",
-                           std::chrono::milliseconds timeout = 60s) {
+  CommandResult RunCommand(const std::string& label, const std::string& program, std::vector<std::string> args,
+                           const std::string& stdin_path = "", std::chrono::milliseconds timeout = 60s) {
     RelayProcess& process = NewProcess(label, program, std::move(args), stdin_path);
     process.Start();
     const auto exit = process.WaitFor(timeout);
@@ -188,9 +195,7 @@ class OpsTest : public RelayIntegrationTest {
     return config;
   }
 
-  std::string Topic(const std::string& aggregate_type) const {
-    return "it." + suffix_ + "." + aggregate_type;
-  }
+  std::string Topic(const std::string& aggregate_type) const { return "it." + suffix_ + "." + aggregate_type; }
 
   // Starts `relay` and returns its HTTP port once it logged it.
   int StartRelay(RelayProcess& relay) {
@@ -285,8 +290,7 @@ TEST_F(OpsTest, MetricsPassPromtool) {
   TestDatabase& db = CreateDatabase();
   const std::string slot = "it_ops_" + suffix_;
   db.DropSlotAtEnd(slot);
-  RelayProcess& relay =
-      NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(KafkaConfig(db, slot))), "relay");
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(KafkaConfig(db, slot))), "relay");
   const int port = StartRelay(relay);
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
 
@@ -305,8 +309,8 @@ TEST_F(OpsTest, MetricsPassPromtool) {
   const CommandResult check = RunCommand("promtool-metrics", promtool, {"check", "metrics"}, scrape_path);
   std::cout << "[ info ] promtool check metrics: " << check.exit.Describe() << ", " << body.size()
             << " bytes checked\n";
-  EXPECT_TRUE(check.exit.exited && check.exit.code == 0)
-      << check.exit.Describe() << "\n" << check.out << check.err;
+  EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe() << "\n"
+                                                         << check.out << check.err;
   EXPECT_EQ(check.out + check.err, "") << "promtool reported problems";
 
   const std::string readme = ReadFile(SourceDir() + "/README.md");
@@ -334,27 +338,28 @@ TEST_F(OpsTest, PrometheusScrapesEventsPublished) {
   TestDatabase& db = CreateDatabase();
   const std::string slot = "it_ops_" + suffix_;
   db.DropSlotAtEnd(slot);
-  RelayProcess& relay =
-      NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(KafkaConfig(db, slot))), "relay");
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(KafkaConfig(db, slot))), "relay");
   const int relay_port = StartRelay(relay);
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
 
   const int prometheus_port = UnusedLoopbackPort();
-  const std::string prometheus_config = WriteConfig(
-      "prometheus.yml",
-      "global:\n"
-      "  scrape_interval: 1s\n"
-      "  evaluation_interval: 1s\n"
-      "rule_files:\n"
-      "  - \"" + SourceDir() + "/docs/alerts.yml\"\n"
-      "scrape_configs:\n"
-      "  - job_name: outbox-relay\n"
-      "    static_configs:\n"
-      "      - targets: [\"127.0.0.1:" + std::to_string(relay_port) + "\"]\n");
-  RelayProcess& server = NewProcess(
-      "prometheus", prometheus,
-      {"--config.file=" + prometheus_config, "--storage.tsdb.path=" + temp_->File("prometheus-data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)});
+  const std::string prometheus_config = WriteConfig("prometheus.yml",
+                                                    "global:\n"
+                                                    "  scrape_interval: 1s\n"
+                                                    "  evaluation_interval: 1s\n"
+                                                    "rule_files:\n"
+                                                    "  - \"" +
+                                                        SourceDir() +
+                                                        "/docs/alerts.yml\"\n"
+                                                        "scrape_configs:\n"
+                                                        "  - job_name: outbox-relay\n"
+                                                        "    static_configs:\n"
+                                                        "      - targets: [\"127.0.0.1:" +
+                                                        std::to_string(relay_port) + "\"]\n");
+  RelayProcess& server =
+      NewProcess("prometheus", prometheus,
+                 {"--config.file=" + prometheus_config, "--storage.tsdb.path=" + temp_->File("prometheus-data"),
+                  "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)});
   server.Start();
   std::cout << "[ info ] prometheus pid " << server.Pid() << " on 127.0.0.1:" << prometheus_port
             << ", scraping the relay on 127.0.0.1:" << relay_port << "\n";
@@ -373,8 +378,7 @@ TEST_F(OpsTest, PrometheusScrapesEventsPublished) {
   PgConnection conn = db.Connect();
   for (const char* type : {"order", "customer", "invoice", "shipment"}) Publish(conn, type, kEvents / 4);
 
-  const std::string query =
-      "/api/v1/query?query=" + UrlEncode("sum(outbox_relay_events_published_total)");
+  const std::string query = "/api/v1/query?query=" + UrlEncode("sum(outbox_relay_events_published_total)");
   std::string answer;
   double seen = -1;
   const auto wait_start = Clock::now();
@@ -413,11 +417,10 @@ TEST_F(OpsTest, AlertRulesPassPromtool) {
   const CommandResult check =
       RunCommand("promtool-rules", promtool, {"check", "rules", SourceDir() + "/docs/alerts.yml"});
   std::cout << check.out << check.err;
-  EXPECT_TRUE(check.exit.exited && check.exit.code == 0)
-      << check.exit.Describe() << "\n" << check.out << check.err;
+  EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe() << "\n"
+                                                         << check.out << check.err;
   EXPECT_NE(check.out.find("SUCCESS: 3 rules found"), std::string::npos) << check.out;
 }
-
 
 // With the outbox idle and another table busy for 30 s (about 90 MiB of WAL), the slot of a
 // relay with heartbeat.interval_ms 1000 keeps moving: heartbeats are written, confirmed_flush_lsn
@@ -524,8 +527,7 @@ TEST_F(OpsTest, SigtermMidStreamExitsZeroAndRestartDeliversEachEventOnce) {
   relay.Signal(SIGTERM);
   const auto exit = relay.WaitFor(kShutdownTimeout + 10s);
   ASSERT_TRUE(exit.has_value()) << "the relay was still running " << Seconds(kShutdownTimeout + 10s)
-                                << " after SIGTERM (shutdown.timeout_ms " << kShutdownTimeout.count()
-                                << " s)";
+                                << " after SIGTERM (shutdown.timeout_ms " << kShutdownTimeout.count() << " s)";
   EXPECT_TRUE(exit->exited && exit->code == 0) << "after SIGTERM: " << exit->Describe();
   ASSERT_TRUE(db.WaitForSlot(scenario.slot, false, 30s));
   // The relay logs "confirmed <lsn> to slot <slot>" after its final standby status update.
@@ -538,10 +540,9 @@ TEST_F(OpsTest, SigtermMidStreamExitsZeroAndRestartDeliversEachEventOnce) {
   }
   const std::uint64_t slot_confirmed = db.Slot(scenario.slot)->confirmed_flush_lsn.value_or(0);
   std::cout << "[ info ] SIGTERM with " << committed_at_term << " events committed, >= " << published_at_term
-            << " published; the relay logged confirming " << FormatLsn(logged_confirmed)
-            << ", the slot stands at " << FormatLsn(slot_confirmed) << "\n";
-  EXPECT_EQ(slot_confirmed, logged_confirmed)
-      << "the final confirmation the relay logged did not reach the slot";
+            << " published; the relay logged confirming " << FormatLsn(logged_confirmed) << ", the slot stands at "
+            << FormatLsn(slot_confirmed) << "\n";
+  EXPECT_EQ(slot_confirmed, logged_confirmed) << "the final confirmation the relay logged did not reach the slot";
 
   relay.Start();
   port = WaitForHttpPort(relay, 60s);
@@ -668,8 +669,7 @@ TEST_F(OpsTest, WalGuardAlertKeepsRunningAndRaisesTheGauge) {
   }
   EXPECT_EQ(MetricSample(body, max_series), 1.0) << body;
   EXPECT_EQ(MetricSample(body, "outbox_relay_wal_guard_exceeded{level=\"warn\"}"), 1.0) << body;
-  std::cout << "[ info ] retained WAL "
-            << MetricSample(body, "outbox_relay_slot_retained_wal_bytes").value_or(-1)
+  std::cout << "[ info ] retained WAL " << MetricSample(body, "outbox_relay_slot_retained_wal_bytes").value_or(-1)
             << " bytes, over wal_guard.max_bytes 2\n";
   // Still streaming after more polls: the events written now are delivered.
   Publish(conn, "order", 3);

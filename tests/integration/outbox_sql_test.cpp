@@ -58,8 +58,10 @@ class OutboxSqlTest : public RelayIntegrationTest {
   // with its default, and the publication of inserts into outbox.outbox only.
   static void ExpectMigratedShape(PgConnection& conn) {
     const auto functions = conn.Exec(
-        "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname = 'publish'), "
-        "(SELECT count(*) FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname = 'publish_message'), "
+        "SELECT (SELECT count(*) FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname = "
+        "'publish'), "
+        "(SELECT count(*) FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname = "
+        "'publish_message'), "
         "(SELECT count(*) FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname = 'purge'), "
         "to_regprocedure('outbox.publish_message(text,text,text,jsonb,jsonb,text)') IS NOT NULL, "
         "to_regprocedure('outbox.purge(interval,name,regclass)') IS NOT NULL");
@@ -111,10 +113,10 @@ class OutboxSqlTest : public RelayIntegrationTest {
   // True when the slot's catalog_xmin is past the transaction that inserted the row
   // aggregateid = `row`: what outbox.purge() calls confirmed.
   static bool RowConfirmed(PgConnection& conn, const std::string& slot, const std::string& row) {
-    return conn
-               .ExecParams("SELECT age(o.xmin) > age(s.catalog_xmin) FROM outbox.outbox o, pg_replication_slots s "
-                           "WHERE s.slot_name = $1 AND o.aggregateid = $2",
-                           {slot, row})
+    return conn.ExecParams(
+                   "SELECT age(o.xmin) > age(s.catalog_xmin) FROM outbox.outbox o, pg_replication_slots s "
+                   "WHERE s.slot_name = $1 AND o.aggregateid = $2",
+                   {slot, row})
                .Text(0, 0) == "t";
   }
 
@@ -185,7 +187,8 @@ TEST_F(OutboxSqlTest, V3RunsTwiceKeepingItsRowsAndAloneWithoutAnOutbox) {
   PgConnection conn = db.Connect();
   DropOutbox(conn);
   for (int round = 0; round < 2; ++round) conn.Exec(Sql("V3__relay_slots.sql"));
-  const auto alone = conn.Exec("SELECT to_regclass('outbox.outbox') IS NULL, to_regclass('outbox.relay_slots') IS NOT NULL");
+  const auto alone =
+      conn.Exec("SELECT to_regclass('outbox.outbox') IS NULL, to_regclass('outbox.relay_slots') IS NOT NULL");
   EXPECT_EQ(alone.Text(0, 0), "t") << "V3 created the outbox table";
   EXPECT_EQ(alone.Text(0, 1), "t") << "V3 alone did not create outbox.relay_slots";
   ApplyV1(conn);
@@ -248,11 +251,13 @@ TEST_F(OutboxSqlTest, PublishMessageEmitsTheDocumentedJsonInTheCallersTransactio
   for (const auto& line : lines) EXPECT_FALSE(Contains(line, "o-rolled-back")) << line;
 
   auto quoted = [](const std::string& value) { return nlohmann::json(value).dump(); };
-  const std::string first = "{\"id\" : " + quoted(committed_id) +
-                            ", \"aggregatetype\" : \"order\", \"aggregateid\" : \"o-1\", \"type\" : \"OrderPlaced\", "
-                            "\"payload\" : " + quoted(payload_text) + ", \"headers\" : " + quoted(headers_text) + "}";
-  EXPECT_EQ(lines[1], "message: transactional: 1 prefix: outbox, sz: " + std::to_string(first.size()) +
-                          " content:" + first);
+  const std::string first =
+      "{\"id\" : " + quoted(committed_id) +
+      ", \"aggregatetype\" : \"order\", \"aggregateid\" : \"o-1\", \"type\" : \"OrderPlaced\", "
+      "\"payload\" : " +
+      quoted(payload_text) + ", \"headers\" : " + quoted(headers_text) + "}";
+  EXPECT_EQ(lines[1],
+            "message: transactional: 1 prefix: outbox, sz: " + std::to_string(first.size()) + " content:" + first);
   const std::string second = "{\"id\" : " + quoted(prefixed_id) +
                              ", \"aggregatetype\" : \"customer\", \"aggregateid\" : \"c-1\", "
                              "\"type\" : \"CustomerRenamed\", \"payload\" : null, \"headers\" : null}";
@@ -287,8 +292,9 @@ TEST_F(OutboxSqlTest, PurgeDeletesOnlyOldRowsTheSlotHasConfirmed) {
       "VALUES ('order', $1, 'OrderPlaced', '{}'::jsonb, now() - interval '2 days')";
   conn.ExecParams(insert_old, {"A"});
   conn.Exec("SELECT outbox.publish('order', 'C', 'OrderPlaced', '{}'::jsonb)");
-  ASSERT_TRUE(ConfirmUntil(conn, slot, [&] { return RowConfirmed(conn, slot, "A") && RowConfirmed(conn, slot, "C"); }))
-      << "the slot's catalog_xmin did not pass rows A and C within 60 s";
+  ASSERT_TRUE(ConfirmUntil(conn, slot, [&] {
+    return RowConfirmed(conn, slot, "A") && RowConfirmed(conn, slot, "C");
+  })) << "the slot's catalog_xmin did not pass rows A and C within 60 s";
 
   conn.ExecParams(insert_old, {"B"});  // after the confirmed point: not published yet
   ASSERT_FALSE(RowConfirmed(conn, slot, "B"));
@@ -355,22 +361,24 @@ TEST_F(OutboxSqlTest, RelayRoleReadsTheOutboxAndNothingElse) {
       "SELECT rolreplication, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolcanlogin "
       "FROM pg_roles WHERE rolname = $1",
       {role});
-  EXPECT_EQ(attributes.rows.front(),
-            (std::vector<PgValue>{"t", "f", "f", "f", "f", "t"}));
+  EXPECT_EQ(attributes.rows.front(), (std::vector<PgValue>{"t", "f", "f", "f", "f", "t"}));
 
   const std::string as_role = Harness().ConnInfo(db.Name()) + " user=" + role;
   {
     PgConnection relay(as_role);
     EXPECT_EQ(relay.Exec("SELECT count(*) FROM outbox.outbox").Text(0, 0), "1");
     EXPECT_TRUE(Contains(ErrorOf(relay, "SELECT * FROM public.secrets"), "permission denied"));
-    EXPECT_TRUE(Contains(ErrorOf(relay, "INSERT INTO outbox.outbox (aggregatetype, aggregateid, type) "
-                                        "VALUES ('a', 'b', 'c')"),
+    EXPECT_TRUE(Contains(ErrorOf(relay,
+                                 "INSERT INTO outbox.outbox (aggregatetype, aggregateid, type) "
+                                 "VALUES ('a', 'b', 'c')"),
                          "permission denied"));
-    EXPECT_TRUE(Contains(ErrorOf(relay, "SELECT outbox.publish('a', 'b', 'c', '{}'::jsonb)"), "permission denied"));
+    EXPECT_TRUE(
+        Contains(ErrorOf(relay, "SELECT outbox.publish('a', 'b', 'c', '{}'::jsonb)"), "permission denied"));
     EXPECT_TRUE(Contains(ErrorOf(relay, "DELETE FROM outbox.outbox"), "permission denied"));
     // What the heartbeat and the WAL guard run, with no grant of their own.
-    EXPECT_EQ(ErrorOf(relay, "BEGIN; SELECT pg_logical_emit_message(true, 'outbox-relay.heartbeat', now()::text); "
-                             "COMMIT"),
+    EXPECT_EQ(ErrorOf(relay,
+                      "BEGIN; SELECT pg_logical_emit_message(true, 'outbox-relay.heartbeat', now()::text); "
+                      "COMMIT"),
               "");
     EXPECT_EQ(ErrorOf(relay, "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots"), "");
   }

@@ -94,25 +94,33 @@ std::string TableOf(Kind kind) {
   }
 }
 
-std::string PadPayload(int pad) { return "{\"pad\": \"" + std::string(static_cast<std::size_t>(pad), 'x') + "\"}"; }
+std::string PadPayload(int pad) {
+  return "{\"pad\": \"" + std::string(static_cast<std::size_t>(pad), 'x') + "\"}";
+}
 
 // The INSERT of one poison row of `kind`, returning its id.
 std::string PoisonSql(Kind kind) {
   const std::string columns = " (aggregatetype, aggregateid, type, payload) VALUES ";
   switch (kind) {
     case Kind::kInvalidJson:
-      return "INSERT INTO outbox.text_events" + columns + "('Text', 'key-json', 'Created', '{not json') RETURNING id::text";
+      return "INSERT INTO outbox.text_events" + columns +
+             "('Text', 'key-json', 'Created', '{not json') RETURNING id::text";
     case Kind::kMissingKey:
-      return "INSERT INTO outbox.outbox" + columns + "('Good', '', 'Created', '{\"poison\": 1}') RETURNING id::text";
+      return "INSERT INTO outbox.outbox" + columns +
+             "('Good', '', 'Created', '{\"poison\": 1}') RETURNING id::text";
     case Kind::kMissingColumn:
-      return "INSERT INTO outbox.legacy" + columns + "('Legacy', 'key-legacy', 'Created', '{\"poison\": 2}') RETURNING id::text";
+      return "INSERT INTO outbox.legacy" + columns +
+             "('Legacy', 'key-legacy', 'Created', '{\"poison\": 2}') RETURNING id::text";
     case Kind::kInvalidTopic:
-      return "INSERT INTO outbox.outbox" + columns + "('Bad Type', 'key-topic', 'Created', '{\"poison\": 3}') RETURNING id::text";
+      return "INSERT INTO outbox.outbox" + columns +
+             "('Bad Type', 'key-topic', 'Created', '{\"poison\": 3}') RETURNING id::text";
     case Kind::kOverProducerLimit:
-      return "INSERT INTO outbox.outbox" + columns + "('Big', 'key-big', 'Created', jsonb_build_object('pad', repeat('x', " +
+      return "INSERT INTO outbox.outbox" + columns +
+             "('Big', 'key-big', 'Created', jsonb_build_object('pad', repeat('x', " +
              std::to_string(kOverProducerLimitPad) + "))) RETURNING id::text";
     case Kind::kOverTopicLimit:
-      return "INSERT INTO outbox.outbox" + columns + "('Limited', 'key-limited', 'Created', jsonb_build_object('pad', repeat('x', " +
+      return "INSERT INTO outbox.outbox" + columns +
+             "('Limited', 'key-limited', 'Created', jsonb_build_object('pad', repeat('x', " +
              std::to_string(kOverTopicLimitPad) + "))) RETURNING id::text";
   }
   return {};
@@ -140,11 +148,13 @@ class PoisonTest : public RelayIntegrationTest {
     db_->DropSlotAtEnd(slot_);
     conn_ = std::make_unique<PgConnection>(db_->Connect());
     conn_->Exec(
-        "CREATE TABLE outbox.text_events (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), aggregatetype text NOT NULL, "
+        "CREATE TABLE outbox.text_events (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), aggregatetype text NOT "
+        "NULL, "
         "aggregateid text NOT NULL, type text NOT NULL, payload text, headers jsonb);"
         "CREATE TABLE outbox.legacy (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), aggregatetype text, "
         "aggregateid text, type text, payload jsonb);"
-        "CREATE PUBLICATION poison FOR TABLE outbox.outbox, outbox.text_events, outbox.legacy WITH (publish = 'insert')");
+        "CREATE PUBLICATION poison FOR TABLE outbox.outbox, outbox.text_events, outbox.legacy WITH (publish = "
+        "'insert')");
     // max.message.bytes kTopicLimit: the broker refuses what librdkafka lets through.
     KafkaAdmin({{"bootstrap.servers", Harness().kafka_bootstrap_servers}})
         .CreateTopic(Topic("Limited"), 1, {{"max.message.bytes", kTopicLimit}});
@@ -156,12 +166,14 @@ class PoisonTest : public RelayIntegrationTest {
   std::string Config(const std::string& on_poison, const std::string& delivery) const {
     return "source:\n  dsn: \"" + db_->RelayDsn() + "\"\n  slot: " + slot_ +
            "\n  publication: poison\noutbox:\n  tables: [outbox.outbox, outbox.text_events, outbox.legacy]\n"
-           "  topic: \"it.{aggregate_type}." + suffix_ +
+           "  topic: \"it.{aggregate_type}." +
+           suffix_ +
            "\"\n  routes:\n    - source: table:outbox.text_events\n      format: envelope\n"
            "    - source: table:outbox.legacy\n      key: order_id\n"
-           "sink:\n  type: kafka\nkafka:\n  bootstrap.servers: \"" + Harness().kafka_bootstrap_servers +
-           "\"\n  message.max.bytes: " + kProducerLimit + "\non_poison: " + on_poison + "\ndead_letter:\n  topic: " +
-           DeadLetterTopic() + "\ndelivery: " + delivery + "\nexactly_once:\n  checkpoint_topic: it.ckpt." + suffix_ +
+           "sink:\n  type: kafka\nkafka:\n  bootstrap.servers: \"" +
+           Harness().kafka_bootstrap_servers + "\"\n  message.max.bytes: " + kProducerLimit +
+           "\non_poison: " + on_poison + "\ndead_letter:\n  topic: " + DeadLetterTopic() +
+           "\ndelivery: " + delivery + "\nexactly_once:\n  checkpoint_topic: it.ckpt." + suffix_ +
            "\nhttp:\n  listen: \"127.0.0.1:0\"\nlog:\n  level: info\n";
   }
 
@@ -174,7 +186,8 @@ class PoisonTest : public RelayIntegrationTest {
     // The slot is active already while CREATE_REPLICATION_SLOT waits for other databases'
     // transactions; a row committed then is before the slot's start. Streaming means after.
     const auto deadline = Clock::now() + 60s;
-    while (ReadFile(relay.StderrPath()).find("streaming from slot") == std::string::npos && Clock::now() < deadline) {
+    while (ReadFile(relay.StderrPath()).find("streaming from slot") == std::string::npos &&
+           Clock::now() < deadline) {
       std::this_thread::sleep_for(100ms);
     }
     EXPECT_TRUE(db_->WaitForSlot(slot_, true, 1s)) << "the relay does not stream from its slot";
@@ -182,7 +195,8 @@ class PoisonTest : public RelayIntegrationTest {
   }
 
   void PublishGood(int seq) {
-    conn_->Exec("SELECT outbox.publish('Good', 'g', 'Seq', jsonb_build_object('seq', " + std::to_string(seq) + "))");
+    conn_->Exec("SELECT outbox.publish('Good', 'g', 'Seq', jsonb_build_object('seq', " + std::to_string(seq) +
+                "))");
   }
 
   // One transaction: a good row, the poison row, a good row.
@@ -278,18 +292,18 @@ TEST_P(PoisonFailTest, StopsWithoutConfirmingAndStopsAgainOnRestart) {
   EXPECT_TRUE(dead_letters.Records().empty()) << "on_poison: fail wrote to the dead-letter topic";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AtLeastOnce, PoisonFailTest,
-    ::testing::Combine(::testing::ValuesIn(kAllKinds), ::testing::Values(std::string("at-least-once"))),
-    [](const auto& info) { return KindName(std::get<0>(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AtLeastOnce, PoisonFailTest,
+                         ::testing::Combine(::testing::ValuesIn(kAllKinds),
+                                            ::testing::Values(std::string("at-least-once"))),
+                         [](const auto& info) { return KindName(std::get<0>(info.param)); });
 
 // In exactly-once mode a broker refusal makes the Kafka transaction abortable; under fail the
 // relay must stop rather than abort and retry the same row forever. Likewise for the others.
-INSTANTIATE_TEST_SUITE_P(
-    ExactlyOnce, PoisonFailTest,
-    ::testing::Combine(::testing::Values(Kind::kOverTopicLimit, Kind::kOverProducerLimit, Kind::kMissingKey),
-                       ::testing::Values(std::string("exactly-once"))),
-    [](const auto& info) { return KindName(std::get<0>(info.param)); });
+INSTANTIATE_TEST_SUITE_P(ExactlyOnce, PoisonFailTest,
+                         ::testing::Combine(::testing::Values(Kind::kOverTopicLimit, Kind::kOverProducerLimit,
+                                                              Kind::kMissingKey),
+                                            ::testing::Values(std::string("exactly-once"))),
+                         [](const auto& info) { return KindName(std::get<0>(info.param)); });
 
 // ---- on_poison: dead-letter -----------------------------------------------------------------------
 
@@ -368,9 +382,9 @@ TEST_P(PoisonDeadLetterTest, WritesEachPoisonRowToTheDeadLetterTopicAndGoesOn) {
       EXPECT_EQ(record.Header("commit_lsn"), record.Header("__outbox_relay.errors.commit_lsn"));
     }
     std::cout << "[ info ] dead letter " << ReasonOf(write.kind) << ": key " << record.key.value_or("<none>")
-              << ", value " << (record.value ? std::to_string(record.value->size()) + " bytes" : "<none>") << ", topic \""
-              << record.Header("__outbox_relay.errors.topic").value_or("") << "\", commit LSN " << FormatLsn(*commit)
-              << "\n";
+              << ", value " << (record.value ? std::to_string(record.value->size()) + " bytes" : "<none>")
+              << ", topic \"" << record.Header("__outbox_relay.errors.topic").value_or("") << "\", commit LSN "
+              << FormatLsn(*commit) << "\n";
     const std::string line = "dead-lettering poison row: table " + TableOf(write.kind) + ", id " + write.id +
                              ", commit LSN " + FormatLsn(*commit) + ", reason " + ReasonOf(write.kind) + ": ";
     EXPECT_NE(ReadFile(relay.StderrPath()).find(line), std::string::npos) << line;
@@ -389,14 +403,15 @@ TEST_P(PoisonDeadLetterTest, WritesEachPoisonRowToTheDeadLetterTopicAndGoesOn) {
   }
 
   // The metric, by reason (exactly-once counts at the Kafka commit, so wait for it).
-  const std::map<std::string, double> expected = {{"invalid_json", 1},   {"missing_key", 1},      {"missing_column", 1},
-                                                  {"invalid_topic", 1},  {"record_too_large", 2}, {"invalid_headers", 0},
-                                                  {"invalid_message", 0}, {"missing_field", 0}};
+  const std::map<std::string, double> expected = {
+      {"invalid_json", 1},     {"missing_key", 1},     {"missing_column", 1},  {"invalid_topic", 1},
+      {"record_too_large", 2}, {"invalid_headers", 0}, {"invalid_message", 0}, {"missing_field", 0}};
   std::map<std::string, double> seen;
   for (const auto deadline = Clock::now() + 30s; Clock::now() < deadline; std::this_thread::sleep_for(200ms)) {
     const std::string body = HttpGet(kLoopback, http_port, "/metrics").body;
     for (const auto& [reason, count] : expected) {
-      seen[reason] = MetricSample(body, "outbox_relay_dead_lettered_total{reason=\"" + reason + "\"}").value_or(-1);
+      seen[reason] =
+          MetricSample(body, "outbox_relay_dead_lettered_total{reason=\"" + reason + "\"}").value_or(-1);
     }
     if (seen == expected) break;
   }
@@ -414,7 +429,9 @@ TEST_P(PoisonDeadLetterTest, WritesEachPoisonRowToTheDeadLetterTopicAndGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Delivery, PoisonDeadLetterTest, ::testing::Values("at-least-once", "exactly-once"),
-                         [](const auto& info) { return info.param == "exactly-once" ? "ExactlyOnce" : "AtLeastOnce"; });
+                         [](const auto& info) {
+                           return info.param == "exactly-once" ? "ExactlyOnce" : "AtLeastOnce";
+                         });
 
 }  // namespace
 }  // namespace outbox_relay::it

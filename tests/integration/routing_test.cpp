@@ -93,10 +93,10 @@ TEST_F(RoutingTest, PublishMessageMatchesTableRowOnTheWire) {
   StartRelay("  capture: both\n  topic: \"" + topic + "\"\n");
   PgConnection conn = db_->Connect();
   conn.Exec("BEGIN");
-  const std::string id =
-      conn.Exec("SELECT outbox.publish_message('Order', 'order-1', 'OrderCreated', "
-                "'{\"total\": 12, \"lines\": [1, 2]}', '{\"trace\": \"abc\", \"n\": 5}')::text")
-          .Text(0, 0);
+  const std::string id = conn.Exec(
+                                 "SELECT outbox.publish_message('Order', 'order-1', 'OrderCreated', "
+                                 "'{\"total\": 12, \"lines\": [1, 2]}', '{\"trace\": \"abc\", \"n\": 5}')::text")
+                             .Text(0, 0);
   conn.Exec("INSERT INTO outbox.outbox (id, aggregatetype, aggregateid, type, payload, headers) VALUES ('" + id +
             "', 'Order', 'order-1', 'OrderCreated', '{\"total\": 12, \"lines\": [1, 2]}', "
             "'{\"trace\": \"abc\", \"n\": 5}')");
@@ -138,8 +138,9 @@ TEST_F(RoutingTest, PublishMessageMatchesTableRowOnTheWire) {
 // a rule sends one event type of one table elsewhere, keyed and framed differently.
 TEST_F(RoutingTest, TwoTablesRoutedToDifferentTopics) {
   PgConnection conn = db_->Connect();
-  conn.Exec("CREATE SCHEMA billing; CREATE TABLE billing.outbox (LIKE outbox.outbox INCLUDING ALL);"
-            "CREATE PUBLICATION routed FOR TABLE outbox.outbox, billing.outbox WITH (publish = 'insert')");
+  conn.Exec(
+      "CREATE SCHEMA billing; CREATE TABLE billing.outbox (LIKE outbox.outbox INCLUDING ALL);"
+      "CREATE PUBLICATION routed FOR TABLE outbox.outbox, billing.outbox WITH (publish = 'insert')");
   const std::string orders = Topic("it.outbox");
   const std::string billing = Topic("it.billing");
   const std::string paid = Topic("it.paid");
@@ -149,8 +150,9 @@ TEST_F(RoutingTest, TwoTablesRoutedToDifferentTopics) {
              "routed");
   conn.Exec("BEGIN");
   conn.Exec("SELECT outbox.publish('Order', 'o-1', 'OrderPlaced', '{\"n\": 1}')");
-  conn.Exec("INSERT INTO billing.outbox (aggregatetype, aggregateid, type, payload) VALUES "
-            "('Invoice', 'inv-1', 'InvoiceIssued', '{\"n\": 2}'), ('Invoice', 'inv-1', 'InvoicePaid', '{\"n\": 3}')");
+  conn.Exec(
+      "INSERT INTO billing.outbox (aggregatetype, aggregateid, type, payload) VALUES "
+      "('Invoice', 'inv-1', 'InvoiceIssued', '{\"n\": 2}'), ('Invoice', 'inv-1', 'InvoicePaid', '{\"n\": 3}')");
   conn.Exec("COMMIT");
 
   const auto records = ReadRecords({orders, billing, paid}, 3);
@@ -178,7 +180,8 @@ TEST_F(RoutingTest, TwoTablesRoutedToDifferentTopics) {
 // consumer gets the same facts from either.
 TEST_F(RoutingTest, CloudEventsModesPassTheSpecRules) {
   const std::string topic = Topic("it.ce");
-  StartRelay("  topic: \"" + topic + "\"\n  cloudevents:\n    source: /it/orders\n  routes:\n"
+  StartRelay("  topic: \"" + topic +
+             "\"\n  cloudevents:\n    source: /it/orders\n  routes:\n"
              "    - {aggregate_type: Binary, format: cloudevents-binary}\n"
              "    - {aggregate_type: Structured, format: cloudevents-structured}\n");
   PgConnection conn = db_->Connect();
@@ -224,15 +227,16 @@ TEST_F(RoutingTest, ReplayRepublishesExactlyTheSelectedRange) {
   const auto slot_before = db_->Slot(slot_);
   ASSERT_TRUE(slot_before.has_value());
 
-  const auto publish = [&conn](const std::string& aggregate_type, int from, int to, const std::string& created_at) {
+  const auto publish = [&conn](const std::string& aggregate_type, int from, int to,
+                               const std::string& created_at) {
     std::set<std::string> ids;
     conn.Exec("BEGIN");
     for (int i = from; i < to; ++i) {
       ids.insert(conn.Exec("INSERT INTO outbox.outbox (aggregatetype, aggregateid, type, payload, created_at) "
-                           "VALUES ('" + aggregate_type + "', 'agg-" + std::to_string(i % 3) +
-                           "', 'Happened', '{\"i\": " + std::to_string(i) + "}', '" + created_at +
-                           "') RETURNING id::text")
-                         .Text(0, 0));
+                           "VALUES ('" +
+                           aggregate_type + "', 'agg-" + std::to_string(i % 3) + "', 'Happened', '{\"i\": " +
+                           std::to_string(i) + "}', '" + created_at + "') RETURNING id::text")
+                     .Text(0, 0));
     }
     conn.Exec("COMMIT");
     return ids;
@@ -254,8 +258,8 @@ TEST_F(RoutingTest, ReplayRepublishesExactlyTheSelectedRange) {
   EXPECT_NE(ReadFile(by_lsn.StdoutPath()).find("replayed 10 events"), std::string::npos);
 
   // By time and aggregate type: the Invoice rows of 2 January only.
-  RelayProcess& by_time = NewRelayCommand({"replay", "--config", config, "--from", "2026-01-02 00:00:00+00", "--to",
-                                           "2026-01-02 23:59:59+00", "--aggregate-type", "Invoice"},
+  RelayProcess& by_time = NewRelayCommand({"replay", "--config", config, "--from", "2026-01-02 00:00:00+00",
+                                           "--to", "2026-01-02 23:59:59+00", "--aggregate-type", "Invoice"},
                                           "replay-time");
   by_time.Start();
   exit = by_time.WaitFor(60s);

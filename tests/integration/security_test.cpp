@@ -344,8 +344,7 @@ TEST_F(SecurityTest, SecretsStayOutOfOutputLogsAndMetrics) {
   const std::string slot = "it_secret_" + suffix_;
   db.DropSlotAtEnd(slot);
   const HarnessEnv& harness = Harness();
-  const std::string dsn_base =
-      "host=127.0.0.1 port=" + harness.pg_port + " dbname=" + db.Name() + " user=" + role;
+  const std::string dsn_base = "host=127.0.0.1 port=" + harness.pg_port + " dbname=" + db.Name() + " user=" + role;
 
   RelayConfigOptions config = BaseConfig(slot, "kafka");
   config.dsn = dsn_base;
@@ -365,7 +364,8 @@ TEST_F(SecurityTest, SecretsStayOutOfOutputLogsAndMetrics) {
     ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << relay.StderrTail(20);
     PublishEvents(3);
     EXPECT_EQ(WaitForRecords(ScramBroker(), 3, 60s), 3u) << relay.StderrTail(30);
-    for (const char* target : {"/metrics", "/readyz", "/healthz"}) bodies.push_back(HttpGet("127.0.0.1", port, target).body);
+    for (const char* target : {"/metrics", "/readyz", "/healthz"})
+      bodies.push_back(HttpGet("127.0.0.1", port, target).body);
     StopCleanly(relay);
   }
   const auto expect_exit = [](const CommandResult& result, int code) {
@@ -460,8 +460,8 @@ TEST_F(SecurityTest, LeastPrivilegeRoleStreamsEndToEnd) {
   const std::string password = "least-" + suffix_;
   {
     // The shipped script, for a role of this test (it names outbox_relay, which is cluster-wide).
-    const std::string script =
-        std::regex_replace(ReadFile(SourceDir() + "/outbox/sql/relay_role.sql"), std::regex("\\boutbox_relay\\b"), role);
+    const std::string script = std::regex_replace(ReadFile(SourceDir() + "/outbox/sql/relay_role.sql"),
+                                                  std::regex("\\boutbox_relay\\b"), role);
     PgConnection conn = db.Connect();
     conn.Exec(script);
     roles_.push_back(role);

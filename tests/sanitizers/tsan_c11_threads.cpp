@@ -82,7 +82,9 @@ void mtx_destroy(mtx_t* mutex) { pthread_mutex_destroy(Native(mutex)); }
 int cnd_init(cnd_t* condition) { return Result(pthread_cond_init(Native(condition), nullptr)); }
 int cnd_signal(cnd_t* condition) { return Result(pthread_cond_signal(Native(condition))); }
 int cnd_broadcast(cnd_t* condition) { return Result(pthread_cond_broadcast(Native(condition))); }
-int cnd_wait(cnd_t* condition, mtx_t* mutex) { return Result(pthread_cond_wait(Native(condition), Native(mutex))); }
+int cnd_wait(cnd_t* condition, mtx_t* mutex) {
+  return Result(pthread_cond_wait(Native(condition), Native(mutex)));
+}
 int cnd_timedwait(cnd_t* condition, mtx_t* mutex, const struct timespec* deadline) {
   return Result(pthread_cond_timedwait(Native(condition), Native(mutex), deadline));
 }

@@ -37,8 +37,7 @@ inline std::vector<std::string> CloudEventProblems(Attributes attributes) {
   }
   static const std::regex kName("[a-z0-9]+");
   // RFC 3339 date-time (section 5.6); T and Z may be lower-case.
-  static const std::regex kTime(
-      R"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))");
+  static const std::regex kTime(R"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))");
   // RFC 3986 URI-reference characters; the spec asks for nothing stricter of `source`.
   static const std::regex kUriReference(R"([A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+)");
   for (const auto& [name, value] : values.items()) {

@@ -66,10 +66,9 @@ CrashLoop::CrashLoop(TestDatabase& db, const std::string& suffix, CrashLoopOptio
   options_.workload.seed = std::random_device{}();
   scenario_ = KafkaScenario::Make(suffix, options_.workload);
   scenario_.DropSlotsAtEnd(db_);
-  std::cout << "[ info ] " << DeliveryName(options_.delivery) << ", seed "
-            << options_.workload.seed << ", " << options_.workload.TotalEvents()
-            << " events over " << options_.workload.aggregates << " aggregates, "
-            << options_.faults.size() << " faults, topics " << scenario_.topic_template
+  std::cout << "[ info ] " << DeliveryName(options_.delivery) << ", seed " << options_.workload.seed << ", "
+            << options_.workload.TotalEvents() << " events over " << options_.workload.aggregates
+            << " aggregates, " << options_.faults.size() << " faults, topics " << scenario_.topic_template
             << ", slot " << scenario_.slot << ", Kafka " << BootstrapServers() << "\n";
   PgConnection conn = db_.Connect();
   CreateOtherTable(conn);
@@ -77,8 +76,7 @@ CrashLoop::CrashLoop(TestDatabase& db, const std::string& suffix, CrashLoopOptio
 }
 
 std::string CrashLoop::BootstrapServers() const {
-  return options_.broker != nullptr ? options_.broker->BootstrapServers()
-                                    : Harness().kafka_bootstrap_servers;
+  return options_.broker != nullptr ? options_.broker->BootstrapServers() : Harness().kafka_bootstrap_servers;
 }
 
 RelayConfigOptions CrashLoop::RelayConfig() const {
@@ -120,8 +118,8 @@ std::string FaultLine(const std::string& name, Delivery delivery, const CrashLoo
   line << "fault=" << name << " mode=" << DeliveryName(delivery) << " cycles=" << result.faults
        << " events=" << result.report.committed << " lost=" << result.report.lost
        << " duplicated=" << result.report.duplicated << " reordered=" << result.report.reordered
-       << " peak_rss_kib=" << result.peak_rss_kib << " seconds="
-       << std::chrono::duration_cast<std::chrono::seconds>(result.elapsed).count();
+       << " peak_rss_kib=" << result.peak_rss_kib
+       << " seconds=" << std::chrono::duration_cast<std::chrono::seconds>(result.elapsed).count();
   return line.str();
 }
 

@@ -29,26 +29,24 @@ namespace crash_loop_detail {
 void Drain(LoopRun& run) {
   CrashLoopResult& result = run.result;
   const WorkloadResult& written = result.written;
-  std::cout << "[ info ] wrote " << written.committed_events << " events in "
-            << written.committed_transactions << " transactions, "
-            << written.rolled_back_transactions << " rolled-back transactions ("
-            << written.rolled_back_ids.size() << " events), "
-            << written.other_table_transactions << " other_table-only transactions, in "
-            << Seconds(written.elapsed) << "; writer reconnects " << written.reconnects
-            << ", commits found after a failed COMMIT " << written.commits_found_after_error
+  std::cout << "[ info ] wrote " << written.committed_events << " events in " << written.committed_transactions
+            << " transactions, " << written.rolled_back_transactions << " rolled-back transactions ("
+            << written.rolled_back_ids.size() << " events), " << written.other_table_transactions
+            << " other_table-only transactions, in " << Seconds(written.elapsed) << "; writer reconnects "
+            << written.reconnects << ", commits found after a failed COMMIT " << written.commits_found_after_error
             << "\n";
 
   PgConnection conn = run.db.Connect();
   result.ledger = ReadLedger(conn);
   if (result.ledger.size() != written.committed_ids.size()) {
-    Fail("the outbox holds " + std::to_string(result.ledger.size()) +
-         " rows but the writer committed " + std::to_string(written.committed_ids.size()));
+    Fail("the outbox holds " + std::to_string(result.ledger.size()) + " rows but the writer committed " +
+         std::to_string(written.committed_ids.size()));
   }
   result.oracle = ReadCommitOracle(conn, run.scenario.oracle_slot);
   if (!result.oracle.anomalies.empty()) Fail("oracle: " + result.oracle.anomalies.front());
   if (result.oracle.commit_end_lsn.size() != result.ledger.size()) {
-    Fail("the commit oracle knows " + std::to_string(result.oracle.commit_end_lsn.size()) +
-         " of " + std::to_string(result.ledger.size()) + " events");
+    Fail("the commit oracle knows " + std::to_string(result.oracle.commit_end_lsn.size()) + " of " +
+         std::to_string(result.ledger.size()) + " events");
   }
 
   std::unordered_set<std::string> wanted;
@@ -58,14 +56,12 @@ void Drain(LoopRun& run) {
   while (true) {
     run.relay.KeepRunning("while draining the backlog");
     result.delivered = WaitForDelivery(
-        run.kafka.Reader(),
-        wanted, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+        run.kafka.Reader(), wanted, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
         [&] { return run.relay.Process().Running(); });
     if (result.delivered >= wanted.size() || Clock::now() >= deadline) break;
   }
-  std::cout << "[ info ] " << result.delivered << " of " << wanted.size()
-            << " events read from Kafka (waited " << Seconds(Clock::now() - wait_start)
-            << ")\n";
+  std::cout << "[ info ] " << result.delivered << " of " << wanted.size() << " events read from Kafka (waited "
+            << Seconds(Clock::now() - wait_start) << ")\n";
 
   run.relay.Process().Signal(SIGTERM);
   result.final_exit = run.relay.Process().WaitFor(60s);
@@ -78,27 +74,24 @@ void Drain(LoopRun& run) {
   } else {
     Fail("slot " + run.scenario.slot + " vanished");
   }
-  std::cout << "[ info ] slot confirmed_flush_lsn "
-            << FormatLsn(*result.final_confirmed_flush_lsn) << " after SIGTERM ("
-            << result.final_exit->Describe() << "), last outbox commit end (oracle) "
+  std::cout << "[ info ] slot confirmed_flush_lsn " << FormatLsn(*result.final_confirmed_flush_lsn)
+            << " after SIGTERM (" << result.final_exit->Describe() << "), last outbox commit end (oracle) "
             << FormatLsn(result.oracle.max_commit_end_lsn) << "\n";
   run.kafka.CatchUp(120s);
 
   AnalysisOptions analysis;
   analysis.topic_template = run.scenario.topic_template;
   analysis.oracle = &result.oracle;
-  analysis.rolled_back_ids.insert(written.rolled_back_ids.begin(),
-                                  written.rolled_back_ids.end());
+  analysis.rolled_back_ids.insert(written.rolled_back_ids.begin(), written.rolled_back_ids.end());
   result.report = Analyze(result.ledger, run.kafka.Records(), analysis);
   result.elapsed = Clock::now() - run.start;
   result.peak_rss_kib = run.relay.Process().PeakRssKib();  // SIGTERM sampled the last run
   result.self_exits = run.relay.SelfExits();
   result.snapshots = run.kafka.TakeSnapshots();
   std::cout << "[ oracle ] " << result.report.Summary() << "\n";
-  std::cout << "[ oracle ] " << DeliveryName(run.options.delivery) << ": lost="
-            << result.report.lost << " duplicated=" << result.report.duplicated
-            << " reordered=" << result.report.reordered << " (" << result.faults
-            << " faults of which " << result.kills << " kills, " << result.self_exits
+  std::cout << "[ oracle ] " << DeliveryName(run.options.delivery) << ": lost=" << result.report.lost
+            << " duplicated=" << result.report.duplicated << " reordered=" << result.report.reordered << " ("
+            << result.faults << " faults of which " << result.kills << " kills, " << result.self_exits
             << " relay exits by itself, " << Seconds(result.elapsed) << ")\n";
 }
 
@@ -121,8 +114,7 @@ void ExpectNoLossInOrder(const CrashLoopResult& result) {
       if (end_lsn <= snapshot.confirmed_flush_lsn) ++covered;
     }
     std::vector<std::string> samples;
-    const std::size_t missing =
-        CountAcknowledgedButMissing(result.ledger, result.oracle, snapshot, &samples);
+    const std::size_t missing = CountAcknowledgedButMissing(result.ledger, result.oracle, snapshot, &samples);
     std::cout << "[ fault " << snapshot.fault_point << " ] confirmed_flush_lsn "
               << FormatLsn(snapshot.confirmed_flush_lsn) << " covers " << covered
               << " committed events; in Kafka then: " << snapshot.ids.size()
@@ -142,11 +134,11 @@ void ExpectCheckpointCovers(const KafkaScenario& scenario, const CommitOracle& o
   KafkaReader reader(bootstrap_servers, {scenario.checkpoint_topic});
   reader.CatchUp(60s);
   const CheckpointHistory history = ReadCheckpoints(reader.Records(), scenario.slot);
-  std::cout << "[ checkpoint ] " << scenario.checkpoint_topic << ": " << reader.Records().size()
-            << " records, " << history.commit_lsns.size() << " for slot " << scenario.slot
-            << ", last commit_lsn " << (history.Last() ? FormatLsn(*history.Last()) : "<none>")
-            << ", last event's commit LSN " << FormatLsn(last_event_commit_lsn) << ", malformed "
-            << history.malformed << ", regressions " << history.regressions << "\n";
+  std::cout << "[ checkpoint ] " << scenario.checkpoint_topic << ": " << reader.Records().size() << " records, "
+            << history.commit_lsns.size() << " for slot " << scenario.slot << ", last commit_lsn "
+            << (history.Last() ? FormatLsn(*history.Last()) : "<none>") << ", last event's commit LSN "
+            << FormatLsn(last_event_commit_lsn) << ", malformed " << history.malformed << ", regressions "
+            << history.regressions << "\n";
   for (const auto& sample : history.samples) std::cout << "    " << sample << "\n";
   ASSERT_TRUE(history.Last().has_value()) << "no checkpoint for slot " << scenario.slot;
   EXPECT_GE(*history.Last(), last_event_commit_lsn)
@@ -157,8 +149,7 @@ void ExpectCheckpointCovers(const KafkaScenario& scenario, const CommitOracle& o
   const auto config = reader.TopicConfig(scenario.checkpoint_topic, 30s);
   const auto policy = config.find("cleanup.policy");
   EXPECT_TRUE(policy != config.end() && policy->second.find("compact") != std::string::npos)
-      << "checkpoint topic cleanup.policy is "
-      << (policy != config.end() ? policy->second : "<unset>");
+      << "checkpoint topic cleanup.policy is " << (policy != config.end() ? policy->second : "<unset>");
 }
 
 }  // namespace outbox_relay::it

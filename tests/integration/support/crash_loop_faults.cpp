@@ -51,16 +51,13 @@ void KillRelay(LoopRun& run, const FaultPoint& point, const BackgroundWriter& wr
   const std::uint64_t confirmed = run.relay.ConfirmedFlushLsn();
   const std::uint64_t previous =
       run.kafka.Snapshots().empty() ? 0 : run.kafka.Snapshots().back().confirmed_flush_lsn;
-  const std::size_t previous_ids =
-      run.kafka.Snapshots().empty() ? 0 : run.kafka.Snapshots().back().ids.size();
+  const std::size_t previous_ids = run.kafka.Snapshots().empty() ? 0 : run.kafka.Snapshots().back().ids.size();
   run.kafka.Snapshot(point.k, confirmed, committed_at_kill);
-  std::cout << "[ fault " << point.k << " ] at +" << Seconds(kill_sent - run.start)
-            << ": relay pid " << pid << " SIGKILLed with " << committed_at_kill
-            << " events committed"
-            << (writer_done ? " (writer already finished)" : "") << " (" << point.Describe()
-            << "); " << run.kafka.LastSnapshotText() << " (slot inactive after "
-            << Seconds(inactive_at - kill_sent) << ", Kafka read "
-            << Seconds(Clock::now() - inactive_at) << ")\n";
+  std::cout << "[ fault " << point.k << " ] at +" << Seconds(kill_sent - run.start) << ": relay pid " << pid
+            << " SIGKILLed with " << committed_at_kill << " events committed"
+            << (writer_done ? " (writer already finished)" : "") << " (" << point.Describe() << "); "
+            << run.kafka.LastSnapshotText() << " (slot inactive after " << Seconds(inactive_at - kill_sent)
+            << ", Kafka read " << Seconds(Clock::now() - inactive_at) << ")\n";
   if (run.kafka.Snapshots().size() > 1 && previous == confirmed) {
     std::cout << "[ fault " << point.k << " ] note: the relay run never advanced the slot although it delivered "
               << run.kafka.Snapshots().back().ids.size() - previous_ids << " new events in "
@@ -79,9 +76,8 @@ void Restart(LoopRun& run, int k, const BackgroundWriter& writer) {
   run.relay.Process().Start();
   run.relay.AwaitStreaming("restart " + std::to_string(k));
   run.streaming_since = Clock::now();
-  std::cout << "[ fault " << k << " ] at " << run.At() << ": restarted relay (after "
-            << Seconds(downtime) << " of downtime) is streaming, " << writer.Committed()
-            << " events committed\n";
+  std::cout << "[ fault " << k << " ] at " << run.At() << ": restarted relay (after " << Seconds(downtime)
+            << " of downtime) is streaming, " << writer.Committed() << " events committed\n";
 }
 
 // A server restart or a dropped replication connection under a running relay: the relay
@@ -112,10 +108,9 @@ void Interrupt(LoopRun& run, Fault fault, const FaultPoint& point, const Backgro
   run.relay.AwaitStreaming(std::string("after ") + FaultName(fault), walsender);
   run.relay.KeepRunning(std::string("after ") + FaultName(fault));
   run.kafka.Snapshot(point.k, run.relay.ConfirmedFlushLsn(), writer.Committed());
-  std::cout << "[ fault " << point.k << " ] at +" << Seconds(began - run.start) << ": " << what
-            << " in " << Seconds(took) << " with " << committed << " events committed ("
-            << point.Describe() << "); relay streaming again at " << run.At() << "; "
-            << run.kafka.LastSnapshotText() << "\n";
+  std::cout << "[ fault " << point.k << " ] at +" << Seconds(began - run.start) << ": " << what << " in "
+            << Seconds(took) << " with " << committed << " events committed (" << point.Describe()
+            << "); relay streaming again at " << run.At() << "; " << run.kafka.LastSnapshotText() << "\n";
 }
 
 // The broker unreachable for fault_duration: Kafka is frozen at what was read just before,
@@ -138,9 +133,8 @@ void Partition(LoopRun& run, const FaultPoint& point, const BackgroundWriter& wr
   const int committed = writer.Committed();
   run.kafka.Snapshot(point.k, confirmed, committed, false);
   std::cout << "[ fault " << point.k << " ] at " << run.At() << ": broker partitioned away for "
-            << run.options.fault_duration.count() << " s with " << committed
-            << " events committed (" << point.Describe() << "); " << run.kafka.LastSnapshotText()
-            << "\n";
+            << run.options.fault_duration.count() << " s with " << committed << " events committed ("
+            << point.Describe() << "); " << run.kafka.LastSnapshotText() << "\n";
   const std::uint64_t confirmed_at_start = confirmed;
   int moves = 0;
   while (Clock::now() < began + run.options.fault_duration) {
@@ -158,8 +152,8 @@ void Partition(LoopRun& run, const FaultPoint& point, const BackgroundWriter& wr
   std::cout << "[ fault " << point.k << " ] at " << run.At() << ": partition healed after "
             << Seconds(Clock::now() - began) << "; meanwhile " << writer.Committed() - committed
             << " more events were committed, the slot moved " << moves << " times ("
-            << FormatLsn(confirmed_at_start) << " -> " << FormatLsn(confirmed)
-            << "), relay peak RSS so far " << run.relay.Process().PeakRssKib() << " KiB\n";
+            << FormatLsn(confirmed_at_start) << " -> " << FormatLsn(confirmed) << "), relay peak RSS so far "
+            << run.relay.Process().PeakRssKib() << " KiB\n";
 }
 
 // The broker's log dir full for fault_duration; then space is freed and the broker restarted
@@ -170,8 +164,8 @@ void FillBrokerDisk(LoopRun& run, const FaultPoint& point, const BackgroundWrite
   const int committed = writer.Committed();
   broker.FillDisk();
   const auto began = Clock::now();
-  std::cout << "[ fault " << point.k << " ] at " << run.At() << ": broker log dir filled with "
-            << committed << " events committed (" << point.Describe() << ")\n";
+  std::cout << "[ fault " << point.k << " ] at " << run.At() << ": broker log dir filled with " << committed
+            << " events committed (" << point.Describe() << ")\n";
   std::optional<Clock::duration> broker_died_after;
   while (Clock::now() < began + run.options.fault_duration) {
     std::this_thread::sleep_for(1s);
@@ -188,8 +182,8 @@ void FillBrokerDisk(LoopRun& run, const FaultPoint& point, const BackgroundWrite
   broker.Restart();
   run.kafka.Snapshot(point.k, confirmed_while_full, writer.Committed());
   run.relay.Process().Signal(SIGCONT);
-  std::cout << "[ fault " << point.k << " ] at " << run.At() << ": disk full for "
-            << Seconds(Clock::now() - began) << " (the broker "
+  std::cout << "[ fault " << point.k << " ] at " << run.At() << ": disk full for " << Seconds(Clock::now() - began)
+            << " (the broker "
             << (broker_died_after ? "stopped itself after " + Seconds(*broker_died_after)
                                   : std::string("kept running"))
             << "), freed and broker restarted; " << run.kafka.LastSnapshotText() << "\n";
@@ -199,8 +193,7 @@ void FillBrokerDisk(LoopRun& run, const FaultPoint& point, const BackgroundWrite
 
 FaultPoint AwaitFaultPoint(LoopRun& run, int k, const BackgroundWriter& writer) {
   const double width =
-      (run.options.last_fault_at - run.options.first_fault_at) /
-      static_cast<double>(run.options.faults.size());
+      (run.options.last_fault_at - run.options.first_fault_at) / static_cast<double>(run.options.faults.size());
   std::uniform_real_distribution<double> where(run.options.first_fault_at + width * (k - 1),
                                                run.options.first_fault_at + width * k);
   FaultPoint point;
@@ -221,8 +214,7 @@ FaultPoint AwaitFaultPoint(LoopRun& run, int k, const BackgroundWriter& writer) 
   while (true) {
     run.kafka.CatchUp(60s);
     if (run.kafka.DistinctEvents() > before ||
-        (writer.Done() &&
-         run.kafka.DistinctEvents() >= static_cast<std::size_t>(writer.Committed()))) {
+        (writer.Done() && run.kafka.DistinctEvents() >= static_cast<std::size_t>(writer.Committed()))) {
       break;
     }
     if (Clock::now() >= flow_start + 60s) {
@@ -241,8 +233,7 @@ FaultPoint AwaitFaultPoint(LoopRun& run, int k, const BackgroundWriter& writer) 
   return point;
 }
 
-void InjectFault(LoopRun& run, Fault fault, const FaultPoint& point,
-                 const BackgroundWriter& writer) {
+void InjectFault(LoopRun& run, Fault fault, const FaultPoint& point, const BackgroundWriter& writer) {
   switch (fault) {
     case Fault::kKillRelay:
       KillRelay(run, point, writer);

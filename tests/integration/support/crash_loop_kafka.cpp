@@ -40,8 +40,7 @@ void KafkaWatch::CatchUp(std::chrono::milliseconds timeout) {
   }
 }
 
-void KafkaWatch::Snapshot(int fault_point, std::uint64_t confirmed, int committed,
-                          bool read_kafka) {
+void KafkaWatch::Snapshot(int fault_point, std::uint64_t confirmed, int committed, bool read_kafka) {
   if (read_kafka) CatchUp(120s);
   AckSnapshot snapshot;
   snapshot.fault_point = fault_point;
@@ -55,8 +54,7 @@ void KafkaWatch::Snapshot(int fault_point, std::uint64_t confirmed, int committe
 std::string KafkaWatch::LastSnapshotText() const {
   const AckSnapshot& last = snapshots_.back();
   return "slot confirmed_flush_lsn " + FormatLsn(last.confirmed_flush_lsn) + ", Kafka holds " +
-         std::to_string(last.ids.size()) + " distinct events in " +
-         std::to_string(last.records) + " records";
+         std::to_string(last.ids.size()) + " distinct events in " + std::to_string(last.records) + " records";
 }
 
 }  // namespace outbox_relay::it::crash_loop_detail

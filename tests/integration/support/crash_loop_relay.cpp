@@ -22,8 +22,8 @@ void LoopRelay::KeepRunning(const std::string& when) {
   if (relay_.Running()) return;
   ++self_exits_;
   const std::string status = relay_.LastExit().value_or(ExitStatus{}).Describe();
-  std::cout << "[ relay ] at " << Since(start_) << " the relay exited by itself " << when << " ("
-            << status << "); its last lines:\n"
+  std::cout << "[ relay ] at " << Since(start_) << " the relay exited by itself " << when << " (" << status
+            << "); its last lines:\n"
             << relay_.StderrTail(4);
   if (!may_exit_) Fail("the relay exited by itself " + when + ": " + status);
   relay_.Start();

@@ -42,8 +42,7 @@ class LoopRelay {
  public:
   /// `start` is the run's start, for the log; with `may_exit` a run that ends by itself is
   /// restarted instead of failing the loop.
-  LoopRelay(RelayProcess& relay, TestDatabase& db, std::string slot, bool may_exit,
-            Clock::time_point start);
+  LoopRelay(RelayProcess& relay, TestDatabase& db, std::string slot, bool may_exit, Clock::time_point start);
 
   RelayProcess& Process() { return relay_; }
 
@@ -101,8 +100,8 @@ class KafkaWatch {
 
 /// One run of the loop: the relay, the reader and what was observed so far.
 struct LoopRun {
-  LoopRun(TestDatabase& db, const CrashLoopOptions& options, const KafkaScenario& scenario,
-          RelayProcess& relay, std::string log_dir, const std::string& bootstrap_servers);
+  LoopRun(TestDatabase& db, const CrashLoopOptions& options, const KafkaScenario& scenario, RelayProcess& relay,
+          std::string log_dir, const std::string& bootstrap_servers);
 
   /// The time since the run began, for the log.
   std::string At() const { return Since(start); }

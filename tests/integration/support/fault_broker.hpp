@@ -39,8 +39,7 @@ class FaultBroker {
   bool Running();
 
  private:
-  std::chrono::steady_clock::duration Run(const std::string& command,
-                                          std::chrono::milliseconds timeout);
+  std::chrono::steady_clock::duration Run(const std::string& command, std::chrono::milliseconds timeout);
 
   std::string dir_;
   std::string log_dir_;

@@ -19,8 +19,7 @@ const std::string& HarnessEnv::Get(const std::string& key) const {
 }
 
 std::string HarnessEnv::ConnInfo(const std::string& dbname) const {
-  return "host=" + pg_host + " port=" + pg_port + " user=" + pg_user + " dbname=" + dbname +
-         " connect_timeout=10";
+  return "host=" + pg_host + " port=" + pg_port + " user=" + pg_user + " dbname=" + dbname + " connect_timeout=10";
 }
 
 std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
@@ -36,8 +35,7 @@ std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
     std::string key = line.substr(0, eq);
     std::string value = line.substr(eq + 1);
     if (key.rfind("export ", 0) == 0) key = key.substr(7);
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-        value.back() == value.front()) {
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
       value = value.substr(1, value.size() - 2);
     }
     values[key] = value;
@@ -85,36 +83,31 @@ std::string RelayBinary() {
 
 std::string SourceDir() { return RequireEnv("OUTBOX_RELAY_SOURCE_DIR"); }
 
-std::chrono::steady_clock::duration RunScript(const std::string& script,
-                                              const std::vector<std::string>& args,
-                                              const std::string& log_dir,
-                                              std::chrono::milliseconds timeout) {
+std::chrono::steady_clock::duration RunScript(const std::string& script, const std::vector<std::string>& args,
+                                              const std::string& log_dir, std::chrono::milliseconds timeout) {
   const auto start = std::chrono::steady_clock::now();
   const std::string name = script.substr(script.find_last_of('/') + 1);
   std::string command = name;
   for (const auto& arg : args) command += " " + arg;
   // A RelayProcess runs any program: stdin /dev/null, output to files, waits and kills by pid.
-  RelayProcess process(script, args, log_dir + "/" + name + ".stdout",
-                       log_dir + "/" + name + ".stderr");
+  RelayProcess process(script, args, log_dir + "/" + name + ".stdout", log_dir + "/" + name + ".stderr");
   process.Start();
   const auto exit = process.WaitFor(timeout);
   if (!exit) {
     process.Kill();
-    throw std::runtime_error(command + " did not finish within " +
-                             std::to_string(timeout.count()) + " ms:\n" + process.StderrTail(20));
+    throw std::runtime_error(command + " did not finish within " + std::to_string(timeout.count()) + " ms:\n" +
+                             process.StderrTail(20));
   }
   if (!exit->exited || exit->code != 0) {
-    throw std::runtime_error(command + " failed (" + exit->Describe() + "):\n" +
-                             process.StderrTail(20));
+    throw std::runtime_error(command + " failed (" + exit->Describe() + "):\n" + process.StderrTail(20));
   }
   return std::chrono::steady_clock::now() - start;
 }
 
-std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command,
-                                                      const std::string& log_dir,
+std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command, const std::string& log_dir,
                                                       std::chrono::milliseconds timeout) {
-  return RunScript(SourceDir() + "/tests/harness/harness.sh",
-                   {command, Harness().Get("HARNESS_DIR")}, log_dir, timeout);
+  return RunScript(SourceDir() + "/tests/harness/harness.sh", {command, Harness().Get("HARNESS_DIR")}, log_dir,
+                   timeout);
 }
 
 }  // namespace outbox_relay::it

@@ -45,17 +45,14 @@ std::string SourceDir();
 /// Runs `<script> <args>`, its output appended to <log_dir>/<script name>.{stdout,stderr}.
 /// Waits up to `timeout`; throws std::runtime_error (with the script's stderr tail) if it fails
 /// or takes longer. Returns how long it took.
-std::chrono::steady_clock::duration RunScript(const std::string& script,
-                                              const std::vector<std::string>& args,
-                                              const std::string& log_dir,
-                                              std::chrono::milliseconds timeout);
+std::chrono::steady_clock::duration RunScript(const std::string& script, const std::vector<std::string>& args,
+                                              const std::string& log_dir, std::chrono::milliseconds timeout);
 
 /// Runs `tests/harness/harness.sh <command> <HARNESS_DIR>` (e.g. "restart-kafka", "restart-pg")
 /// on the running harness, its output appended to <log_dir>/harness.{stdout,stderr}. Waits up
 /// to `timeout`; throws std::runtime_error (with the script's stderr tail) if it fails or
 /// takes longer. Returns how long it took.
-std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command,
-                                                      const std::string& log_dir,
+std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command, const std::string& log_dir,
                                                       std::chrono::milliseconds timeout);
 
 /// The value of environment variable `name`, or throws naming it.

@@ -67,8 +67,8 @@ HttpResult HttpGet(const std::string& host, int port, const std::string& target,
     ::getsockopt(socket.Fd(), SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) throw std::runtime_error(what + ": connect: " + std::strerror(error));
   }
-  const std::string request = "GET " + target + " HTTP/1.0\r\nHost: " + host + ":" +
-                              std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+  const std::string request = "GET " + target + " HTTP/1.0\r\nHost: " + host + ":" + std::to_string(port) +
+                              "\r\nConnection: close\r\n\r\n";
   std::size_t sent = 0;
   while (sent < request.size()) {
     WaitFor(socket.Fd(), POLLOUT, deadline, what);
@@ -125,8 +125,7 @@ int WaitForHttpPort(RelayProcess& relay, std::chrono::milliseconds timeout) {
     if (auto port = HttpPortFromLog(log)) return *port;
     if (!relay.Running()) {
       throw std::runtime_error("the relay exited before logging its HTTP port (" +
-                               relay.LastExit().value_or(ExitStatus{}).Describe() + "):\n" +
-                               relay.StderrTail(20));
+                               relay.LastExit().value_or(ExitStatus{}).Describe() + "):\n" + relay.StderrTail(20));
     }
     if (Clock::now() >= deadline) {
       throw std::runtime_error("the relay logged no \"HTTP listening on\" line within " +
@@ -155,8 +154,7 @@ std::optional<double> MetricSample(const std::string& exposition, const std::str
   std::istringstream lines(exposition);
   std::string line;
   while (std::getline(lines, line)) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ') {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
       return std::strtod(line.c_str() + series.size() + 1, nullptr);
     }
   }

@@ -76,9 +76,9 @@ void KafkaAdmin::CreateTopic(const std::string& name, int partitions,
 
 void KafkaAdmin::Allow(const std::string& principal, rd_kafka_AclOperation_t operation, const std::string& topic) {
   char error[512];
-  AclBindingHandle acl(rd_kafka_AclBinding_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str(),
-                                               RD_KAFKA_RESOURCE_PATTERN_LITERAL, principal.c_str(), "*",
-                                               operation, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error, sizeof error));
+  AclBindingHandle acl(rd_kafka_AclBinding_new(
+      RD_KAFKA_RESOURCE_TOPIC, topic.c_str(), RD_KAFKA_RESOURCE_PATTERN_LITERAL, principal.c_str(), "*", operation,
+      RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error, sizeof error));
   if (!acl) throw std::runtime_error(std::string("AclBinding: ") + error);
   QueueHandle queue(rd_kafka_queue_new(client_.get()));
   rd_kafka_AclBinding_t* acls[] = {acl.get()};
@@ -111,7 +111,8 @@ rd_kafka_resp_err_t KafkaAdmin::TopicError(const std::string& name) {
   return metadata->topics[0].err;
 }
 
-bool KafkaAdmin::WaitForTopic(const std::string& name, rd_kafka_resp_err_t expected, std::chrono::milliseconds timeout) {
+bool KafkaAdmin::WaitForTopic(const std::string& name, rd_kafka_resp_err_t expected,
+                              std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (TopicError(name) == expected) return true;
@@ -124,7 +125,8 @@ std::set<std::string> KafkaAdmin::Topics() {
   const rd_kafka_metadata_t* raw = nullptr;
   const auto code = rd_kafka_metadata(client_.get(), 1, nullptr, &raw, kAdminTimeoutMs);
   MetadataHandle metadata(raw);
-  if (code != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(code));
+  if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error(std::string("metadata: ") + rd_kafka_err2str(code));
   std::set<std::string> topics;
   for (int i = 0; i < metadata->topic_cnt; ++i) topics.insert(metadata->topics[i].topic);
   return topics;
@@ -148,10 +150,12 @@ std::map<int, std::int64_t> KafkaAdmin::EndOffsets(const std::string& topic, int
 void KafkaAdmin::ProduceOneEach(const std::string& topic, int partitions) {
   for (int partition = 0; partition < partitions; ++partition) {
     const std::string value = "before check " + std::to_string(partition);
-    const auto code = rd_kafka_producev(client_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(code));
+    const auto code =
+        rd_kafka_producev(client_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+      throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(code));
   }
   if (rd_kafka_flush(client_.get(), kAdminTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error("produce to " + topic + ": not acknowledged within 30 s");

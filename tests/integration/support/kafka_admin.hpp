@@ -23,7 +23,8 @@ class KafkaAdmin {
 
   /// Creates `name` with `partitions` (replication factor 1) and the topic configs `configs`,
   /// and waits until the broker serves it.
-  void CreateTopic(const std::string& name, int partitions, const std::map<std::string, std::string>& configs = {});
+  void CreateTopic(const std::string& name, int partitions,
+                   const std::map<std::string, std::string>& configs = {});
 
   /// ALLOW `principal` `operation` on topic `topic` from any host.
   void Allow(const std::string& principal, rd_kafka_AclOperation_t operation, const std::string& topic);

@@ -82,14 +82,11 @@ std::map<std::string, int> KafkaReader::PartitionCounts() const {
 std::map<std::string, std::string> KafkaReader::TopicConfig(const std::string& topic,
                                                             std::chrono::milliseconds timeout) {
   // The admin objects live until the end of this call; each is destroyed once, here.
-  rd_kafka_ConfigResource_t* resource =
-      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
-  rd_kafka_AdminOptions_t* options =
-      rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_ConfigResource_t* resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk_, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
   char error[512];
-  rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), error,
-                                            sizeof error);
+  rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), error, sizeof error);
   rd_kafka_DescribeConfigs(rk_, &resource, 1, options, queue);
   rd_kafka_event_t* event = rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000);
   std::map<std::string, std::string> config;
@@ -100,16 +97,14 @@ std::map<std::string, std::string> KafkaReader::TopicConfig(const std::string& t
     failure = rd_kafka_event_error_string(event);
   } else if (const auto* result = rd_kafka_event_DescribeConfigs_result(event)) {
     std::size_t count = 0;
-    const rd_kafka_ConfigResource_t** resources =
-        rd_kafka_DescribeConfigs_result_resources(result, &count);
+    const rd_kafka_ConfigResource_t** resources = rd_kafka_DescribeConfigs_result_resources(result, &count);
     for (std::size_t r = 0; r < count; ++r) {
       if (rd_kafka_ConfigResource_error(resources[r]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         failure = rd_kafka_ConfigResource_error_string(resources[r]);
         continue;
       }
       std::size_t entries = 0;
-      const rd_kafka_ConfigEntry_t** configs =
-          rd_kafka_ConfigResource_configs(resources[r], &entries);
+      const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(resources[r], &entries);
       for (std::size_t e = 0; e < entries; ++e) {
         const char* value = rd_kafka_ConfigEntry_value(configs[e]);
         if (value != nullptr) config[rd_kafka_ConfigEntry_name(configs[e])] = value;
@@ -160,8 +155,7 @@ bool KafkaReader::RefreshPartitions(std::chrono::steady_clock::time_point deadli
       }
       if (!retry) break;
       if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error("kafka metadata for topic " + topic + " not available: " +
-                                 rd_kafka_err2str(err));
+        throw std::runtime_error("kafka metadata for topic " + topic + " not available: " + rd_kafka_err2str(err));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -170,11 +164,9 @@ bool KafkaReader::RefreshPartitions(std::chrono::steady_clock::time_point deadli
 }
 
 void KafkaReader::Assign() {
-  rd_kafka_topic_partition_list_t* list =
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
   for (const auto& [key, state] : partitions_) {
-    rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second)->offset =
-        state.next_offset;
+    rd_kafka_topic_partition_list_add(list, key.first.c_str(), key.second)->offset = state.next_offset;
   }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list);
   rd_kafka_topic_partition_list_destroy(list);
@@ -190,8 +182,7 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
   auto trace = [&](const std::string& what) {
     if (debug) {
       std::cerr << "[ kafka reader ] +"
-                << std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - start)
+                << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
                        .count()
                 << " ms " << what << "\n";
     }
@@ -210,8 +201,8 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
       trace("query_watermark_offsets " + key.first + "/" + std::to_string(key.second) + ": " +
             rd_kafka_err2str(err));
       if (std::chrono::steady_clock::now() >= deadline) {
-        throw std::runtime_error("query_watermark_offsets " + key.first + "/" +
-                                 std::to_string(key.second) + ": " + rd_kafka_err2str(err));
+        throw std::runtime_error("query_watermark_offsets " + key.first + "/" + std::to_string(key.second) + ": " +
+                                 rd_kafka_err2str(err));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -233,8 +224,8 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
       for (const auto& [key, target] : targets) {
         const auto& state = partitions_.at(key);
         if (state.reached < target) {
-          detail += " " + key.first + "/" + std::to_string(key.second) + " at " +
-                    std::to_string(state.reached) + " of " + std::to_string(target) + ";";
+          detail += " " + key.first + "/" + std::to_string(key.second) + " at " + std::to_string(state.reached) +
+                    " of " + std::to_string(target) + ";";
         }
       }
       throw std::runtime_error("kafka reader did not reach the end of:" + detail);
@@ -245,8 +236,7 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
     PartitionKey key{topic, message->partition};
     auto state = partitions_.find(key);
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      trace("eof " + topic + "/" + std::to_string(message->partition) + " at " +
-            std::to_string(message->offset));
+      trace("eof " + topic + "/" + std::to_string(message->partition) + " at " + std::to_string(message->offset));
       if (state != partitions_.end() && message->offset > state->second.reached) {
         state->second.reached = message->offset;
       }
@@ -276,14 +266,10 @@ std::size_t KafkaReader::CatchUp(std::chrono::milliseconds timeout) {
         const void* value = nullptr;
         std::size_t size = 0;
         for (std::size_t i = 0;
-             rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-             RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
-          record.headers.emplace_back(
-              name, value != nullptr
-                        ? std::optional<std::string>(
-                              std::string(static_cast<const char*>(value), size))
-                        : std::nullopt);
+             rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          record.headers.emplace_back(name, value != nullptr ? std::optional<std::string>(std::string(
+                                                                   static_cast<const char*>(value), size))
+                                                             : std::nullopt);
         }
       }
       state->second.next_offset = message->offset + 1;

@@ -50,8 +50,7 @@ class KafkaReader {
 
   /// The topic's effective configuration (DescribeConfigs), name → value (null values
   /// omitted). Throws std::runtime_error on error or if `timeout` passes.
-  std::map<std::string, std::string> TopicConfig(const std::string& topic,
-                                                 std::chrono::milliseconds timeout);
+  std::map<std::string, std::string> TopicConfig(const std::string& topic, std::chrono::milliseconds timeout);
 
  private:
   struct PartitionState {

@@ -59,15 +59,13 @@ std::string PgOutputOracleSlot(const std::string& slot) { return slot + "_pgo"; 
 
 void CreateOracleSlot(PgConnection& conn, const std::string& slot) {
   conn.ExecParams("SELECT pg_create_logical_replication_slot($1, 'test_decoding')", {slot});
-  conn.ExecParams("SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
-                  {PgOutputOracleSlot(slot)});
+  conn.ExecParams("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", {PgOutputOracleSlot(slot)});
 }
 
 namespace {
 
 // Commit end LSN → commit LSN, from the pgoutput companion slot's Commit messages.
-std::unordered_map<std::uint64_t, std::uint64_t> ReadCommitStarts(PgConnection& conn,
-                                                                  const std::string& slot) {
+std::unordered_map<std::uint64_t, std::uint64_t> ReadCommitStarts(PgConnection& conn, const std::string& slot) {
   auto rows = conn.ExecParams(
       "SELECT encode(substring(data from 3 for 8), 'hex'), encode(substring(data from 11 for 8), 'hex') "
       "FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', "
@@ -83,8 +81,7 @@ std::unordered_map<std::uint64_t, std::uint64_t> ReadCommitStarts(PgConnection& 
 }  // namespace
 
 CommitOracle ReadCommitOracle(PgConnection& conn, const std::string& slot) {
-  auto rows = conn.ExecParams(
-      "SELECT lsn::text, data FROM pg_logical_slot_peek_changes($1, NULL, NULL)", {slot});
+  auto rows = conn.ExecParams("SELECT lsn::text, data FROM pg_logical_slot_peek_changes($1, NULL, NULL)", {slot});
   CommitOracle oracle;
   std::vector<std::string> open;  // outbox ids of the transaction being read
   bool in_transaction = false;
@@ -142,21 +139,19 @@ std::size_t DeliveryReport::MismatchTotal() const {
 
 std::string DeliveryReport::Summary() const {
   std::ostringstream out;
-  out << "committed=" << committed << " records=" << records
-      << " distinct_delivered=" << distinct_delivered << " lost=" << lost
-      << " duplicated=" << duplicated << " (events delivered more than once: " << duplicated_ids
-      << ") reordered=" << reordered << " rolled_back_delivered=" << rolled_back_delivered
-      << " unknown_delivered=" << unknown_delivered
-      << " keys_in_several_partitions=" << keys_in_several_partitions
-      << " field_mismatches=" << MismatchTotal()
+  out << "committed=" << committed << " records=" << records << " distinct_delivered=" << distinct_delivered
+      << " lost=" << lost << " duplicated=" << duplicated
+      << " (events delivered more than once: " << duplicated_ids << ") reordered=" << reordered
+      << " rolled_back_delivered=" << rolled_back_delivered << " unknown_delivered=" << unknown_delivered
+      << " keys_in_several_partitions=" << keys_in_several_partitions << " field_mismatches=" << MismatchTotal()
       << " value_text_differs_from_jsonb_output=" << value_text_differs;
   for (const auto& [check, count] : mismatches) out << "\n    mismatch " << check << ": " << count;
   for (const auto& sample : samples) out << "\n    e.g. " << sample;
   return out.str();
 }
 
-DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
-                       const std::vector<KafkaRecord>& records, const AnalysisOptions& options) {
+DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger, const std::vector<KafkaRecord>& records,
+                       const AnalysisOptions& options) {
   DeliveryReport report;
   report.committed = ledger.size();
   report.records = records.size();
@@ -185,8 +180,8 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
   std::map<std::pair<std::string, std::string>, std::set<std::int32_t>> partitions_of_key;
 
   for (const KafkaRecord* record : ordered) {
-    std::string where = record->topic + "/" + std::to_string(record->partition) + "@" +
-                        std::to_string(record->offset);
+    std::string where =
+        record->topic + "/" + std::to_string(record->partition) + "@" + std::to_string(record->offset);
     if (record->key) partitions_of_key[{record->topic, *record->key}].insert(record->partition);
     auto id = record->Header("id");
     if (!id) {
@@ -197,8 +192,7 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
     if (options.rolled_back_ids.count(*id) != 0) {
       ++report.rolled_back_delivered;
       if (report.samples.size() < kMaxSamples) {
-        report.samples.push_back("event of a rolled-back transaction delivered: " + *id + " at " +
-                                 where);
+        report.samples.push_back("event of a rolled-back transaction delivered: " + *id + " at " + where);
       }
       continue;
     }
@@ -219,30 +213,27 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
       mismatch("topic", where + " expected " + expected_topic);
     }
     if (!record->key || *record->key != event.aggregate_id) {
-      mismatch("key", where + " key=" + record->key.value_or("<null>") + " expected " +
-                          event.aggregate_id);
+      mismatch("key", where + " key=" + record->key.value_or("<null>") + " expected " + event.aggregate_id);
     }
     if (event.payload) {
       auto expected = ParseJson(*event.payload);
       auto actual = record->value ? ParseJson(*record->value) : std::nullopt;
       if (!actual || !expected || *actual != *expected) {
-        mismatch("value", where + " value=" + record->value.value_or("<null>").substr(0, 200) +
-                              " expected " + event.payload->substr(0, 200));
+        mismatch("value", where + " value=" + record->value.value_or("<null>").substr(0, 200) + " expected " +
+                              event.payload->substr(0, 200));
       } else if (*record->value != *event.payload) {
         ++report.value_text_differs;
       }
     } else if (record->value) {
       mismatch("value", where + " expected a null value");
     }
-    for (const auto& [name, expected] :
-         {std::pair<std::string, std::string>{"id", event.id},
-          {"type", event.type},
-          {"aggregate_type", event.aggregate_type},
-          {"source", std::string("table:outbox.outbox")}}) {
+    for (const auto& [name, expected] : {std::pair<std::string, std::string>{"id", event.id},
+                                         {"type", event.type},
+                                         {"aggregate_type", event.aggregate_type},
+                                         {"source", std::string("table:outbox.outbox")}}) {
       if (record->HeaderCount(name) != 1 || record->Header(name) != expected) {
-        mismatch("header " + name,
-                 where + " got " + record->Header(name).value_or("<none>") + " x" +
-                     std::to_string(record->HeaderCount(name)) + " expected " + expected);
+        mismatch("header " + name, where + " got " + record->Header(name).value_or("<none>") + " x" +
+                                       std::to_string(record->HeaderCount(name)) + " expected " + expected);
       }
     }
     auto commit_lsn_text = record->Header("commit_lsn");
@@ -310,8 +301,8 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
       if (seq != previous + 1) {
         ++report.reordered;
         if (report.samples.size() < kMaxSamples) {
-          report.samples.push_back("order: " + aggregate + " seq " + std::to_string(seq) +
-                                   " after " + std::to_string(previous));
+          report.samples.push_back("order: " + aggregate + " seq " + std::to_string(seq) + " after " +
+                                   std::to_string(previous));
         }
       }
       previous = seq;
@@ -334,8 +325,7 @@ std::size_t CountDelivered(const std::unordered_set<std::string>& wanted,
 }
 
 std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::string>& wanted,
-                            std::chrono::milliseconds timeout,
-                            const std::function<bool()>& still_running) {
+                            std::chrono::milliseconds timeout, const std::function<bool()>& still_running) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
   auto last_print = start;
@@ -365,9 +355,8 @@ std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::s
   return delivered;
 }
 
-std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
-                                        const CommitOracle& oracle, const AckSnapshot& snapshot,
-                                        std::vector<std::string>* samples) {
+std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger, const CommitOracle& oracle,
+                                        const AckSnapshot& snapshot, std::vector<std::string>* samples) {
   std::size_t missing = 0;
   for (const auto& event : ledger) {
     auto lsn = oracle.commit_end_lsn.find(event.id);
@@ -376,8 +365,8 @@ std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
       ++missing;
       if (samples != nullptr && samples->size() < 10) {
         samples->push_back("fault point " + std::to_string(snapshot.fault_point) + ": " + event.id + " (" +
-                           event.aggregate_id + " seq " + std::to_string(event.seq) +
-                           ") commit end " + FormatLsn(lsn->second) + " <= confirmed_flush " +
+                           event.aggregate_id + " seq " + std::to_string(event.seq) + ") commit end " +
+                           FormatLsn(lsn->second) + " <= confirmed_flush " +
                            FormatLsn(snapshot.confirmed_flush_lsn) + " but not in Kafka");
       }
     }
@@ -408,8 +397,8 @@ CheckpointHistory ReadCheckpoints(const std::vector<KafkaRecord>& records, const
         "checkpoint " + std::to_string(record->partition) + "@" + std::to_string(record->offset);
     auto value = record->value ? ParseJson(*record->value) : std::nullopt;
     std::optional<std::uint64_t> lsn;
-    if (value && value->is_object() && value->value("slot", "") == slot &&
-        value->contains("commit_lsn") && (*value)["commit_lsn"].is_string()) {
+    if (value && value->is_object() && value->value("slot", "") == slot && value->contains("commit_lsn") &&
+        (*value)["commit_lsn"].is_string()) {
       lsn = ParseLsnText((*value)["commit_lsn"].get<std::string>());
     }
     if (!lsn) {
@@ -419,8 +408,7 @@ CheckpointHistory ReadCheckpoints(const std::vector<KafkaRecord>& records, const
     }
     if (!history.commit_lsns.empty() && *lsn < history.commit_lsns.back()) {
       ++history.regressions;
-      problem(where + " commit_lsn " + FormatLsn(*lsn) + " after " +
-              FormatLsn(history.commit_lsns.back()));
+      problem(where + " commit_lsn " + FormatLsn(*lsn) + " after " + FormatLsn(history.commit_lsns.back()));
     }
     history.commit_lsns.push_back(*lsn);
   }

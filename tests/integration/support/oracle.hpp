@@ -86,8 +86,8 @@ struct DeliveryReport {
   std::string Summary() const;
 };
 
-DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
-                       const std::vector<KafkaRecord>& records, const AnalysisOptions& options);
+DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger, const std::vector<KafkaRecord>& records,
+                       const AnalysisOptions& options);
 
 /// The delivery contract every delivery test holds a report to (gtest EXPECTs): nothing lost,
 /// first deliveries in per-aggregate order, nothing rolled back or unknown delivered, every
@@ -95,15 +95,13 @@ DeliveryReport Analyze(const std::vector<LedgerEvent>& ledger,
 void ExpectNothingLostOrReordered(const DeliveryReport& report);
 
 /// Distinct event ids of `wanted` among the records (by their "id" header).
-std::size_t CountDelivered(const std::unordered_set<std::string>& wanted,
-                           const std::vector<KafkaRecord>& records);
+std::size_t CountDelivered(const std::unordered_set<std::string>& wanted, const std::vector<KafkaRecord>& records);
 
 /// Catches the reader up until every id of `wanted` was read or `timeout` passed; prints
 /// progress every ~10 s. `still_running` (may be empty) stops the wait early when it returns
 /// false (the relay died). Returns the number of distinct wanted ids read.
 std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::string>& wanted,
-                            std::chrono::milliseconds timeout,
-                            const std::function<bool()>& still_running);
+                            std::chrono::milliseconds timeout, const std::function<bool()>& still_running);
 
 /// A view of Kafka taken after a fault (or during one), with the slot's confirmed_flush_lsn read
 /// before Kafka was: whatever the slot confirmed then must be among `ids`.
@@ -117,9 +115,8 @@ struct AckSnapshot {
 
 /// Committed events whose commit end LSN <= the snapshot's confirmed_flush_lsn but which were
 /// not in Kafka at that moment (must be 0). `samples` gets a few of them.
-std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger,
-                                        const CommitOracle& oracle, const AckSnapshot& snapshot,
-                                        std::vector<std::string>* samples);
+std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger, const CommitOracle& oracle,
+                                        const AckSnapshot& snapshot, std::vector<std::string>* samples);
 
 /// The exactly-once checkpoints of one slot: records keyed by the slot name whose value is
 /// {"slot": "<slot>", "commit_lsn": "X/Y"}, in partition / offset order.

@@ -49,9 +49,7 @@ PgResult Convert(PGconn* conn, PGresult* raw, const std::string& what) {
   return out;
 }
 
-std::string Abbreviate(const std::string& sql) {
-  return sql.size() > 120 ? sql.substr(0, 117) + "..." : sql;
-}
+std::string Abbreviate(const std::string& sql) { return sql.size() > 120 ? sql.substr(0, 117) + "..." : sql; }
 
 struct ParamArrays {
   std::vector<const char*> values;
@@ -65,8 +63,7 @@ struct ParamArrays {
 
 const PgValue& PgResult::At(std::size_t row, std::size_t column) const {
   if (row >= rows.size() || column >= rows[row].size()) {
-    throw PgError("result has no row " + std::to_string(row) + " column " +
-                  std::to_string(column));
+    throw PgError("result has no row " + std::to_string(row) + " column " + std::to_string(column));
   }
   return rows[row][column];
 }
@@ -93,8 +90,7 @@ PgConnection::~PgConnection() {
   if (conn_ != nullptr) PQfinish(conn_);
 }
 
-PgConnection::PgConnection(PgConnection&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)) {}
+PgConnection::PgConnection(PgConnection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
 
 PgConnection& PgConnection::operator=(PgConnection&& other) noexcept {
   if (this != &other) {
@@ -111,21 +107,20 @@ PgResult PgConnection::Exec(const std::string& sql) {
 PgResult PgConnection::ExecParams(const std::string& sql, const std::vector<PgValue>& params) {
   ParamArrays arrays(params);
   return Convert(conn_,
-                 PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
-                              arrays.values.data(), nullptr, nullptr, 0),
+                 PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, arrays.values.data(),
+                              nullptr, nullptr, 0),
                  Abbreviate(sql));
 }
 
 void PgConnection::Prepare(const std::string& name, const std::string& sql, int param_count) {
-  Convert(conn_, PQprepare(conn_, name.c_str(), sql.c_str(), param_count, nullptr),
-          "prepare " + name);
+  Convert(conn_, PQprepare(conn_, name.c_str(), sql.c_str(), param_count, nullptr), "prepare " + name);
 }
 
 PgResult PgConnection::ExecPrepared(const std::string& name, const std::vector<PgValue>& params) {
   ParamArrays arrays(params);
   return Convert(conn_,
-                 PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()),
-                                arrays.values.data(), nullptr, nullptr, 0),
+                 PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), arrays.values.data(),
+                                nullptr, nullptr, 0),
                  "execute " + name);
 }
 

@@ -49,8 +49,8 @@ void AppendFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
-RelayProcess::RelayProcess(std::string binary, std::vector<std::string> args,
-                           std::string stdout_path, std::string stderr_path)
+RelayProcess::RelayProcess(std::string binary, std::vector<std::string> args, std::string stdout_path,
+                           std::string stderr_path)
     : binary_(std::move(binary)),
       args_(std::move(args)),
       stdout_path_(std::move(stdout_path)),
@@ -74,8 +74,7 @@ std::string RelayProcess::CommandLine() const {
 void RelayProcess::Start() {
   if (pid_ > 0 && Running()) throw std::runtime_error("relay already running");
   ++starts_;
-  AppendFile(stderr_path_, "===== test harness: start #" + std::to_string(starts_) + ": " +
-                               CommandLine() + "\n");
+  AppendFile(stderr_path_, "===== test harness: start #" + std::to_string(starts_) + ": " + CommandLine() + "\n");
 
   std::vector<std::string> env_storage;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -97,10 +96,8 @@ void RelayProcess::Start() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, stdout_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, stderr_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, stdout_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // Default signal dispositions and an empty mask in the child, whatever gtest set up.
@@ -144,8 +141,8 @@ bool RelayProcess::Reap(bool block) {
     exit.signal = WTERMSIG(status);
   }
   last_exit_ = exit;
-  AppendFile(stderr_path_, "===== test harness: relay pid " + std::to_string(pid_) + " ended: " +
-                               exit.Describe() + "\n");
+  AppendFile(stderr_path_,
+             "===== test harness: relay pid " + std::to_string(pid_) + " ended: " + exit.Describe() + "\n");
   pid_ = -1;
   return true;
 }

@@ -23,8 +23,7 @@ std::string RandomSuffix() {
   static std::mt19937_64 engine = [] {
     std::random_device device;
     std::seed_seq seed{device(), device(), static_cast<unsigned>(::getpid()),
-                       static_cast<unsigned>(
-                           std::chrono::steady_clock::now().time_since_epoch().count())};
+                       static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
     return std::mt19937_64(seed);
   }();
   char buffer[16];
@@ -34,15 +33,13 @@ std::string RandomSuffix() {
 
 std::string Seconds(std::chrono::steady_clock::duration duration) {
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1fs",
-                std::chrono::duration<double>(duration).count());
+  std::snprintf(buffer, sizeof buffer, "%.1fs", std::chrono::duration<double>(duration).count());
   return buffer;
 }
 
 TempDir::TempDir(const std::string& prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/" +
-                        prefix + "-XXXXXX";
+  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/" + prefix + "-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (::mkdtemp(buffer.data()) == nullptr) {
@@ -112,8 +109,7 @@ void TestDatabase::DropSlot(const std::string& slot, std::chrono::milliseconds t
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   PgConnection conn = Connect();
   while (true) {
-    auto rows = conn.ExecParams(
-        "SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot});
+    auto rows = conn.ExecParams("SELECT active FROM pg_replication_slots WHERE slot_name = $1", {slot});
     if (rows.Empty()) return;
     if (rows.Text(0, 0) == "f") {
       try {
@@ -145,8 +141,7 @@ std::optional<SlotState> TestDatabase::Slot(const std::string& slot) const {
   return state;
 }
 
-bool TestDatabase::WaitForSlot(const std::string& slot, bool active,
-                               std::chrono::milliseconds timeout) const {
+bool TestDatabase::WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto state = Slot(slot);
@@ -232,8 +227,7 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
   if (!options.delivery.empty()) yaml << "delivery: " << options.delivery << "\n";
   for (const auto& [section, keys] : more) {
     if (section == "source") continue;
-    if (section == "outbox" || section == "sink" || section == "kafka" || section == "flow" ||
-        section == "log") {
+    if (section == "outbox" || section == "sink" || section == "kafka" || section == "flow" || section == "log") {
       throw std::invalid_argument("RelayConfigOptions::more cannot extend section " + section);
     }
     yaml << section << ":\n";
@@ -296,8 +290,7 @@ TestDatabase& RelayIntegrationTest::CreateDatabase() {
   return *db_;
 }
 
-std::string RelayIntegrationTest::WriteConfig(const std::string& file_name,
-                                              const std::string& yaml) {
+std::string RelayIntegrationTest::WriteConfig(const std::string& file_name, const std::string& yaml) {
   std::string path = temp_->File(file_name);
   std::ofstream out(path, std::ios::trunc);
   out << yaml;
@@ -306,15 +299,12 @@ std::string RelayIntegrationTest::WriteConfig(const std::string& file_name,
   return path;
 }
 
-RelayProcess& RelayIntegrationTest::NewRelay(const std::string& config_path,
-                                             const std::string& label) {
+RelayProcess& RelayIntegrationTest::NewRelay(const std::string& config_path, const std::string& label) {
   return NewRelayCommand({"run", "--config", config_path}, label);
 }
 
-RelayProcess& RelayIntegrationTest::NewRelayCommand(std::vector<std::string> args,
-                                                    const std::string& label) {
-  relays_.push_back(std::make_unique<RelayProcess>(RelayBinary(), std::move(args),
-                                                   temp_->File(label + ".stdout"),
+RelayProcess& RelayIntegrationTest::NewRelayCommand(std::vector<std::string> args, const std::string& label) {
+  relays_.push_back(std::make_unique<RelayProcess>(RelayBinary(), std::move(args), temp_->File(label + ".stdout"),
                                                    temp_->File(label + ".stderr")));
   return *relays_.back();
 }

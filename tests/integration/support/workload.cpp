@@ -39,8 +39,8 @@ class Writer {
   // Writes one other_table row inside the open transaction; counted in `rows`.
   void OtherRow(int& rows) {
     ++other_counter_;
-    conn_.ExecPrepared("it_other", {"other row " + std::to_string(other_counter_),
-                                    std::to_string(other_counter_) + ".25"});
+    conn_.ExecPrepared("it_other",
+                       {"other row " + std::to_string(other_counter_), std::to_string(other_counter_) + ".25"});
     ++rows;
   }
 
@@ -54,15 +54,14 @@ class Writer {
     ++event_counter_;
     const std::string& type =
         options_.aggregate_types[static_cast<std::size_t>(agg) % options_.aggregate_types.size()];
-    nlohmann::json payload = {
-        {"agg", AggregateId(agg)},
-        {"seq", seq},
-        {"n", event_counter_},
+    nlohmann::json payload = {{"agg", AggregateId(agg)},
+                              {"seq", seq},
+                              {"n", event_counter_},
         // Escapes and non-ASCII text must survive the trip unchanged.
-        {"note", "caf\xc3\xa9 \"quoted\" back\\slash tab\t \xe2\x9c\x93"},
-        {"amount", 12.5},
-        {"items", {1, 2, 3}},
-        {"nested", {{"k", nullptr}, {"flag", true}}}};
+                              {"note", "caf\xc3\xa9 \"quoted\" back\\slash tab\t \xe2\x9c\x93"},
+                              {"amount", 12.5},
+                              {"items", {1, 2, 3}},
+                              {"nested", {{"k", nullptr}, {"flag", true}}}};
     std::optional<std::string> headers;
     if (event_counter_ % 10 != 0) {  // every 10th event has NULL headers
       headers = nlohmann::json{{"trace", "t-" + std::to_string(event_counter_)},
@@ -72,8 +71,7 @@ class Writer {
                     .dump();
     }
     std::string event_type = type + ".updated.v" + std::to_string(seq % 3 + 1);
-    auto rows = conn_.ExecPrepared(
-        "it_publish", {type, AggregateId(agg), event_type, payload.dump(), headers});
+    auto rows = conn_.ExecPrepared("it_publish", {type, AggregateId(agg), event_type, payload.dump(), headers});
     ++rows_written_;
     return rows.Text(0, 0);
   }
@@ -144,8 +142,7 @@ class Writer {
  private:
   void PrepareStatements() {
     conn_.Prepare("it_publish", "SELECT outbox.publish($1, $2, $3, $4::jsonb, $5::jsonb)::text", 5);
-    conn_.Prepare("it_other", "INSERT INTO public.other_table (note, amount) VALUES ($1, $2::numeric)",
-                  2);
+    conn_.Prepare("it_other", "INSERT INTO public.other_table (note, amount) VALUES ($1, $2::numeric)", 2);
   }
 
   // After a failed statement: rethrows unless reconnecting is enabled; otherwise replaces the
@@ -161,16 +158,14 @@ class Writer {
         break;
       } catch (const PgError& again) {
         if (std::chrono::steady_clock::now() >= deadline) {
-          throw PgError(std::string("writer could not reconnect after \"") + error.what() +
-                        "\": " + again.what());
+          throw PgError(std::string("writer could not reconnect after \"") + error.what() + "\": " + again.what());
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
     }
     ++result.reconnects;
     std::cout << "[ writer ] " << error.what() << "; reconnected after "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
-              << " s\n";
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
   }
 
   bool Exists(const std::string& id) {
@@ -179,8 +174,9 @@ class Writer {
 
   void Pace() {
     if (options_.events_per_second <= 0) return;
-    auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(static_cast<double>(rows_written_) / options_.events_per_second));
+    auto due = start_ +
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(static_cast<double>(rows_written_) / options_.events_per_second));
     std::this_thread::sleep_until(due);
   }
 
@@ -197,8 +193,8 @@ class Writer {
 
 }  // namespace
 
-WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options,
-                           std::atomic<int>* committed_events, const std::atomic<bool>* stop) {
+WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options, std::atomic<int>* committed_events,
+                           const std::atomic<bool>* stop) {
   const auto start = std::chrono::steady_clock::now();
   Writer writer(conn, options);
   std::vector<int> sizes;
@@ -213,8 +209,7 @@ WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options,
     if (options.rollback_every > 0 && t % static_cast<std::size_t>(options.rollback_every) == 3) {
       writer.RolledBackTransaction(result);
     }
-    if (options.other_table_every > 0 &&
-        t % static_cast<std::size_t>(options.other_table_every) == 5) {
+    if (options.other_table_every > 0 && t % static_cast<std::size_t>(options.other_table_every) == 5) {
       writer.OtherTableTransaction(result);
     }
     writer.CommittedTransaction(sizes[t], result);

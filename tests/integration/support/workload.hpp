@@ -73,8 +73,8 @@ void CreateOtherTable(PgConnection& conn);
 /// watcher thread); `stop` aborts between transactions. Throws PgError on SQL failure (with
 /// reconnect_conninfo: when no connection could be made within reconnect_timeout). May
 /// replace `conn` by a new connection.
-WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options,
-                           std::atomic<int>* committed_events, const std::atomic<bool>* stop);
+WorkloadResult RunWorkload(PgConnection& conn, const WorkloadOptions& options, std::atomic<int>* committed_events,
+                           const std::atomic<bool>* stop);
 
 /// RunWorkload on a thread of its own, on a connection of its own; the destructor stops it
 /// (between transactions) and joins it.

@@ -112,13 +112,14 @@ TEST_F(ShutdownTest, StopsTheRelayFirstAndClosesPostgresLast) {
   ASSERT_TRUE(report.has_value()) << "the shutdown did not end\n" << log_.str();
   EXPECT_TRUE(report->relay_finished);
   EXPECT_THAT(report->unfinished, IsEmpty());
-  EXPECT_THAT(events_, ElementsAre("relay stop", "relay ended", "slot-monitor stop", "http stop", "slot-monitor ended",
-                                   "http ended", "close postgres"));
+  EXPECT_THAT(events_, ElementsAre("relay stop", "relay ended", "slot-monitor stop", "http stop",
+                                   "slot-monitor ended", "http ended", "close postgres"));
   const std::string log = log_.str();
   EXPECT_THAT(log, HasSubstr("shutting down (SIGTERM)"));
-  for (const char* line : {"shutdown step 1/4, stop reading WAL", "shutdown step 2/4, drain and final standby status",
-                           "shutdown step 3/4, stop the other tasks: slot-monitor, http",
-                           "shutdown step 4/4, close PostgreSQL", "shutdown finished in"}) {
+  for (const char* line :
+       {"shutdown step 1/4, stop reading WAL", "shutdown step 2/4, drain and final standby status",
+        "shutdown step 3/4, stop the other tasks: slot-monitor, http", "shutdown step 4/4, close PostgreSQL",
+        "shutdown finished in"}) {
     EXPECT_THAT(log, HasSubstr(line));
   }
   // The SIGTERM test reads the LSN after the last "confirmed " of the log: the relay's own line.
@@ -142,8 +143,10 @@ TEST_F(ShutdownTest, RelayThatDoesNotEndInTimeIsReportedAndTheRestStillStops) {
   EXPECT_GE(Clock::now() - start, 15ms) << "step 2 did not wait for its deadline";
   EXPECT_FALSE(report->relay_finished);
   EXPECT_THAT(report->unfinished, ElementsAre("relay"));
-  EXPECT_THAT(events_, ElementsAre("relay stop ignored", "slot-monitor stop", "slot-monitor ended", "close postgres"));
-  EXPECT_THAT(log_.str(), HasSubstr("shutdown step 2/4, drain and final standby status: task relay did not finish"));
+  EXPECT_THAT(events_,
+              ElementsAre("relay stop ignored", "slot-monitor stop", "slot-monitor ended", "close postgres"));
+  EXPECT_THAT(log_.str(),
+              HasSubstr("shutdown step 2/4, drain and final standby status: task relay did not finish"));
   EXPECT_THAT(log_.str(), HasSubstr("tasks left unfinished: relay"));
   relay.End();
   io_.poll();

@@ -8,7 +8,8 @@ namespace outbox_relay::base {
 namespace {
 
 Result<int> Half(int value) {
-  if (value % 2 != 0) return Error::Configuration("value: " + std::to_string(value) + " is odd", "use an even one");
+  if (value % 2 != 0)
+    return Error::Configuration("value: " + std::to_string(value) + " is odd", "use an even one");
   return value / 2;
 }
 

@@ -5,8 +5,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/ostream_sink.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <ctime>
@@ -32,9 +32,7 @@ using namespace std::string_literals;
 // because the loggers are process-wide.
 class LoggingTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    SetLogSinkForTest(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
-  }
+  void SetUp() override { SetLogSinkForTest(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)); }
 
   void TearDown() override {
     ConfigureLogging("info", "text");
@@ -124,8 +122,7 @@ TEST_F(LoggingTest, JsonPassesUtf8Through) {
 TEST_F(LoggingTest, JsonReplacesInvalidUtf8) {
   // A stray byte, an overlong '/', a surrogate and a sequence cut short by the end.
   const std::string message = "a\xff b\xc0\xaf c\xed\xa0\x80 d\xe2\x82";
-  EXPECT_EQ(JsonRoundTrip(message),
-            "a\uFFFD b\uFFFD\uFFFD c\uFFFD\uFFFD\uFFFD d\uFFFD\uFFFD");
+  EXPECT_EQ(JsonRoundTrip(message), "a\uFFFD b\uFFFD\uFFFD c\uFFFD\uFFFD\uFFFD d\uFFFD\uFFFD");
 }
 
 // The logger name is escaped like the message.
@@ -182,8 +179,7 @@ TEST_F(LoggingTest, TextFormatShape) {
   const std::vector<std::string> lines = Lines();
   ASSERT_THAT(lines, SizeIs(1));
   EXPECT_TRUE(std::regex_match(
-      lines[0],
-      std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z info \[logging_test\] hello 42)")))
+      lines[0], std::regex(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z info \[logging_test\] hello 42)")))
       << lines[0];
 }
 

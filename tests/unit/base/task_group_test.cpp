@@ -189,10 +189,12 @@ TEST_F(TaskGroupTest, ConcurrentWaitersKeepTheirOwnDeadlines) {
   tasks.Spawn("slow", UntilCancelled(timer), [&] { timer.cancel(); });
   std::optional<std::vector<std::string>> short_wait;
   std::optional<std::vector<std::string>> long_wait;
-  boost::asio::co_spawn(io_, tasks.Wait(Clock::now() + 10ms),
-                        [&](const std::exception_ptr&, std::vector<std::string> names) { short_wait = std::move(names); });
-  boost::asio::co_spawn(io_, tasks.Wait(Clock::now() + kNever),
-                        [&](const std::exception_ptr&, std::vector<std::string> names) { long_wait = std::move(names); });
+  boost::asio::co_spawn(
+      io_, tasks.Wait(Clock::now() + 10ms),
+      [&](const std::exception_ptr&, std::vector<std::string> names) { short_wait = std::move(names); });
+  boost::asio::co_spawn(
+      io_, tasks.Wait(Clock::now() + kNever),
+      [&](const std::exception_ptr&, std::vector<std::string> names) { long_wait = std::move(names); });
   const auto deadline = Clock::now() + kHang;
   while (!short_wait && Clock::now() < deadline) io_.run_one_for(100ms);
   ASSERT_TRUE(short_wait.has_value()) << "the short wait did not end at its deadline";

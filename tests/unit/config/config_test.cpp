@@ -144,8 +144,7 @@ TEST(ConfigTest, KafkaVariablesSelectKafkaSink) {
 
 // An explicit sink.type is taken as written, Kafka settings or not.
 TEST(ConfigTest, ExplicitSinkTypeWins) {
-  const Config config =
-      ParseConfig(WithDsn("sink:\n  type: stdout\nkafka:\n  bootstrap.servers: k:9092\n"), {});
+  const Config config = ParseConfig(WithDsn("sink:\n  type: stdout\nkafka:\n  bootstrap.servers: k:9092\n"), {});
   EXPECT_EQ(config.sink.type, SinkType::kStdout);
   EXPECT_FALSE(config.sink.chosen_by_kafka_section);
   EXPECT_FALSE(ParseConfig(WithDsn("sink:\n  type: kafka\nkafka:\n  bootstrap.servers: k:9092\n"), {})
@@ -161,8 +160,7 @@ TEST(ConfigTest, StdoutSinkDoesNotRequireBootstrapServers) {
 
 // A bad file value overridden by a good env value is fine: validation sees the merged result.
 TEST(ConfigTest, ValidatesAfterMerging) {
-  const Config config = ParseConfig(WithDsn("log:\n  level: loud\n"),
-                                    {{"OUTBOX_RELAY_LOG_LEVEL", "warn"}});
+  const Config config = ParseConfig(WithDsn("log:\n  level: loud\n"), {{"OUTBOX_RELAY_LOG_LEVEL", "warn"}});
   EXPECT_EQ(config.log.level, "warn");
 }
 
@@ -170,9 +168,9 @@ TEST(ConfigTest, ValidatesAfterMerging) {
 
 // An empty path means no file: defaults plus environment.
 TEST(ConfigTest, LoadConfigWithoutPathUsesEnvironment) {
-  EXPECT_EQ(LoadConfig("", {{"OUTBOX_RELAY_SOURCE_DSN", "host=x"}, {"OUTBOX_RELAY_SINK_TYPE", "stdout"}})
-                .source.dsn,
-            "host=x");
+  EXPECT_EQ(
+      LoadConfig("", {{"OUTBOX_RELAY_SOURCE_DSN", "host=x"}, {"OUTBOX_RELAY_SINK_TYPE", "stdout"}}).source.dsn,
+      "host=x");
 }
 
 // A file that cannot be opened is reported under "config" with the reason.
@@ -200,8 +198,7 @@ TEST(ConfigTest, LoadConfigReportsDirectory) {
 // A real file is read and parsed.
 TEST(ConfigTest, LoadConfigReadsFile) {
   const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("outbox_relay_config_test_" + std::to_string(::getpid()) +
-                                      ".yaml");
+                                     ("outbox_relay_config_test_" + std::to_string(::getpid()) + ".yaml");
   {
     std::ofstream out(path);
     out << "source:\n  dsn: host=file\nsink:\n  type: stdout\nlog:\n  level: warn\n";

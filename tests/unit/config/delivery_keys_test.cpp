@@ -22,16 +22,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"sink:\n  type: file\n", "sink.type", "stdout, kafka"},
         BadValue{"delivery: exactly_once\n", "delivery", "at-least-once, exactly-once"},
         BadValue{"delivery:\n  mode: exactly-once\n", "delivery", "expected a string"},
-        BadValue{"exactly_once:\n  max_batch_events: 0\n", "exactly_once.max_batch_events",
-                 "at least 1"},
-        BadValue{"exactly_once:\n  max_batch_events: many\n", "exactly_once.max_batch_events",
-                 "integer"},
-        BadValue{"exactly_once:\n  max_batch_ms: 0\n", "exactly_once.max_batch_ms",
-                 "between 1 and 3600000"},
-        BadValue{"exactly_once:\n  max_batch_ms: 3600001\n", "exactly_once.max_batch_ms",
-                 "between 1 and 3600000"},
-        BadValue{"exactly_once:\n  checkpoint_topic: 'relay/checkpoints'\n",
-                 "exactly_once.checkpoint_topic", "not a legal Kafka topic name"},
+        BadValue{"exactly_once:\n  max_batch_events: 0\n", "exactly_once.max_batch_events", "at least 1"},
+        BadValue{"exactly_once:\n  max_batch_events: many\n", "exactly_once.max_batch_events", "integer"},
+        BadValue{"exactly_once:\n  max_batch_ms: 0\n", "exactly_once.max_batch_ms", "between 1 and 3600000"},
+        BadValue{"exactly_once:\n  max_batch_ms: 3600001\n", "exactly_once.max_batch_ms", "between 1 and 3600000"},
+        BadValue{"exactly_once:\n  checkpoint_topic: 'relay/checkpoints'\n", "exactly_once.checkpoint_topic",
+                 "not a legal Kafka topic name"},
         BadValue{"exactly_once:\n  checkpoint_topic: ''\n", "exactly_once.checkpoint_topic",
                  "not a legal Kafka topic name"},
         BadValue{"exactly_once:\n  checkpoint_topic: '..'\n", "exactly_once.checkpoint_topic",
@@ -42,10 +38,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "exactly_once.checkpoint_replication_factor", "non-negative integer"},
         BadValue{"exactly_once:\n  transactional_id:\n    a: b\n", "exactly_once.transactional_id",
                  "expected a string"},
-        BadValue{"exactly_once:\n  transaction_timeout_ms: 999\n",
-                 "exactly_once.transaction_timeout_ms", "between 1000 and 3600000"},
-        BadValue{"exactly_once:\n  transaction_timeout_ms: soon\n",
-                 "exactly_once.transaction_timeout_ms", "integer"}));
+        BadValue{"exactly_once:\n  transaction_timeout_ms: 999\n", "exactly_once.transaction_timeout_ms",
+                 "between 1000 and 3600000"},
+        BadValue{"exactly_once:\n  transaction_timeout_ms: soon\n", "exactly_once.transaction_timeout_ms",
+                 "integer"}));
 
 }  // namespace
 }  // namespace outbox_relay::config

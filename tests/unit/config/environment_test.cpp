@@ -36,27 +36,24 @@ TEST(EnvironmentTest, EnvironmentOverridesKeys) {
 
 // The environment wins over the file.
 TEST(EnvironmentTest, EnvironmentBeatsFile) {
-  const Config config =
-      ParseConfig("sink:\n  type: stdout\nsource:\n  dsn: host=file\n  slot: from_file\n",
-                  {{"OUTBOX_RELAY_SOURCE_SLOT", "from_env"}});
+  const Config config = ParseConfig("sink:\n  type: stdout\nsource:\n  dsn: host=file\n  slot: from_file\n",
+                                    {{"OUTBOX_RELAY_SOURCE_SLOT", "from_env"}});
   EXPECT_EQ(config.source.slot, "from_env");
   EXPECT_EQ(config.source.dsn, "host=file");
 }
 
 // OUTBOX_RELAY_KAFKA_* becomes a lower-cased, dotted librdkafka property.
 TEST(EnvironmentTest, EnvironmentKafkaPassthrough) {
-  const Config config =
-      ParseConfig(WithDsn("sink:\n  type: kafka\n"),
-                  {{"OUTBOX_RELAY_KAFKA_BOOTSTRAP_SERVERS", "k:9092"},
-                   {"OUTBOX_RELAY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"}});
+  const Config config = ParseConfig(
+      WithDsn("sink:\n  type: kafka\n"),
+      {{"OUTBOX_RELAY_KAFKA_BOOTSTRAP_SERVERS", "k:9092"}, {"OUTBOX_RELAY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"}});
   EXPECT_EQ(config.kafka.at("bootstrap.servers"), "k:9092");
   EXPECT_EQ(config.kafka.at("security.protocol"), "SASL_SSL");
 }
 
 // A Kafka property from the environment replaces the file's.
 TEST(EnvironmentTest, EnvironmentKafkaBeatsFile) {
-  const Config config = ParseConfig(WithDsn("kafka:\n  linger.ms: 5\n"),
-                                    {{"OUTBOX_RELAY_KAFKA_LINGER_MS", "20"}});
+  const Config config = ParseConfig(WithDsn("kafka:\n  linger.ms: 5\n"), {{"OUTBOX_RELAY_KAFKA_LINGER_MS", "20"}});
   EXPECT_EQ(config.kafka.at("linger.ms"), "20");
 }
 
@@ -83,20 +80,17 @@ TEST(EnvironmentTest, EnvironmentErrorsNameTheVariable) {
 
 // Range errors found after merging also name the variable that set the value.
 TEST(EnvironmentTest, EnvironmentRangeErrorsNameTheVariable) {
-  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_LOG_LEVEL", "loud"}}).key(),
-            "OUTBOX_RELAY_LOG_LEVEL");
+  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_LOG_LEVEL", "loud"}}).key(), "OUTBOX_RELAY_LOG_LEVEL");
 }
 
 // Kafka contract errors from the environment name the variable.
 TEST(EnvironmentTest, EnvironmentKafkaErrorsNameTheVariable) {
-  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_KAFKA_ACKS", "0"}}).key(),
-            "OUTBOX_RELAY_KAFKA_ACKS");
+  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_KAFKA_ACKS", "0"}}).key(), "OUTBOX_RELAY_KAFKA_ACKS");
 }
 
 // A required DSN set to empty through the environment names the variable.
 TEST(EnvironmentTest, EmptyDsnFromEnvironmentNamesTheVariable) {
-  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_SOURCE_DSN", ""}}).key(),
-            "OUTBOX_RELAY_SOURCE_DSN");
+  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_SOURCE_DSN", ""}}).key(), "OUTBOX_RELAY_SOURCE_DSN");
 }
 
 // ---- ProcessEnvironment -----------------------------------------------------------------------

@@ -10,8 +10,8 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "tests/unit/config/config_test_support.hpp"
 #include "config/topic_template.hpp"
+#include "tests/unit/config/config_test_support.hpp"
 
 namespace outbox_relay::config {
 namespace {
@@ -24,8 +24,8 @@ using namespace outbox_relay::config::test_support;
 // A valid exactly-once file (Kafka sink with servers) plus `exactly_once` and `kafka` entries,
 // each given as indented lines of its section.
 std::string ExactlyOnce(const std::string& exactly_once = "", const std::string& kafka = "") {
-  return std::string(kDsnOnly) + "sink:\n  type: kafka\ndelivery: exactly-once\nexactly_once:\n" +
-         exactly_once + "kafka:\n  bootstrap.servers: k:9092\n" + kafka;
+  return std::string(kDsnOnly) + "sink:\n  type: kafka\ndelivery: exactly-once\nexactly_once:\n" + exactly_once +
+         "kafka:\n  bootstrap.servers: k:9092\n" + kafka;
 }
 
 // ---- Defaults ---------------------------------------------------------------------------------
@@ -99,8 +99,7 @@ TEST(ExactlyOnceConfigTest, ExactlyOnceRequiresKafkaSink) {
 
 // A transaction must outlive a batch: a timeout equal to max_batch_ms is refused, naming the timeout.
 TEST(ExactlyOnceConfigTest, TransactionTimeoutMustExceedMaxBatch) {
-  const ConfigError error =
-      ErrorFrom(ExactlyOnce("  max_batch_ms: 5000\n  transaction_timeout_ms: 5000\n"));
+  const ConfigError error = ErrorFrom(ExactlyOnce("  max_batch_ms: 5000\n  transaction_timeout_ms: 5000\n"));
   EXPECT_EQ(error.key(), "exactly_once.transaction_timeout_ms");
   EXPECT_THAT(error.what(), HasSubstr("greater than exactly_once.max_batch_ms"));
 }
@@ -114,8 +113,7 @@ TEST(ExactlyOnceConfigTest, AcceptsTransactionTimeoutJustAboveMaxBatch) {
 
 // A long max_batch_ms alone runs into the default transaction timeout, which the error names.
 TEST(ExactlyOnceConfigTest, LongBatchAgainstDefaultTimeoutNamesTheTimeout) {
-  EXPECT_EQ(ErrorFrom(ExactlyOnce("  max_batch_ms: 60000\n")).key(),
-            "exactly_once.transaction_timeout_ms");
+  EXPECT_EQ(ErrorFrom(ExactlyOnce("  max_batch_ms: 60000\n")).key(), "exactly_once.transaction_timeout_ms");
 }
 
 // The smallest transaction timeout, 1000 ms, is accepted with a shorter batch.
@@ -128,8 +126,7 @@ TEST(ExactlyOnceConfigTest, AcceptsMinimumTransactionTimeout) {
 // The checkpoint topic may be as long as Kafka allows.
 TEST(ExactlyOnceConfigTest, AcceptsLongestCheckpointTopic) {
   const std::string topic(kMaxTopicLength, 'c');
-  EXPECT_EQ(ParseConfig(ExactlyOnce("  checkpoint_topic: " + topic + "\n"), {})
-                .exactly_once.checkpoint_topic,
+  EXPECT_EQ(ParseConfig(ExactlyOnce("  checkpoint_topic: " + topic + "\n"), {}).exactly_once.checkpoint_topic,
             topic);
 }
 
@@ -166,16 +163,16 @@ TEST(ExactlyOnceConfigTest, RejectsKafkaTransactionalIdInAtLeastOnceMode) {
 
 // In exactly-once mode a message may not time out as late as its transaction.
 TEST(ExactlyOnceConfigTest, MessageTimeoutMustBeBelowTransactionTimeout) {
-  const ConfigError error = ErrorFrom(
-      ExactlyOnce("  transaction_timeout_ms: 20000\n", "  message.timeout.ms: 20000\n"));
+  const ConfigError error =
+      ErrorFrom(ExactlyOnce("  transaction_timeout_ms: 20000\n", "  message.timeout.ms: 20000\n"));
   EXPECT_EQ(error.key(), "kafka.message.timeout.ms");
   EXPECT_THAT(error.what(), HasSubstr("below exactly_once.transaction_timeout_ms"));
 }
 
 // A message timeout below the transaction timeout is passed through.
 TEST(ExactlyOnceConfigTest, AcceptsMessageTimeoutBelowTransactionTimeout) {
-  const Config config = ParseConfig(
-      ExactlyOnce("  transaction_timeout_ms: 20000\n", "  message.timeout.ms: 19999\n"), {});
+  const Config config =
+      ParseConfig(ExactlyOnce("  transaction_timeout_ms: 20000\n", "  message.timeout.ms: 19999\n"), {});
   EXPECT_EQ(config.kafka.at("message.timeout.ms"), "19999");
 }
 
@@ -188,8 +185,7 @@ TEST(ExactlyOnceConfigTest, RejectsNonNumericMessageTimeoutInExactlyOnceMode) {
 
 // At-least-once has no transaction, so any message timeout is left to librdkafka.
 TEST(ExactlyOnceConfigTest, MessageTimeoutUncheckedInAtLeastOnceMode) {
-  const Config config =
-      ParseConfig(std::string(kMinimal) + "kafka:\n  message.timeout.ms: 900000\n", {});
+  const Config config = ParseConfig(std::string(kMinimal) + "kafka:\n  message.timeout.ms: 900000\n", {});
   EXPECT_EQ(config.kafka.at("message.timeout.ms"), "900000");
 }
 
@@ -209,9 +205,9 @@ TEST(ExactlyOnceConfigTest, EnvironmentSetsModeAndBatch) {
 
 // The environment wins over the file for the new keys.
 TEST(ExactlyOnceConfigTest, EnvironmentBeatsFile) {
-  const Config config = ParseConfig(ExactlyOnce("  max_batch_events: 500\n"),
-                                    {{"OUTBOX_RELAY_DELIVERY", "at-least-once"},
-                                     {"OUTBOX_RELAY_EXACTLY_ONCE_MAX_BATCH_EVENTS", "7"}});
+  const Config config = ParseConfig(
+      ExactlyOnce("  max_batch_events: 500\n"),
+      {{"OUTBOX_RELAY_DELIVERY", "at-least-once"}, {"OUTBOX_RELAY_EXACTLY_ONCE_MAX_BATCH_EVENTS", "7"}});
   EXPECT_EQ(config.delivery, DeliveryMode::kAtLeastOnce);
   EXPECT_EQ(config.exactly_once.max_batch_events, 7u);
 }
@@ -225,8 +221,7 @@ TEST(ExactlyOnceConfigTest, EnvironmentDeliveryErrorNamesTheVariable) {
 
 // A bad value of an exactly_once key from the environment names the variable.
 TEST(ExactlyOnceConfigTest, EnvironmentBatchErrorNamesTheVariable) {
-  const ConfigError error =
-      ErrorFrom(kMinimal, {{"OUTBOX_RELAY_EXACTLY_ONCE_MAX_BATCH_EVENTS", "0"}});
+  const ConfigError error = ErrorFrom(kMinimal, {{"OUTBOX_RELAY_EXACTLY_ONCE_MAX_BATCH_EVENTS", "0"}});
   EXPECT_EQ(error.key(), "OUTBOX_RELAY_EXACTLY_ONCE_MAX_BATCH_EVENTS");
   EXPECT_THAT(error.what(), HasSubstr("at least 1"));
 }

@@ -43,8 +43,7 @@ TEST(KafkaPropertiesTest, RejectsWeakAcks) {
 
 // librdkafka's alias for acks is held to the same rule.
 TEST(KafkaPropertiesTest, RejectsWeakRequestRequiredAcks) {
-  EXPECT_EQ(ErrorFrom(WithDsn("kafka:\n  request.required.acks: 0\n")).key(),
-            "kafka.request.required.acks");
+  EXPECT_EQ(ErrorFrom(WithDsn("kafka:\n  request.required.acks: 0\n")).key(), "kafka.request.required.acks");
 }
 
 // acks: -1 is the numeric spelling of all.
@@ -54,19 +53,19 @@ TEST(KafkaPropertiesTest, AcceptsNumericAllAcks) {
 
 // librdkafka's queue must be bigger than the relay's own in-flight cap.
 TEST(KafkaPropertiesTest, RejectsQueueBufferingNotAboveInFlightCap) {
-  const ConfigError error = ErrorFrom(
-      WithDsn("flow:\n  max_in_flight_events: 1000\nkafka:\n  queue.buffering.max.messages: "
-              "1000\n"));
+  const ConfigError error =
+      ErrorFrom(WithDsn("flow:\n  max_in_flight_events: 1000\nkafka:\n  queue.buffering.max.messages: "
+                        "1000\n"));
   EXPECT_EQ(error.key(), "kafka.queue.buffering.max.messages");
   EXPECT_THAT(error.what(), HasSubstr("flow.max_in_flight_events (1000)"));
 }
 
 // A queue bigger than the cap is fine.
 TEST(KafkaPropertiesTest, AcceptsQueueBufferingAboveInFlightCap) {
-  EXPECT_NO_THROW(ParseConfig(
-      WithDsn("flow:\n  max_in_flight_events: 1000\nkafka:\n  queue.buffering.max.messages: "
-              "1001\n"),
-      {}));
+  EXPECT_NO_THROW(
+      ParseConfig(WithDsn("flow:\n  max_in_flight_events: 1000\nkafka:\n  queue.buffering.max.messages: "
+                          "1001\n"),
+                  {}));
 }
 
 // A non-numeric queue size is a type error on that property.

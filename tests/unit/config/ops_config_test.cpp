@@ -100,9 +100,8 @@ TEST(OpsConfigTest, ListenRequiresHostAndPort) {
 
 // Ports outside 0..65535 or not a plain number are refused naming http.listen.
 TEST(OpsConfigTest, ListenRejectsBadPorts) {
-  for (const std::string listen :
-       {"localhost:65536", "localhost:99999999999999999999", "localhost:-1", "localhost:http",
-        "'localhost: 80'", "localhost:80a"}) {
+  for (const std::string listen : {"localhost:65536", "localhost:99999999999999999999", "localhost:-1",
+                                   "localhost:http", "'localhost: 80'", "localhost:80a"}) {
     const ConfigError error = ErrorFrom(With("http", "listen", listen));
     EXPECT_EQ(error.key(), "http.listen") << listen;
     EXPECT_THAT(error.what(), HasSubstr("0 to 65535")) << listen;
@@ -111,8 +110,8 @@ TEST(OpsConfigTest, ListenRejectsBadPorts) {
 
 // OUTBOX_RELAY_HTTP_LISTEN replaces the file's value.
 TEST(OpsConfigTest, ListenFromEnvironment) {
-  const Config config = ParseConfig(With("http", "listen", "0.0.0.0:1"),
-                                    {{"OUTBOX_RELAY_HTTP_LISTEN", "127.0.0.1:9464"}});
+  const Config config =
+      ParseConfig(With("http", "listen", "0.0.0.0:1"), {{"OUTBOX_RELAY_HTTP_LISTEN", "127.0.0.1:9464"}});
   EXPECT_EQ(config.http.listen, "127.0.0.1:9464");
 }
 
@@ -127,8 +126,7 @@ TEST(OpsConfigTest, BadListenFromEnvironmentNamesTheVariable) {
 // 0 turns the heartbeat off and is accepted, as is the one-hour maximum.
 TEST(OpsConfigTest, HeartbeatAcceptsZeroAndMaximum) {
   EXPECT_EQ(ParseConfig(With("heartbeat", "interval_ms", "0"), {}).heartbeat.interval, 0ms);
-  EXPECT_EQ(ParseConfig(With("heartbeat", "interval_ms", "3600000"), {}).heartbeat.interval,
-            3600000ms);
+  EXPECT_EQ(ParseConfig(With("heartbeat", "interval_ms", "3600000"), {}).heartbeat.interval, 3600000ms);
 }
 
 // Past an hour the interval is refused naming the key.
@@ -156,8 +154,7 @@ TEST(OpsConfigTest, WarnBytesRejectsNegative) {
 
 // A hard limit below the warning threshold is refused, naming max_bytes and the threshold.
 TEST(OpsConfigTest, MaxBytesBelowWarnIsRejected) {
-  const ConfigError error =
-      ErrorFrom(WithDsn("wal_guard:\n  warn_bytes: 2000\n  max_bytes: 1999\n"));
+  const ConfigError error = ErrorFrom(WithDsn("wal_guard:\n  warn_bytes: 2000\n  max_bytes: 1999\n"));
   EXPECT_EQ(error.key(), "wal_guard.max_bytes");
   EXPECT_THAT(error.what(), HasSubstr("at least wal_guard.warn_bytes (2000)"));
   EXPECT_THAT(error.what(), HasSubstr("got 1999"));
@@ -165,35 +162,29 @@ TEST(OpsConfigTest, MaxBytesBelowWarnIsRejected) {
 
 // The check also applies against the 1 GiB default threshold.
 TEST(OpsConfigTest, MaxBytesBelowDefaultWarnIsRejected) {
-  EXPECT_EQ(ErrorFrom(With("wal_guard", "max_bytes", std::to_string(kGiB - 1))).key(),
-            "wal_guard.max_bytes");
+  EXPECT_EQ(ErrorFrom(With("wal_guard", "max_bytes", std::to_string(kGiB - 1))).key(), "wal_guard.max_bytes");
 }
 
 // A limit equal to or above the threshold is accepted.
 TEST(OpsConfigTest, MaxBytesAtOrAboveWarnIsAccepted) {
-  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 2000\n  max_bytes: 2000\n"), {})
-                .wal_guard.max_bytes,
+  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 2000\n  max_bytes: 2000\n"), {}).wal_guard.max_bytes,
             2000u);
-  EXPECT_EQ(ParseConfig(With("wal_guard", "max_bytes", std::to_string(2 * kGiB)), {})
-                .wal_guard.max_bytes,
+  EXPECT_EQ(ParseConfig(With("wal_guard", "max_bytes", std::to_string(2 * kGiB)), {}).wal_guard.max_bytes,
             2 * kGiB);
 }
 
 // With the warning off, any limit is accepted; with the limit off, any warning is.
 TEST(OpsConfigTest, ZeroTurnsTheOrderingCheckOff) {
-  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 0\n  max_bytes: 1\n"), {})
-                .wal_guard.max_bytes,
-            1u);
-  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 5000\n  max_bytes: 0\n"), {})
-                .wal_guard.warn_bytes,
+  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 0\n  max_bytes: 1\n"), {}).wal_guard.max_bytes, 1u);
+  EXPECT_EQ(ParseConfig(WithDsn("wal_guard:\n  warn_bytes: 5000\n  max_bytes: 0\n"), {}).wal_guard.warn_bytes,
             5000u);
 }
 
 // The ordering is checked on the merged values: raising the threshold from the environment
 // above the file's limit names where the limit was set.
 TEST(OpsConfigTest, MaxBytesCheckSeesEnvironmentThreshold) {
-  const ConfigError error = ErrorFrom(With("wal_guard", "max_bytes", "3000"),
-                                      {{"OUTBOX_RELAY_WAL_GUARD_WARN_BYTES", "4000"}});
+  const ConfigError error =
+      ErrorFrom(With("wal_guard", "max_bytes", "3000"), {{"OUTBOX_RELAY_WAL_GUARD_WARN_BYTES", "4000"}});
   EXPECT_EQ(error.key(), "wal_guard.max_bytes");
   EXPECT_THAT(error.what(), HasSubstr("(4000)"));
 }
@@ -208,10 +199,8 @@ TEST(OpsConfigTest, MaxBytesFromEnvironmentNamesTheVariable) {
 
 // alert and stop are the two actions.
 TEST(OpsConfigTest, ActionAcceptsAlertAndStop) {
-  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "alert"), {}).wal_guard.action,
-            WalGuardAction::kAlert);
-  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "stop"), {}).wal_guard.action,
-            WalGuardAction::kStop);
+  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "alert"), {}).wal_guard.action, WalGuardAction::kAlert);
+  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "stop"), {}).wal_guard.action, WalGuardAction::kStop);
 }
 
 // Anything else, including another spelling of case, is refused listing the choices.
@@ -225,8 +214,7 @@ TEST(OpsConfigTest, ActionRejectsOtherValues) {
 
 // OUTBOX_RELAY_WAL_GUARD_ACTION replaces the file's value.
 TEST(OpsConfigTest, ActionFromEnvironment) {
-  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "alert"),
-                        {{"OUTBOX_RELAY_WAL_GUARD_ACTION", "stop"}})
+  EXPECT_EQ(ParseConfig(With("wal_guard", "action", "alert"), {{"OUTBOX_RELAY_WAL_GUARD_ACTION", "stop"}})
                 .wal_guard.action,
             WalGuardAction::kStop);
 }
@@ -241,8 +229,7 @@ TEST(OpsConfigTest, BadActionFromEnvironmentNamesTheVariable) {
 
 // 100 ms is the shortest poll interval accepted.
 TEST(OpsConfigTest, PollIntervalAcceptsMinimum) {
-  EXPECT_EQ(ParseConfig(With("wal_guard", "poll_interval_ms", "100"), {}).wal_guard.poll_interval,
-            100ms);
+  EXPECT_EQ(ParseConfig(With("wal_guard", "poll_interval_ms", "100"), {}).wal_guard.poll_interval, 100ms);
 }
 
 // Below 100 ms the poll interval is refused naming the key and the range.
@@ -263,8 +250,7 @@ TEST(OpsConfigTest, MaxLagAcceptsSecondsUpToAnHour) {
 
 // Past an hour, or not an integer, the lag limit is refused naming the key.
 TEST(OpsConfigTest, MaxLagRejectsOutOfRangeAndNonIntegers) {
-  EXPECT_THAT(ErrorFrom(With("ready", "max_lag_seconds", "3601")).what(),
-              HasSubstr("out of range"));
+  EXPECT_THAT(ErrorFrom(With("ready", "max_lag_seconds", "3601")).what(), HasSubstr("out of range"));
   const ConfigError error = ErrorFrom(With("ready", "max_lag_seconds", "1.5"));
   EXPECT_EQ(error.key(), "ready.max_lag_seconds");
   EXPECT_THAT(error.what(), HasSubstr("integer"));
@@ -307,15 +293,12 @@ TEST(OpsConfigTest, LogFormatRejectsOtherValues) {
 // OUTBOX_RELAY_LOG_FORMAT replaces the file's value, even a bad one: validation runs on the
 // merged result.
 TEST(OpsConfigTest, LogFormatFromEnvironment) {
-  EXPECT_EQ(ParseConfig(With("log", "format", "xml"), {{"OUTBOX_RELAY_LOG_FORMAT", "json"}})
-                .log.format,
-            "json");
+  EXPECT_EQ(ParseConfig(With("log", "format", "xml"), {{"OUTBOX_RELAY_LOG_FORMAT", "json"}}).log.format, "json");
 }
 
 // A bad format from the environment names the variable.
 TEST(OpsConfigTest, BadLogFormatFromEnvironmentNamesTheVariable) {
-  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_LOG_FORMAT", "yaml"}}).key(),
-            "OUTBOX_RELAY_LOG_FORMAT");
+  EXPECT_EQ(ErrorFrom(kMinimal, {{"OUTBOX_RELAY_LOG_FORMAT", "yaml"}}).key(), "OUTBOX_RELAY_LOG_FORMAT");
 }
 
 // ---- Names --------------------------------------------------------------------------------------

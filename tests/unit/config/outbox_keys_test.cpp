@@ -35,14 +35,12 @@ TEST(OutboxKeysTest, QualifiedTableSplitsOnDot) {
 
 // A fixed topic without placeholders is accepted.
 TEST(OutboxKeysTest, AcceptsFixedTopic) {
-  EXPECT_EQ(ParseConfig(WithDsn("outbox:\n  topic: all-events_v1\n"), {}).outbox.topic,
-            "all-events_v1");
+  EXPECT_EQ(ParseConfig(WithDsn("outbox:\n  topic: all-events_v1\n"), {}).outbox.topic, "all-events_v1");
 }
 
 // Both known placeholders may be combined with static text.
 TEST(OutboxKeysTest, AcceptsBothPlaceholders) {
-  EXPECT_EQ(ParseConfig(WithDsn("outbox:\n  topic: 'x.{aggregate_type}-{type}'\n"), {})
-                .outbox.topic,
+  EXPECT_EQ(ParseConfig(WithDsn("outbox:\n  topic: 'x.{aggregate_type}-{type}'\n"), {}).outbox.topic,
             "x.{aggregate_type}-{type}");
 }
 
@@ -62,14 +60,12 @@ TEST(OutboxKeysTest, RejectsUnclosedTopicBrace) {
 
 // A closing brace without an opening one is rejected.
 TEST(OutboxKeysTest, RejectsStrayClosingTopicBrace) {
-  EXPECT_THAT(ErrorFrom(WithDsn("outbox:\n  topic: 'events}'\n")).what(),
-              HasSubstr("unbalanced"));
+  EXPECT_THAT(ErrorFrom(WithDsn("outbox:\n  topic: 'events}'\n")).what(), HasSubstr("unbalanced"));
 }
 
 // Nested braces are unbalanced, not a placeholder.
 TEST(OutboxKeysTest, RejectsNestedTopicBraces) {
-  EXPECT_THAT(ErrorFrom(WithDsn("outbox:\n  topic: '{{type}}'\n")).what(),
-              HasSubstr("unbalanced"));
+  EXPECT_THAT(ErrorFrom(WithDsn("outbox:\n  topic: '{{type}}'\n")).what(), HasSubstr("unbalanced"));
 }
 
 // Static text outside Kafka's topic alphabet is rejected.
@@ -95,20 +91,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"outbox:\n  tables: [a.t, [b]]\n", "outbox.tables[1]", "expected a name"},
         BadValue{"outbox:\n  capture: rows\n", "outbox.capture", "table, messages, both"},
         BadValue{"outbox:\n  message_prefixes: [a, '']\n", "outbox.message_prefixes", "empty prefix"},
-        BadValue{"outbox:\n  message_prefixes: outbox-relay.heartbeat\n",
-                 "outbox.message_prefixes", "heartbeat"},
+        BadValue{"outbox:\n  message_prefixes: outbox-relay.heartbeat\n", "outbox.message_prefixes", "heartbeat"},
         BadValue{"outbox:\n  format: avro\n", "outbox.format",
                  "payload, envelope, cloudevents-binary, cloudevents-structured"},
-        BadValue{"outbox:\n  cloudevents:\n    source: /a b\n", "outbox.cloudevents.source",
-                 "URI-reference"},
+        BadValue{"outbox:\n  cloudevents:\n    source: /a b\n", "outbox.cloudevents.source", "URI-reference"},
         BadValue{"outbox:\n  key: ''\n  routes:\n    - {type: X}\n", "outbox.routes[0]",
                  "sets none of topic, key, format"},
         BadValue{"outbox:\n  topic: ''\n", "outbox.topic", "empty"},
         BadValue{"outbox:\n  columns:\n    id: ''\n", "outbox.columns.id", "empty"},
-        BadValue{"outbox:\n  columns:\n    aggregate_type: ''\n", "outbox.columns.aggregate_type",
-                 "empty"},
-        BadValue{"outbox:\n  columns:\n    aggregate_id: ''\n", "outbox.columns.aggregate_id",
-                 "empty"},
+        BadValue{"outbox:\n  columns:\n    aggregate_type: ''\n", "outbox.columns.aggregate_type", "empty"},
+        BadValue{"outbox:\n  columns:\n    aggregate_id: ''\n", "outbox.columns.aggregate_id", "empty"},
         BadValue{"outbox:\n  columns:\n    type: ''\n", "outbox.columns.type", "empty"},
         BadValue{"outbox:\n  columns:\n    payload: ''\n", "outbox.columns.payload", "empty"},
         BadValue{"outbox:\n  columns:\n    headers: ''\n", "outbox.columns.headers", "empty"},

@@ -9,10 +9,10 @@
 namespace outbox_relay::config {
 namespace {
 
-using ::testing::HasSubstr;
 using test_support::ErrorFrom;
 using test_support::kMinimal;
 using test_support::WithDsn;
+using ::testing::HasSubstr;
 
 // Without the keys the relay stops at a poison row, and the dead-letter topic has its default.
 TEST(PoisonConfigTest, DefaultsToFail) {
@@ -26,9 +26,9 @@ TEST(PoisonConfigTest, ParsesPolicyAndTopic) {
   const Config config = ParseConfig(WithDsn("on_poison: dead-letter\ndead_letter:\n  topic: orders.dlq\n"), {});
   EXPECT_EQ(config.on_poison, PoisonPolicy::kDeadLetter);
   EXPECT_EQ(config.dead_letter.topic, "orders.dlq");
-  const Config overridden = ParseConfig(WithDsn("on_poison: dead-letter\n"),
-                                        {{"OUTBOX_RELAY_ON_POISON", "fail"},
-                                         {"OUTBOX_RELAY_DEAD_LETTER_TOPIC", "env.dlq"}});
+  const Config overridden =
+      ParseConfig(WithDsn("on_poison: dead-letter\n"),
+                  {{"OUTBOX_RELAY_ON_POISON", "fail"}, {"OUTBOX_RELAY_DEAD_LETTER_TOPIC", "env.dlq"}});
   EXPECT_EQ(overridden.on_poison, PoisonPolicy::kFail);
   EXPECT_EQ(overridden.dead_letter.topic, "env.dlq");
 }
@@ -48,7 +48,8 @@ TEST(PoisonConfigTest, RejectsBadTopic) {
     EXPECT_EQ(error.key(), "dead_letter.topic") << topic;
     EXPECT_THAT(error.what(), HasSubstr("not a legal Kafka topic name")) << topic;
   }
-  EXPECT_EQ(ErrorFrom(WithDsn("dead_letter:\n  topic: " + std::string(250, 'd') + "\n")).key(), "dead_letter.topic");
+  EXPECT_EQ(ErrorFrom(WithDsn("dead_letter:\n  topic: " + std::string(250, 'd') + "\n")).key(),
+            "dead_letter.topic");
   const ConfigError same = ErrorFrom(WithDsn("dead_letter:\n  topic: outbox-relay.checkpoints\n"));
   EXPECT_EQ(same.key(), "dead_letter.topic");
   EXPECT_THAT(same.what(), HasSubstr("must differ from exactly_once.checkpoint_topic"));

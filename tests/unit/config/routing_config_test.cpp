@@ -80,12 +80,10 @@ TEST(RoutingConfigTest, RuleSourceMustBeCaptured) {
   EXPECT_EQ(error.key(), "outbox.routes[0].source");
   EXPECT_THAT(error.what(), HasSubstr("captured: table:outbox.outbox"));
   // Message sources only count when messages are captured.
-  EXPECT_EQ(ErrorFrom(WithDsn("outbox:\n  routes:\n    - source: message:outbox\n      topic: b\n"))
-                .key(),
+  EXPECT_EQ(ErrorFrom(WithDsn("outbox:\n  routes:\n    - source: message:outbox\n      topic: b\n")).key(),
             "outbox.routes[0].source");
   EXPECT_NO_THROW(ParseConfig(
-      WithDsn("outbox:\n  capture: both\n  routes:\n    - source: message:outbox\n      topic: b\n"),
-      {}));
+      WithDsn("outbox:\n  capture: both\n  routes:\n    - source: message:outbox\n      topic: b\n"), {}));
 }
 
 TEST(RoutingConfigTest, RuleFieldsAreChecked) {
@@ -111,8 +109,7 @@ TEST(RoutingConfigTest, RuleFieldsAreChecked) {
 
 // Rules live in the file only; an environment variable that looks like one is a mistake.
 TEST(RoutingConfigTest, RulesAreNotEnvironmentKeys) {
-  EXPECT_EQ(ErrorFrom(WithDsn(""), {{"OUTBOX_RELAY_OUTBOX_ROUTES", "x"}}).key(),
-            "OUTBOX_RELAY_OUTBOX_ROUTES");
+  EXPECT_EQ(ErrorFrom(WithDsn(""), {{"OUTBOX_RELAY_OUTBOX_ROUTES", "x"}}).key(), "OUTBOX_RELAY_OUTBOX_ROUTES");
 }
 
 }  // namespace

@@ -25,8 +25,8 @@ TEST(SecretsTest, DsnValueNeverInMessages) {
 
 // Secret kafka values stay out of messages about other kafka properties.
 TEST(SecretsTest, KafkaSecretValuesNeverInMessages) {
-  const ConfigError error = ErrorFrom(kMinimal, {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "s3cr3t"},
-                                                 {"OUTBOX_RELAY_KAFKA_ACKS", "1"}});
+  const ConfigError error =
+      ErrorFrom(kMinimal, {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "s3cr3t"}, {"OUTBOX_RELAY_KAFKA_ACKS", "1"}});
   EXPECT_EQ(error.key(), "OUTBOX_RELAY_KAFKA_ACKS");
   EXPECT_THAT(error.what(), Not(HasSubstr("s3cr3t")));
 }
@@ -40,22 +40,20 @@ TEST(SecretsTest, MalformedYamlDoesNotQuoteDsn) {
 
 // A secret-looking kafka value in the wrong shape does not leak into the message.
 TEST(SecretsTest, KafkaSecretInBadShapeIsHidden) {
-  const ConfigError error =
-      ErrorFrom(WithDsn("kafka:\n  ssl.key.password:\n    - topsecretvalue\n"));
+  const ConfigError error = ErrorFrom(WithDsn("kafka:\n  ssl.key.password:\n    - topsecretvalue\n"));
   EXPECT_EQ(error.key(), "kafka.ssl.key.password");
   EXPECT_THAT(error.what(), Not(HasSubstr("topsecretvalue")));
 }
 
 // Values of ordinary keys are quoted in errors, so hiding is limited to secrets.
 TEST(SecretsTest, NonSecretValuesAreQuotedInErrors) {
-  EXPECT_THAT(ErrorFrom(WithDsn("kafka:\n  queue.buffering.max.messages: lots\n")).what(),
-              HasSubstr("\"lots\""));
+  EXPECT_THAT(ErrorFrom(WithDsn("kafka:\n  queue.buffering.max.messages: lots\n")).what(), HasSubstr("\"lots\""));
 }
 
 // An error on another key never echoes the DSN from the environment.
 TEST(SecretsTest, DsnFromEnvironmentNeverInMessages) {
-  const ConfigError error = ErrorFrom("", {{"OUTBOX_RELAY_SOURCE_DSN", "password=hunter2"},
-                                           {"OUTBOX_RELAY_SOURCE_SLOT", "Bad"}});
+  const ConfigError error =
+      ErrorFrom("", {{"OUTBOX_RELAY_SOURCE_DSN", "password=hunter2"}, {"OUTBOX_RELAY_SOURCE_SLOT", "Bad"}});
   EXPECT_EQ(error.key(), "OUTBOX_RELAY_SOURCE_SLOT");
   EXPECT_THAT(error.what(), Not(HasSubstr("hunter2")));
 }

@@ -14,10 +14,10 @@
 namespace outbox_relay::config {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using test_support::kMinimal;
 using test_support::WithDsn;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A SecretFileReader over an in-memory file system; missing paths fail like fopen does.
 SecretFileReader Files(std::map<std::string, std::string> files) {
@@ -28,8 +28,7 @@ SecretFileReader Files(std::map<std::string, std::string> files) {
   };
 }
 
-ConfigError ErrorWithFiles(const std::string& yaml, const Environment& env,
-                           const SecretFileReader& read_file) {
+ConfigError ErrorWithFiles(const std::string& yaml, const Environment& env, const SecretFileReader& read_file) {
   try {
     ParseConfig(yaml, env, read_file);
   } catch (const ConfigError& error) {
@@ -100,7 +99,8 @@ TEST(SecurityConfigTest, SecretAndItsFileTogetherIsAnError) {
   EXPECT_EQ(in_file.key(), "source.password_file");
   EXPECT_THAT(in_file.what(), HasSubstr("not both"));
   const ConfigError in_env = ErrorWithFiles(
-      kMinimal, {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "a"}, {"OUTBOX_RELAY_KAFKA_SASL_PASSWORD_FILE", "/s/pg"}}, files);
+      kMinimal, {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "a"}, {"OUTBOX_RELAY_KAFKA_SASL_PASSWORD_FILE", "/s/pg"}},
+      files);
   EXPECT_THAT(in_env.what(), HasSubstr("not both"));
 }
 
@@ -124,7 +124,8 @@ TEST(SecurityConfigTest, OversizedSecretFileIsAnError) {
 
 // A file holding only a line break is refused rather than taken as an empty password.
 TEST(SecurityConfigTest, EmptySecretFileIsAnError) {
-  const ConfigError error = ErrorWithFiles(WithDsn("  password_file: /s/empty\n"), {}, Files({{"/s/empty", "\n"}}));
+  const ConfigError error =
+      ErrorWithFiles(WithDsn("  password_file: /s/empty\n"), {}, Files({{"/s/empty", "\n"}}));
   EXPECT_EQ(error.key(), "source.password_file");
   EXPECT_THAT(error.what(), HasSubstr("is empty"));
 }
@@ -161,9 +162,10 @@ TEST(SecurityConfigTest, WhichKeysAreSecret) {
 // SecretValues lists every secret set, whether it came from the file, a file or the environment;
 // not the DSN, which messages may describe (its password is added by the relay, via libpq).
 TEST(SecurityConfigTest, SecretValuesListsEverySecret) {
-  const Config config = ParseConfig("source:\n  dsn: host=h\n  password: p1\n  sslpassword: p2\n"
-                                    "kafka:\n  bootstrap.servers: k:9092\n  sasl.username: user\n",
-                                    {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "p3"}});
+  const Config config = ParseConfig(
+      "source:\n  dsn: host=h\n  password: p1\n  sslpassword: p2\n"
+      "kafka:\n  bootstrap.servers: k:9092\n  sasl.username: user\n",
+      {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "p3"}});
   EXPECT_THAT(SecretValues(config), ::testing::UnorderedElementsAre("p1", "p2", "p3"));
 }
 

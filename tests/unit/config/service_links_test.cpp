@@ -22,18 +22,12 @@ using namespace outbox_relay::config::test_support;
 // pod of the namespace; they are recognised by name and value, ignored and listed.
 TEST(ServiceLinksTest, IgnoresKubernetesServiceLinks) {
   const Environment links = {
-      {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"},
-      {"OUTBOX_RELAY_SERVICE_PORT", "9742"},
-      {"OUTBOX_RELAY_SERVICE_PORT_HTTP", "9742"},
-      {"OUTBOX_RELAY_SERVICE_PORT_HTTP_METRICS", "9742"},
-      {"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:8080"},
-      {"OUTBOX_RELAY_PORT_8080_TCP", "tcp://10.0.0.1:8080"},
-      {"OUTBOX_RELAY_PORT_8080_TCP_PROTO", "tcp"},
-      {"OUTBOX_RELAY_PORT_8080_TCP_PORT", "8080"},
-      {"OUTBOX_RELAY_PORT_8080_TCP_ADDR", "10.0.0.1"},
-      {"OUTBOX_RELAY_PORT_53_UDP", "udp://[fd00::1]:53"},
-      {"OUTBOX_RELAY_METRICS_SERVICE_HOST", "fd00::2"},
-      {"OUTBOX_RELAY_METRICS_PORT_9742_SCTP_ADDR", "10.0.0.2"},
+      {"OUTBOX_RELAY_SERVICE_HOST", "10.0.0.1"},        {"OUTBOX_RELAY_SERVICE_PORT", "9742"},
+      {"OUTBOX_RELAY_SERVICE_PORT_HTTP", "9742"},       {"OUTBOX_RELAY_SERVICE_PORT_HTTP_METRICS", "9742"},
+      {"OUTBOX_RELAY_PORT", "tcp://10.0.0.1:8080"},     {"OUTBOX_RELAY_PORT_8080_TCP", "tcp://10.0.0.1:8080"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_PROTO", "tcp"},      {"OUTBOX_RELAY_PORT_8080_TCP_PORT", "8080"},
+      {"OUTBOX_RELAY_PORT_8080_TCP_ADDR", "10.0.0.1"},  {"OUTBOX_RELAY_PORT_53_UDP", "udp://[fd00::1]:53"},
+      {"OUTBOX_RELAY_METRICS_SERVICE_HOST", "fd00::2"}, {"OUTBOX_RELAY_METRICS_PORT_9742_SCTP_ADDR", "10.0.0.2"},
   };
   const Config config = ParseConfig(kMinimal, links);
   std::vector<std::string> expected;

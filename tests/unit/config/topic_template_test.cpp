@@ -103,9 +103,7 @@ TEST(TopicTemplateTest, RejectsIllegalStaticCharacter) {
 }
 
 // An empty template could never render a topic.
-TEST(TopicTemplateTest, RejectsEmptyTemplate) {
-  EXPECT_THAT(ErrorOf(""), HasSubstr("empty"));
-}
+TEST(TopicTemplateTest, RejectsEmptyTemplate) { EXPECT_THAT(ErrorOf(""), HasSubstr("empty")); }
 
 // ---- Rendered names Kafka would refuse -----------------------------------------------------------
 

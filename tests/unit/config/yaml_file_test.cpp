@@ -24,8 +24,8 @@ TEST(YamlFileTest, EmptySectionsKeepDefaults) {
 
 // A file that is only comments behaves like no file.
 TEST(YamlFileTest, CommentOnlyFileIsEmpty) {
-  const Config config = ParseConfig("# nothing here\n", {{"OUTBOX_RELAY_SOURCE_DSN", "x"},
-                                                         {"OUTBOX_RELAY_SINK_TYPE", "stdout"}});
+  const Config config =
+      ParseConfig("# nothing here\n", {{"OUTBOX_RELAY_SOURCE_DSN", "x"}, {"OUTBOX_RELAY_SINK_TYPE", "stdout"}});
   EXPECT_EQ(config.source.dsn, "x");
 }
 
@@ -48,8 +48,7 @@ TEST(YamlFileTest, RejectsUnknownTopLevelKey) {
 
 // Unknown keys two levels down are named with their whole path.
 TEST(YamlFileTest, RejectsUnknownKeyUnderColumns) {
-  EXPECT_EQ(ErrorFrom(WithDsn("outbox:\n  columns:\n    tenant: t\n")).key(),
-            "outbox.columns.tenant");
+  EXPECT_EQ(ErrorFrom(WithDsn("outbox:\n  columns:\n    tenant: t\n")).key(), "outbox.columns.tenant");
 }
 
 // A name far from every key gets no misleading suggestion.
@@ -93,14 +92,11 @@ TEST(YamlFileTest, RejectsNullValue) {
 
 // A sequence is not a valid kafka property value.
 TEST(YamlFileTest, RejectsSequenceKafkaValue) {
-  EXPECT_EQ(ErrorFrom(WithDsn("kafka:\n  bootstrap.servers: [a, b]\n")).key(),
-            "kafka.bootstrap.servers");
+  EXPECT_EQ(ErrorFrom(WithDsn("kafka:\n  bootstrap.servers: [a, b]\n")).key(), "kafka.bootstrap.servers");
 }
 
 // The top level must be a mapping.
-TEST(YamlFileTest, RejectsNonMappingTopLevel) {
-  EXPECT_EQ(ErrorFrom("- a\n- b\n").key(), "config");
-}
+TEST(YamlFileTest, RejectsNonMappingTopLevel) { EXPECT_EQ(ErrorFrom("- a\n- b\n").key(), "config"); }
 
 // ---- Kafka properties ---------------------------------------------------------------------------
 

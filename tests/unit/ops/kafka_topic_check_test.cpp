@@ -130,10 +130,11 @@ TEST(JudgeTopicTest, WriteDeniedFailsWithAclHint) {
                                kAutoCreateOn, Context());
   EXPECT_FALSE(line.ok);
   EXPECT_THAT(line.text, HasSubstr("exists, 3 partitions, but the relay may not write to it"));
-  EXPECT_EQ(line.hint,
-            "let the relay's principal describe and write it: kafka-acls --bootstrap-server "
-            "broker-1:9092,broker-2:9092 --add --allow-principal User:relay --operation Write --operation Describe "
-            "--topic events");
+  EXPECT_EQ(
+      line.hint,
+      "let the relay's principal describe and write it: kafka-acls --bootstrap-server "
+      "broker-1:9092,broker-2:9092 --add --allow-principal User:relay --operation Write --operation Describe "
+      "--topic events");
 }
 
 // Metadata refused for authorization (no Describe): FAIL with the same ACL hint.
@@ -142,21 +143,24 @@ TEST(JudgeTopicTest, DescribeDeniedFailsWithAclHint) {
                                kAutoCreateOn, Context());
   EXPECT_FALSE(line.ok);
   EXPECT_THAT(line.text, HasSubstr("may not describe it"));
-  EXPECT_THAT(line.hint, HasSubstr("--allow-principal User:relay --operation Write --operation Describe --topic events"));
+  EXPECT_THAT(line.hint,
+              HasSubstr("--allow-principal User:relay --operation Write --operation Describe --topic events"));
 }
 
 // The checkpoint topic is read back at start, so its ACL hint adds Read.
 TEST(JudgeTopicTest, CheckpointAclHintAddsRead) {
   const TopicToCheck checkpoint{"relay.checkpoints", TopicRole::kCheckpoint, {"exactly_once.checkpoint_topic"}};
-  const auto line = JudgeTopic(checkpoint, Existing(1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED), kAutoCreateOn,
-                               Context());
+  const auto line =
+      JudgeTopic(checkpoint, Existing(1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED), kAutoCreateOn, Context());
   EXPECT_FALSE(line.ok);
-  EXPECT_THAT(line.hint, HasSubstr("--operation Write --operation Describe --operation Read --topic relay.checkpoints"));
+  EXPECT_THAT(line.hint,
+              HasSubstr("--operation Write --operation Describe --operation Read --topic relay.checkpoints"));
 }
 
 // No answer to the probe, or an error that says nothing about permission: ok, "not verified".
 TEST(JudgeTopicTest, UnansweredProbeIsNotVerified) {
-  for (const auto& probe : {std::optional<rd_kafka_resp_err_t>(), std::optional(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)}) {
+  for (const auto& probe :
+       {std::optional<rd_kafka_resp_err_t>(), std::optional(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)}) {
     const auto line = JudgeTopic(Routing("events"), Existing(3, probe), kAutoCreateOn, Context());
     EXPECT_TRUE(line.ok);
     EXPECT_THAT(line.text, HasSubstr("write permission not verified"));
@@ -178,8 +182,9 @@ TEST(JudgeTopicTest, MissingTopicDependsOnAutoCreate) {
 
 // Unknown auto-create (broker configs not readable) is a FAIL saying why, and how to fix either way.
 TEST(JudgeTopicTest, MissingTopicWithUnknownAutoCreateFails) {
-  const auto line = JudgeTopic(Routing("events"), Missing(),
-                               {AutoCreate::kUnknown, "not permitted to describe the broker's configs"}, Context());
+  const auto line =
+      JudgeTopic(Routing("events"), Missing(),
+                 {AutoCreate::kUnknown, "not permitted to describe the broker's configs"}, Context());
   EXPECT_FALSE(line.ok);
   EXPECT_THAT(line.text, HasSubstr("unknown (not permitted to describe the broker's configs)"));
   EXPECT_THAT(line.hint, HasSubstr("kafka-topics"));
@@ -204,8 +209,8 @@ TEST(JudgeTopicTest, MissingDeadLetterTopicHintsOnePartition) {
 
 // Any other metadata error is a FAIL naming it.
 TEST(JudgeTopicTest, OtherMetadataErrorFails) {
-  const auto line =
-      JudgeTopic(Routing("events"), {RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0, std::nullopt}, kAutoCreateOn, Context());
+  const auto line = JudgeTopic(Routing("events"), {RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, 0, std::nullopt},
+                               kAutoCreateOn, Context());
   EXPECT_FALSE(line.ok);
   EXPECT_THAT(line.text, HasSubstr(rd_kafka_err2str(RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE)));
   EXPECT_THAT(line.hint, Not(HasSubstr("kafka-acls")));

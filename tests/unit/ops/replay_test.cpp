@@ -17,8 +17,8 @@ using ::testing::Not;
 std::string Literal(const std::string& text) { return "'" + text + "'"; }
 std::string Identifier(const std::string& text) { return "\"" + text + "\""; }
 
-const std::vector<std::string> kColumns = {"id", "aggregatetype", "aggregateid", "type", "payload",
-                                           "created_at", "created_lsn"};
+const std::vector<std::string> kColumns = {"id",      "aggregatetype", "aggregateid", "type",
+                                           "payload", "created_at",    "created_lsn"};
 
 TEST(ReplayBoundTest, LsnOrTimestamp) {
   EXPECT_EQ(ParseReplayBound("16/B374D848").kind, ReplayBound::Kind::kLsn);
@@ -35,7 +35,8 @@ TEST(ReplayQueryTest, LsnRangeIsHalfOpenAndInInsertOrder) {
   ReplayOptions options;
   options.from = ParseReplayBound("0/100");
   options.to = ParseReplayBound("0/200");
-  const std::string sql = ReplayQuery({"billing", "outbox"}, kColumns, "aggregatetype", options, Literal, Identifier);
+  const std::string sql =
+      ReplayQuery({"billing", "outbox"}, kColumns, "aggregatetype", options, Literal, Identifier);
   EXPECT_THAT(sql, HasSubstr("\"id\"::text, \"aggregatetype\"::text"));
   EXPECT_THAT(sql, HasSubstr("FROM \"billing\".\"outbox\""));
   EXPECT_THAT(sql, HasSubstr("created_lsn >= '0/100'::pg_lsn AND created_lsn < '0/200'::pg_lsn"));

@@ -32,7 +32,8 @@ TEST(SlotLookupTest, AnotherKindOfSlotIsToDropOrRename) {
   SlotRow wal2json = Usable();
   wal2json.plugin = "wal2json";
   ASSERT_TRUE(SlotUnusable(wal2json, "outbox_relay", "shop"));
-  EXPECT_EQ(SlotUnusable(wal2json, "outbox_relay", "shop")->problem, "uses plugin wal2json, the relay needs pgoutput");
+  EXPECT_EQ(SlotUnusable(wal2json, "outbox_relay", "shop")->problem,
+            "uses plugin wal2json, the relay needs pgoutput");
 }
 
 // A slot of another database names both databases.

@@ -23,14 +23,13 @@ using ::testing::IsEmpty;
 using ::testing::Optional;
 using ::testing::Pair;
 
-using config::EventFormat;
 using cloudevents_check::BinaryProblems;
 using cloudevents_check::StructuredProblems;
+using config::EventFormat;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr EventFormat kAllFormats[] = {EventFormat::kPayload, EventFormat::kEnvelope,
-                                       EventFormat::kCloudEventsBinary,
-                                       EventFormat::kCloudEventsStructured};
+                                       EventFormat::kCloudEventsBinary, EventFormat::kCloudEventsStructured};
 
 // jsonb output keeps this spacing; a parse-and-dump would print {"a":1,"b":[1,2]}.
 constexpr char kPayload[] = R"({"a": 1, "b": [1, 2]})";
@@ -97,9 +96,8 @@ TEST(EventEncoderTest, EveryFormatFramesWithRelayAndRowHeaders) {
     const Headers headers = Encode(Event(format)).headers;
     ASSERT_GE(headers.size(), 7u);
     EXPECT_THAT(Headers(headers.begin(), headers.begin() + 5),
-                ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"),
-                            Pair("aggregate_type", "Order"), Pair("commit_lsn", "16/B374D848"),
-                            Pair("source", "table:public.outbox")))
+                ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
+                            Pair("commit_lsn", "16/B374D848"), Pair("source", "table:public.outbox")))
         << static_cast<int>(format);
     EXPECT_THAT(Headers(headers.end() - 2, headers.end()), ElementsAre(Pair("trace", "abc"), Pair("n", "5")))
         << static_cast<int>(format);
@@ -200,11 +198,11 @@ TEST(EventEncoderTest, CloudEventsBinaryHeadersAndValue) {
   EXPECT_THAT(encoded.headers,
               ElementsAre(Pair("id", "42"), Pair("type", "OrderCreated"), Pair("aggregate_type", "Order"),
                           Pair("commit_lsn", "16/B374D848"), Pair("source", "table:public.outbox"),
-                          Pair("ce_specversion", "1.0"), Pair("ce_id", "42"),
-                          Pair("ce_source", "/public/outbox"), Pair("ce_type", "OrderCreated"),
-                          Pair("ce_subject", "order-7"), Pair("ce_time", "2024-05-01T12:34:56.789012Z"),
-                          Pair("content-type", "application/json"), Pair("ce_aggregatetype", "Order"),
-                          Pair("ce_commitlsn", "16/B374D848"), Pair("trace", "abc"), Pair("n", "5")));
+                          Pair("ce_specversion", "1.0"), Pair("ce_id", "42"), Pair("ce_source", "/public/outbox"),
+                          Pair("ce_type", "OrderCreated"), Pair("ce_subject", "order-7"),
+                          Pair("ce_time", "2024-05-01T12:34:56.789012Z"), Pair("content-type", "application/json"),
+                          Pair("ce_aggregatetype", "Order"), Pair("ce_commitlsn", "16/B374D848"),
+                          Pair("trace", "abc"), Pair("n", "5")));
 }
 
 // With no payload the record has no value (the binding's CloudEvent without data); without a
@@ -261,8 +259,7 @@ TEST(EventEncoderTest, CloudEventsStructuredEscapesAttributes) {
   EXPECT_EQ(parsed.at("id"), event.id);
   EXPECT_EQ(parsed.at("type"), event.type);
   EXPECT_EQ(parsed.at("subject"), event.aggregate_id);
-  EXPECT_THAT(Encode(event).value.value_or(""),
-              HasSubstr("\"id\":\"q\\\"\\n\xE2\x98\x83\",\"source\""));
+  EXPECT_THAT(Encode(event).value.value_or(""), HasSubstr("\"id\":\"q\\\"\\n\xE2\x98\x83\",\"source\""));
 }
 
 // ---- The CloudEvents rules ---------------------------------------------------------------------
@@ -286,8 +283,8 @@ TEST(EventEncoderTest, CloudEventsRecordsPassTheSpecChecks) {
 
 // The checker is not a rubber stamp: each broken structured CloudEvent is rejected for its fault.
 TEST(EventEncoderTest, CloudEventsCheckRejectsBrokenStructuredEvents) {
-  const auto valid = nlohmann::ordered_json::parse(
-      Encode(Event(EventFormat::kCloudEventsStructured)).value.value_or(""));
+  const auto valid =
+      nlohmann::ordered_json::parse(Encode(Event(EventFormat::kCloudEventsStructured)).value.value_or(""));
   ASSERT_THAT(StructuredProblems(valid.dump()), IsEmpty());
   auto broken = [&](auto change) {
     nlohmann::ordered_json event = valid;

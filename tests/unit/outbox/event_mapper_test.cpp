@@ -25,8 +25,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // A complete, publishable row; tests change the one value they are about.
 OutboxRowValues Row() {
-  return {"7", "Order", "order-1", "OrderCreated", R"({"total": 12})", R"({"trace": "abc"})",
-          {"order-1"}};
+  return {"7", "Order", "order-1", "OrderCreated", R"({"total": 12})", R"({"trace": "abc"})", {"order-1"}};
 }
 
 const EventOrigin kOutbox = EventOrigin::Table({"outbox", "outbox"});
@@ -63,7 +62,7 @@ config::OutboxConfig ConfigWithFormat(config::EventFormat format) {
 
 // Columns are found by name wherever the table puts them, among unrelated columns.
 TEST(OutboxRowLayoutTest, ResolvesColumnsInAnyOrder) {
-  const std::vector<std::string_view> columns = {"headers",     "created_at", "type", "payload",
+  const std::vector<std::string_view> columns = {"headers",     "created_at", "type",         "payload",
                                                  "aggregateid", "id",         "aggregatetype"};
   const OutboxRowLayout layout = OutboxRowLayout::Resolve(config::OutboxColumns{}, columns, {});
   EXPECT_EQ(layout.id, 5u);
@@ -163,8 +162,7 @@ TEST(EventMapperTest, HeaderValuesKeepStringsUnquoted) {
   OutboxRowValues row = Row();
   row.headers = R"({"a": "x", "b": true, "n": 5, "o": {"k": [1]}})";
   EXPECT_THAT(EventMapper(config::OutboxConfig{}).Map(row, kOutbox).headers,
-              ElementsAre(Pair("a", "x"), Pair("b", "true"), Pair("n", "5"),
-                          Pair("o", R"({"k":[1]})")));
+              ElementsAre(Pair("a", "x"), Pair("b", "true"), Pair("n", "5"), Pair("o", R"({"k":[1]})")));
 }
 
 // Headers that are JSON but not an object are a poison row.
@@ -181,8 +179,7 @@ TEST(EventMapperTest, NonObjectHeadersArePoison) {
 TEST(EventMapperTest, InvalidJsonHeadersArePoison) {
   OutboxRowValues row = Row();
   row.headers = R"({"a": )";
-  EXPECT_THAT(PoisonOf(EventMapper(config::OutboxConfig{}), row),
-              HasSubstr("headers column is not valid JSON"));
+  EXPECT_THAT(PoisonOf(EventMapper(config::OutboxConfig{}), row), HasSubstr("headers column is not valid JSON"));
 }
 
 // An empty or NULL aggregate id would give the event no key: poison.
@@ -289,12 +286,13 @@ TEST(EventMapperPoisonTest, ReasonPerKind) {
 TEST(EventMapperPoisonTest, TopicRuleEdges) {
   const EventMapper mapper(ConfigWithTopic("{aggregate_type}"));
   OutboxRowValues row = Row();
-  for (const std::string& good : {std::string("a"), std::string("..."), std::string("A-z_0.9"), std::string(249, 'x')}) {
+  for (const std::string& good :
+       {std::string("a"), std::string("..."), std::string("A-z_0.9"), std::string(249, 'x')}) {
     row.aggregate_type = good;
     EXPECT_EQ(mapper.Map(row, kOutbox).topic, good);
   }
   for (const std::string& bad : {std::string("."), std::string(".."), std::string(250, 'x'), std::string("a b"),
-                                std::string("caf\xc3\xa9"), std::string("a\0b", 3)}) {
+                                 std::string("caf\xc3\xa9"), std::string("a\0b", 3)}) {
     row.aggregate_type = bad;
     EXPECT_EQ(PoisonRowOf(mapper, row).reason, PoisonReason::kInvalidTopic) << bad;
   }
@@ -302,7 +300,7 @@ TEST(EventMapperPoisonTest, TopicRuleEdges) {
 
 // The formats that embed the payload in a JSON document refuse payload bytes that are not JSON.
 TEST(EventMapperPoisonTest, InvalidJsonPayloadForJsonEmbeddingFormats) {
-  const std::vector<std::string> not_json = {"{\"total\": 12", "hello", "{'a': 1}", "[1,]", "", "\xff\xfe",
+  const std::vector<std::string> not_json = {"{\"total\": 12",     "hello", "{'a': 1}", "[1,]", "", "\xff\xfe",
                                              "{\"a\": 1} trailing"};
   for (const auto format : {config::EventFormat::kEnvelope, config::EventFormat::kCloudEventsStructured}) {
     const EventMapper mapper(ConfigWithFormat(format));
@@ -328,7 +326,8 @@ TEST(EventMapperPoisonTest, PayloadBytesPassWhereNotEmbeddedOrKnownJson) {
   for (const auto format : {config::EventFormat::kPayload, config::EventFormat::kCloudEventsBinary}) {
     OutboxRowValues row = Row();
     row.payload = "not json";
-    EXPECT_EQ(EventMapper(ConfigWithFormat(format)).Map(row, kOutbox).payload, std::optional<std::string>("not json"));
+    EXPECT_EQ(EventMapper(ConfigWithFormat(format)).Map(row, kOutbox).payload,
+              std::optional<std::string>("not json"));
   }
   OutboxRowValues row = Row();
   row.payload = "not json";
@@ -396,8 +395,8 @@ TEST(EventMapperRoutingTest, MissingRuleKeyColumnNamesTheRule) {
     EXPECT_THAT(error.what(), HasSubstr("no column \"id\"; set outbox.routes[0].key"));
   }
   // The booking table is not subject to that rule, so the same shape is fine there.
-  const OutboxRowLayout layout = OutboxRowLayout::Resolve(
-      names, columns, mapper.KeyColumns(EventOrigin::Table({"booking", "outbox"})));
+  const OutboxRowLayout layout =
+      OutboxRowLayout::Resolve(names, columns, mapper.KeyColumns(EventOrigin::Table({"booking", "outbox"})));
   EXPECT_THAT(layout.keys, ElementsAre(std::nullopt, Optional(0u), Optional(0u)));
 }
 

@@ -50,8 +50,9 @@ TEST(PoisonReasonTest, CodesRoundTrip) {
 // The log line names table, row id, commit LSN and reason, in that order; NULL ids say so.
 TEST(PoisonRowTest, DescribeNamesTableIdLsnAndReason) {
   PoisonRow row = MissingKeyRow();
-  EXPECT_EQ(row.Describe(),
-            "table outbox.outbox, id 7f1c, commit LSN 16/B374D848, reason missing_key: aggregate id is NULL or empty");
+  EXPECT_EQ(
+      row.Describe(),
+      "table outbox.outbox, id 7f1c, commit LSN 16/B374D848, reason missing_key: aggregate id is NULL or empty");
   row.id.clear();
   row.source = "message:outbox";
   EXPECT_EQ(row.Describe(),
@@ -67,13 +68,13 @@ TEST(EncodeDeadLetterTest, ErrorHeadersFollowTheRecordsOwn) {
   EncodedEvent record;
   EncodeDeadLetter(row, record);
   EXPECT_EQ(record.value, std::optional<std::string_view>(R"({"total": 12})"));
-  EXPECT_THAT(record.headers,
-              ElementsAre(Pair("id", "7f1c"), Pair("trace", "abc"), Pair("__outbox_relay.errors.reason", "missing_key"),
-                          Pair("__outbox_relay.errors.message", "aggregate id is NULL or empty"),
-                          Pair("__outbox_relay.errors.source", "table:outbox.outbox"),
-                          Pair("__outbox_relay.errors.id", "7f1c"),
-                          Pair("__outbox_relay.errors.commit_lsn", "16/B374D848"),
-                          Pair("__outbox_relay.errors.topic", "outbox.event.Order")));
+  EXPECT_THAT(record.headers, ElementsAre(Pair("id", "7f1c"), Pair("trace", "abc"),
+                                          Pair("__outbox_relay.errors.reason", "missing_key"),
+                                          Pair("__outbox_relay.errors.message", "aggregate id is NULL or empty"),
+                                          Pair("__outbox_relay.errors.source", "table:outbox.outbox"),
+                                          Pair("__outbox_relay.errors.id", "7f1c"),
+                                          Pair("__outbox_relay.errors.commit_lsn", "16/B374D848"),
+                                          Pair("__outbox_relay.errors.topic", "outbox.event.Order")));
 }
 
 // A NULL payload is a record without value; reusing the record leaves nothing of the previous one.
@@ -89,8 +90,8 @@ TEST(EncodeDeadLetterTest, NullValueAndReuse) {
   EncodeDeadLetter(second, record);
   EXPECT_EQ(record.value, std::nullopt);
   ASSERT_EQ(record.headers.size(), 6u);
-  EXPECT_EQ(record.headers[0], (std::pair<std::string_view, std::string_view>("__outbox_relay.errors.reason",
-                                                                                "invalid_topic")));
+  EXPECT_EQ(record.headers[0],
+            (std::pair<std::string_view, std::string_view>("__outbox_relay.errors.reason", "invalid_topic")));
   EXPECT_EQ(record.headers[5].second, "outbox.event.Order Line");
 }
 

@@ -15,9 +15,9 @@
 namespace outbox_relay::pg {
 namespace {
 
+using ::outbox_relay::test::ByteBuilder;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using ::outbox_relay::test::ByteBuilder;
 
 constexpr std::uint64_t kFinalLsn = 0x0000'0016'B374'D848;
 constexpr std::uint64_t kEndLsn = 0x0000'0016'B374'D880;
@@ -31,9 +31,7 @@ std::string CommitBytes() {
   return ByteBuilder{}.Put8('C').Put8(0).Put64(kFinalLsn).Put64(kEndLsn).Put64(kCommitTime).Build();
 }
 
-std::string OriginBytes() {
-  return ByteBuilder{}.Put8('O').Put64(kFinalLsn).PutString("pg_16390").Build();
-}
+std::string OriginBytes() { return ByteBuilder{}.Put8('O').Put64(kFinalLsn).PutString("pg_16390").Build(); }
 
 std::string RelationBytes() {
   return ByteBuilder{}
@@ -43,9 +41,18 @@ std::string RelationBytes() {
       .PutString("outbox")
       .Put8('f')
       .Put16(3)
-      .Put8(1).PutString("id").Put32(20).Put32(0xFFFF'FFFF)          // bigint, typmod -1
-      .Put8(0).PutString("topic").Put32(1043).Put32(259)             // varchar(255)
-      .Put8(0).PutString("payload").Put32(3802).Put32(0xFFFF'FFFF)   // jsonb
+      .Put8(1)
+      .PutString("id")
+      .Put32(20)
+      .Put32(0xFFFF'FFFF)          // bigint, typmod -1
+      .Put8(0)
+      .PutString("topic")
+      .Put32(1043)
+      .Put32(259)             // varchar(255)
+      .Put8(0)
+      .PutString("payload")
+      .Put32(3802)
+      .Put32(0xFFFF'FFFF)   // jsonb
       .Build();
 }
 
@@ -61,8 +68,12 @@ std::string InsertBytes() {
       .Put16(4)
       .Put8('n')
       .Put8('u')
-      .Put8('t').Put32(5).PutBytes("hello")
-      .Put8('b').Put32(3).PutBytes(std::string_view("\x00\x01\xFF", 3))
+      .Put8('t')
+      .Put32(5)
+      .PutBytes("hello")
+      .Put8('b')
+      .Put32(3)
+      .PutBytes(std::string_view("\x00\x01\xFF", 3))
       .Build();
 }
 
@@ -82,9 +93,7 @@ ByteBuilder InsertHeader() { return std::move(ByteBuilder{}.Put8('I').Put32(1).P
 ByteBuilder RelationHeader() {
   return std::move(ByteBuilder{}.Put8('R').Put32(1).PutString("s").PutString("t").Put8('d'));
 }
-ByteBuilder MessageHeader() {
-  return std::move(ByteBuilder{}.Put8('M').Put8(0).Put64(1).PutString("p"));
-}
+ByteBuilder MessageHeader() { return std::move(ByteBuilder{}.Put8('M').Put8(0).Put64(1).PutString("p")); }
 
 struct Sample {
   std::string name;
@@ -167,8 +176,7 @@ TEST(PgOutputDecoderTest, DecodesRelationWithColumns) {
 // A pg_catalog relation arrives with an empty namespace, and a table may have no columns.
 TEST(PgOutputDecoderTest, DecodesRelationWithEmptyNamespaceAndNoColumns) {
   const std::string bytes =
-      ByteBuilder{}.Put8('R').Put32(1259).PutString("").PutString("pg_class").Put8('n').Put16(0)
-          .Build();
+      ByteBuilder{}.Put8('R').Put32(1259).PutString("").PutString("pg_class").Put8('n').Put16(0).Build();
   const auto message = std::get<RelationMessage>(DecodePgOutput(bytes));
   EXPECT_EQ(message.oid, 1259u);
   EXPECT_EQ(message.schema, "");
@@ -208,8 +216,7 @@ TEST(PgOutputDecoderTest, DecodesInsertWithTextAndBinaryValues) {
   EXPECT_EQ(message.values[3].kind, TupleValueKind::kBinary);
   EXPECT_EQ(message.values[3].data, std::string_view("\x00\x01\xFF", 3));
 
-  const std::string empty_text =
-      ByteBuilder{}.Put8('I').Put32(7).Put8('N').Put16(1).Put8('t').Put32(0).Build();
+  const std::string empty_text = ByteBuilder{}.Put8('I').Put32(7).Put8('N').Put16(1).Put8('t').Put32(0).Build();
   const auto empty = std::get<InsertMessage>(DecodePgOutput(empty_text));
   ASSERT_EQ(empty.values.size(), 1u);
   EXPECT_EQ(empty.values[0].kind, TupleValueKind::kText);
@@ -248,8 +255,7 @@ TEST(PgOutputDecoderTest, DecodesNonTransactionalLogicalMessage) {
 TEST(PgOutputDecoderTest, IgnoresUpdateDeleteAndTruncate) {
   for (const char tag : {'U', 'D', 'T'}) {
     SCOPED_TRACE(std::string(1, tag));
-    const std::string with_body =
-        ByteBuilder{}.Put8(tag).Put32(16'390).PutBytes("anything").Build();
+    const std::string with_body = ByteBuilder{}.Put8(tag).Put32(16'390).PutBytes("anything").Build();
     EXPECT_EQ(std::get<IgnoredMessage>(DecodePgOutput(with_body)).tag, tag);
     const std::string tag_only(1, tag);
     EXPECT_EQ(std::get<IgnoredMessage>(DecodePgOutput(tag_only)).tag, tag);
@@ -277,13 +283,13 @@ TEST(PgOutputDecoderTest, RejectsEveryTruncationOfEveryMessageType) {
     for (std::size_t length = 0; length < sample.bytes.size(); ++length) {
       SCOPED_TRACE(sample.name + " truncated to " + std::to_string(length) + " bytes");
       // A fresh buffer of exactly `length` bytes, so ASan catches any read past its end.
-      const std::vector<char> prefix(sample.bytes.begin(), sample.bytes.begin() + static_cast<std::ptrdiff_t>(length));
+      const std::vector<char> prefix(sample.bytes.begin(),
+                                     sample.bytes.begin() + static_cast<std::ptrdiff_t>(length));
       try {
         DecodePgOutput(std::string_view(prefix.data(), prefix.size()));
         ADD_FAILURE() << "decoded a truncated message";
       } catch (const DecodeError& error) {
-        const std::string expected_context =
-            length == 0 ? "pgoutput: " : "pgoutput " + sample.name + ": ";
+        const std::string expected_context = length == 0 ? "pgoutput: " : "pgoutput " + sample.name + ": ";
         EXPECT_THAT(error.what(), StartsWith(expected_context));
       }
     }
@@ -294,8 +300,7 @@ TEST(PgOutputDecoderTest, RejectsEveryTruncationOfEveryMessageType) {
 TEST(PgOutputDecoderTest, RejectsTrailingBytesAfterEveryMessageType) {
   for (const Sample& sample : DecodedSamples()) {
     SCOPED_TRACE(sample.name);
-    ExpectDecodeError(sample.bytes + "x",
-                      "pgoutput " + sample.name + ": 1 trailing byte after the message");
+    ExpectDecodeError(sample.bytes + "x", "pgoutput " + sample.name + ": 1 trailing byte after the message");
     ExpectDecodeError(sample.bytes + std::string(3, '\0'), "3 trailing bytes");
   }
 }
@@ -309,7 +314,9 @@ TEST(PgOutputDecoderTest, TruncationErrorNamesMessageTypeAndField) {
                                 .Put16(3)
                                 .Put8('n')
                                 .Put8('u')
-                                .Put8('t').Put32(120).PutBytes("{\"id\":")
+                                .Put8('t')
+                                .Put32(120)
+                                .PutBytes("{\"id\":")
                                 .Build();
   try {
     DecodePgOutput(bytes);
@@ -341,8 +348,7 @@ TEST(PgOutputDecoderTest, RejectsHugeDeclaredLengths) {
   // 32767 columns declared, one present: fails on the second without reserving for all.
   ExpectDecodeError(InsertHeader().Put16(0x7FFF).Put8('n').Build(),
                     "pgoutput Insert: truncated kind of tuple value 1 (need 1 byte, 0 left)");
-  ExpectDecodeError(RelationHeader().Put16(0x7FFF).Build(),
-                    "pgoutput Relation: truncated flags of column 0");
+  ExpectDecodeError(RelationHeader().Put16(0x7FFF).Build(), "pgoutput Relation: truncated flags of column 0");
 }
 
 // Lengths and counts are signed on the wire; negative ones are malformed input.
@@ -351,10 +357,8 @@ TEST(PgOutputDecoderTest, RejectsNegativeLengthsAndCounts) {
                     "pgoutput Insert: negative length of tuple value 0 (-1)");
   ExpectDecodeError(MessageHeader().Put32(0x8000'0000).Build(),
                     "pgoutput Message: negative content length (-2147483648)");
-  ExpectDecodeError(InsertHeader().Put16(0xFFFF).Build(),
-                    "pgoutput Insert: negative tuple column count (-1)");
-  ExpectDecodeError(RelationHeader().Put16(0x8000).Build(),
-                    "pgoutput Relation: negative column count (-32768)");
+  ExpectDecodeError(InsertHeader().Put16(0xFFFF).Build(), "pgoutput Insert: negative tuple column count (-1)");
+  ExpectDecodeError(RelationHeader().Put16(0x8000).Build(), "pgoutput Relation: negative column count (-32768)");
 }
 
 // A tuple value kind other than n/u/t/b leaves the rest unparseable, so it is an error.

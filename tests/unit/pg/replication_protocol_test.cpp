@@ -26,13 +26,7 @@ constexpr std::uint64_t kWalEnd = 0x0000'0016'B374'D900;
 constexpr std::int64_t kSendTime = 757'382'400'000'001;  // 2024-01-01 00:00:00.000001 UTC
 
 std::string XLogDataBytes(std::string_view payload) {
-  return ByteBuilder{}
-      .Put8('w')
-      .Put64(kWalStart)
-      .Put64(kWalEnd)
-      .Put64(kSendTime)
-      .PutBytes(payload)
-      .Build();
+  return ByteBuilder{}.Put8('w').Put64(kWalStart).Put64(kWalEnd).Put64(kSendTime).PutBytes(payload).Build();
 }
 
 std::string KeepaliveBytes(std::uint8_t reply) {
@@ -48,9 +42,7 @@ void ExpectDecodeError(std::string_view bytes, std::string_view expected_substri
   }
 }
 
-std::chrono::system_clock::time_point Utc(std::chrono::year_month_day day) {
-  return std::chrono::sys_days(day);
-}
+std::chrono::system_clock::time_point Utc(std::chrono::year_month_day day) { return std::chrono::sys_days(day); }
 
 // XLogData's header fields are decoded and the rest is the payload, viewed in place.
 TEST(ReplicationProtocolTest, DecodesXLogData) {
@@ -100,13 +92,13 @@ TEST(ReplicationProtocolTest, RejectsEveryTruncation) {
     for (std::size_t length = 0; length < sample.bytes.size(); ++length) {
       SCOPED_TRACE(sample.context + "truncated to " + std::to_string(length) + " bytes");
       // A fresh buffer of exactly `length` bytes, so ASan catches any read past its end.
-      const std::vector<char> prefix(sample.bytes.begin(), sample.bytes.begin() + static_cast<std::ptrdiff_t>(length));
+      const std::vector<char> prefix(sample.bytes.begin(),
+                                     sample.bytes.begin() + static_cast<std::ptrdiff_t>(length));
       try {
         DecodeServerCopyData(std::string_view(prefix.data(), prefix.size()));
         ADD_FAILURE() << "decoded a truncated message";
       } catch (const DecodeError& error) {
-        const std::string expected_context =
-            length == 0 ? "replication CopyData: " : sample.context;
+        const std::string expected_context = length == 0 ? "replication CopyData: " : sample.context;
         EXPECT_THAT(error.what(), StartsWith(expected_context));
       }
     }
@@ -123,15 +115,13 @@ TEST(ReplicationProtocolTest, TruncationErrorNamesMessageAndField) {
 
 // A keepalive has a fixed size; anything after it is malformed.
 TEST(ReplicationProtocolTest, RejectsTrailingBytesAfterKeepalive) {
-  ExpectDecodeError(KeepaliveBytes(0) + "x",
-                    "replication keepalive: 1 trailing byte after the message");
+  ExpectDecodeError(KeepaliveBytes(0) + "x", "replication keepalive: 1 trailing byte after the message");
 }
 
 // Empty input and tags other than 'w' and 'k' are errors.
 TEST(ReplicationProtocolTest, RejectsEmptyInputAndUnknownTag) {
   ExpectDecodeError("", "replication CopyData: truncated message tag (need 1 byte, 0 left)");
-  ExpectDecodeError(ByteBuilder{}.Put8('r').Put64(1).Build(),
-                    "replication CopyData: unknown message tag 'r'");
+  ExpectDecodeError(ByteBuilder{}.Put8('r').Put64(1).Build(), "replication CopyData: unknown message tag 'r'");
   ExpectDecodeError(std::string(1, '\x01'), "unknown message tag 0x01");
 }
 
@@ -154,8 +144,7 @@ TEST(ReplicationProtocolTest, EncodesStandbyStatusByteExact) {
 // Without a reply request the last byte is zero.
 TEST(ReplicationProtocolTest, EncodesStandbyStatusWithoutReplyRequest) {
   const auto encoded = EncodeStandbyStatus(Lsn(1), Lsn(2), Lsn(3), 4, false);
-  const std::string expected =
-      ByteBuilder{}.Put8('r').Put64(1).Put64(2).Put64(3).Put64(4).Put8(0).Build();
+  const std::string expected = ByteBuilder{}.Put8('r').Put64(1).Put64(2).Put64(3).Put64(4).Put8(0).Build();
   EXPECT_EQ(std::string(encoded.begin(), encoded.end()), expected);
 }
 
@@ -182,8 +171,8 @@ TEST(PgTimestampTest, RoundTripsAcrossBothEpochs) {
   EXPECT_EQ(ToPgTimestamp(Utc(year{2000} / January / 1) - 1us), -1);
   EXPECT_EQ(ToPgTimestamp(Utc(year{1970} / January / 1)), -946'684'800'000'000);
   for (const PgTimestamp timestamp :
-       {PgTimestamp{-5'000'000'000'000'001}, PgTimestamp{-946'684'800'000'001}, PgTimestamp{-1},
-        PgTimestamp{0}, PgTimestamp{1}, kSendTime, PgTimestamp{4'000'000'000'000'000}}) {
+       {PgTimestamp{-5'000'000'000'000'001}, PgTimestamp{-946'684'800'000'001}, PgTimestamp{-1}, PgTimestamp{0},
+        PgTimestamp{1}, kSendTime, PgTimestamp{4'000'000'000'000'000}}) {
     EXPECT_EQ(ToPgTimestamp(FromPgTimestamp(timestamp)), timestamp);
   }
   const auto now = time_point_cast<microseconds>(system_clock::now());

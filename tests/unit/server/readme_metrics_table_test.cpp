@@ -44,7 +44,8 @@ std::map<std::string, Family> Registered() {
     if (brace == std::string::npos) continue;
     std::string family = line.substr(0, brace);
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
-      if (!families.contains(family) && family.ends_with(suffix)) family.resize(family.size() - std::string(suffix).size());
+      if (!families.contains(family) && family.ends_with(suffix))
+        family.resize(family.size() - std::string(suffix).size());
     }
     const std::string labels = line.substr(brace + 1, line.find('}') - brace - 1);
     for (std::size_t start = 0; start < labels.size();) {

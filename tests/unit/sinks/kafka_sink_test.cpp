@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "base/c_handle.hpp"
 #include "config/config.hpp"
@@ -48,12 +48,11 @@ struct ConsumedRecord {
 };
 
 // The first `count` records of partition 0 of `topic`, or fewer if they do not come within 10 s.
-std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::string& topic,
-                                    std::size_t count) {
+std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::string& topic, std::size_t count) {
   KafkaConfHandle conf(rd_kafka_conf_new());
   std::array<char, 512> error{};
-  for (const auto& [key, value] : {std::pair{"bootstrap.servers", bootstraps.c_str()},
-                                   std::pair{"group.id", "kafka-sink-test"}}) {
+  for (const auto& [key, value] :
+       {std::pair{"bootstrap.servers", bootstraps.c_str()}, std::pair{"group.id", "kafka-sink-test"}}) {
     if (rd_kafka_conf_set(conf.get(), key, value, error.data(), error.size()) != RD_KAFKA_CONF_OK) {
       throw std::runtime_error(error.data());
     }
@@ -82,9 +81,8 @@ std::vector<ConsumedRecord> Consume(const std::string& bootstraps, const std::st
       const char* name = nullptr;
       const void* value = nullptr;
       std::size_t size = 0;
-      for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-                              RD_KAFKA_RESP_ERR_NO_ERROR;
-           ++i) {
+      for (std::size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
         record.headers.emplace_back(name, std::string(static_cast<const char*>(value), size));
       }
     }
@@ -165,7 +163,8 @@ TEST_F(KafkaSinkTest, ProducesTheEncodedRecordForEveryFormat) {
     outbox::EncodeEvent(events[i], expected);
     EXPECT_EQ(records[i].key, events[i].key) << i;
     EXPECT_EQ(records[i].value, expected.value) << i;
-    EXPECT_EQ(records[i].headers, decltype(records[i].headers)(expected.headers.begin(), expected.headers.end())) << i;
+    EXPECT_EQ(records[i].headers, decltype(records[i].headers)(expected.headers.begin(), expected.headers.end()))
+        << i;
   }
   EXPECT_EQ(records.back().value, std::nullopt);
 }

@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "outbox/outbox_event.hpp"
 #include "tests/unit/sinks/kafka_mock_cluster.hpp"
@@ -235,8 +235,7 @@ TEST_F(KafkaSinkTransactionsTest, AbortableErrorDuringCommitAbortsAndProducerIsR
   // Refused partitions are never produced to, so neither the events nor the checkpoint reach
   // the log; plenty of errors, cleared afterwards, cover however librdkafka batches the requests.
   std::vector<rd_kafka_resp_err_t> errors(50, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-  rd_kafka_mock_push_request_errors_array(cluster_.get(), kAddPartitionsToTxnApiKey, errors.size(),
-                                          errors.data());
+  rd_kafka_mock_push_request_errors_array(cluster_.get(), kAddPartitionsToTxnApiKey, errors.size(), errors.data());
   sink->BeginTransaction();
   sink->Publish(Event(1), 1);
   const std::optional<std::string> aborted = Run(sink->CommitTransaction("0/21"));
@@ -268,10 +267,9 @@ TEST_F(KafkaSinkTransactionsTest, CommitSurvivesCoordinatorLoss) {
   sink->Publish(Event(1), 1);
   ASSERT_TRUE(RunUntil([&] { return !reports_.empty(); }));
 
-  rd_kafka_mock_broker_push_request_error_rtts(cluster_.get(), 2, kEndTxnApiKey, 3,
-                                               RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, 0,
-                                               RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 0,
-                                               RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, 0);
+  rd_kafka_mock_broker_push_request_error_rtts(
+      cluster_.get(), 2, kEndTxnApiKey, 3, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE, 0,
+      RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 0, RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, 0);
   rd_kafka_mock_coordinator_set(cluster_.get(), "transaction", kTransactionalId, 2);
 
   EXPECT_EQ(Run(sink->CommitTransaction("0/30")), std::nullopt);

@@ -21,7 +21,8 @@ TEST(ReadmeProducerSettingsTest, KafkaRowNamesEverySetting) {
   ASSERT_FALSE(row.empty()) << "README.md's configuration table has no kafka.* row";
   const auto spans = test_support::CodeSpans(row);
   for (const auto& [property, value] : ProducerDefaults()) {
-    EXPECT_THAT(spans, ::testing::Contains(property + ": " + value)) << "README.md's kafka.* row lacks " << property;
+    EXPECT_THAT(spans, ::testing::Contains(property + ": " + value))
+        << "README.md's kafka.* row lacks " << property;
   }
   for (const char* transactional : {"transactional.id", "transaction.timeout.ms", "message.timeout.ms"}) {
     EXPECT_THAT(spans, ::testing::Contains(transactional));

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
@@ -207,8 +207,8 @@ TEST_F(StdoutSinkTest, ReportCarriesKeyPlusValueSize) {
   sink_.Publish(event, 6);
   io_.run();
   ASSERT_THAT(reports_, SizeIs(2));
-  EXPECT_EQ(reports_[0].bytes, std::string("customer-3").size() +
-                                   std::string(R"({"total": 12, "items": ["a"]})").size());
+  EXPECT_EQ(reports_[0].bytes,
+            std::string("customer-3").size() + std::string(R"({"total": 12, "items": ["a"]})").size());
   EXPECT_TRUE(reports_[0].delivered());
   EXPECT_EQ(reports_[1].bytes, std::string("customer-3").size());
 }
@@ -222,8 +222,8 @@ TEST(StdoutSinkWriteErrorTest, FailedWriteIsReportedAsError) {
   boost::asio::io_context io;
   StdoutSink sink(io, read_only.get());
   std::vector<DeliveryReport> reports;
-  sink.SetHandlers({[&reports](const DeliveryReport& report) { reports.push_back(report); },
-                    [](const std::string&) {}});
+  sink.SetHandlers(
+      {[&reports](const DeliveryReport& report) { reports.push_back(report); }, [](const std::string&) {}});
   sink.Publish(Event(), 3);
   EXPECT_THAT(reports, IsEmpty());
   io.run();
