@@ -24,6 +24,7 @@
 #include "relay/app/command_line.hpp"
 #include "relay/server/http_server.hpp"
 #include "relay/server/metrics.hpp"
+#include "relay/pipeline/pg_change_source.hpp"
 #include "relay/pipeline/relay.hpp"
 #include "relay/ops/replay.hpp"
 #include "relay/ops/slot_monitor.hpp"
@@ -126,7 +127,9 @@ int Run(const std::string& config_path) {
   if (!Load(config_path, io, config, sink)) return base::kExitConfig;
 
   server::RelayMetrics metrics;
-  pipeline::Relay relay(io, config, std::move(sink), [&] { return MakeSink(io, config); }, metrics);
+  pipeline::SteadyClock clock(io);
+  pipeline::Relay relay(io, config, std::make_unique<pipeline::PgChangeSource>(io, config), clock, std::move(sink),
+                        [&] { return MakeSink(io, config); }, metrics);
   ops::SlotMonitor monitor(io, config, metrics, [&](const std::string& reason) { relay.FailFatal(reason); });
   std::unique_ptr<server::HttpServer> http;
   try {

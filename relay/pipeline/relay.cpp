@@ -13,7 +13,6 @@
 #include "base/logging.hpp"
 #include "relay/pg/pgoutput.hpp"
 #include "relay/pg/replication_protocol.hpp"
-#include "relay/pg/source_privileges.hpp"
 #include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::pipeline {
@@ -22,7 +21,6 @@ namespace {
 
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
-using Clock = std::chrono::steady_clock;
 
 spdlog::logger& Log() { return base::Logger("relay"); }
 
@@ -59,25 +57,32 @@ class RetryFromWatermark : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-awaitable<void> SleepUntil(boost::asio::steady_timer& timer, Clock::time_point deadline) {
-  timer.expires_at(deadline);
-  boost::system::error_code ignored;  // cancellation is the wake-up signal
-  co_await timer.async_wait(boost::asio::redirect_error(use_awaitable, ignored));
+// The source's failures as the exceptions the loop below still handles.
+template <typename T>
+T TakeOrThrow(base::Result<T> result) {
+  if (!result) throw pg::ReplicationError(result.error().message, result.error().retryable());
+  return std::move(result).value();
+}
+
+void TakeOrThrow(base::Result<void> result) {
+  if (!result) throw pg::ReplicationError(result.error().message, result.error().retryable());
 }
 
 }  // namespace
 
-Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
-             SinkFactory new_sink, server::RelayMetrics& metrics)
+Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<ChangeSource> source,
+             Clock& clock, std::unique_ptr<sinks::Sink> sink, SinkFactory new_sink, server::RelayMetrics& metrics)
     : io_(io),
       config_(config),
       new_sink_(std::move(new_sink)),
       metrics_(metrics),
-      stream_(io, config.source),
+      stream_(std::move(source)),
+      clock_(clock),
       assembler_(config.outbox),
-      progress_(io),
-      status_wakeup_(io),
-      stop_timer_(io) {
+      progress_(clock.MakeTimer()),
+      status_wakeup_(clock.MakeTimer()),
+      stop_timer_(clock.MakeTimer()),
+      last_progress_(clock.Now()) {
   InstallSink(std::move(sink));
   tracker_.SetOnConfirmable([this](Lsn, PgTimestamp commit_time) { OnConfirmable(commit_time); });
 }
@@ -98,8 +103,8 @@ void Relay::OnSinkBroken(const std::string& reason) {
   if (sink_broken_ || fatal_) return;
   sink_broken_ = reason;
   // The read or the wait in progress ends, and Stream or Run meets sink_broken_.
-  stream_.CancelRead();
-  progress_.cancel();
+  stream_->CancelRead();
+  progress_->Cancel();
 }
 
 bool Relay::ReplaceSink() {
@@ -131,8 +136,8 @@ void Relay::OnUndelivered(const std::string& error) {
   metrics_.DeliveryErrors("delivery").Increment();
   if (undelivered_) return;
   undelivered_ = error;
-  stream_.CancelRead();
-  progress_.cancel();
+  stream_->CancelRead();
+  progress_->Cancel();
 }
 
 void Relay::ThrowIfKafkaFailed() const {
@@ -146,25 +151,22 @@ void Relay::ThrowIfKafkaFailed() const {
 void Relay::Stop() {
   if (stopping_) return;
   stopping_ = true;
-  stop_deadline_ = Clock::now() + config_.shutdown.timeout;
+  stop_deadline_ = clock_.Now() + config_.shutdown.timeout;
   // A transaction cut in half would be re-sent whole after the restart: read on to its commit
   // (within shutdown.timeout) unless the relay is failing.
   if (tracker_.TransactionOpen() && !fatal_) {
     Log().info("stopping after the transaction being received; draining {} in-flight events", in_flight_events_);
     // A read already waiting does not see the new deadline; end it there.
-    stop_timer_.expires_at(stop_deadline_);
-    stop_timer_.async_wait([this](const boost::system::error_code& error) {
-      if (!error) stream_.CancelRead();
-    });
+    boost::asio::co_spawn(io_, EndReadAtStopDeadline(), boost::asio::detached);
   } else {
     Log().info("stopping: no more reading, draining {} in-flight events", in_flight_events_);
-    stream_.CancelRead();
+    stream_->CancelRead();
   }
-  progress_.cancel();
+  progress_->Cancel();
 }
 
 bool Relay::StopReading() const {
-  return stopping_ && (fatal_ || !tracker_.TransactionOpen() || Clock::now() >= stop_deadline_);
+  return stopping_ && (fatal_ || !tracker_.TransactionOpen() || clock_.Now() >= stop_deadline_);
 }
 
 void Relay::FailFatal(const std::string& reason) {
@@ -183,8 +185,8 @@ bool Relay::AtCapacity() const {
 void Relay::OnDelivery(const sinks::DeliveryReport& report) {
   --in_flight_events_;
   in_flight_bytes_ -= std::min(in_flight_bytes_, report.bytes);
-  progress_.cancel();
-  if (in_flight_events_ == 0) last_progress_ = Clock::now();
+  progress_->Cancel();
+  if (in_flight_events_ == 0) last_progress_ = clock_.Now();
   // Reports arrive on the io_context outside the stream's try block: failures end here.
   try {
     if (transactional_ != nullptr) {
@@ -263,9 +265,9 @@ void Relay::OnDirectDelivery(const sinks::DeliveryReport& report) {
 }
 
 void Relay::OnConfirmable(PgTimestamp commit_time) {
-  last_progress_ = Clock::now();
+  last_progress_ = clock_.Now();
   if (commit_time == 0) return;
-  const double age = pg::SecondsSince(commit_time, std::chrono::system_clock::now());
+  const double age = pg::SecondsSince(commit_time, clock_.WallNow());
   metrics_.commit_to_ack_seconds.Observe(age);
   metrics_.lag_seconds.Set(age);
 }
@@ -279,7 +281,7 @@ void Relay::RefreshGauges() {
 Relay::Readiness Relay::CheckReadiness() {
   Readiness readiness;
   const bool pending = in_flight_events_ > 0 || batch_.open;
-  const auto silent = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_progress_);
+  const auto silent = std::chrono::duration_cast<std::chrono::seconds>(clock_.Now() - last_progress_);
   if (standing_by_) {
     readiness.reason = "standby: replication slot " + config_.source.slot + " is held by another relay";
   } else if (!streaming_) {
@@ -302,14 +304,18 @@ Relay::Readiness Relay::CheckReadiness() {
 void Relay::ConfirmSoon() {
   // Each confirmation sooner is a transaction fewer re-sent after a crash; the gap keeps a
   // busy stream from sending a status update per commit.
-  if (Clock::now() - last_status_ >= kMinStatusGap) status_wakeup_.cancel();
+  if (clock_.Now() - last_status_ >= kMinStatusGap) status_wakeup_->Cancel();
 }
 
-awaitable<void> Relay::WaitForProgress(Clock::time_point deadline) { co_await SleepUntil(progress_, deadline); }
+awaitable<void> Relay::WaitForProgress(Clock::TimePoint deadline) { co_await progress_->WaitUntil(deadline); }
 
-awaitable<bool> Relay::Drain(Clock::time_point deadline) {
+awaitable<void> Relay::EndReadAtStopDeadline() {
+  if (co_await stop_timer_->WaitUntil(stop_deadline_)) stream_->CancelRead();
+}
+
+awaitable<bool> Relay::Drain(Clock::TimePoint deadline) {
   // A broken sink sends no more reports.
-  while (in_flight_events_ > 0 && !fatal_ && !sink_broken_ && Clock::now() < deadline) {
+  while (in_flight_events_ > 0 && !fatal_ && !sink_broken_ && clock_.Now() < deadline) {
     co_await WaitForProgress(deadline);
   }
   co_return in_flight_events_ == 0;
@@ -322,11 +328,13 @@ awaitable<int> Relay::Run() {
     std::optional<pg::ReplicationError> lost;
     std::string retry_reason;
     try {
-      co_await pg::RequireSourcePrivileges(io_, config_);
-      co_await stream_.Connect();
-      tracker_.RaiseTo(co_await stream_.EnsureSlot());
+      TakeOrThrow(co_await stream_->Connect());
+      tracker_.RaiseTo(TakeOrThrow(co_await stream_->EnsureSlot()));
       assembler_.Reset();
-      co_await stream_.Start(tracker_.Watermark());
+      const auto started = TakeOrThrow(co_await stream_->Start(tracker_.Watermark()));
+      if (started.slot_held_elsewhere) {
+        throw pg::ReplicationError(*started.slot_held_elsewhere, true, std::string(pg::sqlstate::kObjectInUse));
+      }
       // Status updates first: claiming the transactional id may take longer than the server's
       // wal_sender_timeout.
       boost::asio::co_spawn(io_, SendStatusUpdates(++connection_), boost::asio::detached);
@@ -366,7 +374,7 @@ awaitable<int> Relay::Run() {
     const bool slot_in_use = lost->sqlstate() == pg::sqlstate::kObjectInUse;
     if (!slot_in_use) metrics_.reconnects.Increment();
     ++connection_;
-    stream_.Close();
+    stream_->Close();
     if (!lost->retryable()) {
       FailFatal(lost->what());
       break;
@@ -387,7 +395,7 @@ awaitable<int> Relay::Run() {
                  half_takeover.count() / 2, half_takeover.count(), config_.ha.takeover.count());
     }
     standing_by_ = slot_in_use;
-    co_await Drain(Clock::time_point::max());
+    co_await Drain(Clock::TimePoint::max());
     if (fatal_ || stopping_) break;
     if (batch_.open && !sink_broken_) {
       try {
@@ -404,7 +412,7 @@ awaitable<int> Relay::Run() {
     tracker_.Rewind();
     // Reports of the aborted transaction that arrived after its commit attempt began.
     batch_ = Batch{};
-    co_await SleepUntil(progress_, Clock::now() + delay);
+    co_await progress_->WaitUntil(clock_.Now() + delay);
     if (!slot_in_use) backoff = std::min(backoff * 2, config_.source.reconnect_backoff_max);
   }
   co_await ConfirmAndClose();
@@ -413,9 +421,9 @@ awaitable<int> Relay::Run() {
 
 awaitable<void> Relay::ConfirmAndClose() {
   ++connection_;
-  status_wakeup_.cancel();
+  status_wakeup_->Cancel();
   if (!fatal_) {
-    const auto deadline = Clock::now() + config_.shutdown.timeout;
+    const auto deadline = clock_.Now() + config_.shutdown.timeout;
     if (!co_await Drain(deadline)) {
       Log().warn("shutdown.timeout reached with {} events unconfirmed; they will be re-sent on restart",
                  in_flight_events_);
@@ -433,29 +441,29 @@ awaitable<void> Relay::ConfirmAndClose() {
       Log().warn("open Kafka transaction not committed at shutdown: {}", error.what());
     }
   }
-  if (stream_.IsOpen()) {
+  if (stream_->IsOpen()) {
     try {
-      co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+      TakeOrThrow(co_await stream_->SendStatus(received_, tracker_.Watermark()));
       // Closing with unread data resets the connection, and the server may then drop the
       // status update just sent; ending COPY first lets it read everything in order.
-      co_await stream_.Finish();
+      TakeOrThrow(co_await stream_->Finish());
       Log().info("confirmed {} to slot {}", tracker_.Watermark().ToString(), config_.source.slot);
     } catch (const pg::ReplicationError& error) {
       Log().warn("final confirmation not sent: {}", error.what());
     }
   }
-  stream_.Close();
+  stream_->Close();
 }
 
 awaitable<void> Relay::Stream() {
   for (;;) {
     while (AtCapacity() && !StopReading()) {
       ThrowIfKafkaFailed();
-      co_await WaitForProgress(Clock::now() + std::chrono::seconds(1));
+      co_await WaitForProgress(clock_.Now() + std::chrono::seconds(1));
     }
     if (StopReading()) co_return;
     ThrowIfKafkaFailed();
-    auto data = co_await stream_.Read(stopping_ ? stop_deadline_ : BatchDeadline());
+    auto data = TakeOrThrow(co_await stream_->Read(stopping_ ? stop_deadline_ : BatchDeadline()));
     if (StopReading()) co_return;
     ThrowIfKafkaFailed();
     if (data) Handle(*data);
@@ -463,7 +471,7 @@ awaitable<void> Relay::Stream() {
   }
 }
 
-void Relay::Handle(const pg::CopyData& data) {
+void Relay::Handle(const ChangeData& data) {
   const auto message = pg::DecodeServerCopyData(data.Bytes());
   if (const auto* keepalive = std::get_if<pg::PrimaryKeepalive>(&message)) {
     received_ = std::max(received_, keepalive->wal_end);
@@ -471,7 +479,7 @@ void Relay::Handle(const pg::CopyData& data) {
     tracker_.OnKeepalive(keepalive->wal_end);
     // Nothing pending: caught up with the server.
     if (!tracker_.TransactionOpen() && in_flight_events_ == 0 && !batch_.open) metrics_.lag_seconds.Set(0);
-    if (keepalive->reply_requested) status_wakeup_.cancel();
+    if (keepalive->reply_requested) status_wakeup_->Cancel();
     return;
   }
   const auto& xlog = std::get<pg::XLogData>(message);
@@ -551,7 +559,7 @@ void Relay::Apply(TransactionAssembler::Step& step) {
     if (batch_.open && !skipping_) {
       // Confirmed only when the Kafka transaction holding it commits.
       tracker_.AddEvent();
-      if (batch_.transactions.empty()) batch_.first_commit = Clock::now();
+      if (batch_.transactions.empty()) batch_.first_commit = clock_.Now();
       batch_.transactions.push_back(transaction_);
       batch_.last_commit_lsn = transaction_commit_lsn_;
     }
@@ -565,12 +573,12 @@ void Relay::Apply(TransactionAssembler::Step& step) {
 bool Relay::BatchDue() const {
   if (!batch_.open || tracker_.TransactionOpen() || batch_.transactions.empty()) return false;
   return batch_.events >= config_.exactly_once.max_batch_events ||
-         Clock::now() >= batch_.first_commit + config_.exactly_once.max_batch;
+         clock_.Now() >= batch_.first_commit + config_.exactly_once.max_batch;
 }
 
-Clock::time_point Relay::BatchDeadline() const {
+Clock::TimePoint Relay::BatchDeadline() const {
   if (!batch_.open || tracker_.TransactionOpen() || batch_.transactions.empty()) {
-    return Clock::time_point::max();
+    return Clock::TimePoint::max();
   }
   return batch_.first_commit + config_.exactly_once.max_batch;
 }
@@ -622,10 +630,10 @@ awaitable<void> Relay::AbandonBatch() {
 awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
   try {
     while (connection == connection_) {
-      co_await SleepUntil(status_wakeup_, Clock::now() + config_.source.status_interval);
+      co_await status_wakeup_->WaitUntil(clock_.Now() + config_.source.status_interval);
       if (connection != connection_) break;
-      last_status_ = Clock::now();
-      co_await stream_.SendStatus(received_, tracker_.Watermark(), false);
+      last_status_ = clock_.Now();
+      TakeOrThrow(co_await stream_->SendStatus(received_, tracker_.Watermark()));
       metrics_.acknowledged_lsn.Set(static_cast<double>(tracker_.Watermark().Value()));
     }
   } catch (const pg::ReplicationError& error) {

@@ -16,12 +16,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
 #include "relay/pipeline/ack_tracker.hpp"
+#include "relay/pipeline/change_source.hpp"
+#include "relay/pipeline/clock.hpp"
 #include "relay/server/metrics.hpp"
-#include "relay/pg/replication_stream.hpp"
 #include "relay/pipeline/transaction_assembler.hpp"
 #include "sinks/sink.hpp"
 
@@ -40,8 +40,10 @@ class Relay {
  public:
   using SinkFactory = std::function<std::unique_ptr<sinks::Sink>()>;
 
-  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<sinks::Sink> sink,
-        SinkFactory new_sink, server::RelayMetrics& metrics);
+  /// `source` is the replication connection (PgChangeSource in the process); `clock` gives
+  /// every time and wait and must outlive the relay.
+  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<ChangeSource> source, Clock& clock,
+        std::unique_ptr<sinks::Sink> sink, SinkFactory new_sink, server::RelayMetrics& metrics);
 
   /// Runs until Stop() or a fatal error; returns the process exit code.
   boost::asio::awaitable<int> Run();
@@ -68,15 +70,16 @@ class Relay {
  private:
   boost::asio::awaitable<void> Stream();
   boost::asio::awaitable<void> SendStatusUpdates(std::uint64_t connection);
-  boost::asio::awaitable<void> WaitForProgress(std::chrono::steady_clock::time_point deadline);
-  boost::asio::awaitable<bool> Drain(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<void> WaitForProgress(Clock::TimePoint deadline);
+  boost::asio::awaitable<void> EndReadAtStopDeadline();
+  boost::asio::awaitable<bool> Drain(Clock::TimePoint deadline);
   boost::asio::awaitable<void> ConfirmAndClose();
   boost::asio::awaitable<void> StartTransactions();
   boost::asio::awaitable<void> CommitBatch();
   boost::asio::awaitable<void> AbandonBatch();
   bool BatchDue() const;
-  std::chrono::steady_clock::time_point BatchDeadline() const;
-  void Handle(const pg::CopyData& data);
+  Clock::TimePoint BatchDeadline() const;
+  void Handle(const ChangeData& data);
   void Apply(TransactionAssembler::Step& step);
   std::uint64_t NextTag();
   void OnPoison(const outbox::PoisonRow& poison);
@@ -106,7 +109,8 @@ class Relay {
   // At-least-once: an event Kafka did not acknowledge in time (its error); read again.
   std::optional<std::string> undelivered_;
   sinks::TransactionalSink* transactional_ = nullptr;  // set in exactly-once mode
-  pg::ReplicationStream stream_;
+  std::unique_ptr<ChangeSource> stream_;
+  Clock& clock_;
   TransactionAssembler assembler_;
   AckTracker tracker_{Lsn()};
   AckTracker::TransactionId transaction_ = 0;
@@ -121,7 +125,7 @@ class Relay {
     std::size_t events = 0;
     std::vector<AckTracker::TransactionId> transactions;  // complete source transactions in it
     Lsn last_commit_lsn;
-    std::chrono::steady_clock::time_point first_commit;
+    Clock::TimePoint first_commit;
     std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> published;  // topic → events, bytes
     std::map<outbox::PoisonReason, std::size_t> dead_lettered;
     bool failed = false;  // a record of it failed: Kafka takes no more records and only aborts it
@@ -134,19 +138,19 @@ class Relay {
   std::set<std::pair<Lsn, std::uint64_t>> refused_;
   bool transactions_ready_ = false;
   // Cancelled whenever deliveries make progress or a stop is requested; waiters re-check.
-  boost::asio::steady_timer progress_;
-  boost::asio::steady_timer status_wakeup_;
-  boost::asio::steady_timer stop_timer_;  // bounds reading on to a commit after Stop()
+  std::unique_ptr<Timer> progress_;
+  std::unique_ptr<Timer> status_wakeup_;
+  std::unique_ptr<Timer> stop_timer_;  // bounds reading on to a commit after Stop()
   std::size_t in_flight_events_ = 0;  // handed to the sink, no delivery report yet
   std::size_t in_flight_bytes_ = 0;
   Lsn received_;
-  std::chrono::steady_clock::time_point last_status_;
-  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  Clock::TimePoint last_status_;
+  Clock::TimePoint last_progress_;
   bool streaming_ = false;
   bool standing_by_ = false;  // another relay holds the slot
   std::uint64_t connection_ = 0;  // bumps on every (re)connect; ends the old status loop
   bool stopping_ = false;
-  std::chrono::steady_clock::time_point stop_deadline_;
+  Clock::TimePoint stop_deadline_;
   std::optional<std::string> fatal_;
 };
 
