@@ -310,7 +310,9 @@ void Relay::ConfirmSoon() {
 awaitable<void> Relay::WaitForProgress(Clock::TimePoint deadline) { co_await progress_->WaitUntil(deadline); }
 
 awaitable<void> Relay::EndReadAtStopDeadline() {
-  if (co_await stop_timer_->WaitUntil(stop_deadline_)) stream_->CancelRead();
+  // (GCC 12 miscompiles a co_await inside an if condition here: a statement of its own.)
+  const bool expired = co_await stop_timer_->WaitUntil(stop_deadline_);
+  if (expired) stream_->CancelRead();
 }
 
 awaitable<bool> Relay::Drain(Clock::TimePoint deadline) {

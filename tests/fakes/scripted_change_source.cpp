@@ -122,25 +122,46 @@ class ScriptedServer::Connection final : public pipeline::ChangeSource {
   }
 
   awaitable<base::Result<std::optional<pipeline::ChangeData>>> Read(TimePoint deadline) override {
-    for (;;) {
-      if (cancelled_) co_return std::optional<pipeline::ChangeData>();
-      if (!open_ || lost_ || server_.active_ != this) co_return Lost();
-      if (server_.disconnect_after_ == 0) {
-        server_.disconnect_after_.reset();
-        Drop();
-        co_return Lost();
-      }
-      if (!server_.paused_ && next_ < server_.wal_.size()) {
-        ++server_.messages_read_;
-        if (server_.disconnect_after_) --*server_.disconnect_after_;
-        co_return std::optional<pipeline::ChangeData>(pipeline::ChangeData(server_.wal_[next_++].bytes));
-      }
-      // Only locals and members that outlive the wait are read after it: see Wake().
-      if (co_await wakeup_->WaitUntil(deadline)) {
-        if (!cancelled_ && open_ && !lost_ && !server_.paused_ && next_ < server_.wal_.size()) continue;
-        co_return std::optional<pipeline::ChangeData>();
+    base::Result<std::optional<pipeline::ChangeData>> result = std::optional<pipeline::ChangeData>();
+    bool done = false;
+    while (!done) {
+      done = TryRead(result);
+      if (done) break;
+      // Wakes when a message is appended, the read is cancelled or the connection dropped.
+      const bool expired = co_await wakeup_->WaitUntil(deadline);
+      if (expired) {
+        if (!TryRead(result)) result = std::optional<pipeline::ChangeData>();
+        done = true;
       }
     }
+    co_return result;
+  }
+
+  // The outcome of a read that need not wait, in `result`; false when it must wait.
+  bool TryRead(base::Result<std::optional<pipeline::ChangeData>>& result) {
+    if (cancelled_) {
+      result = std::optional<pipeline::ChangeData>();
+      return true;
+    }
+    if (!open_ || lost_ || server_.active_ != this) {
+      result = Lost();
+      return true;
+    }
+    if (server_.disconnect_after_ == 0) {
+      server_.disconnect_after_.reset();
+      Drop();
+      result = Lost();
+      return true;
+    }
+    if (server_.paused_ || next_ >= server_.wal_.size()) return false;
+    ++server_.messages_read_;
+    if (server_.disconnect_after_) --*server_.disconnect_after_;
+    if (server_.pause_after_ && --*server_.pause_after_ == 0) {
+      server_.pause_after_.reset();
+      server_.paused_ = true;
+    }
+    result = std::optional<pipeline::ChangeData>(pipeline::ChangeData(server_.wal_[next_++].bytes));
+    return true;
   }
 
   void CancelRead() override {
@@ -234,6 +255,7 @@ Lsn ScriptedServer::Commit(const std::vector<OutboxRow>& rows) {
     position = Lsn(position.Value() + kMessageSpan);
   }
   wal_end_ = end;
+  transactions_.push_back({commit, end, payloads.size()});
   Wake();
   return end;
 }
@@ -247,7 +269,8 @@ Lsn ScriptedServer::CommitEvents(const std::string& prefix, std::size_t count, c
   return Commit(rows);
 }
 
-void ScriptedServer::Keepalive(bool reply_requested) {
+void ScriptedServer::Keepalive(bool reply_requested, std::uint64_t skip) {
+  wal_end_ = Lsn(wal_end_.Value() + skip);
   wal_.push_back({wal_end_, Bytes{}
                                 .Char('k')
                                 .Put(wal_end_.Value(), 8)
@@ -259,9 +282,9 @@ void ScriptedServer::Keepalive(bool reply_requested) {
 
 void ScriptedServer::DisconnectAfter(std::size_t messages) { disconnect_after_ = messages; }
 
-void ScriptedServer::Disconnect() {
+void ScriptedServer::Disconnect(const pipeline::ChangeSource* only) {
   for (Connection* connection : connections_) {
-    if (connection->IsOpen()) connection->Drop();
+    if (connection->IsOpen() && (only == nullptr || only == connection)) connection->Drop();
   }
 }
 
@@ -269,6 +292,13 @@ void ScriptedServer::FailNext(Call call, base::Error error) { failures_.emplace_
 
 void ScriptedServer::Pause(bool paused) {
   paused_ = paused;
+  pause_after_.reset();
+  Wake();
+}
+
+void ScriptedServer::PauseAfter(std::size_t messages) {
+  paused_ = messages == 0;
+  pause_after_ = messages == 0 ? std::nullopt : std::optional<std::size_t>(messages);
   Wake();
 }
 

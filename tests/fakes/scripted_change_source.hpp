@@ -45,18 +45,28 @@ class ScriptedServer {
   pg::Lsn Commit(const std::vector<OutboxRow>& rows);
   /// Commits `count` rows with ids "<prefix>-0", "<prefix>-1", ... of aggregate `aggregate_id`.
   pg::Lsn CommitEvents(const std::string& prefix, std::size_t count, const std::string& aggregate_id = "booking-1");
-  /// A keepalive at the WAL's end.
-  void Keepalive(bool reply_requested = false);
+  /// A keepalive at the WAL's end, after `skip` more bytes of WAL the relay does not see
+  /// (other tables' changes, which move the server's position on).
+  void Keepalive(bool reply_requested = false, std::uint64_t skip = 0);
   /// Everything committed so far, in commit order: the oracle's ledger of event ids.
   const std::vector<std::string>& CommittedIds() const { return committed_ids_; }
-  /// End LSN of the last commit.
+  /// End of the WAL (of the last commit, or of a keepalive's skip).
   pg::Lsn WalEnd() const { return wal_end_; }
+  /// A committed transaction: where its commit record starts (the exactly-once checkpoint's
+  /// unit) and ends (what the slot is confirmed to), and how many messages it took.
+  struct Transaction {
+    pg::Lsn commit_lsn;
+    pg::Lsn end_lsn;
+    std::size_t messages = 0;
+  };
+  const std::vector<Transaction>& Transactions() const { return transactions_; }
 
   // ---- faults ----
   /// The next Read on the open connection fails (retryable) after `messages` more messages.
   void DisconnectAfter(std::size_t messages);
-  /// The open connection is lost now: a pending Read fails, and so does everything after.
-  void Disconnect();
+  /// Open connections are lost now (only `connection`'s if given): a pending Read fails, and
+  /// so does everything after until the relay reconnects.
+  void Disconnect(const pipeline::ChangeSource* connection = nullptr);
   /// The next call of `call` fails with `error` (once).
   enum class Call { kConnect, kEnsureSlot, kStart, kSendStatus, kFinish };
   void FailNext(Call call, base::Error error);
@@ -64,6 +74,8 @@ class ScriptedServer {
   void HoldSlotElsewhere(bool held) { held_elsewhere_ = held; }
   /// Messages are available but not handed out until released (the relay waits in Read).
   void Pause(bool paused);
+  /// Hands out `messages` more messages, then pauses.
+  void PauseAfter(std::size_t messages);
 
   // ---- what the relay did ----
   struct Status {
@@ -101,6 +113,8 @@ class ScriptedServer {
   pg::Lsn wal_end_;
   std::vector<Message> wal_;
   std::vector<std::string> committed_ids_;
+  std::vector<Transaction> transactions_;
+  std::optional<std::size_t> pause_after_;
   std::optional<std::size_t> disconnect_after_;
   std::vector<std::pair<Call, base::Error>> failures_;
   bool held_elsewhere_ = false;
