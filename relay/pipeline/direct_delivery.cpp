@@ -1,0 +1,80 @@
+#include "relay/pipeline/direct_delivery.hpp"
+
+namespace outbox_relay::pipeline {
+
+using boost::asio::awaitable;
+
+awaitable<base::Result<void>> DirectDelivery::Prepare() { co_return boost::outcome_v2::success(); }
+
+std::uint64_t DirectDelivery::NextTag(SourceTransaction& transaction) {
+  ++transaction.events;
+  tracker_.AddEvent();
+  return transaction.id;
+}
+
+base::Result<void> DirectDelivery::Publish(SourceTransaction& transaction, const outbox::OutboxEvent& event) {
+  return PublishEvent(event, NextTag(transaction));
+}
+
+base::Result<void> DirectDelivery::PublishPoison(SourceTransaction& transaction, const outbox::PoisonRow& poison) {
+  return DeadLetter(poison, NextTag(transaction));
+}
+
+awaitable<base::Result<void>> DirectDelivery::Flush() { co_return boost::outcome_v2::success(); }
+
+std::optional<base::Error> DirectDelivery::Interruption() const {
+  if (auto broken = SinkDelivery::Interruption()) return broken;
+  if (undelivered_) {
+    return base::Error::Retryable("Kafka did not acknowledge an event in time (" + *undelivered_ +
+                                  "); sending again from " + tracker_.Watermark().ToString());
+  }
+  return std::nullopt;
+}
+
+awaitable<base::Result<void>> DirectDelivery::Recover() {
+  auto replaced = ReplaceBrokenSink();
+  undelivered_.reset();
+  co_return replaced;
+}
+
+awaitable<void> DirectDelivery::Close(bool) { co_return; }
+
+void DirectDelivery::Settle(const sinks::DeliveryReport& report) {
+  if (report.too_large) {
+    // The event stays counted in its transaction until its dead-letter record is acknowledged.
+    auto dead_lettered = DeadLetter(*report.too_large, report.tag);
+    if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
+    return;
+  }
+  if (report.error) {
+    // Timed out: Kafka may take it later; skipping it would lose it. Read again from the slot.
+    if (report.retriable) {
+      metrics_.DeliveryErrors("delivery").Increment();
+      if (undelivered_) return;
+      undelivered_ = *report.error;
+      listener_.OnInterrupted();
+      return;
+    }
+    if (report.dead_letter) {
+      listener_.OnFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
+      return;
+    }
+    metrics_.DeliveryErrors("delivery").Increment();
+    // Kafka refused it after the producer's own retries: it would refuse it again. Keep the slot
+    // where it is and stop.
+    listener_.OnFatal("delivery failed permanently (" + *report.error + "); fix the topic or the broker, then restart");
+    return;
+  }
+  delivered_ = true;
+  if (report.dead_letter) {
+    metrics_.DeadLettered(*report.dead_letter).Increment();
+  } else {
+    metrics_.EventsPublished(report.topic).Increment();
+    metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
+  }
+  const Lsn before = tracker_.Watermark();
+  tracker_.Delivered(report.tag);
+  if (tracker_.Watermark() != before) listener_.OnConfirmable();
+}
+
+}  // namespace outbox_relay::pipeline
