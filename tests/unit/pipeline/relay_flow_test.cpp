@@ -70,6 +70,21 @@ TEST_F(RelayFlowTest, PoisonRowUnderFailStopsWithoutConfirmingIt) {
   EXPECT_TRUE(kafka_.DeadLetterIds().empty());
 }
 
+// The one error line names the row and the way out, as operators and the integration tests read it.
+TEST_F(RelayFlowTest, PoisonFailureLineNamesTheRowAndTheWayOut) {
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kMissingKey;
+  poison.detail = "aggregate id is NULL or empty";
+  poison.source = "table:outbox.outbox";
+  poison.id = "7";
+  poison.commit_lsn = "0/16B3748";
+  EXPECT_EQ(PoisonFailure(poison, config::PoisonPolicy::kFail),
+            "poison row: table outbox.outbox, id 7, commit LSN 0/16B3748, reason missing_key: aggregate id is NULL or "
+            "empty; its transaction is not confirmed: fix the row, the table or the configuration, or set on_poison: "
+            "dead-letter");
+  EXPECT_NE(PoisonFailure(poison, config::PoisonPolicy::kDeadLetter).find("outside a transaction"), std::string::npos);
+}
+
 // on_poison: dead-letter writes the row to the dead-letter topic; its transaction is confirmed
 // only once that record is acknowledged.
 TEST_F(RelayFlowTest, PoisonRowIsDeadLetteredAndConfirmedAfterItsAck) {
