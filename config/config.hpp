@@ -127,7 +127,7 @@ struct DeadLetterConfig {
 
 struct FlowConfig {
   std::size_t max_in_flight_events = 50000;
-  std::size_t max_in_flight_bytes = 64u * 1024 * 1024;
+  std::size_t max_in_flight_bytes = std::size_t{64} * 1024 * 1024;
 };
 
 struct LogConfig {

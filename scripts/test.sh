@@ -2,8 +2,11 @@
 # The whole test suite on a fresh machine: installs what is missing (scripts/install-deps.sh),
 # then runs these stages, each in its own build directory, with warnings as errors:
 #
-#   build  normal build; ctest: unit tests, and integration tests against a real PostgreSQL 15
-#          and a real Kafka broker (tests/harness/harness.sh, started and stopped by ctest)
+#   build  the format check (scripts/lint.sh --format) first; then the normal build, clang-tidy
+#          over its compile_commands.json (scripts/lint.sh --tidy), and ctest: unit tests, and
+#          integration tests against a real PostgreSQL 15 and a real Kafka broker
+#          (tests/harness/harness.sh, started and stopped by ctest). A format diff or a tidy
+#          finding fails the stage; the build and the tests still run, so one run shows all.
 #   asan   the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
 #          the spawned outbox-relay binary included; not the packaging checks, nor the
 #          fault matrix unless --long                                           (build-asan)
@@ -98,9 +101,14 @@ run_ctest() {
 }
 
 stage_build() {
-  configure "$BUILD_DIR" -O2 &&
-    cmake --build "$BUILD_DIR" -j2 &&
-    run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log"
+  local rc=0
+  ./scripts/lint.sh --format || rc=1
+  configure "$BUILD_DIR" -O2 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON &&
+    cmake --build "$BUILD_DIR" -j2 || return 1
+  # Alone, before ctest: the integration tests' timings must not share the two cores with it.
+  ./scripts/lint.sh --tidy "$BUILD_DIR" || rc=1
+  run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log" || rc=1
+  return "$rc"
 }
 
 # The packaging checks run no compiled code of ours, and the demo (its own second set of servers)

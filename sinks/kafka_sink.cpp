@@ -28,7 +28,7 @@ constexpr auto kAdminTimeout = std::chrono::seconds(30);
 constexpr auto kCheckpointReadTimeout = std::chrono::seconds(30);
 constexpr int kCommitAttempts = 10;
 // Marks the checkpoint record, whose delivery report is not an event's.
-char kCheckpointMarker;
+char checkpoint_marker;
 // Set in the opaque of dead-letter records, so their reports are told apart whatever topic
 // events are routed to. Tags (transaction counts, event indexes) never come near it.
 constexpr std::uint64_t kDeadLetterTagBit = std::uint64_t{1} << 63;
@@ -39,7 +39,7 @@ spdlog::logger& Log() { return base::Logger("sinks"); }
 
 const std::map<std::string, std::string>& ProducerDefaults() {
   // The relay's delivery contract rests on the first two; config validation refuses weaker values.
-  static const std::map<std::string, std::string> defaults = {
+  static const std::map<std::string, std::string> kDefaults = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
       // Same partition for the same key as the Java client, so Java and Kafka Streams consumers
@@ -51,7 +51,7 @@ const std::map<std::string, std::string>& ProducerDefaults() {
       // Broker states for Connected() (readiness), without a request of our own.
       {"statistics.interval.ms", "5000"},
   };
-  return defaults;
+  return kDefaults;
 }
 
 namespace {
@@ -116,7 +116,7 @@ constexpr std::string_view kFencedCause =
 
 // Delivery errors of a producer that stopped waiting rather than of a broker that refused: the
 // record may or may not be in Kafka, and may get in on a later attempt.
-bool GaveUp(rd_kafka_resp_err_t code) {
+bool ProducerGaveUp(rd_kafka_resp_err_t code) {
   return code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || code == RD_KAFKA_RESP_ERR__TIMED_OUT ||
          code == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE || code == RD_KAFKA_RESP_ERR__FATAL;
 }
@@ -153,13 +153,13 @@ auto OnWorker(boost::asio::thread_pool& worker, Blocking blocking)
 KafkaSink::KafkaSink(boost::asio::io_context& io,
                      const std::map<std::string, std::string>& properties,
                      std::optional<KafkaTransactionSettings> transactions)
-    : io_(io), properties_(properties), transactions_(std::move(transactions)), wakeup_(io) {
+    : properties_(properties), transactions_(std::move(transactions)), wakeup_(io) {
   auto conf = MakeProducerConf(properties, transactions_);
   std::array<char, 512> error{};
   producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
   if (!producer_) throw SinkError(std::string("cannot create Kafka producer: ") + error.data());
   // rd_kafka_new took ownership of the conf object only because it succeeded.
-  conf.release();
+  static_cast<void>(conf.release());
 
   main_queue_.reset(rd_kafka_queue_get_main(producer_.get()));
   rd_kafka_set_log_queue(producer_.get(), main_queue_.get());
@@ -194,7 +194,11 @@ KafkaSink::~KafkaSink() {
     rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
   handlers_ = {};
-  ServeEvents();  // the purge reports, so rd_kafka_destroy does not wait for them
+  try {
+    ServeEvents();  // the purge reports, so rd_kafka_destroy does not wait for them
+  } catch (const std::exception& error) {
+    Log().warn("serving librdkafka events at shutdown failed: {}", error.what());
+  }
   main_queue_.reset();
 }
 
@@ -218,7 +222,7 @@ rd_kafka_resp_err_t KafkaSink::Produce(const std::string& topic, std::optional<s
       RD_KAFKA_V_HEADERS(headers.get()),
       RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(opaque))), RD_KAFKA_V_END);
   // librdkafka owns the headers once producev succeeded.
-  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) headers.release();
+  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) static_cast<void>(headers.release());
   return error;
 }
 
@@ -292,15 +296,28 @@ outbox::PoisonRow RefusedRecord(const rd_kafka_message_t& message, rd_kafka_head
   return poison;
 }
 
+DeliveryOutcome Outcome(const rd_kafka_message_t& message, bool dead_letter, rd_kafka_headers_t* headers) {
+  const char* topic = rd_kafka_topic_name(message.rkt);
+  if (message.err == RD_KAFKA_RESP_ERR_NO_ERROR) return Delivered{topic};
+  std::string error = std::string(topic) + ": " + rd_kafka_err2str(message.err);
+  if (message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    return Withdrawn{std::move(error)};
+  }
+  if (ProducerGaveUp(message.err)) return GaveUp{std::move(error)};
+  if (message.err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !dead_letter) {
+    return RefusedTooLarge{std::move(error), RefusedRecord(message, headers)};
+  }
+  return Refused{std::move(error)};
+}
+
 }  // namespace
 
 void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
-  if (!handlers_.on_delivery || message._private == &kCheckpointMarker) return;
+  if (!handlers_.on_delivery || message._private == &checkpoint_marker) return;
   const auto opaque = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(message._private));
   DeliveryReport report;
   report.tag = opaque & ~kDeadLetterTagBit;
   report.bytes = message.key_len + message.len;
-  report.topic = rd_kafka_topic_name(message.rkt);
   rd_kafka_headers_t* headers = nullptr;
   // Only the rare reports that need them read the headers back.
   const bool dead_letter = (opaque & kDeadLetterTagBit) != 0;
@@ -309,17 +326,12 @@ void KafkaSink::OnDelivery(const rd_kafka_message_t& message) {
   if (dead_letter) {
     report.dead_letter = outbox::ReasonFromCode(FirstHeader(headers, outbox::kDeadLetterReasonHeader));
   }
-  if (message.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    report.error = std::string(rd_kafka_topic_name(message.rkt)) + ": " + rd_kafka_err2str(message.err);
-    report.purged = message.err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || message.err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
-    report.retriable = report.purged || GaveUp(message.err);
-    // The idempotent producer moves on past a record it gave up on (a new epoch), so records
-    // queued after it would overtake it when Kafka is back: withdraw them all, to be re-sent in
-    // order. A transaction needs no such care: the failed record aborts the whole of it.
-    if (GaveUp(message.err) && !transactions_) {
-      rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    }
-    if (too_large && !dead_letter) report.too_large = RefusedRecord(message, headers);
+  report.outcome = Outcome(message, dead_letter, headers);
+  // The idempotent producer moves on past a record it gave up on (a new epoch), so records
+  // queued after it would overtake it when Kafka is back: withdraw them all, to be re-sent in
+  // order. A transaction needs no such care: the failed record aborts the whole of it.
+  if (std::holds_alternative<GaveUp>(report.outcome) && !transactions_) {
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   }
   handlers_.on_delivery(report);
 }
@@ -517,7 +529,7 @@ std::optional<std::string> KafkaSink::ReadCheckpointBlocking() {
   std::array<char, 512> error{};
   KafkaHandle consumer(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size()));
   if (!consumer) throw SinkError(std::string("cannot create checkpoint reader: ") + error.data());
-  conf.release();  // owned by the consumer now
+  static_cast<void>(conf.release());  // owned by the consumer now
 
   const rd_kafka_metadata_t* metadata = nullptr;
   KafkaTopicHandle topic(
@@ -584,7 +596,7 @@ awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::st
       producer_.get(), RD_KAFKA_V_TOPIC(settings.checkpoint_topic.c_str()),
       RD_KAFKA_V_KEY(settings.slot.data(), settings.slot.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&kCheckpointMarker), RD_KAFKA_V_END);
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&checkpoint_marker), RD_KAFKA_V_END);
   if (error == RD_KAFKA_RESP_ERR__STATE) {
     // An abortable error (an event librdkafka gave up on) already failed the transaction, which
     // then takes no more records: committing reports that error and aborts, like any other.

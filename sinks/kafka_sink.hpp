@@ -75,7 +75,6 @@ class KafkaSink final : public TransactionalSink {
   void AbortBlocking();
   const KafkaTransactionSettings& Transactions() const;
 
-  boost::asio::io_context& io_;
   std::map<std::string, std::string> properties_;  // the user's, for the checkpoint reader
   std::optional<KafkaTransactionSettings> transactions_;
   KafkaHandle producer_;

@@ -8,33 +8,59 @@
 #include <string>
 #include <string_view>
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+#include <variant>
 
 #include <boost/asio/awaitable.hpp>
 
+#include "base/overloaded.hpp"
 #include "outbox/outbox_event.hpp"
 #include "outbox/poison.hpp"
 
 namespace outbox_relay::sinks {
 
+/// The record is in Kafka (for the stdout sink: written).
+struct Delivered {
+  std::string_view topic;  // valid while the handler runs
+};
+/// Kafka refused the record after the producer's own retries; it would refuse it again.
+struct Refused {
+  std::string error;
+};
+/// Kafka refused the record as too large (a topic's max.message.bytes). `row` is what it held,
+/// as a poison row of reason record_too_large, so the caller can dead-letter it. Never the
+/// report of a dead-letter record: that one is Refused.
+struct RefusedTooLarge {
+  std::string error;
+  outbox::PoisonRow row;
+};
+/// The producer gave up waiting for the record (it timed out, or the producer failed). It may or
+/// may not be in Kafka; sent again later, it may get in. After such a report no later record
+/// gets in before it is sent again: the sink withdraws them too.
+struct GaveUp {
+  std::string error;
+};
+/// The record was withdrawn unsent: by an aborted Kafka transaction, or by the sink after a
+/// record it gave up on.
+struct Withdrawn {
+  std::string error;
+};
+using DeliveryOutcome = std::variant<Delivered, Refused, RefusedTooLarge, GaveUp, Withdrawn>;
+
 /// The outcome of one published event or dead-letter record.
 struct DeliveryReport {
-  std::uint64_t tag = 0;      // what the caller passed to Publish
-  std::size_t bytes = 0;      // the record's key plus value size, as Publish returned it
-  std::optional<std::string> error;  // set when the event is definitely not delivered
-  std::string_view topic;            // valid while the handler runs
+  std::uint64_t tag = 0;  // what the caller passed to Publish
+  std::size_t bytes = 0;  // the record's key plus value size, as Publish returned it
   // The report of a PublishDeadLetter record: the reason it carries.
   std::optional<outbox::PoisonReason> dead_letter;
-  // With `error`: the record was withdrawn unsent, not refused: by an aborted Kafka transaction,
-  // or by the sink after a record it gave up on (see `retriable`).
-  bool purged = false;
-  // With `error`: Kafka did not refuse the record, the producer gave up waiting for it (it timed
-  // out, or the producer failed) or withdrew it (`purged`). It may or may not be in Kafka; sent
-  // again later, it may get in. After such a report no later record gets in before it is sent
-  // again: the sink withdraws them too.
-  bool retriable = false;
-  // With `error`: Kafka refused the record as too large (a topic's max.message.bytes). What it
-  // held, as a poison row of reason record_too_large, so the caller can dead-letter it.
-  std::optional<outbox::PoisonRow> too_large;
+  DeliveryOutcome outcome;
+
+  bool delivered() const { return std::holds_alternative<Delivered>(outcome); }
+  /// Why the record is not delivered, for logs; empty when it is.
+  std::string_view error() const {
+    return std::visit(base::Overloaded{[](const Delivered&) { return std::string_view(); },
+                                       [](const auto& failure) { return std::string_view(failure.error); }},
+                      outcome);
+  }
 };
 
 /// A sink refused an event or failed. `retryable()`: a later attempt may succeed (the broker

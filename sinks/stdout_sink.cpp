@@ -49,11 +49,11 @@ std::size_t StdoutSink::Write(const std::string& topic, std::optional<std::strin
   report.tag = tag;
   report.bytes = bytes;
   report.dead_letter = dead_letter;
-  if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
-    report.error = std::string("writing to stdout failed: ") + std::strerror(errno);
-  }
-  boost::asio::post(io_, [this, report = std::move(report), topic]() mutable {
-    report.topic = topic;
+  const bool written = std::fwrite(text.data(), 1, text.size(), out_) == text.size() && std::fflush(out_) == 0;
+  if (!written) report.outcome = Refused{std::string("writing to stdout failed: ") + std::strerror(errno)};
+  boost::asio::post(io_, [this, report = std::move(report), topic, written]() mutable {
+    // The topic's text lives in this lambda: the view is taken where the handler runs.
+    if (written) report.outcome = Delivered{topic};
     handlers_.on_delivery(report);
   });
   return bytes;

@@ -1,5 +1,5 @@
 // outbox-relay: wiring only. Parse the command line, load the config, build the sink and the
-// relay, run the io_context until the relay finishes.
+// relay, run them in one task group on the io_context until the shutdown has run.
 
 #include <csignal>
 #include <ctime>
@@ -7,12 +7,13 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>  // boost/asio/awaitable.hpp uses std::exchange without including it
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -20,8 +21,10 @@
 #include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "base/redaction.hpp"
+#include "base/task_group.hpp"
 #include "relay/ops/cli.hpp"
 #include "relay/app/command_line.hpp"
+#include "relay/app/shutdown.hpp"
 #include "relay/server/http_server.hpp"
 #include "relay/server/metrics.hpp"
 #include "relay/pipeline/pg_change_source.hpp"
@@ -120,6 +123,14 @@ int Replay(const std::string& config_path, const std::string& from, const std::s
   return exit_code;
 }
 
+// The relay as a task: records its exit code and, when it ended on its own (a fatal error),
+// starts the shutdown of the rest.
+boost::asio::awaitable<void> RunRelay(pipeline::Relay& relay, std::optional<int>& exit_code,
+                                      const std::function<void(const std::string&)>& shut_down) {
+  exit_code = co_await relay.Run();
+  shut_down(fmt::format("the relay stopped with exit code {}", *exit_code));
+}
+
 int Run(const std::string& config_path) {
   config::Config config;
   boost::asio::io_context io(1);
@@ -149,30 +160,51 @@ int Run(const std::string& config_path) {
     std::cerr << "outbox-relay: config error: " << error.what() << "\n";
     return base::kExitConfig;
   }
-  http->Start();
-  boost::asio::co_spawn(io, monitor.Run(), boost::asio::detached);
+
+  // The long-running coroutines, each with the call that asks it to finish; shutdown is one
+  // function of named steps over them (relay/app/shutdown.hpp).
+  base::TaskGroup tasks(io, "relay");
+  std::optional<int> relay_exit;  // the relay task's own verdict, once it returned
+  bool task_failed = false;
+  int exit_code = base::kExitFatal;
+  bool shutting_down = false;
+  const std::function<void(const std::string&)> shut_down = [&](const std::string& reason) {
+    if (std::exchange(shutting_down, true)) return;
+    app::ShutdownPlan plan;
+    plan.relay_task = "relay";
+    plan.drain_timeout = config.shutdown.timeout;
+    plan.close_postgres = [&] { monitor.Close(); };
+    boost::asio::co_spawn(io, app::Shutdown(tasks, std::move(plan), reason),
+                          [&](std::exception_ptr failure, const app::ShutdownReport& report) {
+                            if (failure) {
+                              try {
+                                std::rethrow_exception(failure);
+                              } catch (const std::exception& error) {
+                                base::Logger("relay").critical("shutdown failed: {}", error.what());
+                              }
+                            }
+                            exit_code = relay_exit.value_or(base::kExitFatal);
+                            // A task that failed or a shutdown step that ran out of time is no clean stop.
+                            if (failure || task_failed || !report.relay_finished) exit_code = base::kExitFatal;
+                            // The sink keeps waiting for librdkafka events and HTTP clients may
+                            // keep their connections: nothing else is to be waited for.
+                            io.stop();
+                          });
+  };
+  tasks.OnFailure([&](const std::string& task, const std::string&) {
+    task_failed = true;
+    shut_down("task " + task + " failed");
+  });
+  tasks.Spawn("relay", RunRelay(relay, relay_exit, shut_down), [&] { relay.Stop(); });
+  tasks.Spawn("slot-monitor", monitor.Run(), [&] { monitor.Stop(); });
+  tasks.Spawn("http", http->Run(), [&] { http->Stop(); });
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) return;
-    base::Logger("relay").info("received {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
-    relay.Stop();
-  });
-  int exit_code = base::kExitFatal;
-  boost::asio::co_spawn(io, relay.Run(), [&](std::exception_ptr failure, int code) {
-    exit_code = code;
-    if (failure) {
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& error) {
-        base::Logger("relay").critical("unexpected error: {}", error.what());
-      }
-      exit_code = base::kExitFatal;
-    }
-    monitor.Stop();
-    http->Stop();
-    // The sink keeps waiting for librdkafka events; nothing else is left to run.
-    io.stop();
+    const char* name = signal == SIGTERM ? "SIGTERM" : "SIGINT";
+    base::Logger("relay").info("received {}", name);
+    shut_down(name);
   });
   io.run();
   base::Logger("relay").info("exiting with code {}", exit_code);

@@ -4,8 +4,8 @@
 // it exists (or the broker will create it), its partition count, and whether the relay's
 // principal may write to it. The check never writes a record and never creates a topic.
 //
-// Split in two: which topics to check and how a result reads (pure, unit-tested), and
-// CheckKafkaTopics, which asks the brokers.
+// Split in two: which topics to check and how a result reads (pure, unit-tested;
+// kafka_topic_check.cpp), and CheckKafkaTopics, which asks the brokers (kafka_topic_probe.cpp).
 
 #include <librdkafka/rdkafka.h>
 
@@ -44,6 +44,9 @@ enum class TopicCode {
   kOther,
 };
 TopicCode ClassifyTopicCode(rd_kafka_resp_err_t code);
+
+/// The broker setting that decides whether a missing topic is created on first use.
+inline constexpr const char* kAutoCreateKey = "auto.create.topics.enable";
 
 /// The broker's auto.create.topics.enable, as far as check could read it.
 enum class AutoCreate { kOn, kOff, kUnknown };

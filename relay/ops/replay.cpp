@@ -45,7 +45,7 @@ class DeliveryWait {
   void Published() { ++pending_; }
 
   void Delivered(const sinks::DeliveryReport& report) {
-    if (report.error && !failure_) failure_ = *report.error;
+    if (!report.delivered() && !failure_) failure_ = std::string(report.error());
     if (--pending_ == 0 || failure_) timer_.cancel();
   }
 

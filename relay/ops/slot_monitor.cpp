@@ -34,6 +34,12 @@ void SlotMonitor::Stop() {
   timer_.cancel();
 }
 
+void SlotMonitor::Close() {
+  Stop();
+  // The wait in progress ends (operation_aborted) and Run() meets stopping_.
+  conn_.Close();
+}
+
 awaitable<void> SlotMonitor::Run() {
   const bool heartbeat = config_.heartbeat.interval.count() > 0;
   next_heartbeat_ = Clock::now() + config_.heartbeat.interval;
@@ -48,11 +54,14 @@ awaitable<void> SlotMonitor::Run() {
       failing_ = false;
       wake = heartbeat ? std::min(next_heartbeat_, next_poll_) : next_poll_;
     } catch (const pg::ReplicationError& error) {
+      if (stopping_) break;  // Close() ended the statement
       if (!failing_) Log().warn("slot monitor: {}; heartbeat and WAL polling paused, retrying", error.what());
       failing_ = true;
       conn_.Close();
       wake = Clock::now() + kRetryDelay;
     }
+    // Stop() during a statement found no wait to cancel.
+    if (stopping_) break;
     timer_.expires_at(wake);
     boost::system::error_code ignored;  // cancelled by Stop()
     co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));

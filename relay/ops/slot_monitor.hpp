@@ -26,9 +26,14 @@ class SlotMonitor {
   SlotMonitor(boost::asio::io_context& io, const config::Config& config, server::RelayMetrics& metrics,
               std::function<void(const std::string&)> on_wal_limit);
 
-  /// Runs until Stop().
+  /// Runs until Stop() or Close(), then closes its connection and returns.
   boost::asio::awaitable<void> Run();
+  /// Asks Run() to return: at once while it waits for the next heartbeat or poll, after the
+  /// statement in progress otherwise (bounded by PgConnection::kQueryTimeout).
   void Stop();
+  /// Stop(), and closes the connection now, ending a statement or connect in progress (the
+  /// shutdown's last step, for a monitor that did not return in time).
+  void Close();
 
  private:
   enum class GuardLevel { kOk, kWarn, kMax };

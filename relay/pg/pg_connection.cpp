@@ -28,13 +28,6 @@ std::string FirstLine(std::string text) {
   return text;
 }
 
-// SQLSTATE classes reconnecting cannot fix: bad credentials, missing objects or privileges.
-bool IsRetryableSqlState(std::string_view state) {
-  return !(sqlstate::InClass(state, sqlstate::kClassInvalidAuthorization) ||
-           sqlstate::InClass(state, sqlstate::kClassInvalidCatalogName) ||
-           sqlstate::InClass(state, sqlstate::kClassSyntaxOrAccessRule));
-}
-
 }  // namespace
 
 PgConnection::PgConnection(boost::asio::io_context& io, const config::SourceConfig& source, Mode mode)
@@ -153,7 +146,7 @@ awaitable<PgResultHandle> PgConnection::Execute(const std::string& sql, std::chr
     const char* state = PQresultErrorField(last.get(), PG_DIAG_SQLSTATE);
     const std::string sqlstate = state ? state : "";
     throw ReplicationError(FirstLine(PQresultErrorMessage(last.get())) + " (SQLSTATE " + sqlstate + ")",
-                           IsRetryableSqlState(sqlstate), sqlstate);
+                           sqlstate::IsRetryable(sqlstate), sqlstate);
   }
   co_return last;
 }

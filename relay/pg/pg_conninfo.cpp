@@ -4,16 +4,9 @@
 
 #include <string_view>
 
-#include "base/c_handle.hpp"
 #include "relay/pg/pg_handles.hpp"
 
 namespace outbox_relay::pg {
-
-namespace {
-
-using ConninfoHandle = base::CHandle<PQconninfoOption, PQconninfoFree>;
-
-}  // namespace
 
 PgConnectParams::PgConnectParams(const config::SourceConfig& source, Pairs defaults, const Pairs& overrides)
     : pairs_(std::move(defaults)) {
@@ -37,7 +30,7 @@ PgConnectParams::PgConnectParams(const config::SourceConfig& source, Pairs defau
 
 std::vector<std::string> DsnSecrets(const std::string& dsn) {
   char* raw_error = nullptr;
-  ConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
+  PgConninfoHandle options(PQconninfoParse(dsn.c_str(), &raw_error));
   PgBufferHandle error(raw_error);
   std::vector<std::string> secrets;
   if (!options) return secrets;

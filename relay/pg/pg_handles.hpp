@@ -10,6 +10,8 @@ namespace outbox_relay::pg {
 
 using PgConnHandle = base::CHandle<PGconn, PQfinish>;
 using PgResultHandle = base::CHandle<PGresult, PQclear>;
+/// The options PQconninfoParse returns.
+using PgConninfoHandle = base::CHandle<PQconninfoOption, PQconninfoFree>;
 /// A buffer from PQgetCopyData or PQescape*.
 using PgBufferHandle = base::CHandle<char, PQfreemem>;
 

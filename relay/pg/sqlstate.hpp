@@ -24,4 +24,12 @@ constexpr bool InClass(std::string_view state, std::string_view class_code) {
   return state.starts_with(class_code);
 }
 
+/// Whether a statement or connection that failed with `state` may succeed when tried again.
+/// Not for bad credentials, a missing database, or a missing object, privilege or bad syntax:
+/// the operator must change the configuration or the database first.
+constexpr bool IsRetryable(std::string_view state) {
+  return !(InClass(state, kClassInvalidAuthorization) || InClass(state, kClassInvalidCatalogName) ||
+           InClass(state, kClassSyntaxOrAccessRule));
+}
+
 }  // namespace outbox_relay::pg::sqlstate

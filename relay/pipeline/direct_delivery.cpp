@@ -1,5 +1,9 @@
 #include "relay/pipeline/direct_delivery.hpp"
 
+#include <variant>
+
+#include "base/overloaded.hpp"
+
 namespace outbox_relay::pipeline {
 
 using boost::asio::awaitable;
@@ -40,41 +44,49 @@ awaitable<base::Result<void>> DirectDelivery::Recover() {
 awaitable<void> DirectDelivery::Close(bool) { co_return; }
 
 void DirectDelivery::Settle(const sinks::DeliveryReport& report) {
-  if (report.too_large) {
-    // The event stays counted in its transaction until its dead-letter record is acknowledged.
-    auto dead_lettered = DeadLetter(*report.too_large, report.tag);
-    if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
-    return;
-  }
-  if (report.error) {
-    // Timed out: Kafka may take it later; skipping it would lose it. Read again from the slot.
-    if (report.retriable) {
-      metrics_.DeliveryErrors("delivery").Increment();
-      if (undelivered_) return;
-      undelivered_ = *report.error;
-      listener_.OnInterrupted();
-      return;
-    }
-    if (report.dead_letter) {
-      listener_.OnFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
-      return;
-    }
-    metrics_.DeliveryErrors("delivery").Increment();
-    // Kafka refused it after the producer's own retries: it would refuse it again. Keep the slot
-    // where it is and stop.
-    listener_.OnFatal("delivery failed permanently (" + *report.error + "); fix the topic or the broker, then restart");
-    return;
-  }
-  delivered_ = true;
-  if (report.dead_letter) {
-    metrics_.DeadLettered(*report.dead_letter).Increment();
-  } else {
-    metrics_.EventsPublished(report.topic).Increment();
-    metrics_.BytesPublished(report.topic).Increment(static_cast<double>(report.bytes));
-  }
-  const Lsn before = tracker_.Watermark();
-  tracker_.Delivered(report.tag);
-  if (tracker_.Watermark() != before) listener_.OnConfirmable();
+  std::visit(base::Overloaded{
+                 [&](const sinks::Delivered& delivered) {
+                   delivered_ = true;
+                   if (report.dead_letter) {
+                     metrics_.DeadLettered(*report.dead_letter).Increment();
+                   } else {
+                     metrics_.EventsPublished(delivered.topic).Increment();
+                     metrics_.BytesPublished(delivered.topic).Increment(static_cast<double>(report.bytes));
+                   }
+                   const Lsn before = tracker_.Watermark();
+                   tracker_.Delivered(report.tag);
+                   if (tracker_.Watermark() != before) listener_.OnConfirmable();
+                 },
+                 [&](const sinks::Refused& refused) {
+                   if (report.dead_letter) {
+                     listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+                     return;
+                   }
+                   metrics_.DeliveryErrors("delivery").Increment();
+                   // Kafka refused it after the producer's own retries: it would refuse it again.
+                   // Keep the slot where it is and stop.
+                   listener_.OnFatal("delivery failed permanently (" + refused.error +
+                                     "); fix the topic or the broker, then restart");
+                 },
+                 [&](const sinks::RefusedTooLarge& refused) {
+                   // The event stays counted in its transaction until its dead-letter record is
+                   // acknowledged.
+                   auto dead_lettered = DeadLetter(refused.row, report.tag);
+                   if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
+                 },
+                 [&](const sinks::GaveUp& gave_up) { OnUndelivered(gave_up.error); },
+                 [&](const sinks::Withdrawn& withdrawn) { OnUndelivered(withdrawn.error); },
+             },
+             report.outcome);
+}
+
+void DirectDelivery::OnUndelivered(const std::string& error) {
+  // Timed out or withdrawn: Kafka may take it later; skipping it would lose it. The attempt
+  // ends at the first such report and the relay reads again from the slot.
+  metrics_.DeliveryErrors("delivery").Increment();
+  if (undelivered_) return;
+  undelivered_ = error;
+  listener_.OnInterrupted();
 }
 
 }  // namespace outbox_relay::pipeline

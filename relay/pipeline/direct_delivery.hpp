@@ -34,6 +34,8 @@ class DirectDelivery final : public SinkDelivery {
   void OnInstalled(sinks::Sink&) override {}
   // The tag of the transaction's next event: the tracker counts it.
   std::uint64_t NextTag(SourceTransaction& transaction);
+  // An event Kafka gave up on or withdrew: the attempt ends (Interruption()).
+  void OnUndelivered(const std::string& error);
 
   // An event Kafka did not acknowledge in time (its error): read again from the watermark.
   std::optional<std::string> undelivered_;

@@ -1,8 +1,10 @@
 #include "relay/pipeline/transactional_delivery.hpp"
 
 #include <limits>
+#include <variant>
 
 #include "base/logging.hpp"
+#include "base/overloaded.hpp"
 
 namespace outbox_relay::pipeline {
 
@@ -198,35 +200,48 @@ awaitable<void> TransactionalDelivery::Close(bool commit) {
 }
 
 void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
-  if (report.error) {
-    // A dead-letter record withdrawn by the abort, or timed out, is written again with its
-    // transaction; one Kafka refused would be refused again.
-    if (report.dead_letter && !report.retriable) {
-      listener_.OnFatal("dead-letter write failed (" + *report.error + "); check dead_letter.topic");
-      return;
-    }
-    if (report.too_large) {
-      const auto commit = Lsn::Parse(report.too_large->commit_lsn);
-      if (config_.on_poison == config::PoisonPolicy::kFail || !commit) {
-        listener_.OnFatal(PoisonFailure(*report.too_large, config_.on_poison));
-        return;
-      }
-      refused_.emplace(*commit, report.tag);
-    }
-    if (!report.purged) batch_.failed = true;
-    // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
-    // makes that commit fail (abort, re-read from the watermark).
-    // One line per event would flood the log after an abort; the commit result names the cause.
-    Log().debug("event in the open Kafka transaction failed: {}", *report.error);
-    return;
-  }
-  if (report.dead_letter) {
-    ++batch_.dead_lettered[*report.dead_letter];
-    return;
-  }
-  auto& [events, bytes] = batch_.published[std::string(report.topic)];
-  ++events;
-  bytes += report.bytes;
+  // Delivered is not committed: the Kafka transaction's commit confirms, and a failed event
+  // makes that commit fail (abort, re-read from the watermark). One line per failed event
+  // would flood the log after an abort; the commit result names the cause.
+  const auto failed = [&](const std::string& error) {
+    batch_.failed = true;
+    Log().debug("event in the open Kafka transaction failed: {}", error);
+  };
+  std::visit(base::Overloaded{
+                 [&](const sinks::Delivered& delivered) {
+                   if (report.dead_letter) {
+                     ++batch_.dead_lettered[*report.dead_letter];
+                     return;
+                   }
+                   auto& [events, bytes] = batch_.published[std::string(delivered.topic)];
+                   ++events;
+                   bytes += report.bytes;
+                 },
+                 [&](const sinks::Refused& refused) {
+                   // A dead-letter record Kafka refused would be refused again; one withdrawn
+                   // by the abort, or timed out, is written again with its transaction.
+                   if (report.dead_letter) {
+                     listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+                     return;
+                   }
+                   failed(refused.error);
+                 },
+                 [&](const sinks::RefusedTooLarge& refused) {
+                   const auto commit = Lsn::Parse(refused.row.commit_lsn);
+                   if (config_.on_poison == config::PoisonPolicy::kFail || !commit) {
+                     listener_.OnFatal(PoisonFailure(refused.row, config_.on_poison));
+                     return;
+                   }
+                   refused_.emplace(*commit, report.tag);
+                   failed(refused.error);
+                 },
+                 [&](const sinks::GaveUp& gave_up) { failed(gave_up.error); },
+                 // Withdrawn by the abort of the batch: whatever caused the abort was reported already.
+                 [&](const sinks::Withdrawn& withdrawn) {
+                   Log().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
+                 },
+             },
+             report.outcome);
 }
 
 }  // namespace outbox_relay::pipeline

@@ -55,14 +55,12 @@ HttpServer::HttpServer(boost::asio::io_context& io, const std::string& listen, H
                                acceptor_.local_endpoint().address().to_string(), Port());
 }
 
-void HttpServer::Start() { boost::asio::co_spawn(io_, Accept(), boost::asio::detached); }
-
 void HttpServer::Stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
 }
 
-awaitable<void> HttpServer::Accept() {
+awaitable<void> HttpServer::Run() {
   while (acceptor_.is_open()) {
     boost::system::error_code error;
     auto socket = co_await acceptor_.async_accept(boost::asio::redirect_error(use_awaitable, error));

@@ -28,14 +28,14 @@ class HttpServer {
   /// http.listen when the address cannot be bound.
   HttpServer(boost::asio::io_context& io, const std::string& listen, Handler handler);
 
-  /// Starts accepting connections.
-  void Start();
-  /// Stops accepting; connections in progress finish on their own.
+  /// Accepts connections until Stop(), then returns (the relay's task group owns it). Each
+  /// connection is served by a coroutine of its own, which ends with its client or its deadline.
+  boost::asio::awaitable<void> Run();
+  /// Stops accepting: Run() returns soon after; connections in progress finish on their own.
   void Stop();
   unsigned short Port() const { return acceptor_.local_endpoint().port(); }
 
  private:
-  boost::asio::awaitable<void> Accept();
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& io_;

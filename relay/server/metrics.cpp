@@ -43,8 +43,8 @@ prometheus::Gauge& Gauge(prometheus::Registry& registry, const char* name, const
 }
 
 prometheus::Histogram& Histogram(prometheus::Registry& registry, const char* name, const char* help,
-                                 prometheus::Histogram::BucketBoundaries buckets) {
-  return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, std::move(buckets));
+                                 const prometheus::Histogram::BucketBoundaries& buckets) {
+  return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, buckets);
 }
 
 // Names every kind, so the help cannot fall behind the list.
@@ -62,12 +62,12 @@ std::string DeliveryErrorsHelp() {
 
 RelayMetrics::RelayMetrics()
     : registry(std::make_shared<prometheus::Registry>()),
-      events_published(CounterFamily(*registry, "outbox_relay_events_published_total",
+      events_published_(CounterFamily(*registry, "outbox_relay_events_published_total",
                                      "Events acknowledged by the sink (exactly-once: committed), by topic")),
-      bytes_published(CounterFamily(*registry, "outbox_relay_bytes_published_total",
+      bytes_published_(CounterFamily(*registry, "outbox_relay_bytes_published_total",
                                     "Key plus value bytes of the published events, by topic")),
-      delivery_errors(CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
-      dead_lettered(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
+      delivery_errors_(CounterFamily(*registry, "outbox_relay_delivery_errors_total", DeliveryErrorsHelp().c_str())),
+      dead_lettered_(CounterFamily(*registry, "outbox_relay_dead_lettered_total",
                                   "Poison rows written to the dead-letter topic, by reason")),
       in_flight_events(Gauge(*registry, "outbox_relay_in_flight_events",
                              "Events handed to the sink and not yet acknowledged")),
@@ -107,19 +107,19 @@ RelayMetrics::RelayMetrics()
 }
 
 prometheus::Counter& RelayMetrics::EventsPublished(std::string_view topic) {
-  return Cached(events_by_topic_, events_published, "topic", topic);
+  return Cached(events_by_topic_, events_published_, "topic", topic);
 }
 
 prometheus::Counter& RelayMetrics::BytesPublished(std::string_view topic) {
-  return Cached(bytes_by_topic_, bytes_published, "topic", topic);
+  return Cached(bytes_by_topic_, bytes_published_, "topic", topic);
 }
 
 prometheus::Counter& RelayMetrics::DeliveryErrors(std::string_view kind) {
-  return Cached(errors_by_kind_, delivery_errors, "kind", kind);
+  return Cached(errors_by_kind_, delivery_errors_, "kind", kind);
 }
 
 prometheus::Counter& RelayMetrics::DeadLettered(outbox::PoisonReason reason) {
-  return Cached(dead_lettered_by_reason_, dead_lettered, "reason", outbox::ReasonCode(reason));
+  return Cached(dead_lettered_by_reason_, dead_lettered_, "reason", outbox::ReasonCode(reason));
 }
 
 std::string RelayMetrics::Serialize() const {

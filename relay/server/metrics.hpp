@@ -41,10 +41,10 @@ class RelayMetrics {
 
  private:
   // Labelled families: reached only through the cached accessors above.
-  prometheus::Family<prometheus::Counter>& events_published;
-  prometheus::Family<prometheus::Counter>& bytes_published;
-  prometheus::Family<prometheus::Counter>& delivery_errors;
-  prometheus::Family<prometheus::Counter>& dead_lettered;
+  prometheus::Family<prometheus::Counter>& events_published_;
+  prometheus::Family<prometheus::Counter>& bytes_published_;
+  prometheus::Family<prometheus::Counter>& delivery_errors_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_;
 
  public:
   prometheus::Gauge& in_flight_events;

@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 #include <utility>
+#include <variant>
 
 #include <boost/asio/post.hpp>
 
@@ -129,48 +130,23 @@ SentRecord RecordingSink::Take(std::size_t index) {
 
 void RecordingSink::Persist(const SentRecord& record) { kafka_.records.push_back(record); }
 
-void RecordingSink::Report(const SentRecord& record, Outcome outcome, const std::string& error) {
+void RecordingSink::Report(const SentRecord& record, sinks::DeliveryOutcome outcome) {
   sinks::DeliveryReport report;
   report.tag = record.tag;
   report.bytes = record.bytes;
   report.dead_letter = record.dead_letter;
-  switch (outcome) {
-    case Outcome::kDelivered:
-      report.topic = record.topic;
-      break;
-    case Outcome::kRefused:
-      report.error = error;
-      break;
-    case Outcome::kTooLarge: {
-      report.error = error;
-      outbox::PoisonRow poison;
-      poison.reason = outbox::PoisonReason::kRecordTooLarge;
-      poison.detail = error;
-      poison.id = record.id;
-      poison.commit_lsn = record.commit_lsn;
-      poison.topic = record.topic;
-      poison.key = record.key;
-      report.too_large = std::move(poison);
-      break;
-    }
-    case Outcome::kGaveUp:
-      report.error = error;
-      report.retriable = true;
-      break;
-    case Outcome::kWithdrawn:
-      report.error = error;
-      report.retriable = true;
-      report.purged = true;
-      break;
-  }
-  if (outcome != Outcome::kDelivered && outcome != Outcome::kWithdrawn) failed_since_begin_ = true;
+  report.outcome = std::move(outcome);
+  // As in Kafka, a record that failed inside a transaction dooms its commit; records withdrawn
+  // by an abort change nothing more.
+  if (!report.delivered() && !std::holds_alternative<sinks::Withdrawn>(report.outcome)) failed_since_begin_ = true;
   if (handlers_.on_delivery) handlers_.on_delivery(report);
 }
 
 void RecordingSink::Ack(std::size_t index) {
   const SentRecord record = Take(index);
   Persist(record);
-  Report(record, Outcome::kDelivered);
+  // The topic's view lives as long as `record`, past the handler.
+  Report(record, sinks::Delivered{record.topic});
 }
 
 void RecordingSink::AckAll() {
@@ -178,17 +154,26 @@ void RecordingSink::AckAll() {
 }
 
 void RecordingSink::Refuse(std::size_t index, const std::string& error) {
-  Report(Take(index), Outcome::kRefused, error);
+  Report(Take(index), sinks::Refused{error});
 }
 
 void RecordingSink::RefuseTooLarge(std::size_t index) {
-  Report(Take(index), Outcome::kTooLarge, "Broker: Message size too large (scripted)");
+  const SentRecord record = Take(index);
+  // What KafkaSink reads back from a refused record: the event as a poison row.
+  outbox::PoisonRow poison;
+  poison.reason = outbox::PoisonReason::kRecordTooLarge;
+  poison.detail = "Broker: Message size too large (scripted)";
+  poison.id = record.id;
+  poison.commit_lsn = record.commit_lsn;
+  poison.topic = record.topic;
+  poison.key = record.key;
+  Report(record, sinks::RefusedTooLarge{poison.detail, std::move(poison)});
 }
 
 void RecordingSink::TimeOut(std::size_t index, bool persisted) {
   const SentRecord record = Take(index);
   if (persisted) Persist(record);
-  Report(record, Outcome::kGaveUp, "Local: Message timed out (scripted)");
+  Report(record, sinks::GaveUp{"Local: Message timed out (scripted)"});
 }
 
 void RecordingSink::Fail(const std::string& reason) {
@@ -274,7 +259,7 @@ awaitable<void> RecordingTransactionalSink::AbortTransaction() {
   open_ = false;
   // Records not reported yet are withdrawn by the abort.
   while (inner_.UnreportedCount() > 0) {
-    inner_.Report(inner_.Take(0), Inner::Outcome::kWithdrawn, "Local: Purged in queue (transaction aborted)");
+    inner_.Report(inner_.Take(0), sinks::Withdrawn{"Local: Purged in queue (transaction aborted)"});
   }
   inner_.staged.clear();
   co_return;

@@ -91,8 +91,7 @@ class RecordingSink : public sinks::Sink {
 
  protected:
   // Hands the report of `record` to the relay; `outcome` says what happened.
-  enum class Outcome { kDelivered, kRefused, kTooLarge, kGaveUp, kWithdrawn };
-  void Report(const SentRecord& record, Outcome outcome, const std::string& error = {});
+  void Report(const SentRecord& record, sinks::DeliveryOutcome outcome);
   SentRecord Take(std::size_t index);
   // Where a delivered record goes: straight into Kafka here, into the open transaction there.
   virtual void Persist(const SentRecord& record);
@@ -165,7 +164,6 @@ class RecordingTransactionalSink final : public sinks::TransactionalSink {
     using RecordingSink::RecordingSink;
     std::vector<SentRecord> staged;
     using RecordingSink::failed_since_begin_;
-    using RecordingSink::Outcome;
     using RecordingSink::Report;
     using RecordingSink::Take;
 

@@ -30,17 +30,16 @@ readonly SCRIPT_DIR REPO_ROOT
 readonly KAFKA_PORT=9092 CONTROLLER_PORT=9093
 readonly START_TIMEOUT=90 STOP_TIMEOUT=30
 readonly KAFKA_HEAP="${FAULT_BROKER_HEAP:-512m}"
+readonly LOG_TAG=fault_broker
 
-log() { printf 'fault_broker: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-now() { date +%s; }
-pid_alive() { [[ -n "${1:-}" && "$1" != 0 ]] && kill -0 "$1" 2>/dev/null; }
+# The harness's logging and pid helpers (common.sh) and its KRaft broker functions (kafka.sh).
+# shellcheck source=lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
+# shellcheck source=lib/kafka.sh
+source "$SCRIPT_DIR/lib/kafka.sh"
 
-# The broker of this DIR: its command line names this DIR's server.properties.
-is_our_broker() {
-  pid_alive "${1:-}" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$DIR/server.properties"
-}
+# The broker's base path (lib/kafka.sh): DIR/kafka/ (settings, pid), DIR/kafka.log, DIR/kafka.out.
+broker() { printf '%s/kafka' "$DIR"; }
 
 write_state() {
   cat >"$DIR/state.tmp" <<EOF
@@ -116,79 +115,29 @@ make_disk() {
 }
 
 write_properties() {
-  cat >"$DIR/server.properties" <<EOF
-# Single-node KRaft broker+controller of the outbox-relay fault tests (fault_broker.sh), in
-# network namespace $NETNS.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://$BROKER_ADDR:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$BROKER_ADDR:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$DISK/kafka-logs
-num.io.threads=2
-# Small preallocated index files, so that a small tmpfs log dir holds the test's data.
-log.index.size.max.bytes=1048576
-EOF
-  cat "$SCRIPT_DIR/kafka/single-node.properties" >>"$DIR/server.properties"
-  # The caller's --property settings; a later line wins over an earlier one of the same key.
-  if ((${#EXTRA_PROPERTIES[@]} > 0)); then printf '%s\n' "${EXTRA_PROPERTIES[@]}" >>"$DIR/server.properties"; fi
-  # A cluster id: 16 random bytes, URL-safe base64 without padding; the leading zero byte
-  # keeps it from starting with '-'.
-  local cluster_id
-  cluster_id="$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(bytes(1) + os.urandom(15)).decode().rstrip("="))')"
-  java -Xmx256m -Djava.awt.headless=true -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.properties" \
-    -Dkafka.harness.log="$DIR/format.log" -cp "$KAFKA_LIBS/*" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
-    >>"$DIR/format.log" 2>&1 </dev/null || { tail -n 20 "$DIR/format.log" >&2; die "kafka-storage format failed"; }
+  mkdir -p "$(broker)"
+  {
+    echo "# Single-node KRaft broker+controller of the outbox-relay fault tests (fault_broker.sh), in"
+    echo "# network namespace $NETNS."
+    broker_properties "$BROKER_ADDR" "$KAFKA_PORT" "$CONTROLLER_PORT" "$DISK/kafka-logs" 2
+    echo "# Small preallocated index files, so that a small tmpfs log dir holds the test's data."
+    echo "log.index.size.max.bytes=1048576"
+    # The caller's --property settings; a later line wins over an earlier one of the same key.
+    if ((${#EXTRA_PROPERTIES[@]} > 0)); then printf '%s\n' "${EXTRA_PROPERTIES[@]}"; fi
+  } >"$(broker)/server.properties"
+  format_broker "$(broker)" "$KAFKA_LIBS"
 }
 
-start_broker() {
-  if is_our_broker "$KAFKA_PID"; then return 0; fi
-  local pidfile="$DIR/kafka.pid"
-  rm -f "$pidfile"
-  # The pid written is the JVM's: `ip netns exec` and the JVM replace the shell by exec.
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  setsid bash -c 'echo $$ >"$1"; exec ip netns exec "$2" java -Xmx"$3" -Xms128m -XX:+UseG1GC \
-      -Djava.awt.headless=true -Dlog4j2.configurationFile="$4/kafka/log4j2.properties" \
-      -Dkafka.harness.log="$5/kafka.log" -cp "$6/*" kafka.Kafka "$5/server.properties"' \
-    fault-broker "$pidfile" "$NETNS" "$KAFKA_HEAP" "$SCRIPT_DIR" "$DIR" "$KAFKA_LIBS" \
-    </dev/null >>"$DIR/kafka.out" 2>&1 &
-  disown $!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -s "$pidfile" ]] && break
-    sleep 0.05
-  done
-  KAFKA_PID="$(cat "$pidfile" 2>/dev/null || echo 0)"
+start_fault_broker() {
+  if is_our_broker "$(broker)" "$KAFKA_PID"; then return 0; fi
+  # The broker runs in the namespace; the root namespace reaches it over the veth pair.
+  KAFKA_PID="$(launch_broker "$(broker)" "$KAFKA_LIBS" "$KAFKA_HEAP" 128m ip netns exec "$NETNS")"
   [[ "$KAFKA_PID" != 0 ]] || die "could not launch the broker"
   write_state
-  local deadline=$(($(now) + START_TIMEOUT))
-  until kcat -L -b "$BROKER_ADDR:$KAFKA_PORT" -m 5 2>/dev/null | grep -q ' 1 brokers:'; do
-    if ! pid_alive "$KAFKA_PID"; then
-      tail -n 30 "$DIR/kafka.log" >&2 2>/dev/null || true
-      die "the broker exited during start-up"
-    fi
-    (($(now) < deadline)) || { tail -n 30 "$DIR/kafka.log" >&2 2>/dev/null || true; die "the broker did not answer within ${START_TIMEOUT}s"; }
-    sleep 0.5
-  done
+  wait_broker "$(broker)" "$KAFKA_PID" "$BROKER_ADDR" "$KAFKA_PORT" || die "the broker did not start"
 }
 
-stop_broker() {
-  is_our_broker "$KAFKA_PID" || return 0
-  kill -TERM "$KAFKA_PID" 2>/dev/null || true
-  local deadline=$(($(now) + STOP_TIMEOUT))
-  while pid_alive "$KAFKA_PID"; do
-    if (($(now) >= deadline)); then
-      log "broker $KAFKA_PID did not stop within ${STOP_TIMEOUT}s: SIGKILL"
-      kill -KILL "$KAFKA_PID" 2>/dev/null || true
-      deadline=$(($(now) + 10))
-    fi
-    sleep 0.2
-  done
-}
+stop_fault_broker() { stop_broker "$(broker)" "$KAFKA_PID" TERM; }
 
 filler() { printf '%s/filler' "$DISK"; }
 
@@ -213,7 +162,7 @@ cmd_start() {
   make_disk "$size"
   write_state
   write_properties
-  start_broker
+  start_fault_broker
   trap - EXIT
   log "broker $BROKER_ADDR:$KAFKA_PORT (pid $KAFKA_PID) in namespace $NETNS${size:+, log dir on a $size tmpfs}"
 }
@@ -221,7 +170,7 @@ cmd_start() {
 cmd_stop() {
   if [[ ! -f "$DIR/state" ]]; then log "$DIR: nothing to stop"; return 0; fi
   load_state
-  stop_broker
+  stop_fault_broker
   if [[ "$TMPFS" == 1 ]] && mountpoint -q "$DISK"; then umount "$DISK"; fi
   # Deleting the namespace deletes its veth end, and with it the pair (asynchronously: the
   # root end may be gone by the time it is deleted here).
@@ -234,14 +183,12 @@ cmd_stop() {
 main() {
   (($# >= 2)) || usage
   local cmd="$1"
-  mkdir -p "$(dirname "$2")"
-  DIR="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
-  [[ "$DIR" != / && "$(basename "$DIR")" != . && "$(basename "$DIR")" != .. ]] || die "bad DIR: $2"
+  resolve_dir "$2"
   shift 2
   case "$cmd" in
     start) cmd_start "$@" ;;
     stop) cmd_stop ;;
-    status) load_state; is_our_broker "$KAFKA_PID" ;;
+    status) load_state; is_our_broker "$(broker)" "$KAFKA_PID" ;;
     partition)
       load_state
       tc qdisc replace dev "$HOST_IF" root blackhole
@@ -253,7 +200,7 @@ main() {
       in_netns tc qdisc del dev "$NS_IF" root 2>/dev/null || true
       log "healed" ;;
     restart)
-      load_state; stop_broker; start_broker; log "broker restarted (pid $KAFKA_PID)" ;;
+      load_state; stop_fault_broker; start_fault_broker; log "broker restarted (pid $KAFKA_PID)" ;;
     fill)
       load_state
       [[ "$TMPFS" == 1 ]] || die "the log dir is not a tmpfs (start with --log-dir-size)"

@@ -49,7 +49,7 @@ class SilentListener {
 
   int Port() const { return port_; }
   /// True if someone connected (accepts and closes it).
-  bool WasConnected() {
+  bool WasConnected() const {
     int client = ::accept(fd_, nullptr, nullptr);
     if (client < 0) return false;
     ::close(client);

@@ -77,7 +77,7 @@ class FaultMatrixTest : public RelayIntegrationTest,
     RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
     const CrashLoopResult result = loop.Run(relay, temp_->Path());
     const std::string line = FaultLine(name, Mode(), result);
-    std::cout << line << std::endl;
+    std::cout << line << '\n' << std::flush;
     RecordProperty("fault_line", line);
     EXPECT_EQ(result.faults, static_cast<int>(options.faults.size()));
     ExpectNoLossInOrder(result);

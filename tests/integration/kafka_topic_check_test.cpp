@@ -33,7 +33,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kHintIndent = "     hint: ";
-constexpr int kAdminTimeoutMs = 30000;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -228,7 +227,7 @@ TEST_F(KafkaTopicCheckTest, MainBrokerProbeWritesNothingAndCreatesNothing) {
 TEST_F(KafkaTopicCheckTest, MissingTopicFailsWhenTheBrokerDoesNotAutoCreate) {
   CreateDatabase();
   FaultBroker broker(temp_->File("fault-broker"), temp_->Path(), "", {"auto.create.topics.enable=false"});
-  const std::string servers = broker.BootstrapServers();
+  const std::string& servers = broker.BootstrapServers();
   const std::string missing = Name("missing");
   const std::string checkpoints = Name("checkpoints");
 

@@ -229,8 +229,8 @@ TEST_F(OutboxSqlTest, PublishMessageEmitsTheDocumentedJsonInTheCallersTransactio
 
   // What the table path would carry: the jsonb's text output.
   const auto text = conn.ExecParams("SELECT $1::jsonb::text, $2::jsonb::text", {payload, headers});
-  const std::string payload_text = text.Text(0, 0);
-  const std::string headers_text = text.Text(0, 1);
+  const std::string& payload_text = text.Text(0, 0);
+  const std::string& headers_text = text.Text(0, 1);
 
   const auto changes =
       conn.ExecParams("SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL, 'include-xids', '0')", {slot});

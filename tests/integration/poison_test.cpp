@@ -300,7 +300,7 @@ class PoisonDeadLetterTest : public PoisonTest, public ::testing::WithParamInter
 // commit LSN, table, original topic and id; the good rows all arrive, in order; the metric
 // counts each reason; one warn line per row; the slot is confirmed past the last poison row.
 TEST_P(PoisonDeadLetterTest, WritesEachPoisonRowToTheDeadLetterTopicAndGoesOn) {
-  const std::string delivery = GetParam();
+  const std::string& delivery = GetParam();
   RelayProcess& relay = StartRelay("dead-letter", delivery, "relay");
   const int http_port = WaitForHttpPort(relay, 60s);
   int seq = 0;

@@ -71,8 +71,8 @@ std::string RequireEnv(const char* name) {
 }
 
 const HarnessEnv& Harness() {
-  static const HarnessEnv env = LoadHarnessEnv(RequireEnv("OUTBOX_RELAY_HARNESS_ENV"));
-  return env;
+  static const HarnessEnv kEnv = LoadHarnessEnv(RequireEnv("OUTBOX_RELAY_HARNESS_ENV"));
+  return kEnv;
 }
 
 std::string RelayBinary() {

@@ -96,7 +96,7 @@ HttpResult HttpGet(const std::string& host, int port, const std::string& target,
     throw std::runtime_error(what + ": malformed response: " + response.substr(0, 200));
   }
   HttpResult result;
-  result.status = std::atoi(response.substr(9, 3).c_str());
+  result.status = std::stoi(response.substr(9, 3));
   result.body = response.substr(header_end + 4);
   return result;
 }
@@ -111,7 +111,7 @@ std::optional<int> HttpPortFromLog(const std::string& log_text) {
   if (colon == std::string::npos) return std::nullopt;
   const std::string port = endpoint.substr(colon + 1);
   if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  return std::atoi(port.c_str());
+  return std::stoi(port);
 }
 
 int WaitForHttpPort(RelayProcess& relay, std::chrono::milliseconds timeout) {
@@ -137,7 +137,7 @@ int WaitForHttpPort(RelayProcess& relay, std::chrono::milliseconds timeout) {
 }
 
 std::string UrlEncode(const std::string& text) {
-  static const char* kHex = "0123456789ABCDEF";
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : text) {
     if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {

@@ -108,7 +108,7 @@ void TestDatabase::DropSlotAtEnd(const std::string& slot) {
   slots_.push_back(slot);
 }
 
-void TestDatabase::DropSlot(const std::string& slot, std::chrono::milliseconds timeout) {
+void TestDatabase::DropSlot(const std::string& slot, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   PgConnection conn = Connect();
   while (true) {
@@ -130,7 +130,7 @@ void TestDatabase::DropSlot(const std::string& slot, std::chrono::milliseconds t
   }
 }
 
-std::optional<SlotState> TestDatabase::Slot(const std::string& slot) {
+std::optional<SlotState> TestDatabase::Slot(const std::string& slot) const {
   PgConnection conn = Connect();
   auto rows = conn.ExecParams(
       "SELECT active, active_pid, confirmed_flush_lsn::text, plugin FROM pg_replication_slots "
@@ -146,7 +146,7 @@ std::optional<SlotState> TestDatabase::Slot(const std::string& slot) {
 }
 
 bool TestDatabase::WaitForSlot(const std::string& slot, bool active,
-                               std::chrono::milliseconds timeout) {
+                               std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto state = Slot(slot);

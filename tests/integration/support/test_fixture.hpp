@@ -63,11 +63,11 @@ class TestDatabase {
   /// Remembers a replication slot to drop at the end (created by us or by the relay).
   void DropSlotAtEnd(const std::string& slot);
   /// Drops the slot now if it exists (waits up to `timeout` for it to be inactive).
-  void DropSlot(const std::string& slot, std::chrono::milliseconds timeout);
+  void DropSlot(const std::string& slot, std::chrono::milliseconds timeout) const;
 
-  std::optional<SlotState> Slot(const std::string& slot);
+  std::optional<SlotState> Slot(const std::string& slot) const;
   /// Polls pg_replication_slots until the slot exists with active == `active`.
-  bool WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout);
+  bool WaitForSlot(const std::string& slot, bool active, std::chrono::milliseconds timeout) const;
 
  private:
   const HarnessEnv& harness_;

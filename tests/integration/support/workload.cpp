@@ -180,7 +180,7 @@ class Writer {
   void Pace() {
     if (options_.events_per_second <= 0) return;
     auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(rows_written_ / options_.events_per_second));
+                            std::chrono::duration<double>(static_cast<double>(rows_written_) / options_.events_per_second));
     std::this_thread::sleep_until(due);
   }
 

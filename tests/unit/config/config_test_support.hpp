@@ -34,4 +34,15 @@ inline std::string WithDsn(const std::string& extra) {
   return std::string(own_sink ? kDsnOnly : kMinimal) + extra;
 }
 
+/// One bad value of one key: the minimal file plus `yaml` must fail naming `key`.
+struct BadValue {
+  std::string yaml;         // appended to the minimal file
+  std::string key;          // the key the error must name
+  std::string expect_text;  // a fragment the message must contain
+};
+
+/// The test (key_table_test.cpp) runs each row; every <section>_keys_test.cpp instantiates it
+/// with rows for its own keys, named after the section.
+class BadValueTest : public ::testing::TestWithParam<BadValue> {};
+
 }  // namespace outbox_relay::config::test_support

@@ -1,6 +1,6 @@
 // The delivery mode and the exactly_once.* keys. Single-key bad values (types, ranges, topic
-// names) are rows of EveryKey/BadValueTest in config_test.cpp; the rules that involve other keys,
-// the mode or the environment are here.
+// names) are rows of DeliveryKeys/BadValueTest in delivery_keys_test.cpp; the rules that involve
+// other keys, the mode or the environment are here.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // The operational keys: http.listen, heartbeat.*, wal_guard.*, ready.* and log.format. Single-key
-// bad values are also rows of EveryKey/BadValueTest in config_test.cpp; the edges of each range,
-// the rules between keys and the environment overrides are here.
+// bad values are also rows of OperationalKeys/BadValueTest in operational_keys_test.cpp; the
+// edges of each range, the rules between keys and the environment overrides are here.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// README.md's configuration table and the key table of config/config.cpp list the same keys.
+// README.md's configuration table and the key table of config/key_table.cpp list the same keys.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -100,7 +100,7 @@ TEST(ReplicationProtocolTest, RejectsEveryTruncation) {
     for (std::size_t length = 0; length < sample.bytes.size(); ++length) {
       SCOPED_TRACE(sample.context + "truncated to " + std::to_string(length) + " bytes");
       // A fresh buffer of exactly `length` bytes, so ASan catches any read past its end.
-      const std::vector<char> prefix(sample.bytes.begin(), sample.bytes.begin() + length);
+      const std::vector<char> prefix(sample.bytes.begin(), sample.bytes.begin() + static_cast<std::ptrdiff_t>(length));
       try {
         DecodeServerCopyData(std::string_view(prefix.data(), prefix.size()));
         ADD_FAILURE() << "decoded a truncated message";

@@ -35,7 +35,7 @@ class MockCluster {
     rd_kafka_conf_set(conf.get(), "log_level", "3", error.data(), error.size());
     owner_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
     if (!owner_) throw std::runtime_error(std::string("mock owner handle: ") + error.data());
-    conf.release();  // owned by the handle now
+    static_cast<void>(conf.release());  // owned by the handle now
     cluster_.reset(rd_kafka_mock_cluster_new(owner_.get(), broker_count));
     if (!cluster_) throw std::runtime_error("cannot create the mock cluster");
     for (const auto& topic : topics) {

@@ -1,0 +1,73 @@
+// outbox.routes: the routing rules, converted and checked once the captured tables and
+// prefixes are known (a rule's source must be one of them).
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/config_detail.hpp"
+
+namespace outbox_relay::config::detail {
+namespace {
+
+// The `source` values events of this configuration can carry, as the mapper spells them.
+std::vector<std::string> CapturedSources(const OutboxConfig& outbox) {
+  std::vector<std::string> sources;
+  if (outbox.CapturesTables()) {
+    for (const TableName& table : outbox.tables) sources.push_back("table:" + table.Qualified());
+  }
+  if (outbox.CapturesMessages()) {
+    for (const std::string& prefix : outbox.message_prefixes) sources.push_back("message:" + prefix);
+  }
+  return sources;
+}
+
+}  // namespace
+
+std::string RouteKey(std::size_t index, std::string_view name) {
+  return std::string(kRoutesKey) + "[" + std::to_string(index) + "]" +
+         (name.empty() ? "" : "." + std::string(name));
+}
+
+void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
+  const std::vector<std::string> sources = CapturedSources(config.outbox);
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const RawValues& fields = routes[i];
+    const auto field = [&fields](const char* name) -> std::string {
+      const auto it = fields.find(name);
+      return it == fields.end() ? "" : it->second.text;
+    };
+    RouteConfig route{field("source"), field("aggregate_type"), field("type"),
+                      field("topic"),  field("key"),            std::nullopt};
+    if (const std::string format = field("format"); !format.empty()) {
+      route.format = ParseChoice(FormatChoices(), format, RouteKey(i, "format"));
+    }
+    if (route.topic.empty() && route.key.empty() && !route.format) {
+      throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, so it changes nothing");
+    }
+    if (!route.source.empty() &&
+        std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
+      std::string captured;
+      for (const std::string& source : sources) captured += (captured.empty() ? "" : ", ") + source;
+      throw ConfigError(RouteKey(i, "source"), "\"" + route.source +
+                                                   "\" matches no captured source (captured: " +
+                                                   captured + ")");
+    }
+    if (!route.topic.empty()) {
+      if (Problem problem = CheckTopicTemplate(route.topic, config)) {
+        throw ConfigError(RouteKey(i, "topic"), *problem);
+      }
+    }
+    if (!route.key.empty()) {
+      if (Problem problem = CheckIdentifier(route.key)) throw ConfigError(RouteKey(i, "key"), *problem);
+    }
+    config.outbox.routes.push_back(std::move(route));
+  }
+}
+
+}  // namespace outbox_relay::config::detail

@@ -1,0 +1,149 @@
+// `outbox-relay check`: the source database's server, replication settings, role and slot.
+
+#include <string>
+
+#include "relay/ops/check.hpp"
+#include "relay/ops/slot_lookup.hpp"
+#include "relay/ops/sql_text.hpp"
+#include "relay/pg/replication_stream.hpp"
+
+namespace outbox_relay::ops::detail {
+namespace {
+
+// pgoutput's `messages` option (heartbeats, tableless mode) arrived in PostgreSQL 14.
+constexpr int kMinServerVersion = 140000;
+
+}  // namespace
+
+base::Result<void> CheckServer(Database& db, CheckReport& report) {
+  const int version = db.ServerVersion();
+  const std::string what = "PostgreSQL " + ServerVersionText(version);
+  if (version >= kMinServerVersion) {
+    report.Ok(what);
+  } else {
+    report.Fail(what, "the relay needs PostgreSQL 14 or later (pgoutput's logical decoding messages)",
+                "upgrade PostgreSQL to 14 or later");
+  }
+  return boost::outcome_v2::success();
+}
+
+base::Result<void> CheckWalLevel(Database& db, CheckReport& report) {
+  const auto level = db.QueryValue("SELECT current_setting('wal_level')");
+  if (!level) return level.error();
+  if (Text(level.value()) == "logical") {
+    report.Ok("wal_level is logical");
+  } else {
+    report.Fail("wal_level", "is " + Text(level.value()) + ", logical decoding needs logical",
+                "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL");
+  }
+  return boost::outcome_v2::success();
+}
+
+base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckReport& report) {
+  const auto found = db.QueryRow(
+      "SELECT current_setting('max_replication_slots')::int, "
+      "(SELECT count(*) FROM pg_replication_slots), "
+      "(SELECT active FROM pg_replication_slots WHERE slot_name = $1), "
+      "current_setting('max_wal_senders')::int, "
+      "(SELECT count(*) FROM pg_stat_replication)",
+      {config.source.slot});
+  if (!found) return found.error();
+  const Row& row = found.value();
+  const auto max_slots = Integer(row[0]);
+  const auto used_slots = Integer(row[1]);
+  const bool slot_exists = row[2].has_value();
+  const bool slot_active = Bool(row[2]);
+  const auto max_senders = Integer(row[3]);
+  const auto used_senders = Integer(row[4]);
+  const std::string slots_what = "replication slots";
+  const std::string slots_usage = std::to_string(used_slots) + " of " + std::to_string(max_slots) + " in use";
+  if (slot_exists) {
+    report.Ok(slots_what + ": " + slots_usage + ", one of them is " + config.source.slot);
+  } else if (used_slots < max_slots) {
+    report.Ok(slots_what + ": " + slots_usage);
+  } else {
+    report.Fail(slots_what,
+                "all " + std::to_string(max_slots) + " in use (max_replication_slots), none for " + config.source.slot,
+                "drop an unused slot (" + DropSlotSql("name") + ") or ALTER SYSTEM SET max_replication_slots = " +
+                    std::to_string(max_slots + 1) + "; then restart PostgreSQL");
+  }
+  const std::string senders_what = "WAL senders";
+  const std::string senders_usage =
+      std::to_string(used_senders) + " of " + std::to_string(max_senders) + " in use";
+  if (slot_active) {
+    // The relay holding the slot already has its WAL sender.
+    report.Ok(senders_what + ": " + senders_usage + ", one of them streams " + config.source.slot);
+  } else if (used_senders < max_senders) {
+    report.Ok(senders_what + ": " + senders_usage);
+  } else {
+    report.Fail(senders_what, "all " + std::to_string(max_senders) + " in use (max_wal_senders)",
+                "ALTER SYSTEM SET max_wal_senders = " + std::to_string(max_senders + 1) +
+                    "; then restart PostgreSQL");
+  }
+  return boost::outcome_v2::success();
+}
+
+base::Result<bool> CheckRole(Database& db, CheckReport& report) {
+  const auto found =
+      db.QueryRow("SELECT current_user, rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user");
+  if (!found) return found.error();
+  const Row& row = found.value();
+  const std::string role = Text(row[0]);
+  if (Bool(row[1])) {
+    report.Ok("role " + role + " is a superuser");
+    return true;
+  }
+  if (Bool(row[2])) {
+    report.Ok("role " + role + " has REPLICATION");
+    return true;
+  }
+  report.Fail("role " + role, "has neither REPLICATION nor superuser, it cannot stream from a slot",
+              "ALTER ROLE " + QuoteIdentifier(role) + " REPLICATION;");
+  return false;
+}
+
+void CheckReplicationConnection(const config::Config& config, CheckReport& report) {
+  const std::string what = "replication connection";
+  auto replication = Database::Connect(config.source, "outbox-relay check", Database::Session::kReplication);
+  const base::Result<void> identified =
+      replication ? replication.value().Execute("IDENTIFY_SYSTEM") : base::Result<void>(replication.error());
+  if (!identified) {
+    report.Fail(what, identified.error().message,
+                "let this user connect to this database in pg_hba.conf (logical replication "
+                "connections match by database name) and keep a WAL sender free");
+    return;
+  }
+  report.Ok(what);
+}
+
+base::Result<void> CheckSlot(Database& db, const config::Config& config, CheckReport& report) {
+  const std::string& slot = config.source.slot;
+  const std::string what = "slot " + slot;
+  const auto database = db.QueryValue("SELECT current_database()");
+  if (!database) return database.error();
+  const auto row = FindSlot(db, slot);
+  if (!row) return row.error();
+  if (!row.value()) {
+    const auto record = FindSlotRecord(db, slot);
+    if (!record) return record.error();
+    if (record.value()) {
+      report.Fail(what, pg::SlotGoneProblem(*record.value()), std::string(pg::kRecreateSlotHint));
+    } else if (config.source.create_slot) {
+      report.Ok(what + " does not exist yet; the relay creates it at start (source.create_slot)");
+    } else {
+      report.Fail(what, "does not exist and source.create_slot is false",
+                  "outbox-relay init --config <file>, or " + CreateSlotSql(slot));
+    }
+    return boost::outcome_v2::success();
+  }
+  const SlotRow& found = *row.value();
+  if (auto problem = SlotUnusable(found, slot, Text(database.value()))) {
+    report.Fail(what, problem->problem, problem->hint);
+    return boost::outcome_v2::success();
+  }
+  report.Ok(what + " (pgoutput, database " + Text(database.value()) + ", " +
+            (found.active ? "active, pid " + found.active_pid.value_or("?") : std::string("inactive")) + ")");
+  return boost::outcome_v2::success();
+}
+
+}  // namespace outbox_relay::ops::detail

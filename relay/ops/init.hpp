@@ -1,0 +1,16 @@
+#pragma once
+
+// The parts of `outbox-relay init` (InitCommand, relay/ops/init.cpp) that live in files of
+// their own.
+
+#include <iosfwd>
+
+#include "config/config.hpp"
+
+namespace outbox_relay::ops::detail {
+
+/// `init --print-sql` (init_print_sql.cpp): the SQL a DBA would run for `config`, the
+/// migrations in full, without connecting.
+void PrintInitSql(const config::Config& config, std::ostream& out);
+
+}  // namespace outbox_relay::ops::detail
