@@ -44,40 +44,41 @@ awaitable<base::Result<void>> DirectDelivery::Recover() {
 awaitable<void> DirectDelivery::Close(bool) { co_return; }
 
 void DirectDelivery::Settle(const sinks::DeliveryReport& report) {
-  std::visit(base::Overloaded{
-                 [&](const sinks::Delivered& delivered) {
-                   delivered_ = true;
-                   if (report.dead_letter) {
-                     metrics_.DeadLettered(*report.dead_letter).Increment();
-                   } else {
-                     metrics_.EventsPublished(delivered.topic).Increment();
-                     metrics_.BytesPublished(delivered.topic).Increment(static_cast<double>(report.bytes));
-                   }
-                   const Lsn before = tracker_.Watermark();
-                   tracker_.Delivered(report.tag);
-                   if (tracker_.Watermark() != before) listener_.OnConfirmable();
-                 },
-                 [&](const sinks::Refused& refused) {
-                   if (report.dead_letter) {
-                     listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
-                     return;
-                   }
-                   metrics_.DeliveryErrors("delivery").Increment();
-                   // Kafka refused it after the producer's own retries: it would refuse it again.
-                   // Keep the slot where it is and stop.
-                   listener_.OnFatal("delivery failed permanently (" + refused.error +
-                                     "); fix the topic or the broker, then restart");
-                 },
-                 [&](const sinks::RefusedTooLarge& refused) {
-                   // The event stays counted in its transaction until its dead-letter record is
-                   // acknowledged.
-                   auto dead_lettered = DeadLetter(refused.row, report.tag);
-                   if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
-                 },
-                 [&](const sinks::GaveUp& gave_up) { OnUndelivered(gave_up.error); },
-                 [&](const sinks::Withdrawn& withdrawn) { OnUndelivered(withdrawn.error); },
-             },
-             report.outcome);
+  std::visit(
+      base::Overloaded{
+          [&](const sinks::Delivered& delivered) {
+            delivered_ = true;
+            if (report.dead_letter) {
+              metrics_.DeadLettered(*report.dead_letter).Increment();
+            } else {
+              metrics_.EventsPublished(delivered.topic).Increment();
+              metrics_.BytesPublished(delivered.topic).Increment(static_cast<double>(report.bytes));
+            }
+            const Lsn before = tracker_.Watermark();
+            tracker_.Delivered(report.tag);
+            if (tracker_.Watermark() != before) listener_.OnConfirmable();
+          },
+          [&](const sinks::Refused& refused) {
+            if (report.dead_letter) {
+              listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+              return;
+            }
+            metrics_.DeliveryErrors("delivery").Increment();
+            // Kafka refused it after the producer's own retries: it would refuse it again. Keep
+            // the slot where it is and stop.
+            listener_.OnFatal("delivery failed permanently (" + refused.error +
+                              "); fix the topic or the broker, then restart");
+          },
+          // The event stays counted in its transaction until its dead-letter record is
+          // acknowledged.
+          [&](const sinks::RefusedTooLarge& refused) {
+            auto dead_lettered = DeadLetter(refused.row, report.tag);
+            if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
+          },
+          [&](const sinks::GaveUp& gave_up) { OnUndelivered(gave_up.error); },
+          [&](const sinks::Withdrawn& withdrawn) { OnUndelivered(withdrawn.error); },
+      },
+      report.outcome);
 }
 
 void DirectDelivery::OnUndelivered(const std::string& error) {

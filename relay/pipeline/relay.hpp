@@ -38,8 +38,8 @@ class Relay final : private DeliveryListener {
   /// `source` is the replication connection (PgChangeSource in the process); `clock` gives
   /// every time and wait and must outlive the relay. Throws sinks::SinkError when the sink
   /// does not fit config.delivery (exactly-once needs a transactional sink).
-  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<ChangeSource> source, Clock& clock,
-        std::unique_ptr<sinks::Sink> sink, SinkFactory new_sink, server::RelayMetrics& metrics);
+  Relay(boost::asio::io_context& io, const config::Config& config, std::unique_ptr<ChangeSource> source,
+        Clock& clock, std::unique_ptr<sinks::Sink> sink, SinkFactory new_sink, server::RelayMetrics& metrics);
 
   /// Runs until Stop() or a fatal error; returns the process exit code.
   boost::asio::awaitable<int> Run();

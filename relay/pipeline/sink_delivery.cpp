@@ -15,7 +15,8 @@ spdlog::logger& Log() { return base::Logger("relay"); }
 }  // namespace
 
 std::string PoisonFailure(const outbox::PoisonRow& poison, config::PoisonPolicy policy) {
-  return "poison row: " + poison.Describe() + "; its transaction is not confirmed: fix the row, the table or the configuration" +
+  return "poison row: " + poison.Describe() +
+         "; its transaction is not confirmed: fix the row, the table or the configuration" +
          (policy == config::PoisonPolicy::kFail ? ", or set on_poison: dead-letter"
                                                 : " (outside a transaction it cannot be dead-lettered)");
 }

@@ -67,8 +67,9 @@ base::Result<std::uint64_t> TransactionalDelivery::NextTag(SourceTransaction& tr
   // librdkafka refuses records for a failed transaction; abort it and read again from the
   // watermark rather than stop.
   if (batch_.failed) {
-    return base::Error::Retryable("a record of the open Kafka transaction failed; aborting it and re-reading from " +
-                                  tracker_.Watermark().ToString());
+    return base::Error::Retryable(
+        "a record of the open Kafka transaction failed; aborting it and re-reading from " +
+        tracker_.Watermark().ToString());
   }
   if (!batch_.open) {
     try {
@@ -86,7 +87,8 @@ base::Result<std::uint64_t> TransactionalDelivery::NextTag(SourceTransaction& tr
   return index;
 }
 
-base::Result<void> TransactionalDelivery::Publish(SourceTransaction& transaction, const outbox::OutboxEvent& event) {
+base::Result<void> TransactionalDelivery::Publish(SourceTransaction& transaction,
+                                                  const outbox::OutboxEvent& event) {
   if (skipping_) return boost::outcome_v2::success();
   const bool refused_before = !refused_.empty() && refused_.contains({transaction.commit_lsn, transaction.events});
   const auto tag = NextTag(transaction);
@@ -171,7 +173,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Abandon() {
   } catch (const sinks::SinkError& error) {
     co_return FromSinkError(error, false);
   }
-  Log().info("aborted the open Kafka transaction; its events are re-read from {}", tracker_.Watermark().ToString());
+  Log().info("aborted the open Kafka transaction; its events are re-read from {}",
+             tracker_.Watermark().ToString());
   co_return boost::outcome_v2::success();
 }
 
@@ -207,41 +210,42 @@ void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
     batch_.failed = true;
     Log().debug("event in the open Kafka transaction failed: {}", error);
   };
-  std::visit(base::Overloaded{
-                 [&](const sinks::Delivered& delivered) {
-                   if (report.dead_letter) {
-                     ++batch_.dead_lettered[*report.dead_letter];
-                     return;
-                   }
-                   auto& [events, bytes] = batch_.published[std::string(delivered.topic)];
-                   ++events;
-                   bytes += report.bytes;
-                 },
-                 [&](const sinks::Refused& refused) {
-                   // A dead-letter record Kafka refused would be refused again; one withdrawn
-                   // by the abort, or timed out, is written again with its transaction.
-                   if (report.dead_letter) {
-                     listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
-                     return;
-                   }
-                   failed(refused.error);
-                 },
-                 [&](const sinks::RefusedTooLarge& refused) {
-                   const auto commit = Lsn::Parse(refused.row.commit_lsn);
-                   if (config_.on_poison == config::PoisonPolicy::kFail || !commit) {
-                     listener_.OnFatal(PoisonFailure(refused.row, config_.on_poison));
-                     return;
-                   }
-                   refused_.emplace(*commit, report.tag);
-                   failed(refused.error);
-                 },
-                 [&](const sinks::GaveUp& gave_up) { failed(gave_up.error); },
-                 // Withdrawn by the abort of the batch: whatever caused the abort was reported already.
-                 [&](const sinks::Withdrawn& withdrawn) {
-                   Log().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
-                 },
-             },
-             report.outcome);
+  std::visit(
+      base::Overloaded{
+          [&](const sinks::Delivered& delivered) {
+            if (report.dead_letter) {
+              ++batch_.dead_lettered[*report.dead_letter];
+              return;
+            }
+            auto& [events, bytes] = batch_.published[std::string(delivered.topic)];
+            ++events;
+            bytes += report.bytes;
+          },
+          // A dead-letter record Kafka refused would be refused again; one withdrawn by the
+          // abort, or timed out, is written again with its transaction.
+          [&](const sinks::Refused& refused) {
+            if (report.dead_letter) {
+              listener_.OnFatal("dead-letter write failed (" + refused.error + "); check dead_letter.topic");
+              return;
+            }
+            failed(refused.error);
+          },
+          [&](const sinks::RefusedTooLarge& refused) {
+            const auto commit = Lsn::Parse(refused.row.commit_lsn);
+            if (config_.on_poison == config::PoisonPolicy::kFail || !commit) {
+              listener_.OnFatal(PoisonFailure(refused.row, config_.on_poison));
+              return;
+            }
+            refused_.emplace(*commit, report.tag);
+            failed(refused.error);
+          },
+          [&](const sinks::GaveUp& gave_up) { failed(gave_up.error); },
+          // Withdrawn by the abort of the batch: whatever caused the abort was reported already.
+          [&](const sinks::Withdrawn& withdrawn) {
+            Log().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
+          },
+      },
+      report.outcome);
 }
 
 }  // namespace outbox_relay::pipeline

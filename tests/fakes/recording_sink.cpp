@@ -122,7 +122,8 @@ void RecordingSink::FailPublish(std::optional<std::string> message, bool retryab
 }
 
 SentRecord RecordingSink::Take(std::size_t index) {
-  if (index >= unreported_.size()) throw std::out_of_range("RecordingSink: no unreported record " + std::to_string(index));
+  if (index >= unreported_.size())
+    throw std::out_of_range("RecordingSink: no unreported record " + std::to_string(index));
   SentRecord record = std::move(unreported_[index]);
   unreported_.erase(unreported_.begin() + static_cast<std::ptrdiff_t>(index));
   return record;
@@ -203,8 +204,8 @@ std::size_t RecordingTransactionalSink::Publish(const outbox::OutboxEvent& event
   return inner_.Publish(event, tag);
 }
 
-std::size_t RecordingTransactionalSink::PublishDeadLetter(const std::string& topic, const outbox::PoisonRow& poison,
-                                                          std::uint64_t tag) {
+std::size_t RecordingTransactionalSink::PublishDeadLetter(const std::string& topic,
+                                                          const outbox::PoisonRow& poison, std::uint64_t tag) {
   if (!open_) throw std::logic_error("RecordingTransactionalSink: PublishDeadLetter outside a transaction");
   return inner_.PublishDeadLetter(topic, poison, tag);
 }
@@ -227,7 +228,8 @@ void RecordingTransactionalSink::BeginTransaction() {
   inner_.failed_since_begin_ = false;
 }
 
-awaitable<std::optional<std::string>> RecordingTransactionalSink::CommitTransaction(const std::string& commit_lsn) {
+awaitable<std::optional<std::string>> RecordingTransactionalSink::CommitTransaction(
+    const std::string& commit_lsn) {
   if (!open_) throw std::logic_error("RecordingTransactionalSink: CommitTransaction without a transaction");
   const auto alive = alive_;
   if (hold_) {

@@ -21,7 +21,8 @@ constexpr std::uint64_t kMessageSpan = 0x10;  // WAL bytes each scripted message
 class Bytes {
  public:
   Bytes& Put(std::uint64_t value, int width) {
-    for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) text_.push_back(static_cast<char>((value >> shift) & 0xFF));
+    for (int shift = (width - 1) * 8; shift >= 0; shift -= 8)
+      text_.push_back(static_cast<char>((value >> shift) & 0xFF));
     return *this;
   }
   Bytes& Char(char value) {
@@ -115,9 +116,9 @@ class ScriptedServer::Connection final : public pipeline::ChangeSource {
     ++server_.starts_;
     // The walsender resumes from the slot when asked for an earlier position.
     const Lsn from = std::max(start, server_.confirmed_);
-    next_ = static_cast<std::size_t>(
-        std::find_if(server_.wal_.begin(), server_.wal_.end(), [&](const Message& m) { return m.position > from; }) -
-        server_.wal_.begin());
+    next_ = static_cast<std::size_t>(std::find_if(server_.wal_.begin(), server_.wal_.end(),
+                                                  [&](const Message& m) { return m.position > from; }) -
+                                     server_.wal_.begin());
     co_return pipeline::StartOutcome{};
   }
 
@@ -223,7 +224,8 @@ ScriptedServer::~ScriptedServer() = default;
 std::unique_ptr<pipeline::ChangeSource> ScriptedServer::NewSource() { return std::make_unique<Connection>(*this); }
 
 std::optional<base::Error> ScriptedServer::TakeFailure(Call call) {
-  const auto found = std::find_if(failures_.begin(), failures_.end(), [call](const auto& f) { return f.first == call; });
+  const auto found =
+      std::find_if(failures_.begin(), failures_.end(), [call](const auto& f) { return f.first == call; });
   if (found == failures_.end()) return std::nullopt;
   base::Error error = std::move(found->second);
   failures_.erase(found);
@@ -236,7 +238,8 @@ Lsn ScriptedServer::Commit(const std::vector<OutboxRow>& rows) {
   const Lsn end(commit.Value() + kMessageSpan);
   const pg::PgTimestamp time = pg::ToPgTimestamp(clock_.WallNow());
   std::vector<std::string> payloads;
-  payloads.push_back(Bytes{}.Char('B').Put(commit.Value(), 8).Put(static_cast<std::uint64_t>(time), 8).Put(731, 4).Take());
+  payloads.push_back(
+      Bytes{}.Char('B').Put(commit.Value(), 8).Put(static_cast<std::uint64_t>(time), 8).Put(731, 4).Take());
   payloads.push_back(RelationMessage());
   for (const auto& row : rows) {
     payloads.push_back(InsertMessage(row));
@@ -271,12 +274,8 @@ Lsn ScriptedServer::CommitEvents(const std::string& prefix, std::size_t count, c
 
 void ScriptedServer::Keepalive(bool reply_requested, std::uint64_t skip) {
   wal_end_ = Lsn(wal_end_.Value() + skip);
-  wal_.push_back({wal_end_, Bytes{}
-                                .Char('k')
-                                .Put(wal_end_.Value(), 8)
-                                .Put(0, 8)
-                                .Char(reply_requested ? 1 : 0)
-                                .Take()});
+  wal_.push_back(
+      {wal_end_, Bytes{}.Char('k').Put(wal_end_.Value(), 8).Put(0, 8).Char(reply_requested ? 1 : 0).Take()});
   Wake();
 }
 

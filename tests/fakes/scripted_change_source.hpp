@@ -44,7 +44,8 @@ class ScriptedServer {
   /// (what the slot is confirmed to once it is delivered). The commit time is the clock's now.
   pg::Lsn Commit(const std::vector<OutboxRow>& rows);
   /// Commits `count` rows with ids "<prefix>-0", "<prefix>-1", ... of aggregate `aggregate_id`.
-  pg::Lsn CommitEvents(const std::string& prefix, std::size_t count, const std::string& aggregate_id = "booking-1");
+  pg::Lsn CommitEvents(const std::string& prefix, std::size_t count,
+                       const std::string& aggregate_id = "booking-1");
   /// A keepalive at the WAL's end, after `skip` more bytes of WAL the relay does not see
   /// (other tables' changes, which move the server's position on).
   void Keepalive(bool reply_requested = false, std::uint64_t skip = 0);

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include "config/config.hpp"
 #include "relay/pipeline/relay.hpp"
@@ -86,10 +86,10 @@ class RelayTest : public ::testing::Test {
     auto source = server_.NewSource();
     p.source = source.get();
     auto first = make_sink();
-    p.relay = std::make_unique<Relay>(p.io, config_, std::move(source), clock_, std::move(first), make_sink, p.metrics);
-    boost::asio::co_spawn(p.io, p.relay->Run(), [&p](std::exception_ptr failure, int code) {
-      p.exit_code = failure ? -1 : code;
-    });
+    p.relay =
+        std::make_unique<Relay>(p.io, config_, std::move(source), clock_, std::move(first), make_sink, p.metrics);
+    boost::asio::co_spawn(p.io, p.relay->Run(),
+                          [&p](std::exception_ptr failure, int code) { p.exit_code = failure ? -1 : code; });
     processes_.push_back(std::move(process));
     Settle();
     return p;
@@ -130,7 +130,8 @@ class RelayTest : public ::testing::Test {
   }
 
   /// Advances time until `done` holds, up to `limit`; false if it never did.
-  bool AdvanceUntil(const std::function<bool()>& done, std::chrono::steady_clock::duration limit = std::chrono::minutes(5)) {
+  bool AdvanceUntil(const std::function<bool()>& done,
+                    std::chrono::steady_clock::duration limit = std::chrono::minutes(5)) {
     const auto until = clock_.Now() + limit;
     Settle();
     while (!done()) {

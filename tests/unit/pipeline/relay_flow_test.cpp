@@ -78,11 +78,13 @@ TEST_F(RelayFlowTest, PoisonFailureLineNamesTheRowAndTheWayOut) {
   poison.source = "table:outbox.outbox";
   poison.id = "7";
   poison.commit_lsn = "0/16B3748";
-  EXPECT_EQ(PoisonFailure(poison, config::PoisonPolicy::kFail),
-            "poison row: table outbox.outbox, id 7, commit LSN 0/16B3748, reason missing_key: aggregate id is NULL or "
-            "empty; its transaction is not confirmed: fix the row, the table or the configuration, or set on_poison: "
-            "dead-letter");
-  EXPECT_NE(PoisonFailure(poison, config::PoisonPolicy::kDeadLetter).find("outside a transaction"), std::string::npos);
+  EXPECT_EQ(
+      PoisonFailure(poison, config::PoisonPolicy::kFail),
+      "poison row: table outbox.outbox, id 7, commit LSN 0/16B3748, reason missing_key: aggregate id is NULL or "
+      "empty; its transaction is not confirmed: fix the row, the table or the configuration, or set on_poison: "
+      "dead-letter");
+  EXPECT_NE(PoisonFailure(poison, config::PoisonPolicy::kDeadLetter).find("outside a transaction"),
+            std::string::npos);
 }
 
 // on_poison: dead-letter writes the row to the dead-letter topic; its transaction is confirmed

@@ -107,7 +107,8 @@ TEST_F(RelayRecoveryTest, ExactlyOnceCrashAfterCommitBeforeConfirmSkipsByCheckpo
   RelayProcess& before = StartRelay(/*auto_ack=*/true);
   const pg::Lsn start = server_.Confirmed();
   // The confirmation after the commit never reaches the server.
-  server_.FailNext(fakes::ScriptedServer::Call::kSendStatus, base::Error::Retryable("connection reset (scripted)"));
+  server_.FailNext(fakes::ScriptedServer::Call::kSendStatus,
+                   base::Error::Retryable("connection reset (scripted)"));
   server_.CommitEvents("t1", 3);
   Advance(config_.exactly_once.max_batch);
   ASSERT_EQ(before.transactional->Commits(), 1u);
