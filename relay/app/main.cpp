@@ -103,7 +103,7 @@ int Replay(const std::string& config_path, const std::string& from, const std::s
   options.replay_id = fmt::format("{:%FT%TZ}", fmt::gmtime(std::time(nullptr)));
   int exit_code = base::kExitFatal;
   boost::asio::co_spawn(
-      io, ops::Replay(io, config, *sink, options), [&](std::exception_ptr failure, std::size_t count) {
+      io, ops::Replay(io, config, *sink, options), [&](const std::exception_ptr& failure, std::size_t count) {
         if (!failure) {
           std::cout << "replayed " << count << " events (header replay: " << options.replay_id << ")\n";
           exit_code = base::kExitOk;
@@ -177,7 +177,7 @@ int Run(const std::string& config_path) {
     plan.drain_timeout = config.shutdown.timeout;
     plan.close_postgres = [&] { monitor.Close(); };
     boost::asio::co_spawn(io, app::Shutdown(tasks, std::move(plan), reason),
-                          [&](std::exception_ptr failure, const app::ShutdownReport& report) {
+                          [&](const std::exception_ptr& failure, const app::ShutdownReport& report) {
                             if (failure) {
                               try {
                                 std::rethrow_exception(failure);

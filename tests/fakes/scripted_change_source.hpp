@@ -65,9 +65,9 @@ class ScriptedServer {
   // ---- faults ----
   /// The next Read on the open connection fails (retryable) after `messages` more messages.
   void DisconnectAfter(std::size_t messages);
-  /// Open connections are lost now (only `connection`'s if given): a pending Read fails, and
+  /// Open connections are lost now (with `only`, that connection alone): a pending Read fails, and
   /// so does everything after until the relay reconnects.
-  void Disconnect(const pipeline::ChangeSource* connection = nullptr);
+  void Disconnect(const pipeline::ChangeSource* only = nullptr);
   /// The next call of `call` fails with `error` (once).
   enum class Call { kConnect, kEnsureSlot, kStart, kSendStatus, kFinish };
   void FailNext(Call call, base::Error error);

@@ -55,6 +55,7 @@ class RelayTest : public ::testing::Test {
     config_.exactly_once.max_batch_events = 1000;
   }
 
+ public:
   ~RelayTest() override {
     // Relays first (their timers and connections), then their io_contexts with the coroutine
     // frames still suspended in them, never resumed.
@@ -62,6 +63,7 @@ class RelayTest : public ::testing::Test {
     processes_.clear();
   }
 
+ protected:
   void ExactlyOnce() { config_.delivery = config::DeliveryMode::kExactlyOnce; }
 
   /// Starts a relay process and runs it until it waits (connected and reading, or standing by).
@@ -88,8 +90,9 @@ class RelayTest : public ::testing::Test {
     auto first = make_sink();
     p.relay =
         std::make_unique<Relay>(p.io, config_, std::move(source), clock_, std::move(first), make_sink, p.metrics);
-    boost::asio::co_spawn(p.io, p.relay->Run(),
-                          [&p](std::exception_ptr failure, int code) { p.exit_code = failure ? -1 : code; });
+    boost::asio::co_spawn(p.io, p.relay->Run(), [&p](const std::exception_ptr& failure, int code) {
+      p.exit_code = failure ? -1 : code;
+    });
     processes_.push_back(std::move(process));
     Settle();
     return p;
