@@ -57,12 +57,16 @@ void SinkDelivery::MarkBroken(const std::string& reason) {
   listener_.OnInterrupted();
 }
 
-base::Error SinkDelivery::FromSinkError(const sinks::SinkError& error, bool broken) {
-  if (broken) {
+base::Error SinkDelivery::CaughtSinkError() {
+  // Rethrown to be told apart by type here, so each sink call needs one handler.
+  try {
+    throw;
+  } catch (const sinks::SinkBrokenError& error) {
     MarkBroken(error.what());
     return base::Error::Retryable(error.what());
+  } catch (const sinks::SinkError& error) {
+    return error.retryable() ? base::Error::Retryable(error.what()) : base::Error::Fatal(error.what());
   }
-  return error.retryable() ? base::Error::Retryable(error.what()) : base::Error::Fatal(error.what());
 }
 
 outbox::PoisonRow SinkDelivery::RefusedEvent(const outbox::OutboxEvent& event, std::string detail) {
@@ -87,10 +91,8 @@ base::Result<void> SinkDelivery::PublishEvent(const outbox::OutboxEvent& event, 
   } catch (const sinks::RecordTooLargeError& error) {
     const outbox::PoisonRow poison = RefusedEvent(event, error.what());
     return DeadLetter(poison, tag);
-  } catch (const sinks::SinkBrokenError& error) {
-    return FromSinkError(error, true);
-  } catch (const sinks::SinkError& error) {
-    return FromSinkError(error, false);
+  } catch (const sinks::SinkError&) {
+    return CaughtSinkError();
   }
   ++in_flight_events_;
   return boost::outcome_v2::success();
@@ -103,10 +105,8 @@ base::Result<void> SinkDelivery::DeadLetter(const outbox::PoisonRow& poison, std
   Log().warn("dead-lettering poison row: {}; to topic {}", poison.Describe(), config_.dead_letter.topic);
   try {
     in_flight_bytes_ += sink_->PublishDeadLetter(config_.dead_letter.topic, poison, tag);
-  } catch (const sinks::SinkBrokenError& error) {
-    return FromSinkError(error, true);
-  } catch (const sinks::SinkError& error) {
-    return FromSinkError(error, false);
+  } catch (const sinks::SinkError&) {
+    return CaughtSinkError();
   }
   ++in_flight_events_;
   return boost::outcome_v2::success();

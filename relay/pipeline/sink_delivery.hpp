@@ -39,8 +39,9 @@ class SinkDelivery : public DeliveryStrategy {
   void MarkBroken(const std::string& reason);
   /// A new sink for a broken one; a fatal error when a new one would fail the same way.
   base::Result<void> ReplaceBrokenSink();
-  /// A sink call's exception as an error: SinkBrokenError marks the sink broken (retryable).
-  base::Error FromSinkError(const sinks::SinkError& error, bool broken);
+  /// Inside a handler of sinks::SinkError only: the exception being handled as an error. A
+  /// SinkBrokenError marks the sink broken (retryable: Recover() replaces it).
+  base::Error CaughtSinkError();
 
   sinks::Sink& sink() { return *sink_; }
   bool broken() const { return broken_.has_value(); }

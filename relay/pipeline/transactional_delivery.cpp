@@ -42,10 +42,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Prepare() {
   try {
     co_await transactional_->InitTransactions();
     text = co_await transactional_->ReadCheckpoint();
-  } catch (const sinks::SinkBrokenError& error) {
-    co_return FromSinkError(error, true);
-  } catch (const sinks::SinkError& error) {
-    co_return FromSinkError(error, false);
+  } catch (const sinks::SinkError&) {
+    co_return CaughtSinkError();
   }
   if (text) {
     checkpoint_ = Lsn::Parse(*text);
@@ -74,10 +72,8 @@ base::Result<std::uint64_t> TransactionalDelivery::NextTag(SourceTransaction& tr
   if (!batch_.open) {
     try {
       transactional_->BeginTransaction();
-    } catch (const sinks::SinkBrokenError& error) {
-      return FromSinkError(error, true);
-    } catch (const sinks::SinkError& error) {
-      return FromSinkError(error, false);
+    } catch (const sinks::SinkError&) {
+      return CaughtSinkError();
     }
     batch_.open = true;
   }
@@ -135,10 +131,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Flush() {
   std::optional<std::string> aborted;
   try {
     aborted = co_await transactional_->CommitTransaction(batch_.last_commit_lsn.ToString());
-  } catch (const sinks::SinkBrokenError& error) {
-    co_return FromSinkError(error, true);
-  } catch (const sinks::SinkError& error) {
-    co_return FromSinkError(error, false);
+  } catch (const sinks::SinkError&) {
+    co_return CaughtSinkError();
   }
   Batch batch = std::exchange(batch_, Batch{});
   if (aborted) {
@@ -168,10 +162,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Abandon() {
   batch_ = Batch{};
   try {
     co_await transactional_->AbortTransaction();
-  } catch (const sinks::SinkBrokenError& error) {
-    co_return FromSinkError(error, true);
-  } catch (const sinks::SinkError& error) {
-    co_return FromSinkError(error, false);
+  } catch (const sinks::SinkError&) {
+    co_return CaughtSinkError();
   }
   Log().info("aborted the open Kafka transaction; its events are re-read from {}",
              tracker_.Watermark().ToString());
