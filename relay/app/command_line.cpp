@@ -6,8 +6,8 @@
 #include <memory>
 #include <ostream>
 
-#include "config/config.hpp"
 #include "base/exit_code.hpp"
+#include "config/config.hpp"
 
 namespace outbox_relay::app {
 namespace {
@@ -36,10 +36,12 @@ std::unique_ptr<CLI::App> MakeParser(CommandLine& line) {
   auto* replay = app->add_subcommand(
       "replay", "publish rows still in the outbox tables again, with a replay header; the slot is not touched");
   replay->add_option("-c,--config", line.config_path, kConfigHelp);
-  replay->add_option("--from", line.from,
-                     "first row: a timestamp (created_at) or an LSN such as 0/16B3748 (created_lsn)")
+  replay
+      ->add_option("--from", line.from,
+                   "first row: a timestamp (created_at) or an LSN such as 0/16B3748 (created_lsn)")
       ->required();
-  replay->add_option("--to", line.to, "end of the range, exclusive, in the same forms (default: up to the newest row)");
+  replay->add_option("--to", line.to,
+                     "end of the range, exclusive, in the same forms (default: up to the newest row)");
   replay->add_option("--aggregate-type", line.aggregate_type, "only rows of this aggregate type");
   app->add_subcommand("version", "print the version");
   return app;
@@ -59,8 +61,8 @@ std::string Joined(const std::vector<std::string>& words) {
 
 }  // namespace
 
-std::optional<int> ParseCommandLine(const std::vector<std::string>& args, CommandLine& line,
-                                    std::ostream& out, std::ostream& err) {
+std::optional<int> ParseCommandLine(const std::vector<std::string>& args, CommandLine& line, std::ostream& out,
+                                    std::ostream& err) {
   const auto app = MakeParser(line);
   const std::vector<std::string> names = CommandNames(*app);
   // CLI11 would take an unknown word for a stray argument and say only "A subcommand is

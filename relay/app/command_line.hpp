@@ -26,8 +26,8 @@ struct CommandLine {
 /// Parses `args` (args[0] is the program) into `line`. Returns nullopt to go on, or the exit
 /// code to end with after printing help (0) or an error (2) on `out` / `err`. A word in the
 /// command's place that names no command is an error naming it and the nearest command.
-std::optional<int> ParseCommandLine(const std::vector<std::string>& args, CommandLine& line,
-                                    std::ostream& out, std::ostream& err);
+std::optional<int> ParseCommandLine(const std::vector<std::string>& args, CommandLine& line, std::ostream& out,
+                                    std::ostream& err);
 
 /// One command and its long options ("--config", ...), in the order `--help` lists them.
 struct CommandSummary {

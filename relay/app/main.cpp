@@ -2,9 +2,9 @@
 // relay, run them in one task group on the io_context until the shutdown has run.
 
 #include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <functional>
-#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -17,19 +17,20 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "config/config.hpp"
 #include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "base/redaction.hpp"
 #include "base/task_group.hpp"
-#include "relay/ops/cli.hpp"
+#include "config/config.hpp"
 #include "relay/app/command_line.hpp"
 #include "relay/app/shutdown.hpp"
-#include "relay/server/http_server.hpp"
-#include "relay/server/metrics.hpp"
-#include "relay/pipeline/relay.hpp"
+#include "relay/ops/cli.hpp"
 #include "relay/ops/replay.hpp"
 #include "relay/ops/slot_monitor.hpp"
+#include "relay/pipeline/pg_change_source.hpp"
+#include "relay/pipeline/relay.hpp"
+#include "relay/server/http_server.hpp"
+#include "relay/server/metrics.hpp"
 #include "sinks/kafka_sink.hpp"
 #include "sinks/stdout_sink.hpp"
 
@@ -65,7 +66,7 @@ bool Load(const std::string& config_path, boost::asio::io_context& io, config::C
     base::ConfigureLogging(config.log.level, config.log.format);
     if (!config.ignored_service_links.empty()) {
       base::Logger("config").debug("ignored Kubernetes service-link variables (not configuration): {}",
-                                     fmt::join(config.ignored_service_links, ", "));
+                                   fmt::join(config.ignored_service_links, ", "));
     }
     // Building the producer checks every kafka.* property without connecting anywhere.
     sink = MakeSink(io, config);
@@ -87,7 +88,8 @@ int Replay(const std::string& config_path, const std::string& from, const std::s
     options.from = ops::ParseReplayBound(from);
     if (!to.empty()) options.to = ops::ParseReplayBound(to);
   } catch (const std::invalid_argument& error) {
-    std::cerr << "outbox-relay: replay: " << (options.from.text.empty() ? "--from " : "--to ") << error.what() << "\n";
+    std::cerr << "outbox-relay: replay: " << (options.from.text.empty() ? "--from " : "--to ") << error.what()
+              << "\n";
     return base::kExitConfig;
   }
   if (!aggregate_type.empty()) options.aggregate_type = aggregate_type;
@@ -100,24 +102,23 @@ int Replay(const std::string& config_path, const std::string& from, const std::s
   }
   options.replay_id = fmt::format("{:%FT%TZ}", fmt::gmtime(std::time(nullptr)));
   int exit_code = base::kExitFatal;
-  boost::asio::co_spawn(io, ops::Replay(io, config, *sink, options),
-                        [&](std::exception_ptr failure, std::size_t count) {
-                          if (!failure) {
-                            std::cout << "replayed " << count << " events (header replay: " << options.replay_id
-                                      << ")\n";
-                            exit_code = base::kExitOk;
-                          } else {
-                            try {
-                              std::rethrow_exception(failure);
-                            } catch (const ops::ReplayError& error) {
-                              std::cerr << "outbox-relay: replay: " << error.what() << "\n";
-                              exit_code = error.config_error() ? base::kExitConfig : base::kExitFatal;
-                            } catch (const std::exception& error) {
-                              std::cerr << "outbox-relay: replay: " << error.what() << "\n";
-                            }
-                          }
-                          io.stop();
-                        });
+  boost::asio::co_spawn(
+      io, ops::Replay(io, config, *sink, options), [&](const std::exception_ptr& failure, std::size_t count) {
+        if (!failure) {
+          std::cout << "replayed " << count << " events (header replay: " << options.replay_id << ")\n";
+          exit_code = base::kExitOk;
+        } else {
+          try {
+            std::rethrow_exception(failure);
+          } catch (const ops::ReplayError& error) {
+            std::cerr << "outbox-relay: replay: " << error.what() << "\n";
+            exit_code = error.config_error() ? base::kExitConfig : base::kExitFatal;
+          } catch (const std::exception& error) {
+            std::cerr << "outbox-relay: replay: " << error.what() << "\n";
+          }
+        }
+        io.stop();
+      });
   io.run();
   return exit_code;
 }
@@ -137,7 +138,10 @@ int Run(const std::string& config_path) {
   if (!Load(config_path, io, config, sink)) return base::kExitConfig;
 
   server::RelayMetrics metrics;
-  pipeline::Relay relay(io, config, std::move(sink), [&] { return MakeSink(io, config); }, metrics);
+  pipeline::SteadyClock clock(io);
+  pipeline::Relay relay(
+      io, config, std::make_unique<pipeline::PgChangeSource>(io, config), clock, std::move(sink),
+      [&] { return MakeSink(io, config); }, metrics);
   ops::SlotMonitor monitor(io, config, metrics, [&](const std::string& reason) { relay.FailFatal(reason); });
   std::unique_ptr<server::HttpServer> http;
   try {
@@ -149,7 +153,8 @@ int Run(const std::string& config_path) {
       if (path == "/healthz") return server::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
       if (path == "/readyz") {
         const auto readiness = relay.CheckReadiness();
-        return server::HttpResponse{readiness.ready ? 200 : 503, "text/plain; charset=utf-8", readiness.reason + "\n"};
+        return server::HttpResponse{readiness.ready ? 200 : 503, "text/plain; charset=utf-8",
+                                    readiness.reason + "\n"};
       }
       return server::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
     });
@@ -172,7 +177,7 @@ int Run(const std::string& config_path) {
     plan.drain_timeout = config.shutdown.timeout;
     plan.close_postgres = [&] { monitor.Close(); };
     boost::asio::co_spawn(io, app::Shutdown(tasks, std::move(plan), reason),
-                          [&](std::exception_ptr failure, const app::ShutdownReport& report) {
+                          [&](const std::exception_ptr& failure, const app::ShutdownReport& report) {
                             if (failure) {
                               try {
                                 std::rethrow_exception(failure);

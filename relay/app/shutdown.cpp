@@ -29,7 +29,9 @@ class Step {
   void Begin(std::string_view detail) const {
     Log().info("shutdown step {}/{}, {}: {}", number_, kSteps, name_, detail);
   }
-  void Done() const { Log().info("shutdown step {}/{} done in {} ms", number_, kSteps, MillisecondsSince(start_)); }
+  void Done() const {
+    Log().info("shutdown step {}/{} done in {} ms", number_, kSteps, MillisecondsSince(start_));
+  }
   void Late(std::string_view what) const {
     Log().warn("shutdown step {}/{}, {}: {} after {} ms", number_, kSteps, name_, what, MillisecondsSince(start_));
   }
@@ -52,9 +54,10 @@ boost::asio::awaitable<ShutdownReport> Shutdown(base::TaskGroup& tasks, Shutdown
     if (tasks.Finished(plan.relay_task)) {
       step.Begin(fmt::format("task {} has ended already", plan.relay_task));
     } else {
-      step.Begin(fmt::format("asking task {} to stop (it reads on to the commit of a transaction half received, "
-                             "for at most shutdown.timeout_ms {})",
-                             plan.relay_task, plan.drain_timeout.count()));
+      step.Begin(
+          fmt::format("asking task {} to stop (it reads on to the commit of a transaction half received, "
+                      "for at most shutdown.timeout_ms {})",
+                      plan.relay_task, plan.drain_timeout.count()));
       tasks.Stop(plan.relay_task);
     }
   }
@@ -68,9 +71,10 @@ boost::asio::awaitable<ShutdownReport> Shutdown(base::TaskGroup& tasks, Shutdown
       step.Done();
     } else {
       report.unfinished.push_back(plan.relay_task);
-      step.Late(fmt::format("task {} did not finish; the slot keeps the position of the last standby status, "
-                            "and what came after it is sent again after the restart",
-                            plan.relay_task));
+      step.Late(
+          fmt::format("task {} did not finish; the slot keeps the position of the last standby status, "
+                      "and what came after it is sent again after the restart",
+                      plan.relay_task));
     }
   }
 
@@ -97,7 +101,8 @@ boost::asio::awaitable<ShutdownReport> Shutdown(base::TaskGroup& tasks, Shutdown
 
   {
     const Step step(4, "close PostgreSQL");
-    step.Begin("the connections left outside the relay (the relay closes the replication connection before it ends)");
+    step.Begin(
+        "the connections left outside the relay (the relay closes the replication connection before it ends)");
     if (plan.close_postgres) plan.close_postgres();
     step.Done();
   }

@@ -3,8 +3,8 @@
 #include <chrono>
 #include <functional>
 #include <string>
-#include <vector>
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 

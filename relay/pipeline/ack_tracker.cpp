@@ -81,8 +81,7 @@ AckTracker::Transaction& AckTracker::Find(TransactionId id) {
 }
 
 void AckTracker::Advance() {
-  while (!transactions_.empty() && transactions_.front().committed &&
-         transactions_.front().pending == 0) {
+  while (!transactions_.empty() && transactions_.front().committed && transactions_.front().pending == 0) {
     // RaiseTo may already have moved past a commit that was still in flight; the slot stands
     // there, so confirming less would go backwards.
     watermark_ = std::max(watermark_, transactions_.front().end_lsn);

@@ -26,10 +26,10 @@ std::optional<std::string_view> ColumnText(const pg::InsertMessage& insert, std:
     case pg::TupleValueKind::kUnchangedToast:
       // Only updates may omit unchanged TOAST values; in an insert it means a broken stream.
       throw pg::DecodeError("pgoutput Insert into " + table + ": column " + std::to_string(index) +
-                        " sent as unchanged TOAST");
+                            " sent as unchanged TOAST");
     case pg::TupleValueKind::kBinary:
       throw pg::DecodeError("pgoutput Insert into " + table + ": column " + std::to_string(index) +
-                        " in binary format, which the relay did not request");
+                            " in binary format, which the relay did not request");
   }
   throw pg::DecodeError("pgoutput Insert: unknown tuple value kind");
 }
@@ -79,8 +79,8 @@ TransactionAssembler::Step TransactionAssembler::OnRelation(const pg::RelationMe
     // (missing_column), which on_poison handles like any other, and a table whose rows never
     // come does not stop the relay.
     try {
-      relation.outbox_layout = outbox::OutboxRowLayout::Resolve(
-          config_.columns, names, mapper_.KeyColumns(relation.origin));
+      relation.outbox_layout =
+          outbox::OutboxRowLayout::Resolve(config_.columns, names, mapper_.KeyColumns(relation.origin));
       if (const auto payload = relation.outbox_layout->payload) {
         // PostgreSQL validated json and jsonb values on insert; text columns may hold anything.
         constexpr std::uint32_t kJsonOid = 114;
@@ -122,7 +122,7 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const pg::InsertMessag
   const auto found = relations_.find(message.relation_oid);
   if (found == relations_.end()) {
     throw pg::DecodeError("pgoutput Insert for relation " + std::to_string(message.relation_oid) +
-                      " before its Relation message");
+                          " before its Relation message");
   }
   const auto& relation = found->second;
   if (!relation.missing_column.empty()) ThrowMissingColumn(relation, message);
@@ -133,8 +133,8 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const pg::InsertMessag
   const auto& layout = *relation.outbox_layout;
   if (message.values.size() != layout.column_count) {
     throw pg::DecodeError("pgoutput Insert into " + relation.qualified_name + ": " +
-                      std::to_string(message.values.size()) + " values for " +
-                      std::to_string(layout.column_count) + " columns");
+                          std::to_string(message.values.size()) + " values for " +
+                          std::to_string(layout.column_count) + " columns");
   }
   const auto& table = relation.qualified_name;
   const outbox::OutboxRowValues row =
@@ -191,10 +191,11 @@ TransactionAssembler::Step TransactionAssembler::OnMessage(const pg::LogicalMess
     throw poison(outbox::PoisonReason::kMissingColumn, error.what(),
                  id != json.end() && id->is_string() ? id->get<std::string>() : "");
   }
-  const outbox::OutboxRowValues row = layout.Values([&texts](std::size_t index) -> std::optional<std::string_view> {
-    if (!texts[index]) return std::nullopt;
-    return *texts[index];
-  });
+  const outbox::OutboxRowValues row =
+      layout.Values([&texts](std::size_t index) -> std::optional<std::string_view> {
+        if (!texts[index]) return std::nullopt;
+        return *texts[index];
+      });
   return MakeEvent(row, origin);
 }
 

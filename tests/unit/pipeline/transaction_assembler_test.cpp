@@ -1,8 +1,8 @@
 #include "relay/pipeline/transaction_assembler.hpp"
 
 #include <cstdint>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -204,11 +204,10 @@ TEST(TransactionAssemblerTest, EventsCarryTheirTransactionsCommitLsn) {
 TEST(TransactionAssemblerTest, TableWithoutOptionalColumnsGivesBareEvents) {
   const config::OutboxConfig config;
   TransactionAssembler assembler(config);
-  Feed(assembler, RelationBytes(kOutboxOid, "outbox", "outbox",
-                                {"id", "aggregatetype", "aggregateid", "type"}));
+  Feed(assembler, RelationBytes(kOutboxOid, "outbox", "outbox", {"id", "aggregatetype", "aggregateid", "type"}));
   Feed(assembler, BeginBytes());
-  const outbox::OutboxEvent event = EventOf(Feed(
-      assembler, InsertBytes(kOutboxOid, {Text("1"), Text("Order"), Text("o"), Text("T")})));
+  const outbox::OutboxEvent event =
+      EventOf(Feed(assembler, InsertBytes(kOutboxOid, {Text("1"), Text("Order"), Text("o"), Text("T")})));
   EXPECT_EQ(event.payload, std::nullopt);
   EXPECT_THAT(event.headers, IsEmpty());
 }
@@ -219,8 +218,7 @@ TEST(TransactionAssemblerTest, InsertIntoOtherTableGivesNoStep) {
   TransactionAssembler assembler(config);
   Feed(assembler, RelationBytes(kOtherOid, "public", "outbox", OutboxColumns()));
   Feed(assembler, BeginBytes());
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(
-      Feed(assembler, InsertBytes(kOtherOid, OutboxRow()))));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, InsertBytes(kOtherOid, OutboxRow()))));
 }
 
 // Only the outbox table's shape is checked; other tables may look like anything.
@@ -229,8 +227,7 @@ TEST(TransactionAssemblerTest, OtherTablesShapeIsNotChecked) {
   TransactionAssembler assembler(config);
   EXPECT_NO_THROW(Feed(assembler, RelationBytes(kOtherOid, "public", "orders", {"order_id"})));
   Feed(assembler, BeginBytes());
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(
-      Feed(assembler, InsertBytes(kOtherOid, {kUnchangedToast}))));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, InsertBytes(kOtherOid, {kUnchangedToast}))));
 }
 
 // Configured column names and table are used instead of the defaults.
@@ -246,14 +243,13 @@ TEST(TransactionAssemblerTest, UsesConfiguredTableAndColumns) {
   config.topic = "{aggregate_type}.{type}";
   TransactionAssembler assembler(config);
   Feed(assembler, OutboxRelationBytes());  // the default table is now just another table
-  Feed(assembler, RelationBytes(kOtherOid, "billing", "events",
-                                {"meta", "key", "event_id", "body", "event_type", "kind"}));
+  Feed(assembler,
+       RelationBytes(kOtherOid, "billing", "events", {"meta", "key", "event_id", "body", "event_type", "kind"}));
   Feed(assembler, BeginBytes());
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(
-      Feed(assembler, InsertBytes(kOutboxOid, OutboxRow()))));
-  const outbox::OutboxEvent event = EventOf(Feed(
-      assembler, InsertBytes(kOtherOid, {Text(R"({"h": "v"})"), Text("inv-9"), Text("42"),
-                                         Text("{}"), Text("Paid"), Text("Invoice")})));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, InsertBytes(kOutboxOid, OutboxRow()))));
+  const outbox::OutboxEvent event =
+      EventOf(Feed(assembler, InsertBytes(kOtherOid, {Text(R"({"h": "v"})"), Text("inv-9"), Text("42"), Text("{}"),
+                                                      Text("Paid"), Text("Invoice")})));
   EXPECT_EQ(event.id, "42");
   EXPECT_EQ(event.aggregate_type, "Invoice");
   EXPECT_EQ(event.aggregate_id, "inv-9");
@@ -268,11 +264,10 @@ TEST(TransactionAssemblerTest, ResentRelationReplacesLayout) {
   const config::OutboxConfig config;
   TransactionAssembler assembler(config);
   StartOutboxTransaction(assembler);
-  Feed(assembler, RelationBytes(kOutboxOid, "outbox", "outbox",
-                                {"tenant", "type", "aggregateid", "aggregatetype", "id"}));
+  Feed(assembler,
+       RelationBytes(kOutboxOid, "outbox", "outbox", {"tenant", "type", "aggregateid", "aggregatetype", "id"}));
   const outbox::OutboxEvent event = EventOf(Feed(
-      assembler,
-      InsertBytes(kOutboxOid, {Text("t1"), Text("Shipped"), Text("o-2"), Text("Order"), Text("8")})));
+      assembler, InsertBytes(kOutboxOid, {Text("t1"), Text("Shipped"), Text("o-2"), Text("Order"), Text("8")})));
   EXPECT_EQ(event.id, "8");
   EXPECT_EQ(event.type, "Shipped");
   EXPECT_EQ(event.aggregate_id, "o-2");
@@ -308,7 +303,8 @@ TEST(TransactionAssemblerTest, MissingConfiguredColumnMakesEachRowPoison) {
   EXPECT_EQ(poison.commit_lsn, kFinalLsnText);
   EXPECT_EQ(poison.source, "table:outbox.outbox");
   EXPECT_EQ(poison.value, std::optional<std::string>(R"({"total": 12})"));
-  EXPECT_EQ(PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow())).reason, outbox::PoisonReason::kMissingColumn);
+  EXPECT_EQ(PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow())).reason,
+            outbox::PoisonReason::kMissingColumn);
   EXPECT_TRUE(std::holds_alternative<CommitStep>(Feed(assembler, CommitBytes())));
 }
 
@@ -339,7 +335,8 @@ TEST(TransactionAssemblerTest, TextPayloadIsCheckedForJsonFormats) {
   TransactionAssembler jsonb_assembler(config);
   Feed(jsonb_assembler, OutboxRelationBytes(kJsonbOid));
   Feed(jsonb_assembler, BeginBytes());
-  EXPECT_EQ(EventOf(Feed(jsonb_assembler, InsertBytes(kOutboxOid, row))).payload, std::optional<std::string>("{not json"));
+  EXPECT_EQ(EventOf(Feed(jsonb_assembler, InsertBytes(kOutboxOid, row))).payload,
+            std::optional<std::string>("{not json"));
 }
 
 // An insert for a relation the server never described is a broken stream.
@@ -426,8 +423,7 @@ TEST(TransactionAssemblerTest, NonInsertMessagesGiveNoStep) {
       ByteBuilder{}.Put8('Y').Put32(16'401).PutString("public").PutString("mood").Build(),
   };
   for (const std::string& bytes : messages) {
-    EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, bytes)))
-        << "message tag " << bytes.front();
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(Feed(assembler, bytes))) << "message tag " << bytes.front();
   }
 }
 
@@ -502,8 +498,8 @@ TEST(TransactionAssemblerMessagesTest, UncapturedMessagesGiveNoStep) {
   const config::OutboxConfig tables_only;
   TransactionAssembler table_assembler(tables_only);
   Feed(table_assembler, BeginBytes());
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(
-      Feed(table_assembler, MessageBytes("outbox", kMessageContent))));
+  EXPECT_TRUE(
+      std::holds_alternative<std::monostate>(Feed(table_assembler, MessageBytes("outbox", kMessageContent))));
 }
 
 // A messages-only relay ignores inserts into the outbox table.
@@ -525,15 +521,18 @@ TEST(TransactionAssemblerMessagesTest, BadMessagesArePoison) {
   EXPECT_THAT(not_json, HasSubstr("message:outbox, id NULL, commit LSN 16/B374D848, reason invalid_message"));
   EXPECT_THAT(not_json, HasSubstr("not a JSON object"));
   EXPECT_EQ(PoisonOf(assembler, MessageBytes("outbox", "{oops")).value, std::optional<std::string>("{oops"));
-  EXPECT_EQ(PoisonOf(assembler, MessageBytes("outbox", R"({"id": "9", "aggregatetype": "A", "type": "T"})")).id, "9");
+  EXPECT_EQ(PoisonOf(assembler, MessageBytes("outbox", R"({"id": "9", "aggregatetype": "A", "type": "T"})")).id,
+            "9");
   EXPECT_THAT(ErrorOf<PoisonEventError>(assembler, MessageBytes("outbox", kMessageContent, false)),
               HasSubstr("not transactional"));
   EXPECT_THAT(ErrorOf<PoisonEventError>(
                   assembler, MessageBytes("outbox", R"({"id": "1", "aggregatetype": "A", "type": "T"})")),
               HasSubstr("no column \"aggregateid\""));
-  EXPECT_THAT(ErrorOf<PoisonEventError>(
-                  assembler, MessageBytes("outbox", R"({"id": "1", "aggregatetype": "A", "aggregateid": null, "type": "T"})")),
-              HasSubstr("aggregate id is NULL"));
+  EXPECT_THAT(
+      ErrorOf<PoisonEventError>(
+          assembler,
+          MessageBytes("outbox", R"({"id": "1", "aggregatetype": "A", "aggregateid": null, "type": "T"})")),
+      HasSubstr("aggregate id is NULL"));
 }
 
 // Every configured table is an outbox; each event says which one it came from.
