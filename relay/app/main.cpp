@@ -20,10 +20,10 @@
 #include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "base/redaction.hpp"
-#include "base/task_group.hpp"
 #include "config/config.hpp"
 #include "relay/app/command_line.hpp"
 #include "relay/app/shutdown.hpp"
+#include "relay/app/task_group.hpp"
 #include "relay/ops/cli.hpp"
 #include "relay/ops/replay.hpp"
 #include "relay/ops/slot_monitor.hpp"
@@ -165,7 +165,7 @@ int Run(const std::string& config_path) {
 
   // The long-running coroutines, each with the call that asks it to finish; shutdown is one
   // function of named steps over them (relay/app/shutdown.hpp).
-  base::TaskGroup tasks(io, "relay");
+  app::TaskGroup tasks(io, "relay");
   std::optional<int> relay_exit;  // the relay task's own verdict, once it returned
   bool task_failed = false;
   int exit_code = base::kExitFatal;

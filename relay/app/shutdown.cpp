@@ -44,7 +44,7 @@ class Step {
 
 }  // namespace
 
-boost::asio::awaitable<ShutdownReport> Shutdown(base::TaskGroup& tasks, ShutdownPlan plan, std::string reason) {
+boost::asio::awaitable<ShutdownReport> Shutdown(TaskGroup& tasks, ShutdownPlan plan, std::string reason) {
   const auto start = Clock::now();
   ShutdownReport report;
   Log().info("shutting down ({})", reason);

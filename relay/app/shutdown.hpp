@@ -8,7 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "base/task_group.hpp"
+#include "relay/app/task_group.hpp"
 
 namespace outbox_relay::app {
 
@@ -51,6 +51,6 @@ struct ShutdownReport {
 /// A step whose deadline passes is reported and the next one runs: the process exits in bounded
 /// time. Also right when the relay ended on its own (a fatal error): step 1 is then a no-op.
 /// Run it once, on the io_context thread that runs `tasks`; `reason` says why (for the log).
-boost::asio::awaitable<ShutdownReport> Shutdown(base::TaskGroup& tasks, ShutdownPlan plan, std::string reason);
+boost::asio::awaitable<ShutdownReport> Shutdown(TaskGroup& tasks, ShutdownPlan plan, std::string reason);
 
 }  // namespace outbox_relay::app

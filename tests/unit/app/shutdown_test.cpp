@@ -21,7 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/logging.hpp"
-#include "base/task_group.hpp"
+#include "relay/app/task_group.hpp"
 
 namespace outbox_relay::app {
 namespace {
@@ -91,7 +91,7 @@ class ShutdownTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  base::TaskGroup tasks_{io_, "test"};
+  TaskGroup tasks_{io_, "test"};
   std::vector<std::string> events_;
   std::ostringstream log_;
   ShutdownPlan plan_;

@@ -10,7 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
-namespace outbox_relay::base {
+namespace outbox_relay::app {
 
 /// The long-running coroutines of a process (the relay, the slot monitor, the HTTP server), each
 /// under a name, with the one way to ask it to finish. Boost 1.74 has no cancellation slots, so
@@ -77,4 +77,4 @@ class TaskGroup {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace outbox_relay::base
+}  // namespace outbox_relay::app

@@ -1,7 +1,7 @@
 // The task group on a real io_context: completion, stop callbacks, failures reported with the
 // task's name, and waits that name what did not finish before their deadline.
 
-#include "base/task_group.hpp"
+#include "relay/app/task_group.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -23,7 +23,7 @@
 
 #include "base/logging.hpp"
 
-namespace outbox_relay::base {
+namespace outbox_relay::app {
 namespace {
 
 using namespace std::chrono_literals;
@@ -53,8 +53,8 @@ boost::asio::awaitable<void> Throws(std::string what) {
 
 class TaskGroupTest : public ::testing::Test {
  protected:
-  void SetUp() override { SetLogSinkForTest(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_)); }
-  void TearDown() override { SetLogSinkForTest(nullptr); }
+  void SetUp() override { base::SetLogSinkForTest(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_)); }
+  void TearDown() override { base::SetLogSinkForTest(nullptr); }
 
   // Runs `wait` to its end; nullopt when it did not end within kHang (the test fails then).
   template <typename T>
@@ -254,4 +254,4 @@ TEST_F(TaskGroupTest, DuplicateNameIsRefused) {
 }
 
 }  // namespace
-}  // namespace outbox_relay::base
+}  // namespace outbox_relay::app

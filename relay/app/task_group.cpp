@@ -1,4 +1,4 @@
-#include "base/task_group.hpp"
+#include "relay/app/task_group.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -12,7 +12,7 @@
 
 #include "base/logging.hpp"
 
-namespace outbox_relay::base {
+namespace outbox_relay::app {
 
 namespace {
 
@@ -71,10 +71,10 @@ void TaskGroup::Spawn(std::string name, boost::asio::awaitable<void> task, StopC
     entry->finished = true;
     if (failure) {
       const std::string error = Describe(failure);
-      Logger(state->component).error("task {} failed: {}", entry->name, error);
+      base::Logger(state->component).error("task {} failed: {}", entry->name, error);
       if (state->on_failure) state->on_failure(entry->name, error);
     } else {
-      Logger(state->component).debug("task {} finished", entry->name);
+      base::Logger(state->component).debug("task {} finished", entry->name);
     }
     // Copied: a waiter that resumes may register or unregister before this loop would end.
     for (auto* timer : std::vector<boost::asio::steady_timer*>(state->waiters)) timer->cancel();
@@ -92,7 +92,7 @@ void TaskGroup::AskToStop(State& state, Task& task) {
   try {
     task.stop();
   } catch (const std::exception& error) {
-    Logger(state.component).error("task {}: stopping it failed: {}", task.name, error.what());
+    base::Logger(state.component).error("task {}: stopping it failed: {}", task.name, error.what());
   }
 }
 
@@ -160,4 +160,4 @@ boost::asio::awaitable<bool> TaskGroup::Wait(const std::string& name, Clock::tim
   co_return true;
 }
 
-}  // namespace outbox_relay::base
+}  // namespace outbox_relay::app
