@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "relay/pg/replication_protocol.hpp"
+#include "tests/unit/support/byte_builder.hpp"
 
 namespace outbox_relay::fakes {
 
@@ -11,70 +12,50 @@ namespace {
 
 using boost::asio::awaitable;
 using pg::Lsn;
+using test::ByteBuilder;
 
 constexpr std::uint32_t kOutboxOid = 16'400;
 constexpr std::uint32_t kTextOid = 25;
 constexpr std::uint32_t kJsonbOid = 3802;
 constexpr std::uint64_t kMessageSpan = 0x10;  // WAL bytes each scripted message takes
 
-// Big-endian integers and NUL-terminated strings, as the replication protocol encodes them.
-class Bytes {
- public:
-  Bytes& Put(std::uint64_t value, int width) {
-    for (int shift = (width - 1) * 8; shift >= 0; shift -= 8)
-      text_.push_back(static_cast<char>((value >> shift) & 0xFF));
-    return *this;
-  }
-  Bytes& Char(char value) {
-    text_.push_back(value);
-    return *this;
-  }
-  Bytes& String(std::string_view value) {
-    text_.append(value);
-    text_.push_back('\0');
-    return *this;
-  }
-  Bytes& Raw(std::string_view value) {
-    text_.append(value);
-    return *this;
-  }
-  std::string Take() { return std::move(text_); }
-
- private:
-  std::string text_;
-};
-
 std::string XLogData(Lsn wal_start, Lsn wal_end, std::string_view payload) {
-  return Bytes{}.Char('w').Put(wal_start.Value(), 8).Put(wal_end.Value(), 8).Put(0, 8).Raw(payload).Take();
+  return ByteBuilder{}
+      .Put8('w')
+      .Put64(wal_start.Value())
+      .Put64(wal_end.Value())
+      .Put64(0)
+      .PutBytes(payload)
+      .Build();
 }
 
 std::string RelationMessage() {
-  Bytes bytes;
-  bytes.Char('R').Put(kOutboxOid, 4).String("outbox").String("outbox").Char('d').Put(5, 2);
+  ByteBuilder bytes;
+  bytes.Put8('R').Put32(kOutboxOid).PutString("outbox").PutString("outbox").Put8('d').Put16(5);
   for (const char* column : {"id", "aggregatetype", "aggregateid", "type", "payload"}) {
     const bool key = std::string_view(column) == "id";
-    bytes.Put(key ? 1 : 0, 1).String(column).Put(std::string_view(column) == "payload" ? kJsonbOid : kTextOid, 4);
-    bytes.Put(0xFFFF'FFFF, 4);
+    bytes.Put8(key ? 1 : 0).PutString(column).Put32(std::string_view(column) == "payload" ? kJsonbOid : kTextOid);
+    bytes.Put32(0xFFFF'FFFF);
   }
-  return bytes.Take();
+  return bytes.Build();
 }
 
 std::string InsertMessage(const OutboxRow& row) {
-  Bytes bytes;
-  bytes.Char('I').Put(kOutboxOid, 4).Char('N').Put(5, 2);
+  ByteBuilder bytes;
+  bytes.Put8('I').Put32(kOutboxOid).Put8('N').Put16(5);
   const auto text = [&bytes](const std::optional<std::string>& value) {
     if (!value) {
-      bytes.Char('n');
+      bytes.Put8('n');
       return;
     }
-    bytes.Char('t').Put(value->size(), 4).Raw(*value);
+    bytes.Put8('t').Put32(value->size()).PutBytes(*value);
   };
   text(row.id);
   text(row.aggregate_type);
   text(row.aggregate_id);
   text(row.type);
   text(row.payload);
-  return bytes.Take();
+  return bytes.Build();
 }
 
 base::Error Lost() { return base::Error::Retryable("replication connection lost (scripted)"); }
@@ -239,19 +220,19 @@ Lsn ScriptedServer::Commit(const std::vector<OutboxRow>& rows) {
   const pg::PgTimestamp time = pg::ToPgTimestamp(clock_.WallNow());
   std::vector<std::string> payloads;
   payloads.push_back(
-      Bytes{}.Char('B').Put(commit.Value(), 8).Put(static_cast<std::uint64_t>(time), 8).Put(731, 4).Take());
+      ByteBuilder{}.Put8('B').Put64(commit.Value()).Put64(static_cast<std::uint64_t>(time)).Put32(731).Build());
   payloads.push_back(RelationMessage());
   for (const auto& row : rows) {
     payloads.push_back(InsertMessage(row));
     committed_ids_.push_back(row.id);
   }
-  payloads.push_back(Bytes{}
-                         .Char('C')
-                         .Char(0)
-                         .Put(commit.Value(), 8)
-                         .Put(end.Value(), 8)
-                         .Put(static_cast<std::uint64_t>(time), 8)
-                         .Take());
+  payloads.push_back(ByteBuilder{}
+                         .Put8('C')
+                         .Put8(0)
+                         .Put64(commit.Value())
+                         .Put64(end.Value())
+                         .Put64(static_cast<std::uint64_t>(time))
+                         .Build());
   Lsn position = begin;
   for (const auto& payload : payloads) {
     wal_.push_back({end, XLogData(position, position, payload)});
@@ -275,7 +256,7 @@ Lsn ScriptedServer::CommitEvents(const std::string& prefix, std::size_t count, c
 void ScriptedServer::Keepalive(bool reply_requested, std::uint64_t skip) {
   wal_end_ = Lsn(wal_end_.Value() + skip);
   wal_.push_back(
-      {wal_end_, Bytes{}.Char('k').Put(wal_end_.Value(), 8).Put(0, 8).Char(reply_requested ? 1 : 0).Take()});
+      {wal_end_, ByteBuilder{}.Put8('k').Put64(wal_end_.Value()).Put64(0).Put8(reply_requested ? 1 : 0).Build()});
   Wake();
 }
 
