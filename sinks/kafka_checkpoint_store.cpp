@@ -17,7 +17,6 @@ namespace outbox_relay::sinks {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using detail::KafkaErrorCategory;
 
 constexpr auto kAdminTimeout = std::chrono::seconds(30);
 constexpr auto kReadTimeout = std::chrono::seconds(30);
@@ -72,7 +71,7 @@ void KafkaCheckpointStore::CreateTopic(rd_kafka_t* producer) const {
   const rd_kafka_topic_result_t** results =
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(result.get()), &count);
   for (std::size_t i = 0; i < count; ++i) {
-    switch (detail::ClassifyKafkaError(rd_kafka_topic_result_error(results[i]))) {
+    switch (ClassifyKafkaError(rd_kafka_topic_result_error(results[i]))) {
       case KafkaErrorCategory::kNoError:
         detail::Log().info("created checkpoint topic {} (compacted)", topic_);
         break;
@@ -91,6 +90,8 @@ void KafkaCheckpointStore::CreateTopic(rd_kafka_t* producer) const {
       case KafkaErrorCategory::kAllBrokersDown:
       case KafkaErrorCategory::kAuthentication:
       case KafkaErrorCategory::kTls:
+      case KafkaErrorCategory::kUnknownTopic:
+      case KafkaErrorCategory::kAcksRefused:
       case KafkaErrorCategory::kPartitionEnd:
       case KafkaErrorCategory::kInvalidState:
       case KafkaErrorCategory::kOther:
@@ -135,7 +136,7 @@ std::optional<std::string> KafkaCheckpointStore::Read() const {
     base::CHandle<rd_kafka_message_t, rd_kafka_message_destroy> message(
         rd_kafka_consumer_poll(consumer.get(), 200));
     if (!message) continue;
-    if (detail::ClassifyKafkaError(message->err) == KafkaErrorCategory::kPartitionEnd) {
+    if (ClassifyKafkaError(message->err) == KafkaErrorCategory::kPartitionEnd) {
       at_end.insert(message->partition);
       continue;
     }

@@ -73,6 +73,8 @@ DeliveryOutcome Outcome(const rd_kafka_message_t& message, bool dead_letter, rd_
     case KafkaErrorCategory::kAuthentication:
     case KafkaErrorCategory::kTls:
     case KafkaErrorCategory::kNotAuthorized:
+    case KafkaErrorCategory::kUnknownTopic:
+    case KafkaErrorCategory::kAcksRefused:
     case KafkaErrorCategory::kAlreadyExists:
     case KafkaErrorCategory::kPartitionEnd:
     case KafkaErrorCategory::kInvalidState:

@@ -21,6 +21,7 @@
 
 #include <spdlog/logger.h>
 
+#include "sinks/kafka_errors.hpp"
 #include "sinks/kafka_handles.hpp"
 #include "sinks/sink.hpp"
 
@@ -42,25 +43,6 @@ inline int Millis(std::chrono::milliseconds duration) { return static_cast<int>(
 /// What a librdkafka error code means to the sink. Each call site decides what a category
 /// means where it stands (kFatal: a delivery the producer gave up on, a produce call refused
 /// for good); kOther is the safe answer for any code the sink does not single out.
-enum class KafkaErrorCategory {
-  kNoError,         // delivered, created, read
-  kFenced,          // a newer producer took the transactional id, or the broker aborted
-  kFatal,           // the producer raised a fatal error and does nothing more
-  kTimedOut,        // the producer stopped waiting; the broker may or may not have the record
-  kTooLarge,        // the record is over message.max.bytes (the producer's or the topic's)
-  kPurged,          // withdrawn unsent by rd_kafka_purge or an aborted transaction
-  kAllBrokersDown,  // no broker connection is up
-  kAuthentication,  // SASL authentication failed
-  kTls,             // the TLS handshake or certificate check failed
-  kNotAuthorized,   // the principal lacks a topic or cluster ACL
-  kAlreadyExists,   // the topic exists
-  kPartitionEnd,    // a consumer reached the end of a partition: not an error
-  kInvalidState,    // the call does not fit the producer's state (a failed transaction)
-  kOther,
-};
-
-/// Never throws. A code newer than the librdkafka headers this was built with is kOther.
-KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code);
 
 /// rd_kafka_producev refused a record with `code`: throws SinkBrokenError after a fatal
 /// producer error, SinkError otherwise, with `what` and librdkafka's text.

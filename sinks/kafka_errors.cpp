@@ -2,9 +2,11 @@
 
 #include <string>
 
+#include "sinks/kafka_errors.hpp"
+
 #include "sinks/kafka_detail.hpp"
 
-namespace outbox_relay::sinks::detail {
+namespace outbox_relay::sinks {
 
 // Every enumerator of librdkafka 2.0.2's rd_kafka_resp_err_t is listed and there is no default,
 // so a librdkafka whose headers add codes fails the -Werror build (-Wswitch) until each new code
@@ -42,6 +44,12 @@ KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code) {
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
       return KafkaErrorCategory::kNotAuthorized;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return KafkaErrorCategory::kUnknownTopic;
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+      return KafkaErrorCategory::kAcksRefused;
     case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
       return KafkaErrorCategory::kAlreadyExists;
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
@@ -58,9 +66,7 @@ KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code) {
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE:
     case RD_KAFKA_RESP_ERR__RESOLVE:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     case RD_KAFKA_RESP_ERR__FS:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
     case RD_KAFKA_RESP_ERR__ISR_INSUFF:
@@ -104,7 +110,6 @@ KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code) {
     case RD_KAFKA_RESP_ERR_UNKNOWN:
     case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
     case RD_KAFKA_RESP_ERR_INVALID_MSG:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
     case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
@@ -121,7 +126,6 @@ KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code) {
     case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
     case RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL:
     case RD_KAFKA_RESP_ERR_INVALID_GROUP_ID:
@@ -204,6 +208,8 @@ KafkaErrorCategory ClassifyKafkaError(rd_kafka_resp_err_t code) {
   return KafkaErrorCategory::kOther;
 }
 
+namespace detail {
+
 void ThrowNotQueued(const std::string& what, rd_kafka_resp_err_t code) {
   const std::string message = what + ": " + rd_kafka_err2str(code);
   // After a fatal error the producer refuses every record: a new sink may take them.
@@ -211,4 +217,5 @@ void ThrowNotQueued(const std::string& what, rd_kafka_resp_err_t code) {
   throw SinkError(message);
 }
 
-}  // namespace outbox_relay::sinks::detail
+}  // namespace detail
+}  // namespace outbox_relay::sinks

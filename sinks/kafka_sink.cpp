@@ -24,7 +24,6 @@ spdlog::logger& detail::Log() { return base::Logger("sinks"); }
 
 namespace {
 
-using detail::KafkaErrorCategory;
 using detail::Log;
 
 }  // namespace
@@ -113,7 +112,7 @@ rd_kafka_resp_err_t KafkaSink::Produce(const std::string& topic, std::optional<s
 std::size_t KafkaSink::Publish(const outbox::OutboxEvent& event, std::uint64_t tag) {
   outbox::EncodeEvent(event, record_);
   const rd_kafka_resp_err_t error = Produce(event.topic, event.key, tag);
-  if (detail::ClassifyKafkaError(error) == KafkaErrorCategory::kTooLarge) {
+  if (ClassifyKafkaError(error) == KafkaErrorCategory::kTooLarge) {
     throw RecordTooLargeError("the record for topic " + event.topic + " (key " + std::to_string(event.key.size()) +
                               " bytes, value " + std::to_string(record_.value ? record_.value->size() : 0) +
                               " bytes, plus headers) is over kafka.message.max.bytes");
@@ -129,7 +128,7 @@ std::size_t KafkaSink::PublishDeadLetter(const std::string& topic, const outbox:
                                          std::uint64_t tag) {
   outbox::EncodeDeadLetter(poison, record_);
   rd_kafka_resp_err_t error = Produce(topic, poison.key, tag | detail::kDeadLetterTagBit);
-  if (detail::ClassifyKafkaError(error) == KafkaErrorCategory::kTooLarge && record_.value) {
+  if (ClassifyKafkaError(error) == KafkaErrorCategory::kTooLarge && record_.value) {
     // The row goes to the dead-letter topic in any case; its value only when it fits.
     record_.value = std::nullopt;
     error = Produce(topic, poison.key, tag | detail::kDeadLetterTagBit);
@@ -165,7 +164,7 @@ void KafkaSink::OnError(rd_kafka_event_t& event) {
     }
     return;
   }
-  switch (detail::ClassifyKafkaError(code)) {
+  switch (ClassifyKafkaError(code)) {
     case KafkaErrorCategory::kAllBrokersDown:
       if (connected_) Log().warn("all Kafka brokers are down: {}", rd_kafka_event_error_string(&event));
       connected_ = false;
@@ -190,6 +189,8 @@ void KafkaSink::OnError(rd_kafka_event_t& event) {
     case KafkaErrorCategory::kTooLarge:
     case KafkaErrorCategory::kPurged:
     case KafkaErrorCategory::kNotAuthorized:
+    case KafkaErrorCategory::kUnknownTopic:
+    case KafkaErrorCategory::kAcksRefused:
     case KafkaErrorCategory::kAlreadyExists:
     case KafkaErrorCategory::kPartitionEnd:
     case KafkaErrorCategory::kInvalidState:

@@ -18,7 +18,6 @@ namespace outbox_relay::sinks {
 namespace {
 
 using boost::asio::awaitable;
-using detail::KafkaErrorCategory;
 using detail::Log;
 using detail::Millis;
 
@@ -106,7 +105,7 @@ void KafkaSink::BeginTransaction() {
 
 awaitable<std::optional<std::string>> KafkaSink::CommitTransaction(const std::string& commit_lsn) {
   const rd_kafka_resp_err_t error = Transactions().checkpoints.Write(producer_.get(), commit_lsn);
-  if (detail::ClassifyKafkaError(error) == KafkaErrorCategory::kInvalidState) {
+  if (ClassifyKafkaError(error) == KafkaErrorCategory::kInvalidState) {
     // An abortable error (an event librdkafka gave up on) already failed the transaction, which
     // then takes no more records: committing reports that error and aborts, like any other.
     auto aborted = co_await OnWorker(worker_, [this] { return CommitBlocking(); });
