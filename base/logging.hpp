@@ -11,6 +11,10 @@ namespace outbox_relay::base {
 /// use with the shared stderr sink. Thread-safe.
 spdlog::logger& Logger(const std::string& component);
 
+/// The "relay" component's logger: the pipeline, its PostgreSQL side, the slot monitor and the
+/// shutdown all log as the one component operators filter on.
+inline spdlog::logger& RelayLog() { return Logger("relay"); }
+
 /// Applies `level` (trace|debug|info|warn|error; config key log.level) to every component
 /// logger, existing and future, and `format` (log.format) to the shared sink: "text" is one
 /// human-readable line per message, "json" one JSON object per line with the fields time,

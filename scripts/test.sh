@@ -2,14 +2,14 @@
 # The whole test suite on a fresh machine: installs what is missing (scripts/install-deps.sh),
 # then runs these stages, each in its own build directory, with warnings as errors:
 #
-#   build  the format check (scripts/lint.sh --format) first; then the normal build, clang-tidy
-#          over its compile_commands.json (scripts/lint.sh --tidy), and ctest: unit tests, and
+#   build  the format check (scripts/lint.sh --format) first; then the build (unity batches),
+#          clang-tidy file by file (scripts/lint.sh --tidy build/tidy), and ctest: unit tests, and
 #          integration tests against a real PostgreSQL 15 and a real Kafka broker
 #          (tests/harness/harness.sh, started and stopped by ctest). A format diff or a tidy
 #          finding fails the stage; the build and the tests still run, so one run shows all.
 #   asan   the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
 #          the spawned outbox-relay binary included; not the packaging checks, nor the
-#          fault matrix unless --long                                           (build-asan)
+#          fault matrix and the SIGKILL loops unless --long                     (build-asan)
 #   tsan   the unit tests under ThreadSanitizer (gcc)                           (build-tsan)
 #   fuzz   the libFuzzer targets, a short run each (scripts/fuzz.sh)            (build-fuzz)
 #
@@ -61,6 +61,14 @@ configure() {
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$optimisation -g1 -DNDEBUG" -DOUTBOX_RELAY_WERROR=ON "$@"
 }
 
+# configure_unity <dir> <optimisation> [cmake args...]: the stages compile in unity batches (CMake
+# joins up to 8 sources of a target into one translation unit), which parses the shared headers
+# (Boost.Asio, gtest, spdlog) once per batch instead of once per file: a third less compile time
+# under ASan. clang-tidy still checks every file on its own (stage_build).
+configure_unity() {
+  configure "$@" -DCMAKE_UNITY_BUILD=ON
+}
+
 # Sanitizer reports go to files under <dir>/sanitizer-reports as well as failing the process:
 # a relay the test expected to fail (or killed) would otherwise hide its report in a log no one
 # reads. Any report there fails the stage.
@@ -103,26 +111,31 @@ run_ctest() {
 stage_build() {
   local rc=0
   ./scripts/lint.sh --format || rc=1
-  configure "$BUILD_DIR" -O2 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON &&
-    cmake --build "$BUILD_DIR" -j2 || return 1
+  configure_unity "$BUILD_DIR" -O2 && cmake --build "$BUILD_DIR" -j2 || return 1
+  # clang-tidy reads each source file on its own (a file that compiles only after another one of
+  # its batch fails there), so it gets the commands of a build without batches: configuring one
+  # is enough, the generated headers come from configure_file.
   # Alone, before ctest: the integration tests' timings must not share the two cores with it.
-  ./scripts/lint.sh --tidy "$BUILD_DIR" || rc=1
+  configure "$BUILD_DIR/tidy" -O2 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null &&
+    ./scripts/lint.sh --tidy "$BUILD_DIR/tidy" || rc=1
   run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log" || rc=1
   return "$rc"
 }
 
 # The packaging checks run no compiled code of ours, and the demo (its own second set of servers)
-# only repeats what the integration tests cover. The fault matrix (~10 minutes of kill loops and
-# outages on 2 cores, run by the build stage already) would take CI past its budget under ASan
-# too; --long runs it here as well.
+# only repeats what the integration tests cover. The fault matrix (~8 minutes of kill loops and
+# outages on 2 cores) and the two SIGKILL loops outside it (~100 s) run in the build stage: a
+# killed relay writes no sanitizer report, and the paths they take (restart, reconnect, resume
+# from the slot) are the ones the other tests run here too. --long runs them here as well.
 stage_asan() {
   local dir=build-asan rc=0
   # Not the in-flight cap test either: its RSS bound means nothing with ASan's shadow memory
   # and quarantine (the relay holds 93 MiB there, 20-30 MiB without ASan).
   local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
-  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || exclude+='|FaultMatrixTest'
+  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] ||
+    exclude+='|FaultMatrixTest|HaTest.TenSigkills|RelayIntegrationTest.SurvivesSigkill'
   local -a filter=(-LE 'packaging|demo' -E "$exclude")
-  configure "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
+  configure_unity "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" "${filter[@]}") || rc=1
   check_sanitizer_reports "$dir/sanitizer-reports" || rc=1
@@ -135,7 +148,7 @@ stage_asan() {
 # are made visible to TSan by tests/sanitizers/tsan_c11_threads.cpp (README, Sanitizers).
 stage_tsan() {
   local dir=build-tsan rc=0
-  configure "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=thread &&
+  configure_unity "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=thread &&
     cmake --build "$dir" -j2 --target unit_tests || return 1
   (sanitizer_options "$dir/sanitizer-reports" && run_ctest "$dir" "$dir/ctest.log" -L unit) || rc=1
   check_sanitizer_reports "$dir/sanitizer-reports" || rc=1

@@ -14,8 +14,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kSteps = 4;
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 long long MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
@@ -27,13 +25,14 @@ class Step {
   Step(int number, std::string name) : number_(number), name_(std::move(name)) {}
 
   void Begin(std::string_view detail) const {
-    Log().info("shutdown step {}/{}, {}: {}", number_, kSteps, name_, detail);
+    base::RelayLog().info("shutdown step {}/{}, {}: {}", number_, kSteps, name_, detail);
   }
   void Done() const {
-    Log().info("shutdown step {}/{} done in {} ms", number_, kSteps, MillisecondsSince(start_));
+    base::RelayLog().info("shutdown step {}/{} done in {} ms", number_, kSteps, MillisecondsSince(start_));
   }
   void Late(std::string_view what) const {
-    Log().warn("shutdown step {}/{}, {}: {} after {} ms", number_, kSteps, name_, what, MillisecondsSince(start_));
+    base::RelayLog().warn("shutdown step {}/{}, {}: {} after {} ms", number_, kSteps, name_, what,
+                          MillisecondsSince(start_));
   }
 
  private:
@@ -47,7 +46,7 @@ class Step {
 boost::asio::awaitable<ShutdownReport> Shutdown(TaskGroup& tasks, ShutdownPlan plan, std::string reason) {
   const auto start = Clock::now();
   ShutdownReport report;
-  Log().info("shutting down ({})", reason);
+  base::RelayLog().info("shutting down ({})", reason);
 
   {
     const Step step(1, "stop reading WAL");
@@ -108,10 +107,10 @@ boost::asio::awaitable<ShutdownReport> Shutdown(TaskGroup& tasks, ShutdownPlan p
   }
 
   if (report.unfinished.empty()) {
-    Log().info("shutdown finished in {} ms", MillisecondsSince(start));
+    base::RelayLog().info("shutdown finished in {} ms", MillisecondsSince(start));
   } else {
-    Log().warn("shutdown finished in {} ms; tasks left unfinished: {}", MillisecondsSince(start),
-               fmt::join(report.unfinished, ", "));
+    base::RelayLog().warn("shutdown finished in {} ms; tasks left unfinished: {}", MillisecondsSince(start),
+                          fmt::join(report.unfinished, ", "));
   }
   co_return report;
 }

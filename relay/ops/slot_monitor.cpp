@@ -19,8 +19,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kRetryDelay = std::chrono::seconds(5);
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 }  // namespace
 
 SlotMonitor::SlotMonitor(boost::asio::io_context& io, const config::Config& config, server::RelayMetrics& metrics,
@@ -52,12 +50,13 @@ awaitable<void> SlotMonitor::Run() {
       if (!conn_.IsOpen()) co_await conn_.Connect();
       if (heartbeat && Clock::now() >= next_heartbeat_) co_await Heartbeat();
       if (Clock::now() >= next_poll_) co_await Poll();
-      if (failing_) Log().info("slot monitor connection is back");
+      if (failing_) base::RelayLog().info("slot monitor connection is back");
       failing_ = false;
       wake = heartbeat ? std::min(next_heartbeat_, next_poll_) : next_poll_;
     } catch (const pg::ReplicationError& error) {
       if (stopping_) break;  // Close() ended the statement
-      if (!failing_) Log().warn("slot monitor: {}; heartbeat and WAL polling paused, retrying", error.what());
+      if (!failing_)
+        base::RelayLog().warn("slot monitor: {}; heartbeat and WAL polling paused, retrying", error.what());
       failing_ = true;
       conn_.Close();
       wake = Clock::now() + kRetryDelay;
@@ -111,11 +110,13 @@ void SlotMonitor::Guard(double retained_bytes) {
   const auto bytes = static_cast<std::uint64_t>(retained_bytes);
   switch (level) {
     case GuardLevel::kOk:
-      Log().info("slot {} retains {} bytes of WAL, back under wal_guard.warn_bytes", config_.source.slot, bytes);
+      base::RelayLog().info("slot {} retains {} bytes of WAL, back under wal_guard.warn_bytes",
+                            config_.source.slot, bytes);
       break;
     case GuardLevel::kWarn:
-      Log().warn("slot {} retains {} bytes of WAL, over wal_guard.warn_bytes ({}); is the relay keeping up?",
-                 config_.source.slot, bytes, guard.warn_bytes);
+      base::RelayLog().warn(
+          "slot {} retains {} bytes of WAL, over wal_guard.warn_bytes ({}); is the relay keeping up?",
+          config_.source.slot, bytes, guard.warn_bytes);
       break;
     case GuardLevel::kMax: {
       const std::string what = "slot " + config_.source.slot + " retains " + std::to_string(bytes) +
@@ -123,7 +124,7 @@ void SlotMonitor::Guard(double retained_bytes) {
       if (guard.action == config::WalGuardAction::kStop) {
         on_wal_limit_(what + "; stopping (wal_guard.action: stop)");
       } else {
-        Log().error("{}; the server's disk may fill up (wal_guard.action: alert)", what);
+        base::RelayLog().error("{}; the server's disk may fill up (wal_guard.action: alert)", what);
       }
       break;
     }

@@ -22,8 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kConnectTimeout = std::chrono::seconds(30);
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 std::string FirstLine(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
@@ -122,8 +120,8 @@ awaitable<void> PgConnection::Connect() {
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");
   // Debug: a standby reconnects every few seconds; "streaming from slot" is the info line.
-  Log().debug("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()), PQserverVersion(conn_.get()),
-              mode_ == Mode::kReplication ? ", replication" : "");
+  base::RelayLog().debug("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()),
+                         PQserverVersion(conn_.get()), mode_ == Mode::kReplication ? ", replication" : "");
 }
 
 awaitable<PgResultHandle> PgConnection::Execute(const std::string& sql, std::chrono::milliseconds timeout) {

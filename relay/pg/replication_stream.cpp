@@ -20,8 +20,6 @@ constexpr auto kCreateSlotTimeout = std::chrono::minutes(10);
 constexpr auto kStatusTimeout = std::chrono::seconds(30);
 constexpr auto kFinishTimeout = std::chrono::seconds(10);
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 }  // namespace
 
 ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config)
@@ -113,7 +111,8 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
       // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
       const auto consistent_point = Lsn::Parse(PQgetvalue(created.get(), 0, 1));
       if (!consistent_point) conn_.Fail("CREATE_REPLICATION_SLOT returned an unreadable consistent point", false);
-      Log().info("created replication slot {} (pgoutput) at {}", config_.slot, consistent_point->ToString());
+      base::RelayLog().info("created replication slot {} (pgoutput) at {}", config_.slot,
+                            consistent_point->ToString());
       co_await RecordSlot(*consistent_point);
     } catch (const ReplicationError& error) {
       // Another relay may have created it between the two statements; look again.
@@ -161,7 +160,7 @@ bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
   }
   if (!protection_off_reported_) {
     protection_off_reported_ = true;
-    Log().warn(
+    base::RelayLog().warn(
         "slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "
         "grant the relay SELECT, INSERT on outbox.relay_slots",
         error.what());
@@ -176,7 +175,7 @@ awaitable<void> ReplicationStream::Start(Lsn start) {
   co_await conn_.Execute(
       "START_REPLICATION SLOT " + conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) + " LOGICAL " +
       start.ToString() + " (proto_version '1', publication_names " + publications + ", messages 'true')");
-  Log().info("streaming from slot {} at {}", config_.slot, start.ToString());
+  base::RelayLog().info("streaming from slot {} at {}", config_.slot, start.ToString());
 }
 
 awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point deadline) {

@@ -17,8 +17,6 @@ namespace {
 
 using boost::asio::awaitable;
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 constexpr auto kMinStatusGap = std::chrono::milliseconds(100);
 
 }  // namespace
@@ -49,7 +47,7 @@ awaitable<int> Relay::Run() {
     std::optional<Lost> lost = co_await Connect();
     if (!lost && !fatal_) {
       backoff = config_.source.reconnect_backoff_initial;
-      if (standing_by_) Log().info("took over replication slot {}", config_.source.slot);
+      if (standing_by_) base::RelayLog().info("took over replication slot {}", config_.source.slot);
       standing_by_ = false;
       streaming_ = true;
       lost = co_await Stream();
@@ -75,11 +73,12 @@ awaitable<int> Relay::Run() {
     // The server re-sends from the watermark; wait for every report first so the partly
     // received transaction can be forgotten and nothing is confirmed twice.
     if (!slot_in_use) {
-      Log().warn("{}; draining {} in-flight events, retrying in {} ms", lost->reason, delivery_->InFlightEvents(),
-                 delay.count());
+      base::RelayLog().warn("{}; draining {} in-flight events, retrying in {} ms", lost->reason,
+                            delivery_->InFlightEvents(), delay.count());
     } else if (!standing_by_) {
-      Log().info("standing by: {}; retrying every {}-{} ms (ha.takeover_seconds {})", lost->error.message,
-                 half_takeover.count() / 2, half_takeover.count(), config_.ha.takeover.count());
+      base::RelayLog().info("standing by: {}; retrying every {}-{} ms (ha.takeover_seconds {})",
+                            lost->error.message, half_takeover.count() / 2, half_takeover.count(),
+                            config_.ha.takeover.count());
     }
     standing_by_ = slot_in_use;
     co_await Drain(Clock::TimePoint::max());
@@ -258,7 +257,7 @@ awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
     const auto sent = co_await source_->SendStatus(received_, tracker_.Watermark());
     if (!sent) {
       // The reading side sees the same broken connection and reconnects.
-      Log().debug("status update failed: {}", sent.error().message);
+      base::RelayLog().debug("status update failed: {}", sent.error().message);
       break;
     }
     metrics_.acknowledged_lsn.Set(static_cast<double>(tracker_.Watermark().Value()));
@@ -274,12 +273,12 @@ void Relay::Stop() {
   // A transaction cut in half would be re-sent whole after the restart: read on to its commit
   // (within shutdown.timeout) unless the relay is failing.
   if (tracker_.TransactionOpen() && !fatal_) {
-    Log().info("stopping after the transaction being received; draining {} in-flight events",
-               delivery_->InFlightEvents());
+    base::RelayLog().info("stopping after the transaction being received; draining {} in-flight events",
+                          delivery_->InFlightEvents());
     // A read already waiting does not see the new deadline; end it there.
     boost::asio::co_spawn(io_, EndReadAtStopDeadline(), boost::asio::detached);
   } else {
-    Log().info("stopping: no more reading, draining {} in-flight events", delivery_->InFlightEvents());
+    base::RelayLog().info("stopping: no more reading, draining {} in-flight events", delivery_->InFlightEvents());
     source_->CancelRead();
   }
   progress_->Cancel();
@@ -298,7 +297,7 @@ bool Relay::StopReading() const {
 void Relay::FailFatal(const std::string& reason) {
   if (fatal_) return;
   metrics_.DeliveryErrors("fatal").Increment();
-  Log().error("{}; no further WAL is confirmed", reason);
+  base::RelayLog().error("{}; no further WAL is confirmed", reason);
   fatal_ = reason;
   Stop();
 }
@@ -309,8 +308,8 @@ awaitable<void> Relay::ConfirmAndClose() {
   if (!fatal_) {
     const bool drained = co_await Drain(clock_.Now() + config_.shutdown.timeout);
     if (!drained) {
-      Log().warn("shutdown.timeout reached with {} events unconfirmed; they will be re-sent on restart",
-                 delivery_->InFlightEvents());
+      base::RelayLog().warn("shutdown.timeout reached with {} events unconfirmed; they will be re-sent on restart",
+                            delivery_->InFlightEvents());
     }
   }
   // Commit what is complete; a half-received source transaction is re-read on restart.
@@ -323,9 +322,9 @@ awaitable<void> Relay::ConfirmAndClose() {
       confirmed = co_await source_->Finish();
     }
     if (confirmed) {
-      Log().info("confirmed {} to slot {}", tracker_.Watermark().ToString(), config_.source.slot);
+      base::RelayLog().info("confirmed {} to slot {}", tracker_.Watermark().ToString(), config_.source.slot);
     } else {
-      Log().warn("final confirmation not sent: {}", confirmed.error().message);
+      base::RelayLog().warn("final confirmation not sent: {}", confirmed.error().message);
     }
   }
   source_->Close();

@@ -8,12 +8,6 @@
 
 namespace outbox_relay::pipeline {
 
-namespace {
-
-spdlog::logger& Log() { return base::Logger("relay"); }
-
-}  // namespace
-
 std::string PoisonFailure(const outbox::PoisonRow& poison, config::PoisonPolicy policy) {
   return "poison row: " + poison.Describe() +
          "; its transaction is not confirmed: fix the row, the table or the configuration" +
@@ -102,7 +96,8 @@ base::Result<void> SinkDelivery::DeadLetter(const outbox::PoisonRow& poison, std
   if (config_.on_poison == config::PoisonPolicy::kFail) {
     return base::Error::Fatal(PoisonFailure(poison, config_.on_poison));
   }
-  Log().warn("dead-lettering poison row: {}; to topic {}", poison.Describe(), config_.dead_letter.topic);
+  base::RelayLog().warn("dead-lettering poison row: {}; to topic {}", poison.Describe(),
+                        config_.dead_letter.topic);
   try {
     in_flight_bytes_ += sink_->PublishDeadLetter(config_.dead_letter.topic, poison, tag);
   } catch (const sinks::SinkError&) {
@@ -126,8 +121,9 @@ base::Result<void> SinkDelivery::ReplaceBrokenSink() {
     return base::Error::Fatal(reason + "; cannot create a new producer: " + error.what());
   }
   metrics_.DeliveryErrors("producer_replaced").Increment();
-  Log().warn("{}; replacing the producer, which drops its {} unacknowledged events: they are read again from {}",
-             reason, in_flight_events_, tracker_.Watermark().ToString());
+  base::RelayLog().warn(
+      "{}; replacing the producer, which drops its {} unacknowledged events: they are read again from {}", reason,
+      in_flight_events_, tracker_.Watermark().ToString());
   // The old one goes without reports: what it still held is sent again through the new one.
   sink_.reset();
   in_flight_events_ = 0;

@@ -13,8 +13,6 @@ namespace outbox_relay::pipeline {
 
 namespace {
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 std::optional<std::string_view> ColumnText(const pg::InsertMessage& insert, std::size_t index,
                                            const std::string& table) {
   const auto& value = insert.values[index];
@@ -58,7 +56,7 @@ TransactionAssembler::Step TransactionAssembler::Apply(const pg::PgOutputMessage
         } else if constexpr (std::is_same_v<T, pg::LogicalMessage>) {
           return OnMessage(m);
         } else if constexpr (std::is_same_v<T, pg::IgnoredMessage>) {
-          Log().debug("pgoutput message '{}' ignored: the outbox is insert-only", m.tag);
+          base::RelayLog().debug("pgoutput message '{}' ignored: the outbox is insert-only", m.tag);
           return std::monostate{};
         } else {
           return std::monostate{};  // Origin and Type carry nothing the relay needs
@@ -127,7 +125,7 @@ TransactionAssembler::Step TransactionAssembler::OnInsert(const pg::InsertMessag
   const auto& relation = found->second;
   if (!relation.missing_column.empty()) ThrowMissingColumn(relation, message);
   if (!relation.outbox_layout) {
-    Log().debug("insert into {} ignored: not an outbox table", relation.qualified_name);
+    base::RelayLog().debug("insert into {} ignored: not an outbox table", relation.qualified_name);
     return std::monostate{};
   }
   const auto& layout = *relation.outbox_layout;
@@ -148,7 +146,7 @@ TransactionAssembler::Step TransactionAssembler::OnMessage(const pg::LogicalMess
   const auto& prefixes = config_.message_prefixes;
   if (!config_.CapturesMessages() ||
       std::find(prefixes.begin(), prefixes.end(), message.prefix) == prefixes.end()) {
-    Log().debug("logical message with prefix {} ignored", message.prefix);
+    base::RelayLog().debug("logical message with prefix {} ignored", message.prefix);
     return std::monostate{};
   }
   const outbox::EventOrigin origin = outbox::EventOrigin::Message(message.prefix);

@@ -12,8 +12,6 @@ namespace {
 
 using boost::asio::awaitable;
 
-spdlog::logger& Log() { return base::Logger("relay"); }
-
 }  // namespace
 
 TransactionalDelivery::TransactionalDelivery(const DeliveryContext& context,
@@ -48,8 +46,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Prepare() {
   if (text) {
     checkpoint_ = Lsn::Parse(*text);
     if (!checkpoint_) co_return base::Error::Fatal("checkpoint commit_lsn \"" + *text + "\" is not an LSN");
-    Log().info("transactions with commit LSN at or below {} are already in Kafka; skipping them",
-               checkpoint_->ToString());
+    base::RelayLog().info("transactions with commit LSN at or below {} are already in Kafka; skipping them",
+                          checkpoint_->ToString());
   }
   ready_ = true;
   co_return boost::outcome_v2::success();
@@ -165,8 +163,8 @@ awaitable<base::Result<void>> TransactionalDelivery::Abandon() {
   } catch (const sinks::SinkError&) {
     co_return CaughtSinkError();
   }
-  Log().info("aborted the open Kafka transaction; its events are re-read from {}",
-             tracker_.Watermark().ToString());
+  base::RelayLog().info("aborted the open Kafka transaction; its events are re-read from {}",
+                        tracker_.Watermark().ToString());
   co_return boost::outcome_v2::success();
 }
 
@@ -191,7 +189,8 @@ awaitable<void> TransactionalDelivery::Close(bool commit) {
   } else {
     settled = co_await Abandon();
   }
-  if (!settled) Log().warn("open Kafka transaction not committed at shutdown: {}", settled.error().message);
+  if (!settled)
+    base::RelayLog().warn("open Kafka transaction not committed at shutdown: {}", settled.error().message);
 }
 
 void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
@@ -200,7 +199,7 @@ void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
   // would flood the log after an abort; the commit result names the cause.
   const auto failed = [&](const std::string& error) {
     batch_.failed = true;
-    Log().debug("event in the open Kafka transaction failed: {}", error);
+    base::RelayLog().debug("event in the open Kafka transaction failed: {}", error);
   };
   std::visit(
       base::Overloaded{
@@ -234,7 +233,7 @@ void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
           [&](const sinks::GaveUp& gave_up) { failed(gave_up.error); },
           // Withdrawn by the abort of the batch: whatever caused the abort was reported already.
           [&](const sinks::Withdrawn& withdrawn) {
-            Log().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
+            base::RelayLog().debug("event in the open Kafka transaction withdrawn: {}", withdrawn.error);
           },
       },
       report.outcome);

@@ -61,8 +61,6 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // A database whose outbox is V1 only, as installed before V2 existed (whatever the fixture applied).
 void ResetOutboxToV1(PgConnection& conn) {
   conn.Exec("DROP PUBLICATION IF EXISTS outbox_relay; DROP SCHEMA IF EXISTS outbox CASCADE");

@@ -64,7 +64,6 @@ TEST_F(RelayFailureTest, UnacknowledgedEventIsSentAgainAndNeverConfirmed) {
   RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
   relay.Start();
   const int port = WaitForHttpPort(relay, 30s);
-  constexpr const char* kLoopback = "127.0.0.1";
   ASSERT_TRUE(db.WaitForSlot(slot, true, 60s)) << "the relay did not activate slot " << slot;
 
   PgConnection conn = db.Connect();

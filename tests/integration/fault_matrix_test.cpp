@@ -7,9 +7,9 @@
 // at every snapshot nothing confirmed to the slot that Kafka did not hold.
 //
 // CI runs each scenario in the mode its Runs() call names (the kill loop and the partition past
-// the producer timeout in both, NetworkPartition in neither), sized to fit about ten minutes on
-// two cores. OUTBOX_RELAY_LONG=1 (scripts/test.sh --long) runs every scenario in both modes,
-// with more cycles and longer workloads; in CI the other runs are reported as skipped.
+// the producer timeout in both; NetworkPartition and the two-minute outage in neither), sized to
+// fit about eight minutes on two cores. OUTBOX_RELAY_LONG=1 (scripts/test.sh --long) runs every scenario in both
+// modes, with more cycles and longer workloads; in CI the other runs are reported as skipped.
 
 #include <gtest/gtest.h>
 
@@ -144,9 +144,11 @@ TEST_P(FaultMatrixTest, WalsenderTerminated) {
 // writer goes on: the relay stays up, stops reading at its in-flight cap so its memory stays
 // bounded, confirms to the slot nothing beyond what Kafka held when the outage began, and
 // delivers everything once Kafka is back, without a restart. Default timeouts: in exactly-once
-// mode (long run only) the outage outlives the 60 s transaction timeout, as in the test below.
+// mode the outage outlives the 60 s transaction timeout, as in the test below. Long run only: in
+// CI, KafkaUnreachablePastTheProducerTimeout below stands for the outage and
+// RelayFailureTest.InFlightCapStopsReadingWhileKafkaIsDown for the in-flight cap.
 TEST_P(FaultMatrixTest, KafkaUnreachableForTwoMinutes) {
-  if (!Runs(Delivery::kAtLeastOnce)) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
+  if (!LongRun()) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   constexpr std::size_t kInFlightCap = 2000;
   auto broker = StartFaultBroker();
   // 12,000 events, ~120 s
@@ -185,8 +187,8 @@ TEST_P(FaultMatrixTest, KafkaUnreachablePastTheProducerTimeout) {
 
 // A network partition between relay and broker (packets dropped both ways, connections hang)
 // for 30 s, three times: nothing confirmed past Kafka while it lasts, everything delivered after
-// it heals. Long run only: in CI the partitions of the two tests above stand for it (120 s at
-// default timeouts, 25 s past shortened ones).
+// it heals. Long run only: in CI the partition of the test above (25 s past shortened timeouts)
+// stands for it.
 TEST_P(FaultMatrixTest, NetworkPartition) {
   if (!LongRun()) GTEST_SKIP() << "long run only (OUTBOX_RELAY_LONG=1)";
   auto broker = StartFaultBroker();

@@ -30,7 +30,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTakeoverSeconds = 4;
-constexpr const char* kLoopback = "127.0.0.1";
 
 // Which of the two relays holds the slot (application_name of its walsender), sampled over time.
 class SlotHolderWatch {

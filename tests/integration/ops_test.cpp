@@ -36,8 +36,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kLoopback = "127.0.0.1";
-
 // Every metric family the relay exports (relay/server/metrics.cpp); README.md documents each.
 const std::vector<std::string> kFamilies = {"outbox_relay_events_published_total",
                                             "outbox_relay_bytes_published_total",
@@ -81,7 +79,7 @@ std::string RequireProgram(const std::string& name) {
   return path;
 }
 
-struct CommandResult {
+struct CommandStreams {
   ExitStatus exit;
   std::string out;  // stdout
   std::string err;  // stderr
@@ -162,8 +160,8 @@ class OpsTest : public RelayIntegrationTest {
   }
 
   // Runs a program to its end (bounded by `timeout`, then SIGKILLed and thrown about).
-  CommandResult RunCommand(const std::string& label, const std::string& program, std::vector<std::string> args,
-                           const std::string& stdin_path = "", std::chrono::milliseconds timeout = 60s) {
+  CommandStreams RunCommand(const std::string& label, const std::string& program, std::vector<std::string> args,
+                            const std::string& stdin_path = "", std::chrono::milliseconds timeout = 60s) {
     RelayProcess& process = NewProcess(label, program, std::move(args), stdin_path);
     process.Start();
     const auto exit = process.WaitFor(timeout);
@@ -306,7 +304,7 @@ TEST_F(OpsTest, MetricsPassPromtool) {
   EXPECT_EQ(published("customer"), 20.0);
 
   const std::string scrape_path = WriteConfig("metrics.txt", body);
-  const CommandResult check = RunCommand("promtool-metrics", promtool, {"check", "metrics"}, scrape_path);
+  const CommandStreams check = RunCommand("promtool-metrics", promtool, {"check", "metrics"}, scrape_path);
   std::cout << "[ info ] promtool check metrics: " << check.exit.Describe() << ", " << body.size()
             << " bytes checked\n";
   EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe() << "\n"
@@ -414,7 +412,7 @@ TEST_F(OpsTest, PrometheusScrapesEventsPublished) {
 // The example alert rules of README.md (docs/alerts.yml) pass `promtool check rules`: 3 rules.
 TEST_F(OpsTest, AlertRulesPassPromtool) {
   const std::string promtool = RequireProgram("promtool");
-  const CommandResult check =
+  const CommandStreams check =
       RunCommand("promtool-rules", promtool, {"check", "rules", SourceDir() + "/docs/alerts.yml"});
   std::cout << check.out << check.err;
   EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe() << "\n"

@@ -26,8 +26,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kSlotDeadline = 60s;
 
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 std::string Sql(const std::string& file) {
   const std::string path = SourceDir() + "/outbox/sql/" + file;
   std::string sql = ReadFile(path);

@@ -31,12 +31,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kAggregateType = "order";
 
-struct CommandResult {
+struct CommandTranscript {
   ExitStatus exit;
   std::string output;  // stdout then stderr
 };
-
-bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Every line of `text` that contains `part`.
 std::vector<std::string> LinesWith(const std::string& text, const std::string& part) {
@@ -94,8 +92,8 @@ class SecurityTest : public RelayIntegrationTest {
   }
 
   /// Runs `outbox-relay <args>` to its end (at most 60 s).
-  CommandResult RunCommand(std::vector<std::string> args, const std::string& label,
-                           const std::map<std::string, std::string>& environment = {}) {
+  CommandTranscript RunCommand(std::vector<std::string> args, const std::string& label,
+                               const std::map<std::string, std::string>& environment = {}) {
     RelayProcess& command = NewRelayCommand(std::move(args), label);
     command.SetEnvironment(environment);
     command.Start();
@@ -105,7 +103,7 @@ class SecurityTest : public RelayIntegrationTest {
       ADD_FAILURE() << command.CommandLine() << " still runs after 60 s";
       return {};
     }
-    CommandResult result{*exit, ReadFile(command.StdoutPath()) + ReadFile(command.StderrPath())};
+    CommandTranscript result{*exit, ReadFile(command.StdoutPath()) + ReadFile(command.StderrPath())};
     std::cout << "[ info ] " << label << ": " << exit->Describe() << "\n" << result.output;
     return result;
   }
@@ -198,7 +196,7 @@ TEST_F(SecurityTest, PostgresVerifyFullWithTheHarnessCaStreams) {
   config.more["heartbeat"] = {{"interval_ms", "500"}};
   const std::string path = WriteConfig("relay.yaml", RenderRelayConfig(config));
 
-  const CommandResult check = RunCommand({"check", "--config", path}, "check");
+  const CommandTranscript check = RunCommand({"check", "--config", path}, "check");
   EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe();
 
   RelayProcess& relay = NewRelay(path, "relay");
@@ -255,7 +253,7 @@ TEST_F(SecurityTest, PostgresVerifyFullRefusesWrongCaAndWrongHostName) {
     config.more["source"] = {{"sslmode", "verify-full"}, {"sslrootcert", tls.root_cert}};
     const std::string path = WriteConfig(tls.name + ".yaml", RenderRelayConfig(config));
 
-    const CommandResult check = RunCommand({"check", "--config", path}, tls.name + "-check");
+    const CommandTranscript check = RunCommand({"check", "--config", path}, tls.name + "-check");
     EXPECT_TRUE(check.exit.exited && check.exit.code == 1) << check.exit.Describe();
     const auto failures = LinesWith(check.output, "FAIL connect to");
     ASSERT_EQ(failures.size(), 1u) << check.output;
@@ -283,7 +281,7 @@ TEST_F(SecurityTest, KafkaScramOverTlsDeliversEvents) {
   UseScram(config);
   const std::string path = WriteConfig("relay.yaml", RenderRelayConfig(config));
 
-  const CommandResult check = RunCommand({"check", "--config", path}, "check");
+  const CommandTranscript check = RunCommand({"check", "--config", path}, "check");
   EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe();
   EXPECT_EQ(LinesWith(check.output, "ok   kafka " + Harness().Get("KAFKA_SASL_SSL_BOOTSTRAP_SERVERS")).size(), 1u);
 
@@ -307,7 +305,7 @@ TEST_F(SecurityTest, KafkaWrongScramPasswordFailsClearly) {
   UseScram(config, "wrong-" + suffix_);
   const std::string path = WriteConfig("relay.yaml", RenderRelayConfig(config));
 
-  const CommandResult check = RunCommand({"check", "--config", path}, "check");
+  const CommandTranscript check = RunCommand({"check", "--config", path}, "check");
   EXPECT_TRUE(check.exit.exited && check.exit.code == 1) << check.exit.Describe();
   const auto failures = LinesWith(check.output, "FAIL kafka");
   ASSERT_EQ(failures.size(), 1u) << check.output;
@@ -368,7 +366,7 @@ TEST_F(SecurityTest, SecretsStayOutOfOutputLogsAndMetrics) {
       bodies.push_back(HttpGet("127.0.0.1", port, target).body);
     StopCleanly(relay);
   }
-  const auto expect_exit = [](const CommandResult& result, int code) {
+  const auto expect_exit = [](const CommandTranscript& result, int code) {
     EXPECT_TRUE(result.exit.exited && result.exit.code == code) << result.exit.Describe() << "\n" << result.output;
   };
   expect_exit(RunCommand({"check", "--config", path}, "check", password_env), 0);
@@ -486,7 +484,7 @@ TEST_F(SecurityTest, LeastPrivilegeRoleStreamsEndToEnd) {
   config.more["wal_guard"] = {{"poll_interval_ms", "300"}};
   const std::string path = WriteConfig("relay.yaml", RenderRelayConfig(config));
 
-  const CommandResult check = RunCommand({"check", "--config", path}, "check");
+  const CommandTranscript check = RunCommand({"check", "--config", path}, "check");
   EXPECT_TRUE(check.exit.exited && check.exit.code == 0) << check.exit.Describe();
 
   RelayProcess& relay = NewRelay(path, "relay");
@@ -548,7 +546,7 @@ TEST_F(SecurityTest, MissingReplicationOrSelectStopsRunAndCheck) {
     EXPECT_TRUE(Contains(errors.front(), missing.run_names)) << errors.front();
     EXPECT_FALSE(db.Slot(slot).has_value()) << "the relay created its slot without " << missing.name;
 
-    const CommandResult check = RunCommand({"check", "--config", path}, missing.name + "-check");
+    const CommandTranscript check = RunCommand({"check", "--config", path}, missing.name + "-check");
     EXPECT_TRUE(check.exit.exited && check.exit.code == 1) << check.exit.Describe();
     EXPECT_EQ(LinesWith(check.output, "FAIL ").size(), 1u) << check.output;
     EXPECT_EQ(LinesWith(check.output, missing.check_names).size(), 1u) << check.output;

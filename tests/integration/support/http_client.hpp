@@ -11,6 +11,9 @@
 
 namespace outbox_relay::it {
 
+/// Where the harness's servers and the relays under test listen.
+inline constexpr const char* kLoopback = "127.0.0.1";
+
 struct HttpResult {
   int status = 0;
   std::string body;

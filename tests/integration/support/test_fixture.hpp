@@ -20,6 +20,11 @@
 
 namespace outbox_relay::it {
 
+/// Whether `text` has `part` anywhere in it.
+inline bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 /// 8 lower-case hex characters, different in every call and every process.
 std::string RandomSuffix();
 

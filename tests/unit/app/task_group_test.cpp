@@ -35,7 +35,7 @@ using Clock = std::chrono::steady_clock;
 // Far enough that a test only passes when something else than the deadline ended the wait.
 constexpr auto kNever = 1h;
 // How long a test lets the io_context run before it counts as hung.
-constexpr auto kHang = 10s;
+constexpr auto kWaitHang = 10s;
 
 // A task that runs until its timer is cancelled (its stop callback does that).
 boost::asio::awaitable<void> UntilCancelled(boost::asio::steady_timer& timer) {
@@ -56,14 +56,14 @@ class TaskGroupTest : public ::testing::Test {
   void SetUp() override { base::SetLogSinkForTest(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_)); }
   void TearDown() override { base::SetLogSinkForTest(nullptr); }
 
-  // Runs `wait` to its end; nullopt when it did not end within kHang (the test fails then).
+  // Runs `wait` to its end; nullopt when it did not end within kWaitHang (the test fails then).
   template <typename T>
   std::optional<T> RunToEnd(boost::asio::awaitable<T> wait) {
     std::optional<T> result;
     boost::asio::co_spawn(io_, std::move(wait), [&](const std::exception_ptr& failure, T value) {
       if (!failure) result = std::move(value);
     });
-    const auto deadline = Clock::now() + kHang;
+    const auto deadline = Clock::now() + kWaitHang;
     while (!result && Clock::now() < deadline && !io_.stopped()) io_.run_one_for(100ms);
     return result;
   }
@@ -195,7 +195,7 @@ TEST_F(TaskGroupTest, ConcurrentWaitersKeepTheirOwnDeadlines) {
   boost::asio::co_spawn(
       io_, tasks.Wait(Clock::now() + kNever),
       [&](const std::exception_ptr&, std::vector<std::string> names) { long_wait = std::move(names); });
-  const auto deadline = Clock::now() + kHang;
+  const auto deadline = Clock::now() + kWaitHang;
   while (!short_wait && Clock::now() < deadline) io_.run_one_for(100ms);
   ASSERT_TRUE(short_wait.has_value()) << "the short wait did not end at its deadline";
   EXPECT_THAT(*short_wait, ElementsAre("slow"));

@@ -13,9 +13,9 @@
 namespace outbox_relay::config {
 namespace {
 
-using test_support::CodeSpans;
-using test_support::ReadReadme;
-using test_support::TableUnder;
+using outbox_relay::test_support::CodeSpans;
+using outbox_relay::test_support::ReadReadme;
+using outbox_relay::test_support::TableUnder;
 
 // "outbox.columns.{id,type}" -> outbox.columns.id, outbox.columns.type; other text as it is.
 std::vector<std::string> ExpandBraces(const std::string& text) {

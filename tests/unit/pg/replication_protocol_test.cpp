@@ -33,7 +33,7 @@ std::string KeepaliveBytes(std::uint8_t reply) {
   return ByteBuilder{}.Put8('k').Put64(kWalEnd).Put64(kSendTime).Put8(reply).Build();
 }
 
-void ExpectDecodeError(std::string_view bytes, std::string_view expected_substring) {
+void ExpectFrameDecodeError(std::string_view bytes, std::string_view expected_substring) {
   try {
     DecodeServerCopyData(bytes);
     ADD_FAILURE() << "expected DecodeError containing \"" << expected_substring << "\"";
@@ -107,22 +107,23 @@ TEST(ReplicationProtocolTest, RejectsEveryTruncation) {
 
 // The error names the message and field that ran out.
 TEST(ReplicationProtocolTest, TruncationErrorNamesMessageAndField) {
-  ExpectDecodeError(KeepaliveBytes(1).substr(0, 4),
-                    "replication keepalive: truncated WAL end (need 8 bytes, 3 left)");
-  ExpectDecodeError(XLogDataBytes("").substr(0, 20),
-                    "replication XLogData: truncated send time (need 8 bytes, 3 left)");
+  ExpectFrameDecodeError(KeepaliveBytes(1).substr(0, 4),
+                         "replication keepalive: truncated WAL end (need 8 bytes, 3 left)");
+  ExpectFrameDecodeError(XLogDataBytes("").substr(0, 20),
+                         "replication XLogData: truncated send time (need 8 bytes, 3 left)");
 }
 
 // A keepalive has a fixed size; anything after it is malformed.
 TEST(ReplicationProtocolTest, RejectsTrailingBytesAfterKeepalive) {
-  ExpectDecodeError(KeepaliveBytes(0) + "x", "replication keepalive: 1 trailing byte after the message");
+  ExpectFrameDecodeError(KeepaliveBytes(0) + "x", "replication keepalive: 1 trailing byte after the message");
 }
 
 // Empty input and tags other than 'w' and 'k' are errors.
 TEST(ReplicationProtocolTest, RejectsEmptyInputAndUnknownTag) {
-  ExpectDecodeError("", "replication CopyData: truncated message tag (need 1 byte, 0 left)");
-  ExpectDecodeError(ByteBuilder{}.Put8('r').Put64(1).Build(), "replication CopyData: unknown message tag 'r'");
-  ExpectDecodeError(std::string(1, '\x01'), "unknown message tag 0x01");
+  ExpectFrameDecodeError("", "replication CopyData: truncated message tag (need 1 byte, 0 left)");
+  ExpectFrameDecodeError(ByteBuilder{}.Put8('r').Put64(1).Build(),
+                         "replication CopyData: unknown message tag 'r'");
+  ExpectFrameDecodeError(std::string(1, '\x01'), "unknown message tag 0x01");
 }
 
 // The standby status update is 'r', four big-endian Int64s and the reply byte: 34 bytes.
