@@ -42,6 +42,8 @@ struct SourceConfig {
   std::string slot = "outbox_relay";
   std::string publication = "outbox_relay";
   bool create_slot = true;
+  // PostgreSQL 17+: the slot is created as a failover slot (synchronised to standbys).
+  bool slot_failover = true;
   std::chrono::milliseconds status_interval{1000};
   std::chrono::milliseconds reconnect_backoff_initial{200};
   std::chrono::milliseconds reconnect_backoff_max{30000};

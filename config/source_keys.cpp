@@ -69,6 +69,7 @@ std::vector<KeySpec> SourceKeys() {
       StringKey(
           "source.publication", [](auto& c) -> auto& { return c.source.publication; }, CheckPublication),
       BoolKey("source.create_slot", [](auto& c) -> auto& { return c.source.create_slot; }),
+      BoolKey("source.slot_failover", [](auto& c) -> auto& { return c.source.slot_failover; }),
       MillisKey(
           "source.status_interval_ms", [](auto& c) -> auto& { return c.source.status_interval; },
           kMinStatusIntervalMs, kMaxStatusIntervalMs),

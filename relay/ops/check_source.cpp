@@ -6,23 +6,64 @@
 #include "relay/ops/slot_lookup.hpp"
 #include "relay/ops/sql_text.hpp"
 #include "relay/pg/replication_stream.hpp"
+#include "relay/pg/server_features.hpp"
 
 namespace outbox_relay::ops::detail {
-namespace {
 
-// pgoutput's `messages` option (heartbeats, tableless mode) arrived in PostgreSQL 14.
-constexpr int kMinServerVersion = 140000;
-
-}  // namespace
-
-base::Result<void> CheckServer(Database& db, CheckReport& report) {
-  const int version = db.ServerVersion();
-  const std::string what = "PostgreSQL " + ServerVersionText(version);
-  if (version >= kMinServerVersion) {
-    report.Ok(what);
+base::Result<void> CheckServer(Database& db, const config::Config& config, CheckReport& report) {
+  const pg::ServerFeatures server(db.ServerVersion());
+  const std::string what = "PostgreSQL " + ServerVersionText(db.ServerVersion());
+  if (!server.Supported()) {
+    report.Fail(what, "the relay needs PostgreSQL " + std::to_string(pg::kOldestSupportedMajor) + " or later",
+                "upgrade PostgreSQL");
+  } else if (config.outbox.CapturesMessages() && !server.LogicalMessages()) {
+    report.Fail(what, "tableless capture (outbox.capture: messages or both) needs PostgreSQL 14 or later",
+                "set outbox.capture: table, or upgrade PostgreSQL");
   } else {
-    report.Fail(what, "the relay needs PostgreSQL 14 or later (pgoutput's logical decoding messages)",
-                "upgrade PostgreSQL to 14 or later");
+    report.Ok(what + " (pgoutput protocol " + std::to_string(server.ProtoVersion()) + ")");
+  }
+  return boost::outcome_v2::success();
+}
+
+base::Result<void> CheckFailover(Database& db, const config::Config& config, CheckReport& report) {
+  const pg::ServerFeatures server(db.ServerVersion());
+  const std::string what = "failover";
+  if (!server.FailoverSlots()) {
+    report.Warn(what,
+                "PostgreSQL " + std::to_string(server.Major()) +
+                    " has no failover slots: a promoted standby has no slot, and the relay stops with the "
+                    "slot-loss error",
+                "PostgreSQL 17 or later keeps the slot on standbys (README, PostgreSQL versions)");
+    return boost::outcome_v2::success();
+  }
+  const auto found = db.QueryRow(
+      "SELECT (SELECT failover FROM pg_replication_slots WHERE slot_name = $1), "
+      "current_setting('synchronized_standby_slots'), "
+      "(SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'physical' AND active)",
+      {config.source.slot});
+  if (!found) return found.error();
+  const Row& row = found.value();
+  const bool slot_exists = row[0].has_value();
+  if (slot_exists && !Bool(row[0])) {
+    report.Warn(
+        what, "slot " + config.source.slot + " is not a failover slot: a promotion loses it",
+        "ALTER_REPLICATION_SLOT " + QuoteIdentifier(config.source.slot) +
+            " (FAILOVER true) over a replication connection, or recreate it with source.slot_failover: true");
+  } else if (!slot_exists && !config.source.slot_failover) {
+    report.Warn(what, "source.slot_failover is false: the slot the relay creates does not survive a promotion",
+                "set source.slot_failover: true");
+  } else if (Text(row[1]).empty()) {
+    report.Warn(what,
+                "synchronized_standby_slots is empty: the slot may confirm changes a standby has not "
+                "received, and a promoted standby's copy of it is then not usable",
+                "ALTER SYSTEM SET synchronized_standby_slots = '<the standby's physical slot>'; SELECT "
+                "pg_reload_conf(); on the standby: sync_replication_slots = on, hot_standby_feedback = on, and "
+                "dbname in primary_conninfo");
+  } else if (Integer(row[2]) == 0) {
+    report.Warn(what, "no standby streams from a physical slot: nothing keeps a copy of the slot",
+                "start a standby with primary_slot_name set and sync_replication_slots = on");
+  } else {
+    report.Ok("failover: a failover slot, synchronized_standby_slots = " + Text(row[1]));
   }
   return boost::outcome_v2::success();
 }

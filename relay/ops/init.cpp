@@ -17,6 +17,7 @@
 #include "relay/ops/outbox_migrations.hpp"
 #include "relay/ops/slot_lookup.hpp"
 #include "relay/ops/sql_text.hpp"
+#include "relay/pg/server_features.hpp"
 
 namespace outbox_relay::ops {
 namespace detail {
@@ -175,9 +176,13 @@ Step InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
     report.Fail(what, pg::SlotGoneProblem(*record.value()), std::string(pg::kRecreateSlotHint));
     return false;
   }
-  // Waits for transactions running now to finish: the slot's consistent point.
-  const auto created =
-      db.QueryValue("SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
+  // Waits for transactions running now to finish: the slot's consistent point. Arguments from
+  // 17: slot, plugin, temporary, two-phase, failover.
+  const bool failover = config.source.slot_failover && pg::ServerFeatures(db.ServerVersion()).FailoverSlots();
+  const auto created = db.QueryValue(
+      failover ? "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)"
+               : "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+      {slot});
   if (!created) {
     report.Fail(what, created.error().message,
                 "the role needs REPLICATION and the server wal_level = logical (outbox-relay check tells); or "

@@ -29,6 +29,8 @@ awaitable<void> ReplicationStream::Connect() { co_await conn_.Connect(); }
 
 void ReplicationStream::Close() { conn_.Close(); }
 
+ServerFeatures ReplicationStream::Server() const { return ServerFeatures(PQserverVersion(conn_.Native())); }
+
 awaitable<void> ReplicationStream::Finish() {
   const auto deadline = Clock::now() + kFinishTimeout;
   if (PQputCopyEnd(conn_.Native(), nullptr) != 1) conn_.Fail("cannot end the replication stream");
@@ -104,14 +106,15 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
                  false);
     }
     try {
-      auto created = co_await conn_.Execute("CREATE_REPLICATION_SLOT " +
-                                                conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) +
-                                                " LOGICAL pgoutput (SNAPSHOT 'nothing')",
-                                            kCreateSlotTimeout);
+      auto created = co_await conn_.Execute(
+          CreateSlotCommand(Server(), conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot),
+                            config_.slot_failover),
+          kCreateSlotTimeout);
       // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
       const auto consistent_point = Lsn::Parse(PQgetvalue(created.get(), 0, 1));
       if (!consistent_point) conn_.Fail("CREATE_REPLICATION_SLOT returned an unreadable consistent point", false);
-      base::RelayLog().info("created replication slot {} (pgoutput) at {}", config_.slot,
+      base::RelayLog().info("created replication slot {} (pgoutput{}) at {}", config_.slot,
+                            config_.slot_failover && Server().FailoverSlots() ? ", failover" : "",
                             consistent_point->ToString());
       co_await RecordSlot(*consistent_point);
     } catch (const ReplicationError& error) {
@@ -172,10 +175,10 @@ awaitable<void> ReplicationStream::Start(Lsn start) {
   // publication_names is a string literal holding a list of quoted identifiers.
   const auto publications = conn_.Escape(PgConnection::Quoting::kLiteral,
                                          conn_.Escape(PgConnection::Quoting::kIdentifier, config_.publication));
-  co_await conn_.Execute(
-      "START_REPLICATION SLOT " + conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot) + " LOGICAL " +
-      start.ToString() + " (proto_version '1', publication_names " + publications + ", messages 'true')");
-  base::RelayLog().info("streaming from slot {} at {}", config_.slot, start.ToString());
+  co_await conn_.Execute(StartReplicationCommand(
+      Server(), conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot), start, publications));
+  base::RelayLog().info("streaming from slot {} at {} (PostgreSQL {}, pgoutput protocol {})", config_.slot,
+                        start.ToString(), Server().Major(), Server().ProtoVersion());
 }
 
 awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point deadline) {

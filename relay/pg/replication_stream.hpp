@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "relay/pg/lsn.hpp"
 #include "relay/pg/pg_connection.hpp"
+#include "relay/pg/server_features.hpp"
 
 namespace outbox_relay::pg {
 
@@ -63,7 +64,8 @@ class ReplicationStream {
   /// ReplicationError: events may be missing, and only the operator may start over.
   boost::asio::awaitable<Lsn> EnsureSlot();
 
-  /// START_REPLICATION from `start` with pgoutput v1, the publication and messages on.
+  /// START_REPLICATION from `start` with the server's highest pgoutput protocol, the publication
+  /// and, from PostgreSQL 14, messages on (ServerFeatures).
   boost::asio::awaitable<void> Start(Lsn start);
 
   /// The next CopyData message; nullopt once CancelRead() was called or `deadline` passed.
@@ -85,6 +87,9 @@ class ReplicationStream {
   void Close();
 
   bool IsOpen() const { return conn_.IsOpen(); }
+
+  /// What the connected server supports.
+  ServerFeatures Server() const;
 
  private:
   boost::asio::awaitable<std::optional<SlotRecord>> ReadSlotRecord();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "relay/pg/pg_connection.hpp"
+#include "relay/pg/server_features.hpp"
 
 namespace outbox_relay::pg {
 
@@ -28,6 +29,19 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
 awaitable<void> RequireSourcePrivileges(boost::asio::io_context& io, const config::Config& config) {
   PgConnection conn(io, config.source, PgConnection::Mode::kNormal);
   co_await conn.Connect();
+  const ServerFeatures server(PQserverVersion(conn.Native()));
+  if (!server.Supported()) {
+    throw ReplicationError("PostgreSQL " + std::to_string(server.Major()) + " is not supported: the relay needs " +
+                               std::to_string(kOldestSupportedMajor) + " or later",
+                           false);
+  }
+  if (config.outbox.CapturesMessages() && !server.LogicalMessages()) {
+    throw ReplicationError(
+        "outbox.capture: tableless capture needs PostgreSQL 14 or later (pgoutput's messages "
+        "option), this server is " +
+            std::to_string(server.Major()) + "; set outbox.capture: table",
+        false);
+  }
   const auto role = co_await conn.Execute(
       "SELECT current_user, rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user");
   const std::string name = PQgetvalue(role.get(), 0, 0);

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Real PostgreSQL 15 + a real single-node Kafka (KRaft) on loopback, for the integration tests,
-# the fault tests and the demo. Every server lives under one harness directory DIR.
+# Real PostgreSQL (15 unless asked) + a real single-node Kafka (KRaft) on loopback, for the
+# integration tests, the fault tests and the demo. Every server lives under one harness
+# directory DIR.
 #
-#   harness.sh start DIR           start both servers (no-op if DIR's servers are already running)
+#   harness.sh start DIR [--pg N]  start both servers (no-op if DIR's servers are already running
+#                                  with that PostgreSQL; else they are stopped and started
+#                                  afresh). N: PostgreSQL major 13 to 18 (default
+#                                  HARNESS_PG_VERSION, else 15), fetched by
+#                                  scripts/install-deps.sh --postgres N
 #   harness.sh stop DIR            stop both (by recorded pid) and remove DIR; ok if already stopped
 #   harness.sh status DIR          exit 0 if both are running
 #   harness.sh restart-kafka DIR   stop and start the same broker (same ports, same log dir)
@@ -11,12 +16,13 @@
 #   harness.sh start-kafka DIR
 #   harness.sh stop-pg DIR [fast|immediate|smart]
 #   harness.sh start-pg DIR
-#   harness.sh start-extra-pg DIR NAME [key=value ...]   one more PostgreSQL 15 with these
+#   harness.sh start-extra-pg DIR NAME [key=value ...]   one more PostgreSQL (the harness's major) with these
 #              postgresql.conf settings (e.g. wal_level=replica); its env in DIR/NAME.env
 #   harness.sh stop-extra-pg DIR NAME                     stop it and remove its files
 #
 # After start, DIR/env holds shell-sourceable KEY=VALUE lines:
-#   PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_SOCKET_DIR
+#   PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_SOCKET_DIR PG_MAJOR
+#   PG_CLIENT_BIN (psql and the other clients: Debian's 15, which talk to every major)
 #   KAFKA_BOOTSTRAP_SERVERS KAFKA_PID PG_PID HARNESS_DIR
 #   security: HARNESS_CA_FILE HARNESS_UNRELATED_CA_FILE PG_PASSWORD_ROLE
 #   KAFKA_SASL_SSL_BOOTSTRAP_SERVERS KAFKA_SASL_MECHANISM KAFKA_SCRAM_USER KAFKA_SCRAM_PASSWORD
@@ -79,6 +85,8 @@ KAFKA_LIBS=$KAFKA_LIBS
 SCRAM_KAFKA_PORT=$SCRAM_KAFKA_PORT
 SCRAM_KAFKA_CONTROLLER_PORT=$SCRAM_KAFKA_CONTROLLER_PORT
 SCRAM_KAFKA_LIBS=$SCRAM_KAFKA_LIBS
+PG_MAJOR=$PG_MAJOR
+PG_BIN=$PG_BIN
 EOF
   mv -f "$tmp" "$DIR/harness.state"
 }
@@ -91,6 +99,8 @@ PGPORT=$PG_PORT
 PGUSER=postgres
 PGDATABASE=postgres
 PG_BIN=$PG_BIN
+PG_CLIENT_BIN=$PG_CLIENT_BIN
+PG_MAJOR=$PG_MAJOR
 PG_DATA=$PG_ROOT/data
 PG_SOCKET_DIR=$PG_ROOT/socket
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
@@ -116,7 +126,7 @@ load_state() {
   # Absent from the state of a harness started by an older version of this script.
   KAFKA_SASL_SSL_PORT="" KAFKA_SCRAM_USER="" KAFKA_SCRAM_PASSWORD=""
   SCRAM_KAFKA_PORT="" SCRAM_KAFKA_CONTROLLER_PORT="" SCRAM_KAFKA_LIBS=""
-  KAFKA_PID=0 PG_PID=0 SCRAM_KAFKA_PID=0
+  KAFKA_PID=0 PG_PID=0 SCRAM_KAFKA_PID=0 PG_MAJOR=15 PG_BIN="$PG_CLIENT_BIN"
   # shellcheck disable=SC1091
   source "$DIR/harness.state"
   if [[ -f "$DIR/env" ]]; then
@@ -247,7 +257,9 @@ cmd_start() {
   local t0; t0=$(now)
   if [[ -f "$DIR/env" && -f "$DIR/harness.state" ]]; then
     load_state
-    if is_our_kafka "$KAFKA_PID" && pid_alive "$PG_PID" &&
+    if [[ "$PG_MAJOR" != "$WANTED_PG_MAJOR" ]]; then
+      log "$DIR runs PostgreSQL $PG_MAJOR, $WANTED_PG_MAJOR wanted: starting afresh"
+    elif is_our_kafka "$KAFKA_PID" && pid_alive "$PG_PID" &&
        { ! scram_kafka_configured || is_our_broker "$DIR/scram-kafka" "$SCRAM_KAFKA_PID"; }; then
       log "already running in $DIR (PostgreSQL pid $PG_PID, Kafka pid $KAFKA_PID)"
       return 0
@@ -274,6 +286,7 @@ cmd_start() {
     KAFKA_SASL_SSL_PORT < <(free_ports 6)
   KAFKA_SCRAM_USER="harness-$(random_hex 4)" KAFKA_SCRAM_PASSWORD="$(random_hex)"
   PG_OS_USER="" PG_ROOT="" KAFKA_PID=0 PG_PID=0 SCRAM_KAFKA_PID=0
+  PG_MAJOR="$WANTED_PG_MAJOR" PG_BIN=""
   write_state
   make_tls
 
@@ -286,7 +299,7 @@ cmd_start() {
   launch_kafka
   init_scram_kafka
   launch_scram_kafka
-  init_pg
+  init_pg "$("$REPO_ROOT/scripts/install-deps.sh" --postgres "$PG_MAJOR")"
   write_state
   start_pg
   create_pg_password_role
@@ -296,7 +309,7 @@ cmd_start() {
   write_env
   trap - EXIT
 
-  log "started in $(($(now) - t0))s: PostgreSQL 127.0.0.1:$PG_PORT (pid $PG_PID, TLS optional)," \
+  log "started in $(($(now) - t0))s: PostgreSQL $PG_MAJOR 127.0.0.1:$PG_PORT (pid $PG_PID, TLS optional)," \
       "Kafka 127.0.0.1:$KAFKA_PORT (pid $KAFKA_PID), SCRAM Kafka 127.0.0.1:$KAFKA_SASL_SSL_PORT" \
       "(SASL_SSL, $KAFKA_SASL_MECHANISM; PLAINTEXT 127.0.0.1:$SCRAM_KAFKA_PORT; pid $SCRAM_KAFKA_PID);" \
       "env in $DIR/env"
@@ -322,7 +335,11 @@ main() {
   local cmd="$1"
   resolve_dir "$2"
   case "$cmd" in
-    start) cmd_start ;;
+    start)
+      WANTED_PG_MAJOR="${HARNESS_PG_VERSION:-15}"
+      if [[ "${3:-}" == --pg ]]; then WANTED_PG_MAJOR="${4:-}"; fi
+      [[ "$WANTED_PG_MAJOR" =~ ^1[3-8]$ ]] || die "--pg: a PostgreSQL major from 13 to 18, not '$WANTED_PG_MAJOR'"
+      cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     stop-kafka)

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# The harness's PostgreSQL 15: the shared cluster (DIR/pg, or a private dir under /tmp linked
-# from there) and extra instances a single test starts and stops. Sourced by harness.sh after
-# common.sh; uses DIR, PG_ROOT, PG_PORT, PG_PID, PG_OS_USER, START_TIMEOUT, the TLS material
-# (tls.sh) and the harness's write_state.
+# The harness's PostgreSQL: the shared cluster (DIR/pg, or a private dir under /tmp linked from
+# there) and extra instances a single test starts and stops. Sourced by harness.sh after
+# common.sh; uses DIR, PG_ROOT, PG_PORT, PG_PID, PG_OS_USER, PG_BIN (the server's binaries),
+# START_TIMEOUT, the TLS material (tls.sh) and the harness's write_state.
 
-readonly PG_BIN=/usr/lib/postgresql/15/bin
+# psql: Debian's 15 talks to servers 13 to 18 (the npm builds of the others have no psql).
+readonly PG_CLIENT_BIN=/usr/lib/postgresql/15/bin
 readonly PG_OS_USER_DEFAULT=outboxpg
 readonly PG_PASSWORD_ROLE=harness_password_login
 
@@ -30,7 +31,9 @@ ensure_pg_os_user() {
 
 pg_data() { printf '%s/data' "$PG_ROOT"; }
 
+# init_pg <bin folder of the server's major (scripts/install-deps.sh --postgres)>
 init_pg() {
+  local server_bin="$1"
   ensure_pg_os_user
   PG_ROOT="$DIR/pg"
   mkdir -p "$PG_ROOT"
@@ -45,6 +48,13 @@ init_pg() {
     chmod 700 "$PG_ROOT"
     ln -s "$PG_ROOT" "$DIR/pg"
     log "PostgreSQL files in $PG_ROOT (linked from $DIR/pg)"
+  fi
+  PG_BIN="$server_bin"
+  if [[ "$server_bin" != "$PG_CLIENT_BIN" ]]; then
+    # A fetched build lives in root's cache, which the unprivileged user may not reach: it runs
+    # a copy (bin, lib, share: ~60 MB) kept with the cluster's files.
+    cp -a "$(dirname "$server_bin")" "$PG_ROOT/install"
+    PG_BIN="$PG_ROOT/install/bin"
   fi
   write_state
   as_pg mkdir -p "$PG_ROOT/socket"
@@ -80,7 +90,7 @@ EOF
 
 # The group role named by the password line of pg_hba.conf; once, on the fresh cluster.
 create_pg_password_role() {
-  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+  "$PG_CLIENT_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
     -c "CREATE ROLE $PG_PASSWORD_ROLE NOLOGIN" >"$DIR/psql.out" 2>&1 ||
     { cat "$DIR/psql.out" >&2; die "could not create role $PG_PASSWORD_ROLE"; }
 }
