@@ -7,6 +7,10 @@
 #          integration tests against a real PostgreSQL 15 and a real Kafka broker
 #          (tests/harness/harness.sh, started and stopped by ctest). A format diff or a tidy
 #          finding fails the stage; the build and the tests still run, so one run shows all.
+#   pg-matrix  the build stage's binaries against every PostgreSQL major of --pg-versions
+#          (default 13,14,16,17,18; 15 is the build stage's), each in a harness of its own
+#          (harness.sh start --pg N): the delivery test and the exactly-once kill loop; with
+#          --long, the whole ctest label pg-matrix (routing, tableless, poison too)
 #   asan   the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
 #          the spawned outbox-relay binary included; not the packaging checks, nor the
 #          fault matrix and the SIGKILL loops unless --long                     (build-asan)
@@ -16,6 +20,7 @@
 #   ./scripts/test.sh                      every stage
 #   ./scripts/test.sh --stages build,fuzz  only these stages
 #   ./scripts/test.sh --long               longer fault tests (OUTBOX_RELAY_LONG=1) and fuzz runs
+#   ./scripts/test.sh --pg-versions 13,17  the PostgreSQL majors of the pg-matrix stage
 #   ./scripts/test.sh -L unit              other arguments go to every stage's ctest
 #                                          (-L integration, -R regex, -j2, ...)
 #
@@ -27,13 +32,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly REPO_ROOT="$PWD"
 
 BUILD_DIR="${BUILD_DIR:-build}"
-stages="build,asan,tsan,fuzz"
+stages="build,pg-matrix,asan,tsan,fuzz"
+pg_versions="13,14,16,17,18"
 fuzz_args=()
 ctest_args=()
 while (($#)); do
   case "$1" in
     --stages) stages="$2"; shift ;;
     --long) export OUTBOX_RELAY_LONG=1; fuzz_args+=(--long) ;;
+    --pg-versions) pg_versions="$2"; shift ;;
     *) ctest_args+=("$1") ;;
   esac
   shift
@@ -122,6 +129,28 @@ stage_build() {
   return "$rc"
 }
 
+# Every major of --pg-versions in turn: ctest's harness.start (the fixture of the selected
+# tests) finds the harness running another major and starts it afresh with this one.
+stage_pg-matrix() {
+  local rc=0 version log="$BUILD_DIR/pg-matrix.log"
+  if [[ ! -x "$BUILD_DIR/tests/integration/relay_integration_tests" ]]; then
+    configure_unity "$BUILD_DIR" -O2 && cmake --build "$BUILD_DIR" -j2 || return 1
+  fi
+  local -a filter=(-L pg-matrix)
+  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || filter+=(-R 'DeliversEveryCommittedEventOnceInOrder|ExactlyOnceSigkillLoop')
+  : >"$log"
+  IFS=, read -ra majors <<<"$pg_versions"
+  for version in "${majors[@]}"; do
+    echo "===== test.sh: pg-matrix, PostgreSQL $version"
+    local start=$SECONDS
+    HARNESS_PG_VERSION="$version" run_ctest "$BUILD_DIR" "$BUILD_DIR/pg-matrix-$version.log" "${filter[@]}" || rc=1
+    echo "PostgreSQL $version ($((SECONDS - start)) s): $(grep -E 'tests passed' "$BUILD_DIR/pg-matrix-$version.log" |
+      tail -n 1)" >>"$log"
+  done
+  cat "$log"
+  return "$rc"
+}
+
 # The packaging checks run no compiled code of ours, and the demo (its own second set of servers)
 # only repeats what the integration tests cover. The fault matrix (~8 minutes of kill loops and
 # outages on 2 cores) and the two SIGKILL loops outside it (~100 s) run in the build stage: a
@@ -165,14 +194,14 @@ stage_fuzz() {
   return "$rc"
 }
 
-declare -A stage_log=([build]="$BUILD_DIR/ctest.log" [asan]=build-asan/ctest.log
+declare -A stage_log=([build]="$BUILD_DIR/ctest.log" [pg-matrix]="$BUILD_DIR/pg-matrix.log" [asan]=build-asan/ctest.log
                       [tsan]=build-tsan/ctest.log [fuzz]=build-fuzz/fuzz.log)
 summary=()
 failed=0
 IFS=, read -ra selected <<<"$stages"
 for stage in "${selected[@]}"; do
   if [[ -z "${stage_log[$stage]:-}" ]]; then
-    echo "test.sh: unknown stage '$stage' (build, asan, tsan, fuzz)" >&2
+    echo "test.sh: unknown stage '$stage' (build, pg-matrix, asan, tsan, fuzz)" >&2
     exit 2
   fi
 done
@@ -181,8 +210,10 @@ for stage in "${selected[@]}"; do
   rm -f "${stage_log[$stage]}"
   start=$SECONDS
   if "stage_$stage"; then result=passed; else result=FAILED; failed=1; fi
-  line="$(grep -E 'tests passed|No tests were found' "${stage_log[$stage]}" 2>/dev/null | tail -n 1 || true)"
-  summary+=("$(printf '%-6s %-7s %5ss  %s' "$stage" "$result" "$((SECONDS - start))" "${line:-(no ctest summary)}")")
+  # One line per ctest run of the stage (pg-matrix: one per PostgreSQL major).
+  line="$(grep -E 'tests passed|No tests were found' "${stage_log[$stage]}" 2>/dev/null | tail -n 5 |
+          paste -sd '|' | sed 's/|/; /g' || true)"
+  summary+=("$(printf '%-9s %-7s %5ss  %s' "$stage" "$result" "$((SECONDS - start))" "${line:-(no ctest summary)}")")
 done
 
 echo "===== test.sh: summary"

@@ -29,11 +29,10 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
   const pg::ServerFeatures server(db.ServerVersion());
   const std::string what = "failover";
   if (!server.FailoverSlots()) {
-    report.Warn(what,
-                "PostgreSQL " + std::to_string(server.Major()) +
-                    " has no failover slots: a promoted standby has no slot, and the relay stops with the "
-                    "slot-loss error",
-                "PostgreSQL 17 or later keeps the slot on standbys (README, PostgreSQL versions)");
+    // Not a WARN: nothing to fix short of an upgrade, and the slot-loss protection covers it.
+    report.Ok("failover: PostgreSQL " + std::to_string(server.Major()) +
+              " has no failover slots; after a promotion the relay stops with the slot-loss error (17+ keeps "
+              "the slot on standbys)");
     return boost::outcome_v2::success();
   }
   const auto found = db.QueryRow(
@@ -52,6 +51,9 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
   } else if (!slot_exists && !config.source.slot_failover) {
     report.Warn(what, "source.slot_failover is false: the slot the relay creates does not survive a promotion",
                 "set source.slot_failover: true");
+  } else if (Integer(row[2]) == 0) {
+    report.Warn(what, "no standby streams from a physical slot: nothing keeps a copy of the slot",
+                "start a standby with primary_slot_name set and sync_replication_slots = on");
   } else if (Text(row[1]).empty()) {
     report.Warn(what,
                 "synchronized_standby_slots is empty: the slot may confirm changes a standby has not "
@@ -59,9 +61,6 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
                 "ALTER SYSTEM SET synchronized_standby_slots = '<the standby's physical slot>'; SELECT "
                 "pg_reload_conf(); on the standby: sync_replication_slots = on, hot_standby_feedback = on, and "
                 "dbname in primary_conninfo");
-  } else if (Integer(row[2]) == 0) {
-    report.Warn(what, "no standby streams from a physical slot: nothing keeps a copy of the slot",
-                "start a standby with primary_slot_name set and sync_replication_slots = on");
   } else {
     report.Ok("failover: a failover slot, synchronized_standby_slots = " + Text(row[1]));
   }

@@ -23,7 +23,7 @@ std::string StartReplicationCommand(const ServerFeatures& server, std::string_vi
 std::string CreateSlotCommand(const ServerFeatures& server, std::string_view slot, bool failover) {
   std::string command = "CREATE_REPLICATION_SLOT ";
   command.append(slot).append(" LOGICAL pgoutput");
-  if (!server.SlotOptionList()) return command.append(" NOSNAPSHOT");
+  if (!server.SlotOptionList()) return command.append(" NOEXPORT_SNAPSHOT");
   command.append(" (SNAPSHOT 'nothing'");
   if (failover && server.FailoverSlots()) command.append(", FAILOVER true");
   return command.append(")");

@@ -33,7 +33,7 @@ class ServerFeatures {
   bool LogicalMessages() const { return Major() >= 14; }
 
   /// CREATE_REPLICATION_SLOT's option list `(SNAPSHOT 'nothing', ...)`: from 15; before, the
-  /// bare keyword NOSNAPSHOT.
+  /// keyword NOEXPORT_SNAPSHOT.
   bool SlotOptionList() const { return Major() >= 15; }
 
   /// Failover slots (CREATE_REPLICATION_SLOT ... FAILOVER, synchronised to standbys): from 17.

@@ -68,6 +68,11 @@ std::string RequireEnv(const char* name) {
   return value;
 }
 
+int HarnessPgMajor() {
+  const auto found = Harness().values.find("PG_MAJOR");
+  return found == Harness().values.end() ? 15 : std::stoi(found->second);
+}
+
 const HarnessEnv& Harness() {
   static const HarnessEnv kEnv = LoadHarnessEnv(RequireEnv("OUTBOX_RELAY_HARNESS_ENV"));
   return kEnv;

@@ -36,6 +36,9 @@ HarnessEnv LoadHarnessEnv(const std::string& path);
 /// with a hint when the variable or the file is missing.
 const HarnessEnv& Harness();
 
+/// The harness's PostgreSQL major (harness.sh start --pg N; 15 by default).
+int HarnessPgMajor();
+
 /// $OUTBOX_RELAY_BINARY (the outbox-relay executable). Throws if unset or not executable.
 std::string RelayBinary();
 

@@ -58,9 +58,9 @@ TEST(ServerFeaturesTest, StartReplicationFrom14AsksForMessages) {
 
 TEST(ServerFeaturesTest, CreateSlotSpellingPerMajor) {
   EXPECT_EQ(CreateSlotCommand(ServerFeatures(130023), kSlot, true),
-            "CREATE_REPLICATION_SLOT \"outbox_slot\" LOGICAL pgoutput NOSNAPSHOT");
+            "CREATE_REPLICATION_SLOT \"outbox_slot\" LOGICAL pgoutput NOEXPORT_SNAPSHOT");
   EXPECT_EQ(CreateSlotCommand(ServerFeatures(140023), kSlot, true),
-            "CREATE_REPLICATION_SLOT \"outbox_slot\" LOGICAL pgoutput NOSNAPSHOT");
+            "CREATE_REPLICATION_SLOT \"outbox_slot\" LOGICAL pgoutput NOEXPORT_SNAPSHOT");
   EXPECT_EQ(CreateSlotCommand(ServerFeatures(160014), kSlot, true),
             "CREATE_REPLICATION_SLOT \"outbox_slot\" LOGICAL pgoutput (SNAPSHOT 'nothing')");
   EXPECT_EQ(CreateSlotCommand(ServerFeatures(170010), kSlot, true),
