@@ -36,9 +36,9 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   Guarded(report, "PostgreSQL version", CheckServer(db, config, report));
   Guarded(report, "wal_level", CheckWalLevel(db, report));
   Guarded(report, "replication slots", CheckRoom(db, config, report));
-  const auto may_replicate = CheckRole(db, report);
-  Guarded(report, "role", may_replicate);
-  if (may_replicate && may_replicate.value()) CheckReplicationConnection(config, report);
+  const auto role = CheckRole(db, report);
+  Guarded(report, "role", role);
+  if (role) CheckReplicationConnection(config, role.value(), report);
   Guarded(report, "publication " + config.source.publication, CheckPublication(db, config, report));
   // outbox.capture: messages reads no table, so no table needs to exist or be readable.
   for (const auto& table : PublishedTables(config.outbox)) {

@@ -50,10 +50,16 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
 base::Result<void> CheckWalLevel(Database& db, CheckReport& report);
 /// Room for the slot (max_replication_slots) and for its WAL sender (max_wal_senders).
 base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckReport& report);
-/// Returns whether the role may replicate, so the replication connection is only tried then.
-base::Result<bool> CheckRole(Database& db, CheckReport& report);
-/// Opens a replication session of its own; a failure is its FAIL line, never an error.
-void CheckReplicationConnection(const config::Config& config, CheckReport& report);
+struct SourceRole {
+  std::string name;
+  bool granted;  // superuser, REPLICATION or rds_replication: replication is granted by attribute
+};
+/// The role and whether an attribute grants it replication (an ok line when one does).
+base::Result<SourceRole> CheckRole(Database& db, CheckReport& report);
+/// IDENTIFY_SYSTEM on a replication session of its own; a failure is a FAIL line, never an
+/// error. For a role without a replication attribute this decides whether it may replicate
+/// (managed services grant it through roles of their own).
+void CheckReplicationConnection(const config::Config& config, const SourceRole& role, CheckReport& report);
 base::Result<void> CheckSlot(Database& db, const config::Config& config, CheckReport& report);
 
 // check_outbox.cpp: the publication, the outbox tables, the migrations' functions.

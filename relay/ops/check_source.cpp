@@ -124,30 +124,43 @@ base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckRe
   return boost::outcome_v2::success();
 }
 
-base::Result<bool> CheckRole(Database& db, CheckReport& report) {
-  const auto found =
-      db.QueryRow("SELECT current_user, rolsuper, rolreplication FROM pg_roles WHERE rolname = current_user");
+base::Result<SourceRole> CheckRole(Database& db, CheckReport& report) {
+  const auto found = db.QueryRow(
+      "SELECT current_user, rolsuper, rolreplication, EXISTS (SELECT FROM pg_roles WHERE rolname = "
+      "'rds_replication') AND pg_has_role(current_user, 'rds_replication', 'member') "
+      "FROM pg_roles WHERE rolname = current_user");
   if (!found) return found.error();
   const Row& row = found.value();
-  const std::string role = Text(row[0]);
+  SourceRole role{Text(row[0]), true};
   if (Bool(row[1])) {
-    report.Ok("role " + role + " is a superuser");
-    return true;
+    report.Ok("role " + role.name + " is a superuser");
+  } else if (Bool(row[2])) {
+    report.Ok("role " + role.name + " has REPLICATION");
+  } else if (Bool(row[3])) {
+    report.Ok("role " + role.name + " is a member of rds_replication");
+  } else {
+    role.granted = false;  // the replication connection decides (CheckReplicationConnection)
   }
-  if (Bool(row[2])) {
-    report.Ok("role " + role + " has REPLICATION");
-    return true;
-  }
-  report.Fail("role " + role, "has neither REPLICATION nor superuser, it cannot stream from a slot",
-              "ALTER ROLE " + QuoteIdentifier(role) + " REPLICATION;");
-  return false;
+  return role;
 }
 
-void CheckReplicationConnection(const config::Config& config, CheckReport& report) {
+void CheckReplicationConnection(const config::Config& config, const SourceRole& role, CheckReport& report) {
   const std::string what = "replication connection";
   auto replication = Database::Connect(config.source, "outbox-relay check", Database::Session::kReplication);
   const base::Result<void> identified =
       replication ? replication.value().Execute("IDENTIFY_SYSTEM") : base::Result<void>(replication.error());
+  if (!identified && !role.granted) {
+    report.Fail("role " + role.name,
+                "has neither REPLICATION nor superuser, and its replication connection was refused (" +
+                    identified.error().message + ")",
+                "ALTER ROLE " + QuoteIdentifier(role.name) + " REPLICATION; (on RDS: GRANT rds_replication TO " +
+                    QuoteIdentifier(role.name) + ";)");
+    return;
+  }
+  if (!role.granted) {
+    report.Ok("role " + role.name +
+              " has no REPLICATION attribute, but its replication connection works (granted by a provider's role)");
+  }
   if (!identified) {
     report.Fail(what, identified.error().message,
                 "let this user connect to this database in pg_hba.conf (logical replication "

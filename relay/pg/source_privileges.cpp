@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/logging.hpp"
 #include "relay/pg/pg_connection.hpp"
 #include "relay/pg/server_features.hpp"
 
@@ -14,6 +15,20 @@ namespace outbox_relay::pg {
 namespace {
 
 using boost::asio::awaitable;
+
+// The role has no replication attribute of its own; a provider may still let it replicate.
+awaitable<bool> ReplicationConnectionWorks(boost::asio::io_context& io, const config::SourceConfig& source) {
+  PgConnection replication(io, source, PgConnection::Mode::kReplication);
+  try {
+    co_await replication.Connect();
+    co_await replication.Execute("IDENTIFY_SYSTEM");
+  } catch (const ReplicationError& error) {
+    base::RelayLog().debug("replication connection refused: {}", error.what());
+    co_return false;
+  }
+  replication.Close();
+  co_return true;
+}
 
 std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string joined;
@@ -43,14 +58,21 @@ awaitable<void> RequireSourcePrivileges(boost::asio::io_context& io, const confi
         false);
   }
   const auto role = co_await conn.Execute(
-      "SELECT current_user, rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user");
+      "SELECT current_user, rolsuper OR rolreplication OR (EXISTS (SELECT FROM pg_roles WHERE rolname = "
+      "'rds_replication') AND pg_has_role(current_user, 'rds_replication', 'member')) "
+      "FROM pg_roles WHERE rolname = current_user");
   const std::string name = PQgetvalue(role.get(), 0, 0);
   const std::string quoted_role = conn.Escape(PgConnection::Quoting::kIdentifier, name);
   std::vector<std::string> missing;
   std::vector<std::string> grants;
   if (std::string_view(PQgetvalue(role.get(), 0, 1)) != "t") {
-    missing.push_back("REPLICATION");
-    grants.push_back("ALTER ROLE " + quoted_role + " REPLICATION;");
+    if (co_await ReplicationConnectionWorks(io, config.source)) {
+      base::RelayLog().info("role {} has no REPLICATION attribute, but its replication connection works", name);
+    } else {
+      missing.push_back("REPLICATION");
+      grants.push_back("ALTER ROLE " + quoted_role + " REPLICATION; (on RDS: GRANT rds_replication TO " + quoted_role +
+                       ";)");
+    }
   }
   if (config.outbox.CapturesTables()) {
     for (const auto& table : config.outbox.tables) {
