@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <iostream>
 
 #include "support/crash_loop.hpp"
@@ -12,18 +13,26 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// `kills` SIGKILLs spread from `first_at` to `last_at` of the workload, each followed by a
+// downtime between the two bounds.
+CrashLoopOptions KillLoop(int kills, double first_at, double last_at, std::chrono::milliseconds min_downtime,
+                          std::chrono::milliseconds max_downtime) {
+  CrashLoopOptions options;
+  options.faults = Repeat(Fault::kKillRelay, kills);
+  options.first_fault_at = first_at;
+  options.last_fault_at = last_at;
+  options.min_downtime = min_downtime;
+  options.max_downtime = max_downtime;
+  return options;
+}
+
 // SIGKILLed three times while events flow and restarted each time, the relay still delivers
 // every committed event (duplicates allowed and counted), first deliveries keep per-aggregate
 // order, and after each kill the slot's confirmed_flush_lsn is never ahead of what Kafka holds:
 // every event whose commit end LSN (independent test_decoding oracle) is <= it is in Kafka.
 TEST_F(RelayIntegrationTest, SurvivesSigkillWithoutLossAndNeverConfirmsAheadOfKafka) {
-  CrashLoopOptions options;
+  CrashLoopOptions options = KillLoop(3, 0.15, 0.83, 200ms, 4000ms);
   options.workload.events_per_second = 400;  // ~25 s of writes, so the kills land mid-stream
-  options.faults = Repeat(Fault::kKillRelay, 3);
-  options.first_fault_at = 0.15;
-  options.last_fault_at = 0.83;
-  options.min_downtime = 200ms;
-  options.max_downtime = 4000ms;
   CrashLoop loop(CreateDatabase(), suffix_, options);
   RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
   const CrashLoopResult result = loop.Run(relay, temp_->Path());
@@ -35,14 +44,9 @@ TEST_F(RelayIntegrationTest, SurvivesSigkillWithoutLossAndNeverConfirmsAheadOfKa
 // SIGKILLs while events flow, on every PostgreSQL major of scripts/test.sh --pg-versions. Lost 0,
 // duplicated 0, reordered 0, and the Kafka checkpoint covers what the slot confirmed.
 TEST_F(RelayIntegrationTest, ExactlyOnceSigkillLoopDuplicatesNothing) {
-  CrashLoopOptions options;
+  CrashLoopOptions options = KillLoop(5, 0.1, 0.9, 0ms, 500ms);
   options.delivery = Delivery::kExactlyOnce;
   options.workload = WorkloadOptions::Sized(1000, 200, 1, 250);  // 4,000 events, ~16 s
-  options.faults = Repeat(Fault::kKillRelay, 5);
-  options.first_fault_at = 0.1;
-  options.last_fault_at = 0.9;
-  options.min_downtime = 0ms;
-  options.max_downtime = 500ms;
   CrashLoop loop(CreateDatabase(), suffix_, options);
   RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(loop.RelayConfig())), "relay");
   const CrashLoopResult result = loop.Run(relay, temp_->Path());
