@@ -158,8 +158,9 @@ void CheckReplicationConnection(const config::Config& config, const SourceRole& 
     return;
   }
   if (!role.granted) {
-    report.Ok("role " + role.name +
-              " has no REPLICATION attribute, but its replication connection works (granted by a provider's role)");
+    report.Ok(
+        "role " + role.name +
+        " has no REPLICATION attribute, but its replication connection works (granted by a provider's role)");
   }
   if (!identified) {
     report.Fail(what, identified.error().message,

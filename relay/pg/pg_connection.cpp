@@ -117,6 +117,10 @@ awaitable<void> PgConnection::Connect() {
     if (status == PGRES_POLLING_FAILED) Fail("cannot connect to PostgreSQL (source.dsn)");
     co_await AwaitSocket(status == PGRES_POLLING_READING ? Wait::kRead : Wait::kWrite, deadline);
     status = PQconnectPoll(conn_.get());
+    // A host of a multi-host DSN that failed is closed, and the next one's socket may get the
+    // same descriptor number, unknown to the reactor (epoll dropped the closed one): register the
+    // descriptor afresh after each step, or the wait for the next host never ends.
+    if (socket_.is_open()) socket_.release();
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");
   // Debug: a standby reconnects every few seconds; "streaming from slot" is the info line.

@@ -70,8 +70,8 @@ awaitable<void> RequireSourcePrivileges(boost::asio::io_context& io, const confi
       base::RelayLog().info("role {} has no REPLICATION attribute, but its replication connection works", name);
     } else {
       missing.push_back("REPLICATION");
-      grants.push_back("ALTER ROLE " + quoted_role + " REPLICATION; (on RDS: GRANT rds_replication TO " + quoted_role +
-                       ";)");
+      grants.push_back("ALTER ROLE " + quoted_role + " REPLICATION; (on RDS: GRANT rds_replication TO " +
+                       quoted_role + ";)");
     }
   }
   if (config.outbox.CapturesTables()) {

@@ -19,6 +19,11 @@
 #   harness.sh start-extra-pg DIR NAME [key=value ...]   one more PostgreSQL (the harness's major) with these
 #              postgresql.conf settings (e.g. wal_level=replica); its env in DIR/NAME.env
 #   harness.sh stop-extra-pg DIR NAME                     stop it and remove its files
+#   harness.sh start-extra-standby DIR NAME PRIMARY       a synchronous physical standby of extra
+#              instance PRIMARY (base backup by pg_backup_start/stop and a copy; from 17 it
+#              synchronises failover slots, and PRIMARY's synchronized_standby_slots names it)
+#   harness.sh crash-extra-pg DIR NAME                    stop it with -m immediate, files kept
+#   harness.sh promote-extra-pg DIR NAME                  pg_ctl promote
 #
 # After start, DIR/env holds shell-sourceable KEY=VALUE lines:
 #   PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_SOCKET_DIR PG_MAJOR
@@ -358,10 +363,19 @@ main() {
       load_state; stop_pg fast; start_pg; write_env; log "PostgreSQL restarted (pid $PG_PID)" ;;
     start-extra-pg)
       (($# >= 3)) || usage
-      cmd_start_extra_pg "$3" "${@:4}" ;;
+      load_state; cmd_start_extra_pg "$3" "${@:4}" ;;
     stop-extra-pg)
       (($# >= 3)) || usage
-      cmd_stop_extra_pg "$3" ;;
+      load_state; cmd_stop_extra_pg "$3" ;;
+    start-extra-standby)
+      (($# >= 4)) || usage
+      load_state; cmd_start_extra_standby "$3" "$4" ;;
+    crash-extra-pg)
+      (($# >= 3)) || usage
+      load_state; cmd_crash_extra_pg "$3" ;;
+    promote-extra-pg)
+      (($# >= 3)) || usage
+      load_state; cmd_promote_extra_pg "$3" ;;
     *) usage ;;
   esac
 }

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/extra_postgres.hpp"
 #include "support/harness_env.hpp"
 #include "support/lsn_text.hpp"
 #include "support/pg_client.hpp"
@@ -82,60 +83,6 @@ std::optional<std::size_t> FindLine(const std::vector<std::string>& lines, const
   }
   return std::nullopt;
 }
-
-std::map<std::string, std::string> ReadEnvFile(const std::string& path) {
-  std::map<std::string, std::string> values;
-  for (const auto& line : Lines(ReadFile(path))) {
-    const auto eq = line.find('=');
-    if (eq != std::string::npos) values[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return values;
-}
-
-// One more PostgreSQL via harness.sh start-extra-pg, stopped (files removed) by the destructor.
-class ExtraPostgres {
- public:
-  ExtraPostgres(std::string name, const std::vector<std::string>& settings, const std::string& log_dir)
-      : name_(std::move(name)), log_dir_(log_dir) {
-    std::vector<std::string> args = {"start-extra-pg", Harness().Get("HARNESS_DIR"), name_};
-    args.insert(args.end(), settings.begin(), settings.end());
-    RunScript("start", args, 120s);
-    started_ = true;
-    const auto env = ReadEnvFile(Harness().Get("HARNESS_DIR") + "/" + name_ + ".env");
-    port_ = env.at("PGPORT");
-  }
-  ~ExtraPostgres() {
-    if (!started_) return;
-    try {
-      RunScript("stop", {"stop-extra-pg", Harness().Get("HARNESS_DIR"), name_}, 60s);
-    } catch (const std::exception& error) {
-      std::cerr << "[cleanup] " << error.what() << "\n";
-    }
-  }
-  ExtraPostgres(const ExtraPostgres&) = delete;
-  ExtraPostgres& operator=(const ExtraPostgres&) = delete;
-
-  std::string ConnInfo(const std::string& dbname, const std::string& user = "postgres") const {
-    return "host=127.0.0.1 port=" + port_ + " dbname=" + dbname + " user=" + user;
-  }
-
- private:
-  void RunScript(const std::string& label, const std::vector<std::string>& args, std::chrono::seconds timeout) {
-    RelayProcess script(SourceDir() + "/tests/harness/harness.sh", args,
-                        log_dir_ + "/extra-pg-" + label + ".stdout", log_dir_ + "/extra-pg-" + label + ".stderr");
-    script.Start();
-    const auto exit = script.WaitFor(timeout);
-    if (!exit) script.Kill();
-    if (!exit || !exit->exited || exit->code != 0) {
-      throw std::runtime_error("harness.sh " + args.front() + " " + name_ + " failed:\n" + script.StderrTail(20));
-    }
-  }
-
-  std::string name_;
-  std::string log_dir_;
-  std::string port_;
-  bool started_ = false;
-};
 
 class CliOpsTest : public RelayIntegrationTest {
  protected:

@@ -88,10 +88,10 @@ const KafkaRecord* FindById(const std::vector<KafkaRecord>& records, const std::
 // PostgreSQL 13's pgoutput has no messages option: a relay asked for tableless capture stops at
 // start with one error naming outbox.capture, rather than stream without those events.
 TEST_F(RoutingTest, TablelessCaptureBefore14StopsNamingOutboxCapture) {
-  if (HarnessPgMajor() >= 14) GTEST_SKIP() << "PostgreSQL " << HarnessPgMajor() << " has pgoutput's messages option";
-  RelayProcess& relay =
-      NewRelay(WriteConfig("relay.yaml", Config("  capture: both\n  topic: \"" + Topic("it.tableless") + "\"\n")),
-               "relay");
+  if (HarnessPgMajor() >= 14)
+    GTEST_SKIP() << "PostgreSQL " << HarnessPgMajor() << " has pgoutput's messages option";
+  RelayProcess& relay = NewRelay(
+      WriteConfig("relay.yaml", Config("  capture: both\n  topic: \"" + Topic("it.tableless") + "\"\n")), "relay");
   relay.Start();
   const auto exit = relay.WaitFor(60s);
   ASSERT_TRUE(exit.has_value()) << "the relay still runs 60 s after start";

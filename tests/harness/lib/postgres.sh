@@ -136,41 +136,75 @@ check_extra_name() {
   [[ "$1" =~ ^[A-Za-z0-9_-]+$ ]] || die "bad extra PostgreSQL name '$1' (letters, digits, _ and - only)"
 }
 
-cmd_start_extra_pg() {
-  local name="$1"; shift
-  check_extra_name "$name"
-  [[ -f "$DIR/harness.state" ]] || die "$DIR is not a harness directory; run start first"
-  local env_file setting
+# new_extra <name>: a root under /tmp the pg user owns and a free port (EXTRA_ROOT, EXTRA_PORT);
+# DIR/NAME.env is written before anything starts, so stop-extra-pg can clean up after a failure.
+new_extra() {
+  local name="$1" env_file
   env_file="$(extra_env "$name")"
   if [[ -f "$env_file" ]]; then
     local old_pid; old_pid="$(sed -n 's/^PG_PID=//p' "$env_file")"
     ! pid_alive "$old_pid" || die "extra PostgreSQL $name already runs (pid $old_pid); stop-extra-pg first"
     cmd_stop_extra_pg "$name"
   fi
-  for setting in "$@"; do
-    [[ "$setting" =~ ^[a-z_.]+=.*$ ]] || die "bad setting '$setting' (expected key=value)"
-  done
   ensure_pg_os_user
-  local root port pid
-  root="$(mktemp -d "${TMPDIR:-/tmp}/outbox-relay-pg.XXXXXX")"
-  if [[ -n "$PG_OS_USER" ]]; then chown "$PG_OS_USER:" "$root"; fi
-  chmod 700 "$root"
-  read -r port < <(free_ports 1)
-  # Written before anything starts, so stop-extra-pg (and stop) can clean up after a failure.
+  EXTRA_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/outbox-relay-pg.XXXXXX")"
+  if [[ -n "$PG_OS_USER" ]]; then chown "$PG_OS_USER:" "$EXTRA_ROOT"; fi
+  chmod 700 "$EXTRA_ROOT"
+  read -r EXTRA_PORT < <(free_ports 1)
   {
     echo "EXTRA_PG_NAME=$name"
-    echo "EXTRA_PG_ROOT=$root"
+    echo "EXTRA_PG_ROOT=$EXTRA_ROOT"
     echo "EXTRA_PG_OS_USER=$PG_OS_USER"
     echo "PGHOST=127.0.0.1"
-    echo "PGPORT=$port"
+    echo "PGPORT=$EXTRA_PORT"
     echo "PGUSER=postgres"
     echo "PGDATABASE=postgres"
     echo "PG_BIN=$PG_BIN"
-    echo "PG_DATA=$root/data"
+    echo "PG_DATA=$EXTRA_ROOT/data"
     echo "PG_PID=0"
   } >"$env_file"
-  as_pg mkdir -p "$root/socket"
-  if ! as_pg "$PG_BIN/initdb" -D "$root/data" --username=postgres --auth=trust \
+  as_pg mkdir -p "$EXTRA_ROOT/socket"
+}
+
+# launch_extra <name> <what it is, for the log>: starts EXTRA_ROOT's server, records its pid.
+launch_extra() {
+  local name="$1" what="$2" pid
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$EXTRA_ROOT/data" -l "$EXTRA_ROOT/postgres.log" -w -t "$START_TIMEOUT" start \
+      >"$DIR/$name.pg_ctl.out" 2>&1; then
+    log "extra PostgreSQL $name did not start; pg_ctl said:"; cat "$DIR/$name.pg_ctl.out" >&2
+    tail -n 40 "$EXTRA_ROOT/postgres.log" >&2 || true
+    cmd_stop_extra_pg "$name"
+    return 1
+  fi
+  pid="$(head -n 1 "$EXTRA_ROOT/data/postmaster.pid")"
+  sed -i "s/^PG_PID=.*/PG_PID=$pid/" "$(extra_env "$name")"
+  log "extra PostgreSQL $name running on 127.0.0.1:$EXTRA_PORT (pid $pid), $what; env in $(extra_env "$name")"
+}
+
+# extra_value <name> <key>: a value of DIR/NAME.env.
+extra_value() {
+  local env_file; env_file="$(extra_env "$1")"
+  [[ -f "$env_file" ]] || die "no extra PostgreSQL $1 in $DIR"
+  sed -n "s/^$2=//p" "$env_file"
+}
+
+# psql_extra <name> [psql args...]: psql as postgres on an extra instance, stopping at the first error.
+psql_extra() {
+  local name="$1"; shift
+  "$PG_CLIENT_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(extra_value "$name" PGPORT)" \
+    -U postgres -d postgres "$@"
+}
+
+cmd_start_extra_pg() {
+  local name="$1"; shift
+  check_extra_name "$name"
+  [[ -f "$DIR/harness.state" ]] || die "$DIR is not a harness directory; run start first"
+  local setting
+  for setting in "$@"; do
+    [[ "$setting" =~ ^[a-z_.]+=.*$ ]] || die "bad setting '$setting' (expected key=value)"
+  done
+  new_extra "$name"
+  if ! as_pg "$PG_BIN/initdb" -D "$EXTRA_ROOT/data" --username=postgres --auth=trust \
       --encoding=UTF8 --no-locale --no-sync >"$DIR/$name.initdb.log" 2>&1; then
     tail -n 30 "$DIR/$name.initdb.log" >&2
     cmd_stop_extra_pg "$name"
@@ -178,7 +212,7 @@ cmd_start_extra_pg() {
   fi
   {
     printf '\n# --- outbox-relay test harness: extra instance %s ---\n' "$name"
-    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s/socket'\n" "$port" "$root"
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s/socket'\n" "$EXTRA_PORT" "$EXTRA_ROOT"
     printf "max_connections = 20\nshared_buffers = '16MB'\nlogging_collector = off\n"
     # The caller's settings come last: PostgreSQL takes a key's last occurrence.
     local value
@@ -186,17 +220,92 @@ cmd_start_extra_pg() {
       value="${setting#*=}"
       printf "%s = '%s'\n" "${setting%%=*}" "${value//\'/\'\'}"
     done
-  } | as_pg tee -a "$root/data/postgresql.conf" >/dev/null
-  if ! as_pg "$PG_BIN/pg_ctl" -D "$root/data" -l "$root/postgres.log" -w -t "$START_TIMEOUT" start \
-      >"$DIR/$name.pg_ctl.out" 2>&1; then
-    log "extra PostgreSQL $name did not start; pg_ctl said:"; cat "$DIR/$name.pg_ctl.out" >&2
-    tail -n 40 "$root/postgres.log" >&2 || true
-    cmd_stop_extra_pg "$name"
-    return 1
+  } | as_pg tee -a "$EXTRA_ROOT/data/postgresql.conf" >/dev/null
+  launch_extra "$name" "settings: ${*:-defaults}"
+}
+
+# A physical standby of extra instance PRIMARY, the way an HA setup (Patroni, a cloud's) keeps
+# one: streaming through a physical slot named after it (NAME with - as _), synchronous
+# (synchronous_standby_names: no acknowledged commit is lost with the primary), with
+# hot_standby_feedback; from PostgreSQL 17 it also synchronises the primary's failover slots
+# (sync_replication_slots), and the primary's synchronized_standby_slots holds logical
+# walsenders back until the standby has the WAL. Made with the low-level backup API and a
+# file copy: the npm builds of 13, 14 and 16-18 have no pg_basebackup. Returns once it streams.
+cmd_start_extra_standby() {
+  local name="$1" primary="$2"
+  check_extra_name "$name"
+  check_extra_name "$primary"
+  local primary_port primary_root slot="${name//-/_}" backup_start backup_stop
+  primary_port="$(extra_value "$primary" PGPORT)"
+  primary_root="$(extra_value "$primary" EXTRA_PG_ROOT)"
+  if ((PG_MAJOR >= 15)); then
+    backup_start="pg_backup_start('$slot', true)" backup_stop="pg_backup_stop(true)"
+  else
+    backup_start="pg_start_backup('$slot', true, false)" backup_stop="pg_stop_backup(false, true)"
   fi
-  pid="$(head -n 1 "$root/data/postmaster.pid")"
-  sed -i "s/^PG_PID=.*/PG_PID=$pid/" "$env_file"
-  log "extra PostgreSQL $name running on 127.0.0.1:$port (pid $pid) with ${*:-default settings}; env in $env_file"
+  new_extra "$name"
+  # One session from start to stop (a non-exclusive backup ends with its session); the copy runs
+  # in between, by psql's shell escape.
+  if ! psql_extra "$primary" >"$DIR/$name.backup.out" 2>&1 <<SQL
+SELECT 1 FROM pg_create_physical_replication_slot('$slot', true);
+SELECT 1 FROM $backup_start;
+\! cp -a $primary_root/data $EXTRA_ROOT/data
+\o $EXTRA_ROOT/backup_label
+SELECT labelfile FROM $backup_stop;
+\o
+SQL
+  then
+    cat "$DIR/$name.backup.out" >&2
+    cmd_stop_extra_pg "$name"
+    die "the base backup of $primary for standby $name failed"
+  fi
+  local data="$EXTRA_ROOT/data"
+  # What a base backup leaves out: the primary's pid file, slots and WAL (the standby streams
+  # it from the backup's start through its slot).
+  rm -rf "$data/postmaster.pid" "$data/postmaster.opts" "$data"/pg_replslot/*
+  find "$data/pg_wal" -maxdepth 1 -type f -delete
+  rm -f "$data"/pg_wal/archive_status/*
+  mv "$EXTRA_ROOT/backup_label" "$data/backup_label"
+  touch "$data/standby.signal"
+  {
+    printf '\n# --- outbox-relay test harness: standby %s of %s ---\n' "$name" "$primary"
+    printf "port = %s\nunix_socket_directories = '%s/socket'\n" "$EXTRA_PORT" "$EXTRA_ROOT"
+    printf "primary_conninfo = 'host=127.0.0.1 port=%s user=postgres dbname=postgres application_name=%s'\n" \
+      "$primary_port" "$slot"
+    printf "primary_slot_name = '%s'\nhot_standby = on\nhot_standby_feedback = on\n" "$slot"
+    if ((PG_MAJOR >= 17)); then printf "sync_replication_slots = on\n"; fi
+  } >>"$data/postgresql.conf"
+  if [[ -n "$PG_OS_USER" ]]; then chown -R "$PG_OS_USER:" "$data"; fi
+  launch_extra "$name" "standby of $primary"
+  local deadline=$(($(now) + START_TIMEOUT))
+  until [[ "$(psql_extra "$primary" -c \
+      "SELECT count(*) FROM pg_stat_replication WHERE application_name = '$slot' AND state = 'streaming'")" == 1 ]]; do
+    (($(now) < deadline)) || die "standby $name does not stream from $primary after ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+  {
+    echo "ALTER SYSTEM SET synchronous_standby_names = '\"$slot\"';"
+    if ((PG_MAJOR >= 17)); then echo "ALTER SYSTEM SET synchronized_standby_slots = '$slot';"; fi
+    echo "SELECT pg_reload_conf();"
+  } | psql_extra "$primary" >/dev/null || die "could not make $name the synchronous standby of $primary"
+  log "standby $name streams from $primary (synchronous, slot $slot)"
+}
+
+# crash-extra-pg: an immediate stop (no shutdown checkpoint, clients cut off), files kept.
+cmd_crash_extra_pg() {
+  local name="$1"
+  check_extra_name "$name"
+  as_pg "$PG_BIN/pg_ctl" -D "$(extra_value "$name" PG_DATA)" stop -m immediate -w -t "$STOP_TIMEOUT" \
+    >/dev/null || die "could not stop extra PostgreSQL $name"
+  log "extra PostgreSQL $name stopped (immediate)"
+}
+
+cmd_promote_extra_pg() {
+  local name="$1"
+  check_extra_name "$name"
+  as_pg "$PG_BIN/pg_ctl" -D "$(extra_value "$name" PG_DATA)" promote -w -t "$START_TIMEOUT" \
+    >/dev/null || die "could not promote extra PostgreSQL $name"
+  log "extra PostgreSQL $name promoted"
 }
 
 cmd_stop_extra_pg() {
@@ -221,7 +330,7 @@ cmd_stop_extra_pg() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -rf "$root"
-  rm -f "$env_file" "$DIR/$name.initdb.log" "$DIR/$name.pg_ctl.out"
+  rm -f "$env_file" "$DIR/$name".{initdb.log,pg_ctl.out,backup.out}
   log "extra PostgreSQL $name stopped"
 }
 

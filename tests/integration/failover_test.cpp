@@ -1,0 +1,243 @@
+// PostgreSQL fails over under the relay: a primary and its synchronous physical standby (extra
+// servers of the harness's major: tests/harness/harness.sh start-extra-standby), the relay and
+// the writer on one multi-host DSN with target_session_attrs=read-write. Mid-workload the
+// primary stops hard (pg_ctl stop -m immediate) and the standby is promoted. From PostgreSQL 17
+// the relay's slot is a failover slot the standby synchronised, and the relay goes on from it on
+// the new primary; a slot that was not synchronised (before 17, or source.slot_failover: false)
+// is gone there, and the relay stops with the slot-loss error instead of creating a new one.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "support/extra_postgres.hpp"
+#include "support/harness_env.hpp"
+#include "support/kafka_reader.hpp"
+#include "support/oracle.hpp"
+#include "support/pg_client.hpp"
+#include "support/scenario.hpp"
+#include "support/test_fixture.hpp"
+#include "support/workload.hpp"
+
+namespace outbox_relay::it {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Failover slots (CREATE_REPLICATION_SLOT ... FAILOVER, sync_replication_slots) came with 17.
+constexpr int kFailoverSlotsSince = 17;
+
+class FailoverTest : public RelayIntegrationTest {
+ protected:
+  void TearDown() override {
+    RelayIntegrationTest::TearDown();  // the relays first: they hold the slot
+    db_on_cluster_.reset();
+    standby_.reset();
+    primary_.reset();
+  }
+
+  // The primary, its standby and a test database on the primary (the standby has it too).
+  TestDatabase& StartCluster() {
+    primary_.emplace(
+        "fo-p-" + suffix_,
+        std::vector<std::string>{"wal_level=logical", "max_wal_senders=10", "max_replication_slots=10"},
+        temp_->Path());
+    standby_.emplace(ExtraPostgres::StandbyOf(*primary_, "fo-s-" + suffix_, temp_->Path()));
+    cluster_ = primary_->AsHarness();
+    db_on_cluster_ = std::make_unique<TestDatabase>(cluster_, ShortTestName());
+    return *db_on_cluster_;
+  }
+
+  // Both servers, the writable one wins: what a client of an HA pair without a proxy uses.
+  std::string MultiHostDsn() const {
+    return "host=127.0.0.1,127.0.0.1 port=" + primary_->Port() + "," + standby_->Port() +
+           " dbname=" + db_on_cluster_->Name() + " user=postgres target_session_attrs=read-write";
+  }
+
+  // Whether the standby holds `slot` synchronised and ready to be used once promoted.
+  bool SlotSyncedOnStandby(const std::string& slot) const {
+    if (HarnessPgMajor() < kFailoverSlotsSince) return false;  // no slot synchronisation at all
+    PgConnection conn(standby_->ConnInfo(db_on_cluster_->Name()));
+    auto rows = conn.ExecParams(
+        "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND synced AND NOT temporary", {slot});
+    return !rows.Empty();
+  }
+
+  // Stops the primary hard and promotes the standby; the test database's connections then go
+  // to the new primary.
+  void FailOver() {
+    const auto start = std::chrono::steady_clock::now();
+    primary_->Crash();
+    standby_->Promote();
+    cluster_.pg_port = standby_->Port();
+    std::cout << "[ info ] primary stopped (immediate), standby promoted in "
+              << Seconds(std::chrono::steady_clock::now() - start) << "\n";
+  }
+
+  void ExpectNoLossAcrossFailover(Delivery delivery);
+
+  std::optional<ExtraPostgres> primary_;
+  std::optional<ExtraPostgres> standby_;
+  HarnessEnv cluster_;  // the harness's env with the current primary as its PostgreSQL
+  std::unique_ptr<TestDatabase> db_on_cluster_;
+};
+
+struct FailoverScenario {
+  KafkaScenario kafka;
+  WorkloadOptions workload;
+};
+
+// 4,000 events at 250 a second (~16 s) in transactions of 1, 10 and 1,000 rows; the writer
+// reconnects through the multi-host DSN and settles a COMMIT whose outcome the crash hid.
+FailoverScenario MakeScenario(const std::string& suffix, const std::string& dsn) {
+  FailoverScenario scenario;
+  scenario.workload = WorkloadOptions::Sized(1000, 200, 1, 250);
+  scenario.workload.seed = std::random_device{}();
+  scenario.workload.reconnect_conninfo = dsn + " connect_timeout=5";
+  scenario.workload.reconnect_timeout = 120s;
+  scenario.kafka = KafkaScenario::Make(suffix, scenario.workload);
+  std::cout << "[ info ] seed " << scenario.workload.seed << ", topics " << scenario.kafka.topic_template
+            << ", slot " << scenario.kafka.slot << "\n";
+  return scenario;
+}
+
+// Waits until `done` holds, polling every 200 ms; false after `timeout`.
+template <typename Predicate>
+bool WaitUntil(Predicate done, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(200ms);
+  }
+  return true;
+}
+
+// The writer is 40 % through, the relay has delivered some of it, and (when the slot is a
+// failover slot) the standby holds the slot synchronised: the moment to fail over.
+void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions& workload, KafkaReader& reader,
+                          const std::function<bool()>& slot_ready) {
+  ASSERT_TRUE(WaitUntil([&] { return writer.Committed() >= workload.TotalEvents() * 2 / 5; }, 120s))
+      << "the writer committed " << writer.Committed() << " events in 120 s";
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        reader.CatchUp(30s);
+        return !reader.Records().empty();
+      },
+      60s))
+      << "the relay delivered nothing within 60 s";
+  ASSERT_TRUE(WaitUntil(slot_ready, 60s)) << "the standby did not synchronise the relay's slot within 60 s";
+}
+
+// The relay goes on from the synchronised slot on the new primary: nothing lost or reordered,
+// and in exactly-once mode nothing duplicated.
+void FailoverTest::ExpectNoLossAcrossFailover(Delivery delivery) {
+  TestDatabase& db = StartCluster();
+  const FailoverScenario scenario = MakeScenario(suffix_, MultiHostDsn());
+  PgConnection conn = db.Connect();
+  CreateOtherTable(conn);
+
+  RelayConfigOptions config = scenario.kafka.RelayConfig(db, Harness(), delivery);
+  config.dsn = MultiHostDsn();
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(scenario.kafka.slot, true, 60s)) << "the relay did not create its slot within 60 s";
+
+  KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
+  std::optional<WorkloadResult> written;
+  {
+    BackgroundWriter writer(db.Connect(), scenario.workload);
+    WaitForFailoverPoint(writer, scenario.workload, reader,
+                         [&] { return SlotSyncedOnStandby(scenario.kafka.slot); });
+    if (HasFatalFailure()) return;
+    FailOver();
+    ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
+    ASSERT_EQ(writer.Error(), "") << "the writer failed";
+    written = writer.Result();
+  }
+  std::cout << "[ info ] wrote " << written->committed_events << " events, " << written->reconnects
+            << " writer reconnects, " << written->commits_found_after_error
+            << " commits settled after the crash\n";
+
+  PgConnection new_primary = db.Connect();
+  const std::vector<LedgerEvent> ledger = ReadLedger(new_primary);
+  // The standby is synchronous: every commit the writer saw acknowledged is on the new primary.
+  EXPECT_EQ(ledger.size(), written->committed_ids.size());
+  std::unordered_set<std::string> wanted;
+  for (const auto& event : ledger) wanted.insert(event.id);
+  const std::size_t delivered = WaitForDelivery(reader, wanted, 240s, [&] { return relay.Running(); });
+  std::cout << "[ info ] " << delivered << " of " << wanted.size() << " events read from Kafka\n";
+
+  relay.Signal(SIGTERM);
+  const auto exit = relay.WaitFor(60s);
+  ASSERT_TRUE(exit.has_value()) << "the relay did not exit within 60 s of SIGTERM";
+  EXPECT_TRUE(exit->exited && exit->code == 0) << "after SIGTERM: " << exit->Describe();
+
+  AnalysisOptions analysis;
+  analysis.topic_template = scenario.kafka.topic_template;
+  analysis.rolled_back_ids.insert(written->rolled_back_ids.begin(), written->rolled_back_ids.end());
+  const DeliveryReport report = Analyze(ledger, reader.Records(), analysis);
+  std::cout << "[ info ] failover mode=" << DeliveryName(delivery) << " " << report.Summary() << "\n";
+  ExpectNothingLostOrReordered(report);
+  if (delivery == Delivery::kExactlyOnce) {
+    EXPECT_EQ(report.duplicated, 0u) << "exactly-once delivered duplicates across the failover";
+  }
+}
+
+TEST_F(FailoverTest, ExactlyOnceGoesOnFromTheSynchronisedSlotOnThePromotedStandby) {
+  if (HarnessPgMajor() < kFailoverSlotsSince) GTEST_SKIP() << "failover slots need PostgreSQL 17 or later";
+  ExpectNoLossAcrossFailover(Delivery::kExactlyOnce);
+}
+
+TEST_F(FailoverTest, AtLeastOnceGoesOnFromTheSynchronisedSlotOnThePromotedStandby) {
+  if (HarnessPgMajor() < kFailoverSlotsSince) GTEST_SKIP() << "failover slots need PostgreSQL 17 or later";
+  ExpectNoLossAcrossFailover(Delivery::kAtLeastOnce);
+}
+
+// The slot-loss protection: the slot is gone on the new primary, but outbox.relay_slots (a
+// table, so on the standby too) remembers it; the relay exits 1 naming the way to recover and
+// the replay it needs, and creates no slot.
+TEST_F(FailoverTest, ASlotTheStandbyDidNotSynchroniseStopsTheRelayWithTheSlotLossError) {
+  TestDatabase& db = StartCluster();
+  const FailoverScenario scenario = MakeScenario(suffix_, MultiHostDsn());
+  PgConnection conn = db.Connect();
+  CreateOtherTable(conn);
+  RelayConfigOptions config = scenario.kafka.RelayConfig(db, Harness());
+  config.dsn = MultiHostDsn();
+  if (HarnessPgMajor() >= kFailoverSlotsSince) config.more["source"] = {{"slot_failover", "false"}};
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(scenario.kafka.slot, true, 60s)) << "the relay did not create its slot within 60 s";
+
+  KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
+  {
+    BackgroundWriter writer(db.Connect(), scenario.workload);
+    WaitForFailoverPoint(writer, scenario.workload, reader, [] { return true; });
+    if (HasFatalFailure()) return;
+    EXPECT_FALSE(SlotSyncedOnStandby(scenario.kafka.slot));
+    FailOver();
+    ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
+    ASSERT_EQ(writer.Error(), "") << "the writer failed";
+  }
+  const auto exit = relay.WaitFor(120s);
+  ASSERT_TRUE(exit.has_value()) << "the relay still runs 120 s after the failover";
+  EXPECT_TRUE(exit->exited && exit->code == 1) << exit->Describe();
+  const std::string stderr_tail = relay.StderrTail(40);
+  EXPECT_TRUE(Contains(stderr_tail, "replication slot " + scenario.kafka.slot +
+                                        " is gone, but outbox.relay_slots shows it was created at"))
+      << stderr_tail;
+  EXPECT_TRUE(Contains(stderr_tail, "outbox-relay init --recreate-slot")) << stderr_tail;
+  EXPECT_FALSE(db.Slot(scenario.kafka.slot).has_value()) << "the relay created a new slot on the new primary";
+}
+
+}  // namespace
+}  // namespace outbox_relay::it
