@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <csignal>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -122,10 +121,8 @@ bool WaitUntil(Predicate done, std::chrono::seconds timeout) {
   return true;
 }
 
-// The writer is 40 % through, the relay has delivered some of it, and (when the slot is a
-// failover slot) the standby holds the slot synchronised: the moment to fail over.
-void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions& workload, KafkaReader& reader,
-                          const std::function<bool()>& slot_ready) {
+// The writer is 40 % through and the relay has delivered some of it: the moment to fail over.
+void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions& workload, KafkaReader& reader) {
   ASSERT_TRUE(WaitUntil([&] { return writer.Committed() >= workload.TotalEvents() * 2 / 5; }, 120s))
       << "the writer committed " << writer.Committed() << " events in 120 s";
   ASSERT_TRUE(WaitUntil(
@@ -135,7 +132,8 @@ void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions&
       },
       60s))
       << "the relay delivered nothing within 60 s";
-  ASSERT_TRUE(WaitUntil(slot_ready, 60s)) << "the standby did not synchronise the relay's slot within 60 s";
+  // Mid-workload: the writer must live through the failover too.
+  ASSERT_FALSE(writer.Done()) << "the writer finished before the failover point";
 }
 
 // The relay goes on from the synchronised slot on the new primary: nothing lost or reordered,
@@ -152,12 +150,16 @@ void FailoverTest::ExpectNoLossAcrossFailover(Delivery delivery) {
   relay.Start();
   ASSERT_TRUE(db.WaitForSlot(scenario.kafka.slot, true, 60s)) << "the relay did not create its slot within 60 s";
 
+  // The standby makes the slot persistent once the relay confirmed past the standby's position
+  // (keepalives are enough); until then a promotion would lose it.
+  ASSERT_TRUE(WaitUntil([&] { return SlotSyncedOnStandby(scenario.kafka.slot); }, 90s))
+      << "the standby did not synchronise the relay's slot within 90 s";
+
   KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
   std::optional<WorkloadResult> written;
   {
     BackgroundWriter writer(db.Connect(), scenario.workload);
-    WaitForFailoverPoint(writer, scenario.workload, reader,
-                         [&] { return SlotSyncedOnStandby(scenario.kafka.slot); });
+    WaitForFailoverPoint(writer, scenario.workload, reader);
     if (HasFatalFailure()) return;
     FailOver();
     ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
@@ -221,7 +223,7 @@ TEST_F(FailoverTest, ASlotTheStandbyDidNotSynchroniseStopsTheRelayWithTheSlotLos
   KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
   {
     BackgroundWriter writer(db.Connect(), scenario.workload);
-    WaitForFailoverPoint(writer, scenario.workload, reader, [] { return true; });
+    WaitForFailoverPoint(writer, scenario.workload, reader);
     if (HasFatalFailure()) return;
     EXPECT_FALSE(SlotSyncedOnStandby(scenario.kafka.slot));
     FailOver();
