@@ -202,8 +202,8 @@ failed_names() {
   awk '/^The following tests FAILED:/ { on = 1; next } on && /^[[:space:]]+[0-9]+ - / { print $3; next } on { on = 0 }' "$1"
 }
 
-# failed_tests <stage>: the names in ctest's "The following tests FAILED" list of the stage's logs
-# (pg-matrix: one log per PostgreSQL major, each name followed by the major).
+# failed_tests <stage>: the names in ctest's "The following tests FAILED" lists of the stage's
+# logs, comma-separated (pg-matrix: one log per PostgreSQL major, each name followed by the major).
 failed_tests() {
   local stage="$1" log version
   if [[ "$stage" == pg-matrix ]]; then
@@ -211,10 +211,10 @@ failed_tests() {
       [[ -e "$log" ]] || continue
       version="${log##*/pg-matrix-}"; version="${version%.log}"
       failed_names "$log" | sed "s/\$/ (PostgreSQL $version)/"
-    done | paste -sd ',' | sed 's/,/, /g'
+    done
   else
-    failed_names "${stage_log[$stage]}" | paste -sd ',' | sed 's/,/, /g'
-  fi
+    failed_names "${stage_log[$stage]}"
+  fi | paste -sd ',' | sed 's/,/, /g'
 }
 
 declare -A stage_log=([build]="$BUILD_DIR/ctest.log" [pg-matrix]="$BUILD_DIR/pg-matrix.log" [asan]=build-asan/ctest.log

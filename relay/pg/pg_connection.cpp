@@ -54,8 +54,6 @@ void PgConnection::Close() {
 awaitable<bool> PgConnection::AwaitSocket(Wait wait, Clock::time_point deadline, bool timeout_is_error) {
   const int fd = PQsocket(conn_.get());
   if (fd < 0) Fail("no connection socket");
-  // The socket can change while libpq tries the hosts of a multi-host DSN.
-  if (socket_.is_open() && socket_.native_handle() != fd) socket_.release();
   if (!socket_.is_open()) socket_.assign(fd);
 
   for (;;) {
@@ -117,9 +115,9 @@ awaitable<void> PgConnection::Connect() {
     if (status == PGRES_POLLING_FAILED) Fail("cannot connect to PostgreSQL (source.dsn)");
     co_await AwaitSocket(status == PGRES_POLLING_READING ? Wait::kRead : Wait::kWrite, deadline);
     status = PQconnectPoll(conn_.get());
-    // A host of a multi-host DSN that failed is closed, and the next one's socket may get the
-    // same descriptor number, unknown to the reactor (epoll dropped the closed one): register the
-    // descriptor afresh after each step, or the wait for the next host never ends.
+    // The socket changes while libpq tries the hosts of a multi-host DSN, and the next host's may
+    // get the closed one's descriptor number, unknown to the reactor (epoll dropped the closed
+    // one): register the descriptor afresh after each step, or the wait for that host never ends.
     if (socket_.is_open()) socket_.release();
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");

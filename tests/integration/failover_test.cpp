@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -36,6 +37,25 @@ using namespace std::chrono_literals;
 // Failover slots (CREATE_REPLICATION_SLOT ... FAILOVER, sync_replication_slots) came with 17.
 constexpr int kFailoverSlotsSince = 17;
 
+struct FailoverScenario {
+  KafkaScenario kafka;
+  WorkloadOptions workload;
+};
+
+// 4,000 events at 250 a second (~16 s) in transactions of 1, 10 and 1,000 rows; the writer
+// reconnects through the multi-host DSN and settles a COMMIT whose outcome the crash hid.
+FailoverScenario MakeScenario(const std::string& suffix, const std::string& dsn) {
+  FailoverScenario scenario;
+  scenario.workload = WorkloadOptions::Sized(1000, 200, 1, 250);
+  scenario.workload.seed = std::random_device{}();
+  scenario.workload.reconnect_conninfo = dsn + " connect_timeout=5";
+  scenario.workload.reconnect_timeout = 120s;
+  scenario.kafka = KafkaScenario::Make(suffix, scenario.workload);
+  std::cout << "[ info ] seed " << scenario.workload.seed << ", topics " << scenario.kafka.topic_template
+            << ", slot " << scenario.kafka.slot << "\n";
+  return scenario;
+}
+
 class FailoverTest : public RelayIntegrationTest {
  protected:
   void TearDown() override {
@@ -45,8 +65,9 @@ class FailoverTest : public RelayIntegrationTest {
     primary_.reset();
   }
 
-  // The primary, its standby and a test database on the primary (the standby has it too).
-  TestDatabase& StartCluster() {
+  // The primary, its standby, a test database on the primary (the standby has it too) with
+  // other_table, and the scenario's names and workload.
+  FailoverScenario StartCluster() {
     primary_.emplace(
         "fo-p-" + suffix_,
         std::vector<std::string>{"wal_level=logical", "max_wal_senders=10", "max_replication_slots=10"},
@@ -54,8 +75,21 @@ class FailoverTest : public RelayIntegrationTest {
     standby_.emplace(ExtraPostgres::StandbyOf(*primary_, "fo-s-" + suffix_, temp_->Path()));
     cluster_ = primary_->AsHarness();
     db_on_cluster_ = std::make_unique<TestDatabase>(cluster_, ShortTestName());
-    return *db_on_cluster_;
+    PgConnection conn = db_on_cluster_->Connect();
+    CreateOtherTable(conn);
+    return MakeScenario(suffix_, MultiHostDsn());
   }
+
+  // A relay of `config` on the multi-host DSN, started.
+  RelayProcess& StartRelay(RelayConfigOptions config) {
+    config.dsn = MultiHostDsn();
+    RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
+    relay.Start();
+    return relay;
+  }
+
+  void WriteThroughFailover(const FailoverScenario& scenario, KafkaReader& reader,
+                            const std::function<void()>& at_failover_point, WorkloadResult* written);
 
   // Both servers, the writable one wins: what a client of an HA pair without a proxy uses.
   std::string MultiHostDsn() const {
@@ -91,25 +125,6 @@ class FailoverTest : public RelayIntegrationTest {
   std::unique_ptr<TestDatabase> db_on_cluster_;
 };
 
-struct FailoverScenario {
-  KafkaScenario kafka;
-  WorkloadOptions workload;
-};
-
-// 4,000 events at 250 a second (~16 s) in transactions of 1, 10 and 1,000 rows; the writer
-// reconnects through the multi-host DSN and settles a COMMIT whose outcome the crash hid.
-FailoverScenario MakeScenario(const std::string& suffix, const std::string& dsn) {
-  FailoverScenario scenario;
-  scenario.workload = WorkloadOptions::Sized(1000, 200, 1, 250);
-  scenario.workload.seed = std::random_device{}();
-  scenario.workload.reconnect_conninfo = dsn + " connect_timeout=5";
-  scenario.workload.reconnect_timeout = 120s;
-  scenario.kafka = KafkaScenario::Make(suffix, scenario.workload);
-  std::cout << "[ info ] seed " << scenario.workload.seed << ", topics " << scenario.kafka.topic_template
-            << ", slot " << scenario.kafka.slot << "\n";
-  return scenario;
-}
-
 // Waits until `done` holds, polling every 200 ms; false after `timeout`.
 template <typename Predicate>
 bool WaitUntil(Predicate done, std::chrono::seconds timeout) {
@@ -136,18 +151,26 @@ void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions&
   ASSERT_FALSE(writer.Done()) << "the writer finished before the failover point";
 }
 
+// The workload, with the failover at its failover point (after `at_failover_point` ran); the
+// writer goes on on the new primary.
+void FailoverTest::WriteThroughFailover(const FailoverScenario& scenario, KafkaReader& reader,
+                                        const std::function<void()>& at_failover_point, WorkloadResult* written) {
+  BackgroundWriter writer(db_on_cluster_->Connect(), scenario.workload);
+  WaitForFailoverPoint(writer, scenario.workload, reader);
+  if (HasFatalFailure()) return;
+  at_failover_point();
+  FailOver();
+  ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
+  ASSERT_EQ(writer.Error(), "") << "the writer failed";
+  *written = writer.Result();
+}
+
 // The relay goes on from the synchronised slot on the new primary: nothing lost or reordered,
 // and in exactly-once mode nothing duplicated.
 void FailoverTest::ExpectNoLossAcrossFailover(Delivery delivery) {
-  TestDatabase& db = StartCluster();
-  const FailoverScenario scenario = MakeScenario(suffix_, MultiHostDsn());
-  PgConnection conn = db.Connect();
-  CreateOtherTable(conn);
-
-  RelayConfigOptions config = scenario.kafka.RelayConfig(db, Harness(), delivery);
-  config.dsn = MultiHostDsn();
-  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
-  relay.Start();
+  const FailoverScenario scenario = StartCluster();
+  TestDatabase& db = *db_on_cluster_;
+  RelayProcess& relay = StartRelay(scenario.kafka.RelayConfig(db, Harness(), delivery));
   ASSERT_TRUE(db.WaitForSlot(scenario.kafka.slot, true, 60s)) << "the relay did not create its slot within 60 s";
 
   // The standby makes the slot persistent once the relay confirmed past the standby's position
@@ -156,24 +179,16 @@ void FailoverTest::ExpectNoLossAcrossFailover(Delivery delivery) {
       << "the standby did not synchronise the relay's slot within 90 s";
 
   KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
-  std::optional<WorkloadResult> written;
-  {
-    BackgroundWriter writer(db.Connect(), scenario.workload);
-    WaitForFailoverPoint(writer, scenario.workload, reader);
-    if (HasFatalFailure()) return;
-    FailOver();
-    ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
-    ASSERT_EQ(writer.Error(), "") << "the writer failed";
-    written = writer.Result();
-  }
-  std::cout << "[ info ] wrote " << written->committed_events << " events, " << written->reconnects
-            << " writer reconnects, " << written->commits_found_after_error
-            << " commits settled after the crash\n";
+  WorkloadResult written;
+  WriteThroughFailover(scenario, reader, [] {}, &written);
+  if (HasFatalFailure()) return;
+  std::cout << "[ info ] wrote " << written.committed_events << " events, " << written.reconnects
+            << " writer reconnects, " << written.commits_found_after_error << " commits settled after the crash\n";
 
   PgConnection new_primary = db.Connect();
   const std::vector<LedgerEvent> ledger = ReadLedger(new_primary);
   // The standby is synchronous: every commit the writer saw acknowledged is on the new primary.
-  EXPECT_EQ(ledger.size(), written->committed_ids.size());
+  EXPECT_EQ(ledger.size(), written.committed_ids.size());
   std::unordered_set<std::string> wanted;
   for (const auto& event : ledger) wanted.insert(event.id);
   const std::size_t delivered = WaitForDelivery(reader, wanted, 240s, [&] { return relay.Running(); });
@@ -186,7 +201,7 @@ void FailoverTest::ExpectNoLossAcrossFailover(Delivery delivery) {
 
   AnalysisOptions analysis;
   analysis.topic_template = scenario.kafka.topic_template;
-  analysis.rolled_back_ids.insert(written->rolled_back_ids.begin(), written->rolled_back_ids.end());
+  analysis.rolled_back_ids.insert(written.rolled_back_ids.begin(), written.rolled_back_ids.end());
   const DeliveryReport report = Analyze(ledger, reader.Records(), analysis);
   std::cout << "[ info ] failover mode=" << DeliveryName(delivery) << " " << report.Summary() << "\n";
   ExpectNothingLostOrReordered(report);
@@ -209,27 +224,18 @@ TEST_F(FailoverTest, AtLeastOnceGoesOnFromTheSynchronisedSlotOnThePromotedStandb
 // table, so on the standby too) remembers it; the relay exits 1 naming the way to recover and
 // the replay it needs, and creates no slot.
 TEST_F(FailoverTest, ASlotTheStandbyDidNotSynchroniseStopsTheRelayWithTheSlotLossError) {
-  TestDatabase& db = StartCluster();
-  const FailoverScenario scenario = MakeScenario(suffix_, MultiHostDsn());
-  PgConnection conn = db.Connect();
-  CreateOtherTable(conn);
+  const FailoverScenario scenario = StartCluster();
+  TestDatabase& db = *db_on_cluster_;
   RelayConfigOptions config = scenario.kafka.RelayConfig(db, Harness());
-  config.dsn = MultiHostDsn();
   if (HarnessPgMajor() >= kFailoverSlotsSince) config.more["source"] = {{"slot_failover", "false"}};
-  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", RenderRelayConfig(config)), "relay");
-  relay.Start();
+  RelayProcess& relay = StartRelay(config);
   ASSERT_TRUE(db.WaitForSlot(scenario.kafka.slot, true, 60s)) << "the relay did not create its slot within 60 s";
 
   KafkaReader reader(Harness().kafka_bootstrap_servers, scenario.kafka.topics);
-  {
-    BackgroundWriter writer(db.Connect(), scenario.workload);
-    WaitForFailoverPoint(writer, scenario.workload, reader);
-    if (HasFatalFailure()) return;
-    EXPECT_FALSE(SlotSyncedOnStandby(scenario.kafka.slot));
-    FailOver();
-    ASSERT_TRUE(writer.WaitFor(180s)) << "the writer did not finish within 180 s of the failover";
-    ASSERT_EQ(writer.Error(), "") << "the writer failed";
-  }
+  WorkloadResult written;
+  WriteThroughFailover(
+      scenario, reader, [&] { EXPECT_FALSE(SlotSyncedOnStandby(scenario.kafka.slot)); }, &written);
+  if (HasFatalFailure()) return;
   const auto exit = relay.WaitFor(120s);
   ASSERT_TRUE(exit.has_value()) << "the relay still runs 120 s after the failover";
   EXPECT_TRUE(exit->exited && exit->code == 1) << exit->Describe();

@@ -8,30 +8,20 @@ namespace outbox_relay::it {
 
 using namespace std::chrono_literals;
 
-ExtraPostgres::ExtraPostgres(std::string name, std::string log_dir, const std::vector<std::string>& start_args)
+ExtraPostgres::ExtraPostgres(std::string name, std::string log_dir, const std::string& start_command,
+                             std::vector<std::string> start_args)
     : name_(std::move(name)), log_dir_(std::move(log_dir)) {
-  RunHarness(start_args, 120s);
+  start_args.insert(start_args.begin(), name_);
+  RunHarnessCommand(start_command, log_dir_, 120s, start_args);
   started_ = true;
   port_ = ReadEnvFile(Harness().Get("HARNESS_DIR") + "/" + name_ + ".env").at("PGPORT");
 }
 
-namespace {
-
-std::vector<std::string> StartArgs(const std::string& command, const std::string& name,
-                                   const std::vector<std::string>& rest) {
-  std::vector<std::string> args = {command, Harness().Get("HARNESS_DIR"), name};
-  args.insert(args.end(), rest.begin(), rest.end());
-  return args;
-}
-
-}  // namespace
-
 ExtraPostgres::ExtraPostgres(std::string name, const std::vector<std::string>& settings, std::string log_dir)
-    : ExtraPostgres(name, std::move(log_dir), StartArgs("start-extra-pg", name, settings)) {}
+    : ExtraPostgres(std::move(name), std::move(log_dir), "start-extra-pg", settings) {}
 
 ExtraPostgres ExtraPostgres::StandbyOf(const ExtraPostgres& primary, std::string name, std::string log_dir) {
-  auto args = StartArgs("start-extra-standby", name, {primary.name_});
-  return ExtraPostgres(std::move(name), std::move(log_dir), args);
+  return ExtraPostgres(std::move(name), std::move(log_dir), "start-extra-standby", {primary.name_});
 }
 
 ExtraPostgres::ExtraPostgres(ExtraPostgres&& other) noexcept
@@ -43,7 +33,7 @@ ExtraPostgres::ExtraPostgres(ExtraPostgres&& other) noexcept
 ExtraPostgres::~ExtraPostgres() {
   if (!started_) return;
   try {
-    RunHarness({"stop-extra-pg", Harness().Get("HARNESS_DIR"), name_}, 60s);
+    RunHarnessCommand("stop-extra-pg", log_dir_, 60s, {name_});
   } catch (const std::exception& error) {
     std::cerr << "[cleanup] " << error.what() << "\n";
   }
@@ -62,12 +52,8 @@ HarnessEnv ExtraPostgres::AsHarness() const {
   return env;
 }
 
-void ExtraPostgres::Crash() { RunHarness({"crash-extra-pg", Harness().Get("HARNESS_DIR"), name_}, 60s); }
+void ExtraPostgres::Crash() { RunHarnessCommand("crash-extra-pg", log_dir_, 60s, {name_}); }
 
-void ExtraPostgres::Promote() { RunHarness({"promote-extra-pg", Harness().Get("HARNESS_DIR"), name_}, 120s); }
-
-void ExtraPostgres::RunHarness(const std::vector<std::string>& args, std::chrono::seconds timeout) const {
-  RunScript(SourceDir() + "/tests/harness/harness.sh", args, log_dir_, timeout);
-}
+void ExtraPostgres::Promote() { RunHarnessCommand("promote-extra-pg", log_dir_, 120s, {name_}); }
 
 }  // namespace outbox_relay::it

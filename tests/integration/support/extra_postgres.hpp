@@ -5,7 +5,6 @@
 // tests/harness/harness.sh start-extra-pg / start-extra-standby, stopped (files removed) by the
 // destructor, whatever the test did to them.
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -29,7 +28,6 @@ class ExtraPostgres {
   ExtraPostgres& operator=(const ExtraPostgres&) = delete;
   ExtraPostgres& operator=(ExtraPostgres&&) = delete;
 
-  const std::string& Name() const { return name_; }
   const std::string& Port() const { return port_; }
   std::string ConnInfo(const std::string& dbname, const std::string& user = "postgres") const;
   /// The harness's env with this server as its PostgreSQL (for TestDatabase).
@@ -41,8 +39,9 @@ class ExtraPostgres {
   void Promote();
 
  private:
-  ExtraPostgres(std::string name, std::string log_dir, const std::vector<std::string>& start_args);
-  void RunHarness(const std::vector<std::string>& args, std::chrono::seconds timeout) const;
+  // harness.sh <start_command> DIR <name> <start_args>.
+  ExtraPostgres(std::string name, std::string log_dir, const std::string& start_command,
+                std::vector<std::string> start_args);
 
   std::string name_;
   std::string log_dir_;

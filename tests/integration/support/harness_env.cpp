@@ -110,9 +110,11 @@ std::chrono::steady_clock::duration RunScript(const std::string& script, const s
 }
 
 std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command, const std::string& log_dir,
-                                                      std::chrono::milliseconds timeout) {
-  return RunScript(SourceDir() + "/tests/harness/harness.sh", {command, Harness().Get("HARNESS_DIR")}, log_dir,
-                   timeout);
+                                                      std::chrono::milliseconds timeout,
+                                                      const std::vector<std::string>& args) {
+  std::vector<std::string> all = {command, Harness().Get("HARNESS_DIR")};
+  all.insert(all.end(), args.begin(), args.end());
+  return RunScript(SourceDir() + "/tests/harness/harness.sh", all, log_dir, timeout);
 }
 
 }  // namespace outbox_relay::it

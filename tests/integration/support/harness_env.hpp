@@ -51,12 +51,14 @@ std::string SourceDir();
 std::chrono::steady_clock::duration RunScript(const std::string& script, const std::vector<std::string>& args,
                                               const std::string& log_dir, std::chrono::milliseconds timeout);
 
-/// Runs `tests/harness/harness.sh <command> <HARNESS_DIR>` (e.g. "restart-kafka", "restart-pg")
-/// on the running harness, its output appended to <log_dir>/harness.{stdout,stderr}. Waits up
-/// to `timeout`; throws std::runtime_error (with the script's stderr tail) if it fails or
-/// takes longer. Returns how long it took.
+/// Runs `tests/harness/harness.sh <command> <HARNESS_DIR> <args>` (e.g. "restart-kafka",
+/// "restart-pg"; "crash-extra-pg" with the server's name) on the running harness, its output
+/// appended to <log_dir>/harness.{stdout,stderr}. Waits up to `timeout`; throws
+/// std::runtime_error (with the script's stderr tail) if it fails or takes longer. Returns how
+/// long it took.
 std::chrono::steady_clock::duration RunHarnessCommand(const std::string& command, const std::string& log_dir,
-                                                      std::chrono::milliseconds timeout);
+                                                      std::chrono::milliseconds timeout,
+                                                      const std::vector<std::string>& args = {});
 
 /// The value of environment variable `name`, or throws naming it.
 std::string RequireEnv(const char* name);
