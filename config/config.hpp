@@ -146,6 +146,8 @@ struct HttpConfig {
 
 struct HeartbeatConfig {
   std::chrono::milliseconds interval{10000};  // 0: off
+  // The primary, when source.dsn is a hot standby (which cannot write); empty: source.dsn.
+  std::string dsn;  // secret
 };
 
 enum class WalGuardAction { kAlert, kStop };
@@ -217,7 +219,7 @@ using SecretFileReader = std::function<std::string(const std::string& path)>;
 std::string ReadSecretFile(const std::string& path);
 
 /// True for keys whose values are credentials: source.dsn, source.password,
-/// source.sslpassword, and kafka.* properties naming a password or secret (plus
+/// source.sslpassword, heartbeat.dsn, and kafka.* properties naming a password or secret (plus
 /// kafka.ssl.key.pem and kafka.sasl.oauthbearer.config). Their values never appear in
 /// messages, and each can be given as `<key>_file` instead.
 bool IsSecretKey(std::string_view key);
@@ -246,5 +248,9 @@ Environment ProcessEnvironment();
 /// source.dsn as a whole, whose host, port, database and user messages may show: the password
 /// inside it is the caller's to add, as only libpq parses a DSN.
 std::vector<std::string> SecretValues(const Config& config);
+
+/// The connection to the primary that heartbeat.dsn names, with source's password and TLS
+/// settings (the same role, the same cluster); none when heartbeat.dsn is empty.
+std::optional<SourceConfig> PrimarySource(const Config& config);
 
 }  // namespace outbox_relay::config

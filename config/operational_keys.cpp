@@ -59,6 +59,8 @@ std::vector<KeySpec> OperationalKeys() {
           "http.listen", [](auto& c) -> auto& { return c.http.listen; }, CheckListen),
       MillisKey(
           "heartbeat.interval_ms", [](auto& c) -> auto& { return c.heartbeat.interval; }, 0, kMaxDurationMs),
+      StringKey(
+          "heartbeat.dsn", [](auto& c) -> auto& { return c.heartbeat.dsn; }, AnyText),
       CountKey(
           "wal_guard.warn_bytes", [](auto& c) -> auto& { return c.wal_guard.warn_bytes; }, 0),
       CountKey(

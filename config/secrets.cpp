@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,7 +65,9 @@ void ResolveSecretFiles(RawValues& raw, const SecretFileReader& read_file) {
 }  // namespace detail
 
 bool IsSecretKey(std::string_view key) {
-  if (key == "source.dsn" || key == "source.password" || key == "source.sslpassword") return true;
+  if (key == "source.dsn" || key == "source.password" || key == "source.sslpassword" || key == "heartbeat.dsn") {
+    return true;
+  }
   if (!detail::IsKafkaKey(key)) return false;
   const std::string property = detail::Lower(key.substr(detail::kKafkaSection.size() + 1));
   // An inline private key, and the OAUTHBEARER config that may hold a client secret.
@@ -83,6 +86,13 @@ std::vector<std::string> SecretValues(const Config& config) {
     }
   }
   return values;
+}
+
+std::optional<SourceConfig> PrimarySource(const Config& config) {
+  if (config.heartbeat.dsn.empty()) return std::nullopt;
+  SourceConfig primary = config.source;
+  primary.dsn = config.heartbeat.dsn;
+  return primary;
 }
 
 std::string ReadSecretFile(const std::string& path) { return detail::ReadFileText(path, kMaxSecretFileBytes); }

@@ -9,8 +9,10 @@
 #          finding fails the stage; the build and the tests still run, so one run shows all.
 #   pg-matrix  the build stage's binaries against every PostgreSQL major of --pg-versions
 #          (default 13,14,16,17,18; 15 is the build stage's), each in a harness of its own
-#          (harness.sh start --pg N): the delivery test and the exactly-once kill loop; with
-#          --long, the whole ctest label pg-matrix (routing, tableless, poison too)
+#          (harness.sh start --pg N): the delivery test, the exactly-once kill loop and (17+)
+#          the exactly-once failover; with --long, the whole ctest label pg-matrix (routing,
+#          tableless, poison, standby decoding too). The newest major runs the whole
+#          integration label, as the build stage does on 15
 #   asan   the same build and tests under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
 #          the spawned outbox-relay binary included; not the packaging checks, nor the
 #          fault matrix and the SIGKILL loops unless --long                     (build-asan)
@@ -141,12 +143,17 @@ stage_pg-matrix() {
   : >"$log"
   rm -f "$BUILD_DIR"/pg-matrix-*.log
   IFS=, read -ra majors <<<"$pg_versions"
+  local newest
+  newest=$(printf '%s\n' "${majors[@]}" | sort -n | tail -n 1)
   for version in "${majors[@]}"; do
-    echo "===== test.sh: pg-matrix, PostgreSQL $version"
+    # The newest major runs every integration test, as the build stage does on 15.
+    local -a selection=("${filter[@]}")
+    [[ "$version" == "$newest" ]] && selection=(-L integration)
+    echo "===== test.sh: pg-matrix, PostgreSQL $version: ${selection[*]}"
     local start=$SECONDS
-    HARNESS_PG_VERSION="$version" run_ctest "$BUILD_DIR" "$BUILD_DIR/pg-matrix-$version.log" "${filter[@]}" || rc=1
-    echo "PostgreSQL $version ($((SECONDS - start)) s): $(grep -E 'tests passed' "$BUILD_DIR/pg-matrix-$version.log" |
-      tail -n 1)" >>"$log"
+    HARNESS_PG_VERSION="$version" run_ctest "$BUILD_DIR" "$BUILD_DIR/pg-matrix-$version.log" "${selection[@]}" || rc=1
+    echo "PostgreSQL $version ($((SECONDS - start)) s, ${selection[*]}): $(grep -E 'tests passed' \
+      "$BUILD_DIR/pg-matrix-$version.log" | tail -n 1)" >>"$log"
   done
   cat "$log"
   return "$rc"

@@ -35,6 +35,8 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   report.Ok("connect to " + db.Describe());
   Guarded(report, "PostgreSQL version", CheckServer(db, config, report));
   Guarded(report, "wal_level", CheckWalLevel(db, report));
+  const auto standby = CheckStandby(db, config, report);
+  Guarded(report, "standby", standby);
   Guarded(report, "replication slots", CheckRoom(db, config, report));
   const auto role = CheckRole(db, report);
   Guarded(report, "role", role);
@@ -53,7 +55,8 @@ void CheckDatabase(const config::Config& config, CheckReport& report) {
   }
   Guarded(report, "protections", CheckProtections(db, config, report));
   Guarded(report, "slot " + config.source.slot, CheckSlot(db, config, report));
-  Guarded(report, "failover", CheckFailover(db, config, report));
+  // A slot on a standby does not fail over; it is the standby's own.
+  if (!standby || !standby.value()) Guarded(report, "failover", CheckFailover(db, config, report));
 }
 
 }  // namespace

@@ -48,6 +48,11 @@ base::Result<void> CheckServer(Database& db, const config::Config& config, Check
 /// and a standby on a physical slot (the standby's own settings cannot be read from here).
 base::Result<void> CheckFailover(Database& db, const config::Config& config, CheckReport& report);
 base::Result<void> CheckWalLevel(Database& db, CheckReport& report);
+/// Whether source.dsn is a hot standby (true), and if so whether a slot there works and stays
+/// valid: PostgreSQL 16+, heartbeat.dsn for the heartbeat, hot_standby_feedback and a physical
+/// slot on the primary (primary_slot_name), without which the primary may remove rows the slot
+/// still needs and the standby invalidates it.
+base::Result<bool> CheckStandby(Database& db, const config::Config& config, CheckReport& report);
 /// Room for the slot (max_replication_slots) and for its WAL sender (max_wal_senders).
 base::Result<void> CheckRoom(Database& db, const config::Config& config, CheckReport& report);
 struct SourceRole {

@@ -67,6 +67,41 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
   return boost::outcome_v2::success();
 }
 
+base::Result<bool> CheckStandby(Database& db, const config::Config& config, CheckReport& report) {
+  const auto found = db.QueryRow(
+      "SELECT pg_is_in_recovery(), current_setting('hot_standby_feedback')::bool, "
+      "current_setting('primary_slot_name')");
+  if (!found) return found.error();
+  const Row& row = found.value();
+  if (!Bool(row[0])) return false;
+  const pg::ServerFeatures server(db.ServerVersion());
+  const std::string what = "standby";
+  if (!server.DecodingOnStandby()) {
+    report.Fail(what,
+                "source.dsn is a hot standby, and logical decoding on a standby needs PostgreSQL 16 or later",
+                "point source.dsn at the primary, or upgrade PostgreSQL");
+  } else if (!Bool(row[1])) {
+    report.Fail(what,
+                "source.dsn is a hot standby with hot_standby_feedback off: the primary may remove rows the "
+                "slot still needs, and the standby then invalidates the slot",
+                "on the standby: ALTER SYSTEM SET hot_standby_feedback = on; SELECT pg_reload_conf();");
+  } else if (Text(row[2]).empty()) {
+    report.Warn(what,
+                "source.dsn is a hot standby that streams without a physical slot (primary_slot_name is "
+                "empty): its feedback is lost while it is disconnected, and the slot may be invalidated",
+                "create a physical slot on the primary and set primary_slot_name on the standby");
+  } else if (config.heartbeat.dsn.empty() && config.heartbeat.interval.count() > 0) {
+    report.Warn(what,
+                "source.dsn is a hot standby, which cannot write the heartbeat: an idle outbox holds WAL on "
+                "the standby, and the slot-loss record (outbox.relay_slots) cannot be written",
+                "set heartbeat.dsn to the primary");
+  } else {
+    report.Ok("standby: decoding on a hot standby (hot_standby_feedback on, primary_slot_name " + Text(row[2]) +
+              (config.heartbeat.dsn.empty() ? ")" : ", heartbeat to heartbeat.dsn)"));
+  }
+  return true;
+}
+
 base::Result<void> CheckWalLevel(Database& db, CheckReport& report) {
   const auto level = db.QueryValue("SELECT current_setting('wal_level')");
   if (!level) return level.error();

@@ -13,8 +13,12 @@ config::Config LoadRelayConfig(const std::string& config_path) {
   if (!pg::ParseDsn(config.source.dsn)) {
     throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
   }
+  if (!config.heartbeat.dsn.empty() && !pg::ParseDsn(config.heartbeat.dsn)) {
+    throw config::ConfigError("heartbeat.dsn", "is not a valid libpq connection string or postgresql:// URI");
+  }
   base::AddSecrets(config::SecretValues(config));
   base::AddSecrets(pg::DsnSecrets(config.source.dsn));
+  base::AddSecrets(pg::DsnSecrets(config.heartbeat.dsn));
   return config;
 }
 

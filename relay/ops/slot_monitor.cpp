@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string_view>
+#include <utility>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/logging.hpp"
+#include "relay/ops/sql_text.hpp"
+#include "relay/pg/sqlstate.hpp"
 
 namespace outbox_relay::ops {
 
@@ -27,7 +31,10 @@ SlotMonitor::SlotMonitor(boost::asio::io_context& io, const config::Config& conf
       metrics_(metrics),
       on_wal_limit_(std::move(on_wal_limit)),
       conn_(io, config.source, pg::PgConnection::Mode::kNormal),
-      timer_(io) {}
+      primary_source_(config::PrimarySource(config)),
+      timer_(io) {
+  if (primary_source_) primary_.emplace(io, *primary_source_, pg::PgConnection::Mode::kNormal);
+}
 
 void SlotMonitor::Stop() {
   stopping_ = true;
@@ -38,6 +45,7 @@ void SlotMonitor::Close() {
   Stop();
   // The wait in progress ends (operation_aborted) and Run() meets stopping_.
   conn_.Close();
+  if (primary_) primary_->Close();
 }
 
 awaitable<void> SlotMonitor::Run() {
@@ -47,7 +55,7 @@ awaitable<void> SlotMonitor::Run() {
   while (!stopping_) {
     auto wake = next_poll_;
     try {
-      if (!conn_.IsOpen()) co_await conn_.Connect();
+      co_await ConnectAll();
       if (heartbeat && Clock::now() >= next_heartbeat_) co_await Heartbeat();
       if (Clock::now() >= next_poll_) co_await Poll();
       if (failing_) base::RelayLog().info("slot monitor connection is back");
@@ -59,6 +67,7 @@ awaitable<void> SlotMonitor::Run() {
         base::RelayLog().warn("slot monitor: {}; heartbeat and WAL polling paused, retrying", error.what());
       failing_ = true;
       conn_.Close();
+      if (primary_) primary_->Close();
       wake = Clock::now() + kRetryDelay;
     }
     // Stop() during a statement found no wait to cancel.
@@ -68,6 +77,23 @@ awaitable<void> SlotMonitor::Run() {
     co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
   }
   conn_.Close();
+  if (primary_) primary_->Close();
+}
+
+awaitable<void> SlotMonitor::ConnectAll() {
+  if (!conn_.IsOpen()) {
+    co_await conn_.Connect();
+    // Again on each connect: a promotion ends the standby's sessions.
+    auto recovery = co_await conn_.Execute("SELECT pg_is_in_recovery()");
+    standby_ = std::string_view(PQgetvalue(recovery.get(), 0, 0)) == "t";
+    if (standby_ && !primary_ && config_.heartbeat.interval.count() > 0 &&
+        !std::exchange(standby_reported_, true)) {
+      base::RelayLog().warn(
+          "source.dsn is a hot standby, which cannot write the heartbeat: no heartbeat until heartbeat.dsn names "
+          "the primary (an idle outbox holds WAL on the standby meanwhile)");
+    }
+  }
+  if (standby_ && primary_ && !primary_->IsOpen()) co_await primary_->Connect();
 }
 
 awaitable<void> SlotMonitor::Heartbeat() {
@@ -76,17 +102,42 @@ awaitable<void> SlotMonitor::Heartbeat() {
   // flushed on its own on PostgreSQL 15).
   static const std::string kHeartbeat =
       "SELECT pg_logical_emit_message(true, '" + std::string(config::kHeartbeatMessagePrefix) + "', now()::text)";
-  co_await conn_.Execute(kHeartbeat);
-  metrics_.heartbeats.Increment();
   next_heartbeat_ = Clock::now() + config_.heartbeat.interval;
+  if (!standby_) {
+    co_await conn_.Execute(kHeartbeat);
+  } else if (primary_) {
+    co_await primary_->Execute(kHeartbeat);
+    if (slot_missing_ && !snapshot_refused_) co_await LogStandbySnapshot();
+  } else {
+    co_return;
+  }
+  metrics_.heartbeats.Increment();
+}
+
+awaitable<void> SlotMonitor::LogStandbySnapshot() {
+  // A slot created on a standby waits for running-transactions records from the primary, which
+  // the primary logs every 15 s at best, and a busy one needs several: asking for them cuts the
+  // creation from a minute to a second.
+  try {
+    co_await primary_->Execute("SELECT pg_log_standby_snapshot()");
+  } catch (const pg::ReplicationError& error) {
+    if (error.sqlstate() != pg::sqlstate::kInsufficientPrivilege) throw;
+    snapshot_refused_ = true;
+    base::RelayLog().info(
+        "creating slot {} on the standby waits for the primary's running-transactions records (every 15 s); "
+        "GRANT EXECUTE ON FUNCTION pg_log_standby_snapshot() on the primary makes it quicker",
+        config_.source.slot);
+  }
 }
 
 awaitable<void> SlotMonitor::Poll() {
   auto result = co_await conn_.Execute(
-      "SELECT pg_current_wal_lsn() - restart_lsn, pg_current_wal_lsn() - confirmed_flush_lsn "
-      "FROM pg_replication_slots WHERE slot_name = " +
+      "WITH w AS (SELECT " + std::string(detail::kServerWalPositionSql) +
+      " AS lsn) SELECT w.lsn - restart_lsn, w.lsn - confirmed_flush_lsn FROM pg_replication_slots, w "
+      "WHERE slot_name = " +
       conn_.Escape(pg::PgConnection::Quoting::kLiteral, config_.source.slot));
   next_poll_ = Clock::now() + config_.wal_guard.poll_interval;
+  slot_missing_ = PQntuples(result.get()) == 0;
   if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0)) co_return;
   const double retained = std::strtod(PQgetvalue(result.get(), 0, 0), nullptr);
   metrics_.retained_wal_bytes.Set(retained);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
 
@@ -18,7 +19,10 @@ namespace outbox_relay::ops {
 /// Side work on a normal (not replication) connection to the source database, so it never
 /// waits behind the stream: the heartbeat (a transactional logical message every
 /// heartbeat.interval, so an idle outbox does not pin WAL), and polling the slot's retained WAL
-/// and lag for the metrics and the WAL guard. Reconnects on its own; io_context thread only.
+/// and lag for the metrics and the WAL guard. When source.dsn is a hot standby the heartbeat goes
+/// to heartbeat.dsn (the primary; the message reaches the standby's slot by replication), and
+/// the distances are to the standby's replay position. Reconnects on its own; io_context thread
+/// only.
 class SlotMonitor {
  public:
   /// `on_wal_limit` is called when retained WAL passes wal_guard.max_bytes and the action is
@@ -38,7 +42,9 @@ class SlotMonitor {
  private:
   enum class GuardLevel { kOk, kWarn, kMax };
 
+  boost::asio::awaitable<void> ConnectAll();
   boost::asio::awaitable<void> Heartbeat();
+  boost::asio::awaitable<void> LogStandbySnapshot();
   boost::asio::awaitable<void> Poll();
   void Guard(double retained_bytes);
 
@@ -46,6 +52,12 @@ class SlotMonitor {
   server::RelayMetrics& metrics_;
   std::function<void(const std::string&)> on_wal_limit_;
   pg::PgConnection conn_;
+  const std::optional<config::SourceConfig> primary_source_;
+  std::optional<pg::PgConnection> primary_;  // heartbeat.dsn's, used while standby_
+  bool standby_ = false;                     // source.dsn is in recovery
+  bool standby_reported_ = false;
+  bool slot_missing_ = false;        // the last poll found no slot (being created, perhaps)
+  bool snapshot_refused_ = false;    // the role may not run pg_log_standby_snapshot()
   boost::asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_heartbeat_;
   std::chrono::steady_clock::time_point next_poll_;

@@ -11,6 +11,11 @@
 
 namespace outbox_relay::ops::detail {
 
+/// The server's WAL position as SQL: a standby has no insert position, its replay position is
+/// what it has (and what a slot on it can reach).
+inline constexpr std::string_view kServerWalPositionSql =
+    "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END";
+
 /// `name` as an identifier: bare when plain lower case and not a reserved word (so a hint reads
 /// like what a DBA would type), else in double quotes with inner quotes doubled.
 std::string QuoteIdentifier(std::string_view name);

@@ -20,14 +20,13 @@ namespace {
 
 // The slot's row, with the server's current WAL position and the distances to it.
 base::Result<std::vector<Row>> QuerySlotStatus(Database& db, const std::string& slot) {
-  // A standby has no current WAL insert position; its replay position is what it has.
   return db.Query(
-      "WITH w AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-      "ELSE pg_current_wal_lsn() END AS lsn) "
-      "SELECT s.database, s.plugin, s.active, s.active_pid::text, s.confirmed_flush_lsn::text, "
-      "s.restart_lsn::text, w.lsn::text, pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint::text, "
-      "pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text, s.wal_status, s.safe_wal_size::text "
-      "FROM pg_replication_slots s, w WHERE s.slot_name = $1",
+      "WITH w AS (SELECT " + std::string(kServerWalPositionSql) +
+          " AS lsn) "
+          "SELECT s.database, s.plugin, s.active, s.active_pid::text, s.confirmed_flush_lsn::text, "
+          "s.restart_lsn::text, w.lsn::text, pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint::text, "
+          "pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text, s.wal_status, s.safe_wal_size::text "
+          "FROM pg_replication_slots s, w WHERE s.slot_name = $1",
       {slot});
 }
 

@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <utility>
+
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/logging.hpp"
@@ -22,8 +24,12 @@ constexpr auto kFinishTimeout = std::chrono::seconds(10);
 
 }  // namespace
 
-ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config)
-    : config_(config), conn_(io, config, PgConnection::Mode::kReplication) {}
+ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config,
+                                     std::optional<config::SourceConfig> primary)
+    : io_(io),
+      config_(config),
+      primary_(std::move(primary)),
+      conn_(io, config, PgConnection::Mode::kReplication) {}
 
 awaitable<void> ReplicationStream::Connect() { co_await conn_.Connect(); }
 
@@ -105,16 +111,18 @@ awaitable<Lsn> ReplicationStream::EnsureSlot() {
       conn_.Fail("replication slot " + config_.slot + " does not exist; create it or set source.create_slot: true",
                  false);
     }
+    // A slot on a standby cannot be a failover slot (17+ refuses it): it is the standby's own.
+    auto recovery = co_await conn_.Execute("SELECT pg_is_in_recovery()");
+    const bool failover = config_.slot_failover && std::string_view(PQgetvalue(recovery.get(), 0, 0)) != "t";
     try {
       auto created = co_await conn_.Execute(
-          CreateSlotCommand(Server(), conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot),
-                            config_.slot_failover),
+          CreateSlotCommand(Server(), conn_.Escape(PgConnection::Quoting::kIdentifier, config_.slot), failover),
           kCreateSlotTimeout);
       // Columns: slot_name, consistent_point, snapshot_name, output_plugin.
       const auto consistent_point = Lsn::Parse(PQgetvalue(created.get(), 0, 1));
       if (!consistent_point) conn_.Fail("CREATE_REPLICATION_SLOT returned an unreadable consistent point", false);
       base::RelayLog().info("created replication slot {} (pgoutput{}) at {}", config_.slot,
-                            config_.slot_failover && Server().FailoverSlots() ? ", failover" : "",
+                            failover && Server().FailoverSlots() ? ", failover" : "",
                             consistent_point->ToString());
       co_await RecordSlot(*consistent_point);
     } catch (const ReplicationError& error) {
@@ -146,27 +154,41 @@ awaitable<std::optional<SlotRecord>> ReplicationStream::ReadSlotRecord() {
 }
 
 awaitable<void> ReplicationStream::RecordSlot(Lsn created_lsn) {
-  try {
-    co_await conn_.Execute("INSERT INTO outbox.relay_slots (slot_name, created_lsn) VALUES (" +
-                           conn_.Escape(PgConnection::Quoting::kLiteral, config_.slot) + ", '" +
-                           created_lsn.ToString() + "') ON CONFLICT (slot_name) DO NOTHING");
-  } catch (const ReplicationError& error) {
-    if (!ProtectionOffBecause(error)) throw;
+  if (co_await InsertSlotRecord(conn_, created_lsn)) co_return;
+  PgConnection primary(io_, *primary_, PgConnection::Mode::kNormal);
+  co_await primary.Connect();
+  if (!co_await InsertSlotRecord(primary, created_lsn)) {
+    primary.Fail("heartbeat.dsn is a standby too: the relay records its slot there, so it must be the primary",
+                 false);
   }
 }
 
-bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
-  // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots. Neither
-  // stops streaming: the relay only loses its evidence against a silently re-created slot.
-  if (error.sqlstate() != sqlstate::kUndefinedTable && error.sqlstate() != sqlstate::kInsufficientPrivilege) {
-    return false;
+awaitable<bool> ReplicationStream::InsertSlotRecord(PgConnection& conn, Lsn created_lsn) {
+  try {
+    co_await conn.Execute("INSERT INTO outbox.relay_slots (slot_name, created_lsn) VALUES (" +
+                          conn.Escape(PgConnection::Quoting::kLiteral, config_.slot) + ", '" +
+                          created_lsn.ToString() + "') ON CONFLICT (slot_name) DO NOTHING");
+  } catch (const ReplicationError& error) {
+    if (error.sqlstate() == sqlstate::kReadOnlySqlTransaction && primary_) co_return false;
+    if (!ProtectionOffBecause(error)) throw;
   }
+  co_return true;
+}
+
+bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
+  // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots; 25006: a
+  // standby, with no primary to write to. None stops streaming: the relay only loses its
+  // evidence against a silently re-created slot.
+  const auto state = error.sqlstate();
+  const bool read_only = state == sqlstate::kReadOnlySqlTransaction;
+  if (state != sqlstate::kUndefinedTable && state != sqlstate::kInsufficientPrivilege && !read_only) return false;
   if (!protection_off_reported_) {
     protection_off_reported_ = true;
-    base::RelayLog().warn(
-        "slot-loss protection is off: {}; apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and "
-        "grant the relay SELECT, INSERT on outbox.relay_slots",
-        error.what());
+    base::RelayLog().warn("slot-loss protection is off: {}; {}", error.what(),
+                          read_only ? "source.dsn is a standby: set heartbeat.dsn to the primary, where the relay "
+                                      "records its slot"
+                                    : "apply outbox/sql/V3__relay_slots.sql (outbox-relay init) and grant the "
+                                      "relay SELECT, INSERT on outbox.relay_slots");
   }
   return true;
 }

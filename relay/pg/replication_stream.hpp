@@ -53,7 +53,10 @@ struct CopyData {
 /// io_context thread. Reading and sending may be in progress at the same time.
 class ReplicationStream {
  public:
-  ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config);
+  /// `primary`: where outbox.relay_slots is written when `config` is a hot standby, which
+  /// cannot write (heartbeat.dsn); the record reaches the standby by replication.
+  ReplicationStream(boost::asio::io_context& io, const config::SourceConfig& config,
+                    std::optional<config::SourceConfig> primary = std::nullopt);
 
   /// Connects in replication mode. Throws ReplicationError.
   boost::asio::awaitable<void> Connect();
@@ -94,10 +97,15 @@ class ReplicationStream {
  private:
   boost::asio::awaitable<std::optional<SlotRecord>> ReadSlotRecord();
   boost::asio::awaitable<void> RecordSlot(Lsn created_lsn);
-  /// True (after one warning) when `error` means outbox.relay_slots is missing or not ours to use.
+  /// Runs the record's INSERT on `conn`; false when a standby refused it as read-only.
+  boost::asio::awaitable<bool> InsertSlotRecord(PgConnection& conn, Lsn created_lsn);
+  /// True (after one warning) when `error` means outbox.relay_slots is missing, not ours to use,
+  /// or read-only (a standby with no heartbeat.dsn).
   bool ProtectionOffBecause(const ReplicationError& error);
 
+  boost::asio::io_context& io_;
   const config::SourceConfig& config_;
+  const std::optional<config::SourceConfig> primary_;
   PgConnection conn_;
   bool protection_off_reported_ = false;
 };

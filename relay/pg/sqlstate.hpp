@@ -18,6 +18,8 @@ inline constexpr std::string_view kUndefinedTable = "42P01";
 inline constexpr std::string_view kInsufficientPrivilege = "42501";
 // START_REPLICATION on a slot another walsender holds ("is active for PID").
 inline constexpr std::string_view kObjectInUse = "55006";
+// A write on a hot standby.
+inline constexpr std::string_view kReadOnlySqlTransaction = "25006";
 
 /// Whether `state` is of `class_code` (two characters).
 constexpr bool InClass(std::string_view state, std::string_view class_code) {

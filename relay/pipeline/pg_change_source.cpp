@@ -17,7 +17,7 @@ base::Error ToError(const pg::ReplicationError& error) {
 }  // namespace
 
 PgChangeSource::PgChangeSource(boost::asio::io_context& io, const config::Config& config)
-    : io_(io), config_(config), stream_(io, config.source) {}
+    : io_(io), config_(config), stream_(io, config.source, config::PrimarySource(config)) {}
 
 awaitable<base::Result<void>> PgChangeSource::Connect() {
   try {

@@ -19,9 +19,10 @@
 #   harness.sh start-extra-pg DIR NAME [key=value ...]   one more PostgreSQL (the harness's major) with these
 #              postgresql.conf settings (e.g. wal_level=replica); its env in DIR/NAME.env
 #   harness.sh stop-extra-pg DIR NAME                     stop it and remove its files
-#   harness.sh start-extra-standby DIR NAME PRIMARY       a synchronous physical standby of extra
+#   harness.sh start-extra-standby DIR NAME PRIMARY [PORT]  a synchronous physical standby of extra
 #              instance PRIMARY (base backup by pg_backup_start/stop and a copy; from 17 it
-#              synchronises failover slots, and PRIMARY's synchronized_standby_slots names it)
+#              synchronises failover slots, and PRIMARY's synchronized_standby_slots names it);
+#              on PORT if given (an old primary rebuilt where clients' DSNs still look for it)
 #   harness.sh crash-extra-pg DIR NAME                    stop it with -m immediate, files kept
 #   harness.sh promote-extra-pg DIR NAME                  pg_ctl promote
 #
@@ -369,7 +370,7 @@ main() {
       load_state; cmd_stop_extra_pg "$3" ;;
     start-extra-standby)
       (($# >= 4)) || usage
-      load_state; cmd_start_extra_standby "$3" "$4" ;;
+      load_state; cmd_start_extra_standby "$3" "$4" "${5:-}" ;;
     crash-extra-pg)
       (($# >= 3)) || usage
       load_state; cmd_crash_extra_pg "$3" ;;

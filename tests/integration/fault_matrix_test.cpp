@@ -13,7 +13,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -22,6 +21,7 @@
 
 #include "support/crash_loop.hpp"
 #include "support/fault_broker.hpp"
+#include "support/harness_env.hpp"
 #include "support/test_fixture.hpp"
 
 namespace outbox_relay::it {
@@ -32,11 +32,6 @@ void PrintTo(Delivery delivery, std::ostream* out) { *out << DeliveryName(delive
 namespace {
 
 using namespace std::chrono_literals;
-
-bool LongRun() {
-  const char* value = std::getenv("OUTBOX_RELAY_LONG");
-  return value != nullptr && std::string(value) == "1";
-}
 
 class FaultMatrixTest : public RelayIntegrationTest, public ::testing::WithParamInterface<Delivery> {
  protected:

@@ -136,10 +136,11 @@ check_extra_name() {
   [[ "$1" =~ ^[A-Za-z0-9_-]+$ ]] || die "bad extra PostgreSQL name '$1' (letters, digits, _ and - only)"
 }
 
-# new_extra <name>: a root under /tmp the pg user owns and a free port (EXTRA_ROOT, EXTRA_PORT);
-# DIR/NAME.env is written before anything starts, so stop-extra-pg can clean up after a failure.
+# new_extra <name> [port]: a root under /tmp the pg user owns and a free port, or `port`
+# (EXTRA_ROOT, EXTRA_PORT); DIR/NAME.env is written before anything starts, so stop-extra-pg can
+# clean up after a failure.
 new_extra() {
-  local name="$1" env_file
+  local name="$1" port="${2:-}" env_file
   env_file="$(extra_env "$name")"
   if [[ -f "$env_file" ]]; then
     local old_pid; old_pid="$(sed -n 's/^PG_PID=//p' "$env_file")"
@@ -150,7 +151,12 @@ new_extra() {
   EXTRA_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/outbox-relay-pg.XXXXXX")"
   if [[ -n "$PG_OS_USER" ]]; then chown "$PG_OS_USER:" "$EXTRA_ROOT"; fi
   chmod 700 "$EXTRA_ROOT"
-  read -r EXTRA_PORT < <(free_ports 1)
+  if [[ -n "$port" ]]; then
+    [[ "$port" =~ ^[0-9]+$ ]] || die "bad port '$port'"
+    EXTRA_PORT="$port"
+  else
+    read -r EXTRA_PORT < <(free_ports 1)
+  fi
   {
     echo "EXTRA_PG_NAME=$name"
     echo "EXTRA_PG_ROOT=$EXTRA_ROOT"
@@ -232,7 +238,7 @@ cmd_start_extra_pg() {
 # walsenders back until the standby has the WAL. Made with the low-level backup API and a
 # file copy: the npm builds of 13, 14 and 16-18 have no pg_basebackup. Returns once it streams.
 cmd_start_extra_standby() {
-  local name="$1" primary="$2"
+  local name="$1" primary="$2" port="${3:-}"
   check_extra_name "$name"
   check_extra_name "$primary"
   local primary_port primary_root slot="${name//-/_}" backup_start backup_stop
@@ -243,7 +249,7 @@ cmd_start_extra_standby() {
   else
     backup_start="pg_start_backup('$slot', true, false)" backup_stop="pg_stop_backup(false, true)"
   fi
-  new_extra "$name"
+  new_extra "$name" "$port"
   # One session from start to stop (a non-exclusive backup ends with its session); the copy runs
   # in between, by psql's shell escape.
   if ! psql_extra "$primary" >"$DIR/$name.backup.out" 2>&1 <<SQL
@@ -266,6 +272,9 @@ SQL
   find "$data/pg_wal" -maxdepth 1 -type f -delete
   rm -f "$data"/pg_wal/archive_status/*
   mv "$EXTRA_ROOT/backup_label" "$data/backup_label"
+  # The primary's own replication settings (ALTER SYSTEM) name this standby's peers; promoted
+  # with them, the copy would wait for a synchronous standby that is itself.
+  sed -i '/^synchronous_standby_names\|^synchronized_standby_slots/d' "$data/postgresql.auto.conf"
   touch "$data/standby.signal"
   {
     printf '\n# --- outbox-relay test harness: standby %s of %s ---\n' "$name" "$primary"

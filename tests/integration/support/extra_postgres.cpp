@@ -20,8 +20,11 @@ ExtraPostgres::ExtraPostgres(std::string name, std::string log_dir, const std::s
 ExtraPostgres::ExtraPostgres(std::string name, const std::vector<std::string>& settings, std::string log_dir)
     : ExtraPostgres(std::move(name), std::move(log_dir), "start-extra-pg", settings) {}
 
-ExtraPostgres ExtraPostgres::StandbyOf(const ExtraPostgres& primary, std::string name, std::string log_dir) {
-  return ExtraPostgres(std::move(name), std::move(log_dir), "start-extra-standby", {primary.name_});
+ExtraPostgres ExtraPostgres::StandbyOf(const ExtraPostgres& primary, std::string name, std::string log_dir,
+                                       const std::string& port) {
+  std::vector<std::string> args{primary.name_};
+  if (!port.empty()) args.push_back(port);
+  return ExtraPostgres(std::move(name), std::move(log_dir), "start-extra-standby", std::move(args));
 }
 
 ExtraPostgres::ExtraPostgres(ExtraPostgres&& other) noexcept

@@ -19,8 +19,9 @@ class ExtraPostgres {
   ExtraPostgres(std::string name, const std::vector<std::string>& settings, std::string log_dir);
 
   /// A synchronous physical standby of `primary` (harness.sh start-extra-standby: from 17 it
-  /// synchronises the primary's failover slots). Returns once it streams.
-  static ExtraPostgres StandbyOf(const ExtraPostgres& primary, std::string name, std::string log_dir);
+  /// synchronises the primary's failover slots), on `port` if not empty. Returns once it streams.
+  static ExtraPostgres StandbyOf(const ExtraPostgres& primary, std::string name, std::string log_dir,
+                                 const std::string& port = "");
 
   ~ExtraPostgres();
   ExtraPostgres(ExtraPostgres&& other) noexcept;
@@ -28,6 +29,7 @@ class ExtraPostgres {
   ExtraPostgres& operator=(const ExtraPostgres&) = delete;
   ExtraPostgres& operator=(ExtraPostgres&&) = delete;
 
+  const std::string& Name() const { return name_; }
   const std::string& Port() const { return port_; }
   std::string ConnInfo(const std::string& dbname, const std::string& user = "postgres") const;
   /// The harness's env with this server as its PostgreSQL (for TestDatabase).

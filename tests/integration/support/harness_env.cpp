@@ -73,6 +73,11 @@ int HarnessPgMajor() {
   return found == Harness().values.end() ? 15 : std::stoi(found->second);
 }
 
+bool LongRun() {
+  const char* value = std::getenv("OUTBOX_RELAY_LONG");
+  return value != nullptr && std::string(value) == "1";
+}
+
 const HarnessEnv& Harness() {
   static const HarnessEnv kEnv = LoadHarnessEnv(RequireEnv("OUTBOX_RELAY_HARNESS_ENV"));
   return kEnv;

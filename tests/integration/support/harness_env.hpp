@@ -39,6 +39,9 @@ const HarnessEnv& Harness();
 /// The harness's PostgreSQL major (harness.sh start --pg N; 15 by default).
 int HarnessPgMajor();
 
+/// True in the long mode (OUTBOX_RELAY_LONG=1, scripts/test.sh --long): the slow variants run.
+bool LongRun();
+
 /// $OUTBOX_RELAY_BINARY (the outbox-relay executable). Throws if unset or not executable.
 std::string RelayBinary();
 

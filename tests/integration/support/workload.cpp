@@ -54,7 +54,7 @@ class Writer {
     ++event_counter_;
     const std::string& type =
         options_.aggregate_types[static_cast<std::size_t>(agg) % options_.aggregate_types.size()];
-    nlohmann::json payload = {{"agg", AggregateId(agg)},
+    nlohmann::json payload = {{"agg", AggregateId(options_.first_aggregate + agg)},
                               {"seq", seq},
                               {"n", event_counter_},
         // Escapes and non-ASCII text must survive the trip unchanged.
@@ -71,7 +71,8 @@ class Writer {
                     .dump();
     }
     std::string event_type = type + ".updated.v" + std::to_string(seq % 3 + 1);
-    auto rows = conn_.ExecPrepared("it_publish", {type, AggregateId(agg), event_type, payload.dump(), headers});
+    auto rows = conn_.ExecPrepared(
+        "it_publish", {type, AggregateId(options_.first_aggregate + agg), event_type, payload.dump(), headers});
     ++rows_written_;
     return rows.Text(0, 0);
   }

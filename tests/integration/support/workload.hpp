@@ -19,6 +19,7 @@ namespace outbox_relay::it {
 
 struct WorkloadOptions {
   int aggregates = 200;
+  int first_aggregate = 0;  // aggregate ids from agg-<first_aggregate>: a later run's own aggregates
   std::vector<std::string> aggregate_types = {"order", "customer", "invoice", "shipment"};
   int single_row_transactions = 2000;  // 2,000 events
   int ten_row_transactions = 300;      // 3,000 events

@@ -148,9 +148,10 @@ TEST(SecurityConfigTest, ErrorsAboutAFileSecretNameTheFileSetting) {
 
 // Credentials are secrets; names, mechanisms and paths are not.
 TEST(SecurityConfigTest, WhichKeysAreSecret) {
-  for (const char* key : {"source.dsn", "source.password", "source.sslpassword", "kafka.sasl.password",
-                          "kafka.ssl.key.password", "kafka.ssl.keystore.password", "kafka.ssl.key.pem",
-                          "kafka.sasl.oauthbearer.client.secret", "kafka.sasl.oauthbearer.config"}) {
+  for (const char* key :
+       {"source.dsn", "source.password", "source.sslpassword", "heartbeat.dsn", "kafka.sasl.password",
+        "kafka.ssl.key.password", "kafka.ssl.keystore.password", "kafka.ssl.key.pem",
+        "kafka.sasl.oauthbearer.client.secret", "kafka.sasl.oauthbearer.config"}) {
     EXPECT_TRUE(IsSecretKey(key)) << key;
   }
   for (const char* key : {"source.sslrootcert", "source.sslkey", "kafka.sasl.username", "kafka.sasl.mechanism",
@@ -167,6 +168,22 @@ TEST(SecurityConfigTest, SecretValuesListsEverySecret) {
       "kafka:\n  bootstrap.servers: k:9092\n  sasl.username: user\n",
       {{"OUTBOX_RELAY_KAFKA_SASL_PASSWORD", "p3"}});
   EXPECT_THAT(SecretValues(config), ::testing::UnorderedElementsAre("p1", "p2", "p3"));
+}
+
+// heartbeat.dsn names the primary of a standby source: the same role and TLS settings, its own
+// DSN; none when unset.
+TEST(SecurityConfigTest, PrimarySourceIsTheSourceWithTheHeartbeatDsn) {
+  EXPECT_FALSE(PrimarySource(ParseConfig(kMinimal, {})).has_value());
+  const Config config = ParseConfig(WithDsn("  password: p1\n  sslmode: verify-full\n  slot: s1\n"
+                                            "heartbeat:\n  dsn_file: /s/primary\n"),
+                                    {}, Files({{"/s/primary", "host=primary"}}));
+  const auto primary = PrimarySource(config);
+  ASSERT_TRUE(primary.has_value());
+  EXPECT_EQ(primary->dsn, "host=primary");
+  EXPECT_EQ(primary->password, "p1");
+  EXPECT_EQ(primary->sslmode, "verify-full");
+  EXPECT_EQ(primary->slot, "s1");
+  EXPECT_EQ(config.source.dsn, "host=db dbname=app");
 }
 
 }  // namespace
