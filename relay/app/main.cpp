@@ -16,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <nlohmann/json.hpp>
 
 #include "base/exit_code.hpp"
 #include "base/logging.hpp"
@@ -155,6 +156,14 @@ int Run(const std::string& config_path) {
         const auto readiness = relay.CheckReadiness();
         return server::HttpResponse{readiness.ready ? 200 : 503, "text/plain; charset=utf-8",
                                     readiness.reason + "\n"};
+      }
+      if (path == "/status") {
+        const auto readiness = relay.CheckReadiness();
+        const nlohmann::json status = {{"role", pipeline::Relay::RoleName(readiness.role)},
+                                       {"ready", readiness.ready},
+                                       {"reason", readiness.reason},
+                                       {"slot", config.source.slot}};
+        return server::HttpResponse{200, "application/json", status.dump() + "\n"};
       }
       return server::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
     });

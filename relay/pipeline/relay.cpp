@@ -47,9 +47,6 @@ awaitable<int> Relay::Run() {
     std::optional<Lost> lost = co_await Connect();
     if (!lost && !fatal_) {
       backoff = config_.source.reconnect_backoff_initial;
-      if (standing_by_) base::RelayLog().info("took over replication slot {}", config_.source.slot);
-      standing_by_ = false;
-      streaming_ = true;
       lost = co_await Stream();
     }
     streaming_ = false;
@@ -126,6 +123,10 @@ awaitable<std::optional<Relay::Lost>> Relay::Connect() {
   if (const auto& held = started.value().slot_held_elsewhere) {
     co_return Lost{base::Error::Retryable(*held), "replication stream unavailable: " + *held, true};
   }
+  // Holding the slot: active from here, also while the transactional id is claimed.
+  if (std::exchange(standing_by_, false))
+    base::RelayLog().info("took over replication slot {}", config_.source.slot);
+  streaming_ = true;
   // Status updates first: claiming the transactional id may take longer than the server's
   // wal_sender_timeout.
   boost::asio::co_spawn(io_, SendStatusUpdates(++connection_), boost::asio::detached);
@@ -338,11 +339,26 @@ void Relay::RefreshGauges() {
   CheckReadiness();
 }
 
+std::string_view Relay::RoleName(Role role) {
+  switch (role) {
+    case Role::kActive:
+      return "active";
+    case Role::kStandby:
+      return "standby";
+    case Role::kConnecting:
+      break;
+  }
+  return "connecting";
+}
+
 Relay::Readiness Relay::CheckReadiness() {
   Readiness readiness;
+  readiness.role = streaming_ ? Role::kActive : standing_by_ ? Role::kStandby : Role::kConnecting;
   const auto silent = std::chrono::duration_cast<std::chrono::seconds>(clock_.Now() - last_progress_);
   if (standing_by_) {
-    readiness.reason = "standby: replication slot " + config_.source.slot + " is held by another relay";
+    const std::string standby = "standby: replication slot " + config_.source.slot + " is held by another relay";
+    readiness.ready = delivery_->Connected();
+    readiness.reason = standby + (readiness.ready ? "; ready to take over" : "; the sink is not connected");
   } else if (!streaming_) {
     readiness.reason = "not streaming: connecting to PostgreSQL";
   } else if (!delivery_->Connected()) {
@@ -357,6 +373,7 @@ Relay::Readiness Relay::CheckReadiness() {
     readiness.reason = "ready";
   }
   metrics_.ready.Set(readiness.ready ? 1 : 0);
+  metrics_.active.Set(streaming_ ? 1 : 0);
   return readiness;
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>  // before Boost 1.74 asio, whose awaitable.hpp uses std::exchange without it
 
 #include <boost/asio/awaitable.hpp>
@@ -51,13 +52,23 @@ class Relay final : private DeliveryListener {
   /// Stops without confirming anything more; the process exits 1.
   void FailFatal(const std::string& reason);
 
-  /// For /readyz: ready while the slot is held, the sink is connected and acknowledgements keep
-  /// up (none older than ready.max_lag_seconds while events are pending). `reason` says why not.
+  /// What this relay does: streams from the slot, stands by while another relay holds it, or
+  /// neither yet (connecting, or PostgreSQL unreachable).
+  enum class Role { kConnecting, kActive, kStandby };
+
+  /// For /readyz and /status: whether this relay does its job. An active relay is ready while
+  /// the sink is connected and acknowledgements keep up (none older than
+  /// ready.max_lag_seconds while events are pending); a standby while it reaches PostgreSQL
+  /// (it found the slot held) and its sink is connected, so that it can take over. `reason`
+  /// says why not, or what it does.
   struct Readiness {
+    Role role = Role::kConnecting;
     bool ready = false;
     std::string reason;
   };
   Readiness CheckReadiness();
+  /// "active", "standby" or "connecting": the role as /status names it.
+  static std::string_view RoleName(Role role);
 
   /// Brings the gauges that follow every event (in flight, ready) up to date. Called when
   /// metrics are scraped rather than per event, which would cost atomics on the hot path.

@@ -51,7 +51,7 @@ HttpServer::HttpServer(boost::asio::io_context& io, const std::string& listen, H
   if (!error) acceptor_.bind(endpoint, error);
   if (!error) acceptor_.listen(boost::asio::socket_base::max_listen_connections, error);
   if (error) throw std::runtime_error("http.listen: cannot listen on " + listen + ": " + error.message());
-  base::Logger("relay").info("HTTP listening on {}:{} (/metrics, /healthz, /readyz)",
+  base::Logger("relay").info("HTTP listening on {}:{} (/metrics, /healthz, /readyz, /status)",
                              acceptor_.local_endpoint().address().to_string(), Port());
 }
 

@@ -98,7 +98,9 @@ RelayMetrics::RelayMetrics()
           Counter(*registry, "outbox_relay_reconnects_total", "Replication connection attempts after the first")),
       heartbeats(Counter(*registry, "outbox_relay_heartbeats_total",
                          "Heartbeat messages written to the source database")),
-      ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")) {
+      ready(Gauge(*registry, "outbox_relay_ready", "1 while /readyz answers ready")),
+      active(Gauge(*registry, "outbox_relay_active",
+                   "1 while this relay holds the replication slot and streams; 0 on a standby")) {
   // Present at 0 from the start, so increase() sees the first error.
   for (const std::string_view kind : kDeliveryErrorKinds) DeliveryErrors(kind);
   for (const outbox::PoisonReason reason : outbox::kPoisonReasons) DeadLettered(reason);

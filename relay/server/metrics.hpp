@@ -62,6 +62,7 @@ class RelayMetrics {
   prometheus::Counter& reconnects;
   prometheus::Counter& heartbeats;
   prometheus::Gauge& ready;
+  prometheus::Gauge& active;
 
  private:
   std::unordered_map<std::string, prometheus::Counter*> events_by_topic_;

@@ -173,9 +173,7 @@ def check_rendering(name, release, values, docs, relay):
     shutdown_ms = (relay_config.get("shutdown") or {}).get("timeout_ms", 30000)
     check(grace * 1000 > shutdown_ms, f"{name}: terminationGracePeriodSeconds {grace} > shutdown.timeout_ms {shutdown_ms}")
     strategy = deployment["spec"].get("strategy", {})
-    check(strategy.get("type") == "Recreate" or
-          str(strategy.get("rollingUpdate", {}).get("maxUnavailable")) not in ("0", "0%"),
-          f"{name}: the rollout can free the slot (no maxUnavailable 0)")
+    check(strategy == values["strategy"], f"{name}: strategy from values")
 
     # Credentials.
     credentials = values["credentials"]
@@ -505,9 +503,6 @@ def main():
                   "credentials:\n  refs:\n    - {key: source.password, secretName: s}\n", "secretKey")
     check_refused(helm, "config.http (the chart owns http.listen)", "config:\n  http:\n    listen: 0.0.0.0:9\n",
                   "config")
-    check_refused(helm, "a surge rollout that cannot free the slot",
-                  "strategy:\n  type: RollingUpdate\n  rollingUpdate:\n    maxSurge: 1\n    maxUnavailable: 0\n",
-                  "maxUnavailable")
     check_refused(helm, "a grace period shorter than the drain",
                   "terminationGracePeriodSeconds: 20\n", "terminationGracePeriodSeconds")
     check_refused(helm, "a password both inline and as a credential",

@@ -232,19 +232,31 @@ TEST_F(RelayFlowTest, ExactlyOnceStopCommitsTheOpenBatch) {
 
 // ---- standby ----------------------------------------------------------------------------------
 
-// While another relay holds the slot this one stands by, not ready, and takes over after.
+// While another relay holds the slot this one stands by, ready to take over while its sink is
+// connected (a Deployment of two is healthy), and takes over after.
 TEST_F(RelayFlowTest, StandsByWhileTheSlotIsHeldElsewhere) {
   server_.HoldSlotElsewhere(true);
   RelayProcess& process = StartRelay(/*auto_ack=*/true);
   server_.CommitEvents("t1", 1);
   Advance(config_.ha.takeover * 3);
-  EXPECT_FALSE(process.relay->CheckReadiness().ready);
-  EXPECT_NE(process.relay->CheckReadiness().reason.find("standby"), std::string::npos);
+  Relay::Readiness readiness = process.relay->CheckReadiness();
+  EXPECT_EQ(readiness.role, Relay::Role::kStandby);
+  EXPECT_TRUE(readiness.ready) << readiness.reason;
+  EXPECT_NE(readiness.reason.find("ready to take over"), std::string::npos) << readiness.reason;
+  EXPECT_EQ(process.metrics.active.Value(), 0);
+  process.records->SetConnected(false);
+  readiness = process.relay->CheckReadiness();
+  EXPECT_FALSE(readiness.ready) << "a standby whose sink is down cannot take over";
+  EXPECT_NE(readiness.reason.find("the sink is not connected"), std::string::npos) << readiness.reason;
+  process.records->SetConnected(true);
   EXPECT_TRUE(kafka_.EventIds().empty());
   EXPECT_EQ(process.metrics.reconnects.Value(), 0) << "standing by is not reconnecting";
   server_.HoldSlotElsewhere(false);
   Advance(config_.ha.takeover / 2);
-  EXPECT_TRUE(process.relay->CheckReadiness().ready) << process.relay->CheckReadiness().reason;
+  readiness = process.relay->CheckReadiness();
+  EXPECT_EQ(readiness.role, Relay::Role::kActive);
+  EXPECT_TRUE(readiness.ready) << readiness.reason;
+  EXPECT_EQ(process.metrics.active.Value(), 1);
   EXPECT_EQ(kafka_.EventIds().size(), 1u);
 }
 
@@ -254,12 +266,13 @@ TEST_F(RelayFlowTest, SecondRelayTakesOverWhenTheFirstDies) {
   RelayProcess& second = StartRelay(/*auto_ack=*/true);
   server_.CommitEvents("t1", 1);
   Advance(config_.ha.takeover);
-  EXPECT_TRUE(first.relay->CheckReadiness().ready);
-  EXPECT_FALSE(second.relay->CheckReadiness().ready);
+  EXPECT_EQ(first.relay->CheckReadiness().role, Relay::Role::kActive);
+  EXPECT_EQ(second.relay->CheckReadiness().role, Relay::Role::kStandby);
   EXPECT_EQ(second.records->Sent().size(), 0u);
   Crash(first);
   server_.CommitEvents("t2", 1, "booking-2");
   ASSERT_TRUE(AdvanceUntil([&] { return server_.Confirmed() == server_.WalEnd(); }, config_.ha.takeover * 2));
+  EXPECT_EQ(second.relay->CheckReadiness().role, Relay::Role::kActive);
   EXPECT_TRUE(second.relay->CheckReadiness().ready);
   EXPECT_TRUE(kafka_.Lost(server_.CommittedIds()).empty());
 }
