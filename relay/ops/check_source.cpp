@@ -38,7 +38,10 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
   const auto found = db.QueryRow(
       "SELECT (SELECT failover FROM pg_replication_slots WHERE slot_name = $1), "
       "current_setting('synchronized_standby_slots'), "
-      "(SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'physical' AND active)",
+      "(SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'physical' AND active), "
+      // Physical standbys: the WAL senders that serve no logical slot.
+      "(SELECT count(*) FROM pg_stat_replication WHERE pid NOT IN (SELECT active_pid FROM pg_replication_slots "
+      "WHERE slot_type = 'logical' AND active_pid IS NOT NULL))",
       {config.source.slot});
   if (!found) return found.error();
   const Row& row = found.value();
@@ -51,9 +54,14 @@ base::Result<void> CheckFailover(Database& db, const config::Config& config, Che
   } else if (!slot_exists && !config.source.slot_failover) {
     report.Warn(what, "source.slot_failover is false: the slot the relay creates does not survive a promotion",
                 "set source.slot_failover: true");
+  } else if (Integer(row[2]) == 0 && Integer(row[3]) == 0) {
+    // A server without standbys has nothing to fail over to: nothing to fix here.
+    report.Ok(
+        "failover: no standby streams from this server; a standby with sync_replication_slots = on would "
+        "keep the failover slot");
   } else if (Integer(row[2]) == 0) {
-    report.Warn(what, "no standby streams from a physical slot: nothing keeps a copy of the slot",
-                "start a standby with primary_slot_name set and sync_replication_slots = on");
+    report.Warn(what, "standbys stream without a physical slot: none keeps a copy of the slot",
+                "set primary_slot_name on each standby (a physical slot here) and sync_replication_slots = on");
   } else if (Text(row[1]).empty()) {
     report.Warn(what,
                 "synchronized_standby_slots is empty: the slot may confirm changes a standby has not "

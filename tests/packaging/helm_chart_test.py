@@ -8,13 +8,22 @@ checks on the parsed manifests: probes (GET /healthz and /readyz on the containe
 container and the Service, the securityContext, the credentials (Secret volumes and `<key>_file`
 entries, or secretKeyRef variables; nothing secret in the ConfigMap; a Secret object only when
 the chart is asked to create one), and the ServiceMonitor and PrometheusRule present exactly
-when enabled, the rule groups being docs/alerts.yml's. With --relay, the rendered relay.yaml
+when enabled, the rule groups being docs/alerts.yml's. Then the options a Kubernetes user
+expects, each as its values ask: the startup probe, the image by tag or digest, envFrom, extra
+and init containers, extra volumes, topology spread constraints (next to the default
+anti-affinity), Service labels, the ServiceMonitor's relabelings, the PodMonitor, the
+PodDisruptionBudget, the checksum/secrets annotation, and the init Job (Helm hooks; the
+Deployment's pod parts, its own copies of the ConfigMap, ServiceAccount and created Secret,
+pods no selector of the chart matches). No rendered key is an empty list or map or null: an
+empty value renders nothing. With --relay, the rendered relay.yaml
 must pass the relay's own validation (`outbox-relay init --print-sql`, which connects nowhere).
 Each case renders under two release names: `outbox-relay`, whose Service is then named
 `outbox-relay` (Kubernetes' service-link variables for it would be OUTBOX_RELAY_*, hence
 `enableServiceLinks: false`), and `orders` (objects named `orders-outbox-relay`).
 The chart README's values table documents every key of values.yaml and nothing else, with the
-defaults it quotes. Then values the schema or the templates must refuse.
+defaults it quotes. Then single options rendered over ci/minimal-values.yaml (PodDisruptionBudget
+variants, the image digest, the startup probe off, the checksums, the init Job's credentials),
+and values the schema or the templates must refuse.
 
 helm comes from scripts/install-helm.sh (run by scripts/install-deps.sh). Uses Debian's
 python3-yaml, hence /usr/bin/python3.
@@ -36,6 +45,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CHART = os.path.join(REPO, "helm", "outbox-relay")
 CI_DIR = os.path.join(CHART, "ci")
 ALERTS = os.path.join(REPO, "docs", "alerts.yml")
+with open(os.path.join(CHART, "Chart.yaml")) as _chart:
+    CHART_APP_VERSION = str(yaml.safe_load(_chart)["appVersion"])
 CONTAINER = "outbox-relay"
 # The release named like the chart first: its Service is then `outbox-relay`, whose service-link
 # variables would be OUTBOX_RELAY_*, the prefix of the relay's config overrides.
@@ -101,7 +112,42 @@ def section_of(config, key):
     return config.get(section) or {}, rest
 
 
+def is_hook(doc):
+    return "helm.sh/hook" in ((doc.get("metadata") or {}).get("annotations") or {})
+
+
+def selects(selector, labels):
+    """A matchLabels selector matches the labels."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def empty_keys(node, path=""):
+    """Paths of the keys whose value is null, [] or {}: an empty value should render nothing."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if value is None or value == [] or value == {}:
+                found.append(f"{path}.{key}")
+            found += empty_keys(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += empty_keys(value, f"{path}[{index}]")
+    return found
+
+
+def expected_image(values):
+    image = values["image"]
+    if image.get("digest"):
+        return f"{image['repository']}@{image['digest']}"
+    return f"{image['repository']}:{image['tag'] or CHART_APP_VERSION}"
+
+
 def check_rendering(name, release, values, docs, relay):
+    for doc in docs:
+        empty = empty_keys(doc, f"{doc['kind']}/{doc['metadata']['name']}")
+        check(not empty, f"{name}: no empty keys in {doc['kind']} {doc['metadata']['name']} ({empty})")
+    hooks = [d for d in docs if is_hook(d)]
+    docs = [d for d in docs if not is_hook(d)]
     by_kind = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], []).append(doc)
@@ -255,8 +301,213 @@ def check_rendering(name, release, values, docs, relay):
     else:
         check(not rules, f"{name}: no PrometheusRule (disabled)")
 
+    check_options(name, values, by_kind, deployment, container, service)
+    check_init_job(name, release, values, hooks, deployment, configmap)
+
     if relay:
         check_relay_accepts(name, relay_config, refs, credentials["as"], relay)
+
+
+def check_options(name, values, by_kind, deployment, container, service):
+    """The options beyond the relay's own needs, each as the values ask, and nothing for an
+    empty one."""
+    pod = deployment["spec"]["template"]["spec"]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    check(container["image"] == expected_image(values),
+          f"{name}: image {expected_image(values)} (got {container['image']})")
+
+    startup = values["probes"]["startup"]
+    if startup["enabled"]:
+        probe = container.get("startupProbe", {})
+        check(probe.get("httpGet") == {"path": "/healthz", "port": "http"},
+              f"{name}: startupProbe GET /healthz on port http (got {probe.get('httpGet')})")
+        timings = {k: v for k, v in startup.items() if k != "enabled"}
+        check({k: probe.get(k) for k in timings} == timings, f"{name}: startupProbe timings from values")
+    else:
+        check("startupProbe" not in container, f"{name}: no startupProbe (disabled)")
+
+    for key, got in (("envFrom", container.get("envFrom")),
+                     ("initContainers", pod.get("initContainers")),
+                     ("extraContainers", pod["containers"][1:] or None)):
+        if values[key]:
+            check(got == values[key], f"{name}: {key} as given")
+        else:
+            check(got is None, f"{name}: no {key} (empty)")
+    check(pod["containers"][0]["name"] == CONTAINER, f"{name}: the relay is the first container")
+    for volume in values["extraVolumes"]:
+        check(volume in pod["volumes"], f"{name}: extra volume {volume['name']} in the pod")
+    for mount in values["extraVolumeMounts"]:
+        check(mount in container["volumeMounts"], f"{name}: extra mount {mount['mountPath']} on the relay")
+    for variable in values["extraEnv"]:
+        check(variable in container.get("env", []), f"{name}: extraEnv {variable['name']} on the relay")
+
+    constraints = pod.get("topologySpreadConstraints")
+    if values["topologySpreadConstraints"]:
+        given = values["topologySpreadConstraints"]
+        check(constraints is not None and len(constraints) == len(given),
+              f"{name}: topologySpreadConstraints, one per entry")
+        for got, want in zip(constraints or [], given):
+            if "labelSelector" in want:
+                check(got == want, f"{name}: topology spread on {want['topologyKey']} as given")
+            else:
+                check(got == dict(want, labelSelector={"matchLabels": selector}),
+                      f"{name}: topology spread on {want['topologyKey']} with the chart's selector labels")
+    else:
+        check(constraints is None, f"{name}: no topologySpreadConstraints (empty)")
+    if values["replicas"] > 1 and not values["affinity"]:
+        terms = (pod.get("affinity", {}).get("podAntiAffinity", {})
+                 .get("preferredDuringSchedulingIgnoredDuringExecution", []))
+        check(len(terms) == 1 and terms[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector,
+              f"{name}: the preferred pod anti-affinity of replicas > 1")
+
+    for k, v in values["service"]["labels"].items():
+        check(service["metadata"]["labels"].get(k) == v, f"{name}: Service label {k}")
+    check(service["spec"]["selector"] == selector, f"{name}: Service selector = the Deployment's")
+
+    for monitor_kind, key, endpoints in (("ServiceMonitor", "serviceMonitor", "endpoints"),
+                                         ("PodMonitor", "podMonitor", "podMetricsEndpoints")):
+        monitors = by_kind.get(monitor_kind, [])
+        if not values[key]["enabled"]:
+            check(not monitors, f"{name}: no {monitor_kind} (disabled)")
+            continue
+        if not check(len(monitors) == 1, f"{name}: a {monitor_kind} (enabled)"):
+            continue
+        endpoint = monitors[0]["spec"][endpoints][0]
+        for relabel in ("relabelings", "metricRelabelings"):
+            if values[key][relabel]:
+                check(endpoint.get(relabel) == values[key][relabel], f"{name}: {monitor_kind} {relabel} as given")
+            else:
+                check(relabel not in endpoint, f"{name}: no {monitor_kind} {relabel} (empty)")
+        if monitor_kind == "PodMonitor":
+            monitor = monitors[0]
+            check(endpoint.get("port") == "http" and endpoint.get("path") == "/metrics",
+                  f"{name}: PodMonitor scrapes port http, /metrics")
+            check(endpoint.get("interval") == values[key]["interval"]
+                  and endpoint.get("scrapeTimeout") == values[key]["scrapeTimeout"],
+                  f"{name}: PodMonitor interval and scrapeTimeout from values")
+            check(monitor["spec"]["selector"]["matchLabels"] == selector and selects(selector, pod_labels),
+                  f"{name}: PodMonitor selects the relay's pods")
+            for k, v in values[key]["labels"].items():
+                check(monitor["metadata"]["labels"].get(k) == v, f"{name}: PodMonitor label {k}")
+
+    budgets = by_kind.get("PodDisruptionBudget", [])
+    pdb = values["podDisruptionBudget"]
+    if not pdb["enabled"]:
+        check(not budgets, f"{name}: no PodDisruptionBudget (disabled)")
+    elif check(len(budgets) == 1, f"{name}: a PodDisruptionBudget (enabled)"):
+        budget = budgets[0]
+        check(budget["apiVersion"] == "policy/v1", f"{name}: PodDisruptionBudget policy/v1")
+        check(budget["spec"]["selector"] == {"matchLabels": selector},
+              f"{name}: PodDisruptionBudget selects the relay's pods")
+        want = {k: pdb[k] for k in ("minAvailable", "maxUnavailable") if pdb[k] != ""} or {"maxUnavailable": 1}
+        got = {k: v for k, v in budget["spec"].items() if k != "selector"}
+        check(got == want, f"{name}: PodDisruptionBudget {want} (got {got})")
+
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    has_secrets = bool(values["credentials"]["refs"]) or values["credentials"]["createSecret"]["enabled"]
+    check(("checksum/secrets" in annotations) == has_secrets,
+          f"{name}: a checksum/secrets annotation exactly when there are credentials")
+
+
+HOOK_EVENTS = "pre-install,pre-upgrade"
+HOOK_DELETE = "before-hook-creation,hook-succeeded"
+
+
+def check_init_job(name, release, values, hooks, deployment, configmap):
+    """initJob: a hook Job running `init` with the Deployment's pod parts, and hook copies of
+    the objects it needs; nothing at all when disabled."""
+    if not values["initJob"]["enabled"]:
+        check(not hooks, f"{name}: no hook objects (initJob disabled)")
+        return
+    by_kind = {}
+    for doc in hooks:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    jobs = by_kind.get("Job", [])
+    if not check(len(jobs) == 1, f"{name}: one init Job (initJob enabled)"):
+        return
+    job = jobs[0]
+    init_name = f"{fullname(release)}-init"
+    check(job["metadata"]["name"] == init_name, f"{name}: Job named {init_name}")
+    job_weight = int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    for doc in hooks:
+        annotations = doc["metadata"]["annotations"]
+        what = f"{name}: hook {doc['kind']} {doc['metadata']['name']}"
+        check(annotations.get("helm.sh/hook") == HOOK_EVENTS, f"{what}: helm.sh/hook {HOOK_EVENTS}")
+        check(annotations.get("helm.sh/hook-delete-policy") == HOOK_DELETE, f"{what}: deleted {HOOK_DELETE}")
+        if doc is not job:
+            check(int(annotations.get("helm.sh/hook-weight", 0)) < job_weight,
+                  f"{what}: created before the Job (a lower hook-weight)")
+    kinds = sorted(d["kind"] for d in hooks)
+    want_kinds = sorted(["Job", "ConfigMap"] + (["ServiceAccount"] if values["serviceAccount"]["create"] else [])
+                        + (["Secret"] if values["credentials"]["createSecret"]["enabled"] else []))
+    check(kinds == want_kinds, f"{name}: hook objects {want_kinds} (got {kinds})")
+
+    spec = job["spec"]
+    check(spec.get("backoffLimit") == values["initJob"]["backoffLimit"]
+          and spec.get("activeDeadlineSeconds") == values["initJob"]["activeDeadlineSeconds"],
+          f"{name}: Job backoffLimit and activeDeadlineSeconds from values")
+    pod = spec["template"]["spec"]
+    relay_pod = deployment["spec"]["template"]["spec"]
+    check(pod.get("restartPolicy") == "Never", f"{name}: Job restartPolicy Never")
+    job_labels = spec["template"]["metadata"]["labels"]
+    check(not selects(deployment["spec"]["selector"]["matchLabels"], job_labels),
+          f"{name}: the chart's selectors do not match the Job's pod")
+    if not check(len(pod["containers"]) == 1, f"{name}: the Job has one container (no extraContainers)"):
+        return
+    container = pod["containers"][0]
+    relay = relay_pod["containers"][0]
+    check(container["args"] == ["init", "--config", "/etc/outbox-relay/relay.yaml"],
+          f"{name}: Job runs `init --config /etc/outbox-relay/relay.yaml`")
+    for key in ("image", "imagePullPolicy", "securityContext", "resources", "volumeMounts", "envFrom"):
+        check(container.get(key) == relay.get(key), f"{name}: Job container {key} = the relay's")
+    for key in ("securityContext", "automountServiceAccountToken", "enableServiceLinks", "imagePullSecrets",
+                "nodeSelector", "tolerations", "priorityClassName", "initContainers"):
+        check(pod.get(key) == relay_pod.get(key), f"{name}: Job pod {key} = the Deployment's")
+    check(not any(k.endswith("Probe") or k == "ports" for k in container), f"{name}: Job container without probes or ports")
+
+    configmaps = by_kind.get("ConfigMap", [])
+    check(len(configmaps) == 1 and configmaps[0]["metadata"]["name"] == init_name
+          and configmaps[0]["data"] == configmap["data"],
+          f"{name}: hook ConfigMap {init_name} holds the relay's relay.yaml")
+    created = f"{fullname(release)}-credentials"
+    init_secret = f"{init_name}-credentials"
+
+    def mapped(secret):
+        return init_secret if values["credentials"]["createSecret"]["enabled"] and secret == created else secret
+
+    want_volumes = []
+    for volume in relay_pod["volumes"]:
+        volume = copy.deepcopy(volume)
+        if volume["name"] == "config":
+            volume["configMap"]["name"] = init_name
+        elif "secret" in volume:
+            volume["secret"]["secretName"] = mapped(volume["secret"]["secretName"])
+        want_volumes.append(volume)
+    check(pod["volumes"] == want_volumes,
+          f"{name}: Job volumes = the Deployment's, with the hook ConfigMap and Secret copies")
+    if values["credentials"]["createSecret"]["enabled"]:
+        secrets = by_kind.get("Secret", [])
+        check(len(secrets) == 1 and secrets[0]["metadata"]["name"] == init_secret,
+              f"{name}: hook Secret {init_secret} (createSecret)")
+    want_account = init_name if values["serviceAccount"]["create"] else relay_pod["serviceAccountName"]
+    check(pod["serviceAccountName"] == want_account, f"{name}: Job service account {want_account}")
+
+    # The environment: the relay's, each credential of initJob.credentials replacing the
+    # relay's variable for the same key.
+    overrides = {env_name(r["key"]): r for r in values["initJob"]["credentials"]}
+    want_env = [copy.deepcopy(e) for e in relay.get("env", []) if e["name"] not in overrides]
+    for variable in want_env:
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            ref["name"] = mapped(ref["name"])
+    want_env += [{"name": n, "valueFrom": {"secretKeyRef": {"name": r["secretName"], "key": r["secretKey"]}}}
+                 for n, r in overrides.items()]
+    got_env = container.get("env", [])
+    check(sorted(got_env, key=lambda e: e["name"]) == sorted(want_env, key=lambda e: e["name"]),
+          f"{name}: Job environment = the relay's, initJob.credentials replacing theirs")
+    names = [e["name"] for e in got_env]
+    check(len(names) == len(set(names)), f"{name}: Job variables each once ({names})")
 
 
 def check_relay_accepts(name, relay_config, refs, mode, relay):
@@ -428,6 +679,105 @@ def render_notes(helm, release, values_file):
         return yaml.safe_load(result.stdout)["data"]["notes"], ""
 
 
+def render(helm, values_yaml, release=RELEASE):
+    """The objects `helm template` renders with values_yaml over ci/minimal-values.yaml, by
+    (kind, name); None when it fails."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(values_yaml)
+        f.flush()
+        result = run_helm(helm, "template", release, CHART, "--namespace", NAMESPACE,
+                          "-f", os.path.join(CI_DIR, "minimal-values.yaml"), "-f", f.name)
+    if not check(result.returncode == 0, f"renders: {values_yaml!r} {result.stderr.strip()[-300:]}"):
+        return None
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout) if d}
+
+
+def check_single_options(helm):
+    """Options one at a time over ci/minimal-values.yaml, where the ci/ files do not reach."""
+    name = fullname(RELEASE)
+    deployment_key = ("Deployment", name)
+
+    def relay_of(objects):
+        return objects[deployment_key]["spec"]["template"]["spec"]["containers"][0]
+
+    def annotations_of(objects):
+        return objects[deployment_key]["spec"]["template"]["metadata"].get("annotations", {})
+
+    for values_yaml, want in (
+            ("podDisruptionBudget: {enabled: true}\n", {"maxUnavailable": 1}),
+            ("podDisruptionBudget: {enabled: true, minAvailable: 1}\n", {"minAvailable": 1}),
+            ("podDisruptionBudget: {enabled: true, maxUnavailable: 0}\n", {"maxUnavailable": 0}),
+            ("podDisruptionBudget: {enabled: true, maxUnavailable: \"50%\"}\n", {"maxUnavailable": "50%"})):
+        objects = render(helm, values_yaml)
+        if objects:
+            spec = objects[("PodDisruptionBudget", name)]["spec"]
+            got = {k: v for k, v in spec.items() if k != "selector"}
+            check(got == want, f"PodDisruptionBudget for {values_yaml.strip()}: {want} (got {got})")
+
+    digest = "sha256:" + "ab" * 32
+    objects = render(helm, f"image: {{repository: r.example/relay, tag: '9.9', digest: '{digest}'}}\n")
+    if objects:
+        check(relay_of(objects)["image"] == f"r.example/relay@{digest}", "image.digest: repository@digest, tag ignored")
+    objects = render(helm, "probes: {startup: {enabled: false}}\n")
+    if objects:
+        check("startupProbe" not in relay_of(objects), "probes.startup.enabled false: no startupProbe")
+
+    # checksum/secrets: the created Secret counts with its values; the config checksum does not
+    # change with them (nothing secret is in the config).
+    checksums = []
+    for password in ("one", "two"):
+        objects = render(helm, "credentials:\n  createSecret:\n    enabled: true\n"
+                               f"    values: {{source.password: {password}}}\n")
+        if objects:
+            checksums.append((annotations_of(objects).get("checksum/config"),
+                              annotations_of(objects).get("checksum/secrets")))
+    if len(checksums) == 2:
+        check(checksums[0][0] == checksums[1][0] and None not in checksums[0] + checksums[1]
+              and checksums[0][1] != checksums[1][1],
+              "checksum/secrets follows credentials.createSecret.values, checksum/config does not")
+    objects = render(helm, "credentials:\n  refs:\n    - {key: source.password, secretName: db, secretKey: pw}\n")
+    if objects:
+        check("checksum/secrets" in annotations_of(objects),
+              "checksum/secrets with credentials.refs (helm template: no lookup, over empty Secrets)")
+
+    # The init Job with credentials.as=env and the chart's Secret: its variables come from the
+    # hook copy of that Secret, and initJob.credentials replaces the relay's source.password.
+    objects = render(helm, "credentials:\n  as: env\n  createSecret:\n    enabled: true\n"
+                           "    values: {source.password: pw, kafka.sasl.password: kpw}\n"
+                           "initJob:\n  enabled: true\n  credentials:\n"
+                           "    - {key: source.password, secretName: db-owner, secretKey: password}\n")
+    if objects:
+        job = objects[("Job", f"{name}-init")]
+        variables = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in variables}
+        check(len(variables) == len(env) and env == {"OUTBOX_RELAY_SOURCE_PASSWORD": {"name": "db-owner", "key": "password"},
+                      "OUTBOX_RELAY_KAFKA_SASL_PASSWORD": {"name": f"{name}-init-credentials",
+                                                           "key": "kafka.sasl.password"}},
+              f"init Job (as: env): initJob.credentials replace the relay's, the rest from the hook Secret copy ({env})")
+        check(("Secret", f"{name}-init-credentials") in objects and ("Secret", f"{name}-credentials") in objects,
+              "init Job: a hook copy of the created Secret next to the chart's")
+    # File credentials: the hook copy is mounted where the chart's Secret would be, so the
+    # config's source.password_file holds for both.
+    objects = render(helm, "credentials:\n  createSecret:\n    enabled: true\n    values: {source.password: pw}\n"
+                           "initJob:\n  enabled: true\n")
+    if objects:
+        job_pod = objects[("Job", f"{name}-init")]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in job_pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in job_pod["containers"][0]["volumeMounts"]}
+        secret_volumes = [n for n, v in volumes.items() if "secret" in v]
+        check(len(secret_volumes) == 1
+              and volumes[secret_volumes[0]]["secret"]["secretName"] == f"{name}-init-credentials"
+              and mounts.get(secret_volumes[0]) == f"/etc/outbox-relay/secrets/{name}-credentials",
+              "init Job (as: file): the hook Secret copy mounted at the chart Secret's path")
+        check(objects[("ConfigMap", f"{name}-init")]["data"] == objects[("ConfigMap", name)]["data"],
+              "init Job: its ConfigMap copy holds the relay's relay.yaml")
+    objects = render(helm, "serviceAccount: {create: false, name: relay-sa}\ninitJob: {enabled: true}\n")
+    if objects:
+        check(objects[("Job", f"{name}-init")]["spec"]["template"]["spec"]["serviceAccountName"] == "relay-sa"
+              and not any(kind == "ServiceAccount" for kind, _ in objects),
+              "init Job: an existing ServiceAccount is used as it is, no copy")
+
+
 def check_refused(helm, what, values_yaml, expected_text, base=True):
     """`helm template` with values_yaml over ci/minimal-values.yaml (or alone) fails, naming
     expected_text."""
@@ -481,8 +831,11 @@ def main():
                       f"{label}: NOTES.txt names the Service and docs/operations.md")
                 check(("the others wait as standbys" in notes) == (values["replicas"] > 1),
                       f"{label}: NOTES.txt tells of standbys exactly when replicas > 1")
+                check(("The init Job" in notes) == values["initJob"]["enabled"],
+                      f"{label}: NOTES.txt tells of the init Job exactly when it is enabled")
 
     check_values_table()
+    check_single_options(helm)
     sidecar_config = check_sidecar_snippet()
     if args.relay:
         check_relay_accepts("sidecar", sidecar_config,
@@ -509,6 +862,24 @@ def main():
                   "config:\n  source:\n    password: x\ncredentials:\n  refs:\n"
                   "    - {key: source.password, secretName: s, secretKey: k}\n", "source.password")
     check_refused(helm, "an unknown sink type", "config:\n  sink:\n    type: pigeon\n", "type")
+    check_refused(helm, "both minAvailable and maxUnavailable",
+                  "podDisruptionBudget: {enabled: true, minAvailable: 1, maxUnavailable: 1}\n", "podDisruptionBudget")
+    check_refused(helm, "a PodDisruptionBudget of -1", "podDisruptionBudget: {enabled: true, maxUnavailable: -1}\n",
+                  "maxUnavailable")
+    check_refused(helm, "an image digest that is no sha256 digest", "image: {digest: \"latest\"}\n", "digest")
+    check_refused(helm, "an unknown key of probes.startup", "probes: {startup: {enable: true}}\n", "startup")
+    check_refused(helm, "an envFrom entry without a ConfigMap or Secret", "envFrom: [{prefix: X_}]\n", "envFrom")
+    check_refused(helm, "a topology spread constraint without topologyKey",
+                  "topologySpreadConstraints: [{maxSkew: 1, whenUnsatisfiable: DoNotSchedule}]\n", "topologyKey")
+    check_refused(helm, "an extra container without a name", "extraContainers: [{image: busybox}]\n", "name")
+    check_refused(helm, "an unknown key of podMonitor", "podMonitor: {enabled: true, port: metrics}\n", "podMonitor")
+    check_refused(helm, "an init Job credential that is no secret key",
+                  "initJob:\n  enabled: true\n  credentials:\n    - {key: source.slot, secretName: s, secretKey: k}\n",
+                  "key")
+    check_refused(helm, "an init Job credential given twice",
+                  "initJob:\n  enabled: true\n  credentials:\n"
+                  "    - {key: source.dsn, secretName: s, secretKey: k}\n"
+                  "    - {key: source.dsn, secretName: t, secretKey: k}\n", "initJob.credentials")
 
     print(f"{len(failures)} failed" if failures else "helm chart: all checks passed")
     return 1 if failures else 0
