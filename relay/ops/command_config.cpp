@@ -10,15 +10,15 @@ namespace outbox_relay::ops {
 
 config::Config LoadRelayConfig(const std::string& config_path) {
   config::Config config = config::LoadConfig(config_path, config::ProcessEnvironment());
-  if (!pg::ParseDsn(config.source.dsn)) {
-    throw config::ConfigError("source.dsn", "is not a valid libpq connection string or postgresql:// URI");
-  }
-  if (!config.heartbeat.dsn.empty() && !pg::ParseDsn(config.heartbeat.dsn)) {
-    throw config::ConfigError("heartbeat.dsn", "is not a valid libpq connection string or postgresql:// URI");
-  }
+  // Each DSN must parse (libpq's own rules), and the password inside it is a secret.
+  const auto check_dsn = [](const char* key, const std::string& dsn) {
+    if (!pg::ParseDsn(dsn))
+      throw config::ConfigError(key, "is not a valid libpq connection string or postgresql:// URI");
+    base::AddSecrets(pg::DsnSecrets(dsn));
+  };
+  check_dsn("source.dsn", config.source.dsn);
+  if (!config.heartbeat.dsn.empty()) check_dsn("heartbeat.dsn", config.heartbeat.dsn);
   base::AddSecrets(config::SecretValues(config));
-  base::AddSecrets(pg::DsnSecrets(config.source.dsn));
-  base::AddSecrets(pg::DsnSecrets(config.heartbeat.dsn));
   return config;
 }
 

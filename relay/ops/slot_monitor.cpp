@@ -44,8 +44,7 @@ void SlotMonitor::Stop() {
 void SlotMonitor::Close() {
   Stop();
   // The wait in progress ends (operation_aborted) and Run() meets stopping_.
-  conn_.Close();
-  if (primary_) primary_->Close();
+  CloseAll();
 }
 
 awaitable<void> SlotMonitor::Run() {
@@ -66,8 +65,7 @@ awaitable<void> SlotMonitor::Run() {
       if (!failing_)
         base::RelayLog().warn("slot monitor: {}; heartbeat and WAL polling paused, retrying", error.what());
       failing_ = true;
-      conn_.Close();
-      if (primary_) primary_->Close();
+      CloseAll();
       wake = Clock::now() + kRetryDelay;
     }
     // Stop() during a statement found no wait to cancel.
@@ -76,6 +74,10 @@ awaitable<void> SlotMonitor::Run() {
     boost::system::error_code ignored;  // cancelled by Stop()
     co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
   }
+  CloseAll();
+}
+
+void SlotMonitor::CloseAll() {
   conn_.Close();
   if (primary_) primary_->Close();
 }

@@ -43,6 +43,7 @@ class SlotMonitor {
   enum class GuardLevel { kOk, kWarn, kMax };
 
   boost::asio::awaitable<void> ConnectAll();
+  void CloseAll();
   boost::asio::awaitable<void> Heartbeat();
   boost::asio::awaitable<void> LogStandbySnapshot();
   boost::asio::awaitable<void> Poll();
