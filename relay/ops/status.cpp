@@ -13,6 +13,7 @@
 #include "relay/ops/command_config.hpp"
 #include "relay/ops/command_output.hpp"
 #include "relay/ops/database.hpp"
+#include "relay/ops/sql_text.hpp"
 
 namespace outbox_relay::ops {
 namespace detail {

@@ -179,7 +179,7 @@ bool ReplicationStream::ProtectionOffBecause(const ReplicationError& error) {
   // 42P01: V3 not applied; 42501: a role without SELECT/INSERT on outbox.relay_slots; 25006: a
   // standby, with no primary to write to. None stops streaming: the relay only loses its
   // evidence against a silently re-created slot.
-  const auto state = error.sqlstate();
+  const auto& state = error.sqlstate();
   const bool read_only = state == sqlstate::kReadOnlySqlTransaction;
   if (state != sqlstate::kUndefinedTable && state != sqlstate::kInsufficientPrivilege && !read_only) return false;
   if (!protection_off_reported_) {
