@@ -5,7 +5,7 @@
 # harness's PostgreSQL and Kafka (--network host): `init` prepares a database, `run` delivers
 # events to Kafka, /readyz answers 200, and SIGTERM ends it with exit code 0 within the grace
 # period. Prints the image's size, and what the runtime layout (packaging/runtime-packages.txt and
-# the binary) adds to the base. The image and containers it made are removed at the end.
+# the binary) adds to the base. The image and the container it made are removed at the end.
 #
 #   OUTBOX_RELAY_HARNESS_ENV=build/harness/env tests/packaging/image_test.sh
 set -euo pipefail
@@ -13,8 +13,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 readonly GRACE_SECONDS=30 EVENTS=50
-log() { echo "image_test: $*"; }
-fail() { echo "image_test: FAIL: $*" >&2; exit 1; }
+LOG_TAG=image_test
+# shellcheck source=../harness/lib/common.sh
+source "$repo/tests/harness/lib/common.sh"
 
 # shellcheck disable=SC1090
 source "${OUTBOX_RELAY_HARNESS_ENV:?the env file of the test harness (tests/harness/harness.sh start)}"
@@ -27,9 +28,9 @@ readonly LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 id="$$-$RANDOM"
 image="localhost/outbox-relay-test:$id"
 work="$(mktemp -d)"
-containers=()
+container="outbox-relay-test-$id"
 cleanup() {
-  for container in "${containers[@]}"; do "${podman[@]}" rm -f "$container" >/dev/null 2>&1 || true; done
+  "${podman[@]}" rm -f --ignore "$container" >/dev/null 2>&1 || true
   "${podman[@]}" rmi -f "$image" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -38,10 +39,10 @@ trap cleanup EXIT
 start=$SECONDS
 log "building the Dockerfile (podman build --pull=never --layers=false --network host)"
 "${podman[@]}" build --pull=never --layers=false --network host "${LIMITS[@]}" -t "$image" -f "$repo/Dockerfile" "$repo" \
-  >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; fail "podman build failed"; }
+  >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "podman build failed"; }
 log "built in $((SECONDS - start)) s"
 user="$("${podman[@]}" image inspect --format '{{.Config.User}}' "$image")"
-[[ "$user" == 10001:10001 ]] || fail "the image runs as '$user', not 10001:10001 (the chart's runAsUser)"
+[[ "$user" == 10001:10001 ]] || die "the image runs as '$user', not 10001:10001 (the chart's runAsUser)"
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 size="$("${podman[@]}" image inspect --format '{{.Size}}' "$image")"
 base="$("${podman[@]}" image inspect --format '{{.Size}}' docker.io/library/debian:12-slim)"
@@ -60,7 +61,7 @@ cleanup_db() {
     WHERE slot_name = '$db'" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
 }
 trap 'cleanup; cleanup_db' EXIT
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+read -r port < <(free_ports 1)
 mkdir -p "$work/etc"
 cat >"$work/etc/relay.yaml" <<YAML
 source:
@@ -80,11 +81,9 @@ chmod 755 "$work/etc" && chmod 644 "$work/etc/relay.yaml"
 run=("${podman[@]}" run --network host --read-only --user 10001:10001 "${LIMITS[@]}"
   -v "$work/etc:/etc/outbox-relay:ro")
 "${run[@]}" --rm "$image" init --config /etc/outbox-relay/relay.yaml >"$work/init.log" 2>&1 ||
-  { cat "$work/init.log" >&2; fail "outbox-relay init in the image failed"; }
+  { cat "$work/init.log" >&2; die "outbox-relay init in the image failed"; }
 log "init in the image: ok"
 
-container="outbox-relay-test-$id"
-containers+=("$container")
 "${run[@]}" -d --name "$container" "$image" >/dev/null
 ready=""
 for _ in $(seq 1 300); do
@@ -98,10 +97,10 @@ PY
 )"
   [[ "$ready" == 200 ]] && break
   "${podman[@]}" container exists "$container" && [[ "$("${podman[@]}" inspect --format '{{.State.Running}}' \
-    "$container")" == true ]] || { "${podman[@]}" logs "$container" >&2; fail "the relay container exited"; }
+    "$container")" == true ]] || { "${podman[@]}" logs "$container" >&2; die "the relay container exited"; }
   sleep 0.2
 done
-[[ "$ready" == 200 ]] || { "${podman[@]}" logs "$container" | tail -n 20 >&2; fail "/readyz answered $ready, not 200"; }
+[[ "$ready" == 200 ]] || { "${podman[@]}" logs "$container" | tail -n 20 >&2; die "/readyz answered $ready, not 200"; }
 log "/readyz: 200"
 
 "${psql[@]}" -d "$db" -c "SELECT count(outbox.publish('order', 'order-' || i % 5, 'created',
@@ -112,13 +111,13 @@ for _ in $(seq 1 60); do
   ((received >= EVENTS)) && break
   sleep 1
 done
-((received == EVENTS)) || { "${podman[@]}" logs "$container" | tail -n 20 >&2; fail "$received of $EVENTS events in $topic"; }
+((received == EVENTS)) || { "${podman[@]}" logs "$container" | tail -n 20 >&2; die "$received of $EVENTS events in $topic"; }
 log "$received of $EVENTS events in Kafka topic $topic"
 
 stop_start=$SECONDS
 "${podman[@]}" stop -t "$GRACE_SECONDS" "$container" >/dev/null
 stopped_in=$((SECONDS - stop_start))
 exit_code="$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$container")"
-((exit_code == 0)) || { "${podman[@]}" logs "$container" | tail -n 20 >&2; fail "exit code $exit_code after SIGTERM"; }
-((stopped_in < GRACE_SECONDS)) || fail "SIGTERM took ${stopped_in} s, the grace period is ${GRACE_SECONDS} s"
+((exit_code == 0)) || { "${podman[@]}" logs "$container" | tail -n 20 >&2; die "exit code $exit_code after SIGTERM"; }
+((stopped_in < GRACE_SECONDS)) || die "SIGTERM took ${stopped_in} s, the grace period is ${GRACE_SECONDS} s"
 log "SIGTERM: exit code 0 after ${stopped_in} s (grace period ${GRACE_SECONDS} s)"
