@@ -79,8 +79,13 @@ class Database:
             conn.close()
 
     def dsn(self, transport):
-        host = self.env["PGHOST"] if transport == "tcp" else self.env["PG_SOCKET_DIR"]
-        return f"host={host} port={self.env['PGPORT']} dbname={self.name} user={self.env['PGUSER']}"
+        """tls: TCP with TLS required (what libpq's default sslmode=prefer picks when the server
+        offers it, as managed services and the harness do); tcp: TCP with sslmode=disable; unix:
+        the Unix socket, where libpq never uses TLS."""
+        host = self.env["PG_SOCKET_DIR"] if transport == "unix" else self.env["PGHOST"]
+        sslmode = {"tls": "require", "tcp": "disable", "unix": "disable"}[transport]
+        return (f"host={host} port={self.env['PGPORT']} dbname={self.name} user={self.env['PGUSER']} "
+                f"sslmode={sslmode}")
 
     def sql(self, statement, fetch=False):
         """One statement in autocommit mode, so a DO block may COMMIT inside."""
@@ -406,7 +411,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
     parser.add_argument("--only", default="throughput,debezium,latency", help="comma-separated parts to run")
     parser.add_argument("--workloads", default="1-row,10-row,1000-row,1M-row", help="throughput workloads to run")
-    parser.add_argument("--transports", default="tcp,unix", help="throughput transports to run")
+    parser.add_argument("--transports", default="tls,tcp,unix",
+                        help="throughput transports to run: tls (TCP, sslmode=require), tcp (sslmode=disable), unix")
     args = parser.parse_args()
     args.env = load_env(args.harness_env)
     args.kafka = args.env["KAFKA_BOOTSTRAP_SERVERS"]

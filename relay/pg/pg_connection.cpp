@@ -1,6 +1,8 @@
 #include "relay/pg/pg_connection.hpp"
 
 #include <libpq-fe.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <memory>
 
@@ -51,9 +53,35 @@ void PgConnection::Close() {
   reads_cancelled_ = false;
 }
 
+bool PgConnection::TlsRecordBuffered() const {
+  auto* ssl = static_cast<SSL*>(PQsslStruct(conn_.get(), "OpenSSL"));
+  if (ssl == nullptr || SSL_has_pending(ssl) == 0) return false;
+  if (SSL_pending(ssl) > 0) return true;
+  // Raw bytes are buffered: a whole record libpq can read without the socket, or only the start
+  // of one. Peeking decrypts a whole one and stops at a partial one (its rest is still to come on
+  // the socket); libpq's next SSL_read takes the peeked bytes. libpq clears OpenSSL's error queue
+  // before each read, and so does this.
+  char next = 0;
+  ERR_clear_error();
+  const int peeked = SSL_peek(ssl, &next, 1);
+  const int error = peeked > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, peeked);
+  ERR_clear_error();
+  // Any other outcome (close_notify, a broken record) is for libpq's read to report.
+  return error != SSL_ERROR_WANT_READ;
+}
+
+bool PgConnection::ConsumeTlsBuffered() {
+  auto* ssl = static_cast<SSL*>(PQsslStruct(conn_.get(), "OpenSSL"));
+  if (ssl == nullptr || SSL_has_pending(ssl) == 0) return false;
+  if (PQconsumeInput(conn_.get()) != 1) Fail("connection lost");
+  return true;
+}
+
 awaitable<bool> PgConnection::AwaitSocket(Wait wait, Clock::time_point deadline, bool timeout_is_error) {
   const int fd = PQsocket(conn_.get());
   if (fd < 0) Fail("no connection socket");
+  // A record OpenSSL already holds never makes the socket readable again.
+  if (wait == Wait::kRead && TlsRecordBuffered()) co_return true;
   if (!socket_.is_open()) socket_.assign(fd);
 
   for (;;) {
@@ -121,6 +149,16 @@ awaitable<void> PgConnection::Connect() {
     if (socket_.is_open()) socket_.release();
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) Fail("cannot make the connection non-blocking");
+  // The walsender sends each pgoutput message as a TLS record of its own. Without read-ahead
+  // OpenSSL reads a record in two recv() calls (header, body) and libpq takes one record per
+  // PQconsumeInput, so every message cost two reads and a reactor wait: three times the CPU per
+  // 1-row transaction (bench/README.md). With it one recv() fills OpenSSL's 16 KiB buffer, and
+  // AwaitSocket serves the buffered records first. Only on this connection, which waits through
+  // AwaitSocket alone: libpq's own blocking waits count decrypted bytes only and would sleep on
+  // a buffered record.
+  if (mode_ == Mode::kReplication) {
+    if (auto* ssl = static_cast<SSL*>(PQsslStruct(conn_.get(), "OpenSSL"))) SSL_set_read_ahead(ssl, 1);
+  }
   // Debug: a standby reconnects every few seconds; "streaming from slot" is the info line.
   base::RelayLog().debug("connected to PostgreSQL {} (server {}{})", PQhost(conn_.get()),
                          PQserverVersion(conn_.get()), mode_ == Mode::kReplication ? ", replication" : "");

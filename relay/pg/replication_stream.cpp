@@ -204,12 +204,19 @@ awaitable<void> ReplicationStream::Start(Lsn start) {
 }
 
 awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point deadline) {
+  // Over TLS the next message is most often a whole record in OpenSSL's read-ahead buffer: take
+  // it without AwaitSocket's exact check (an SSL_peek), which then serves only the rest.
+  bool tls_buffer_tried = false;
   for (;;) {
     if (conn_.ReadsCancelled()) co_return std::nullopt;
     char* buffer = nullptr;
     const int size = PQgetCopyData(conn_.Native(), &buffer, /*async=*/1);
     if (size > 0) co_return CopyData{PgBufferHandle(buffer), static_cast<std::size_t>(size)};
     if (size == 0) {
+      if (!tls_buffer_tried && conn_.ConsumeTlsBuffered()) {
+        tls_buffer_tried = true;
+        continue;
+      }
       if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false))
         co_return std::nullopt;
       if (conn_.ReadsCancelled()) co_return std::nullopt;

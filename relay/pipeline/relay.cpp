@@ -171,7 +171,10 @@ base::Result<void> Relay::Handle(const ChangeData& data) {
       tracker_.OnKeepalive(keepalive->wal_end);
       // Nothing pending: caught up with the server.
       if (!tracker_.TransactionOpen() && !delivery_->Pending()) metrics_.lag_seconds.Set(0);
-      if (keepalive->reply_requested) status_wakeup_->Cancel();
+      if (keepalive->reply_requested) {
+        reply_due_ = true;
+        status_wakeup_->Cancel();
+      }
       return boost::outcome_v2::success();
     }
     const auto& xlog = std::get<pg::XLogData>(message);
@@ -235,9 +238,10 @@ void Relay::OnConfirmed(PgTimestamp commit_time) {
 }
 
 void Relay::ConfirmSoon() {
-  // Each confirmation sooner is a transaction fewer re-sent after a crash; the gap keeps a
-  // busy stream from sending a status update per commit.
-  if (clock_.Now() - last_status_ >= kMinStatusGap) status_wakeup_->Cancel();
+  // Each confirmation sooner is a transaction fewer re-sent after a crash; kMinStatusGap keeps
+  // a busy stream from sending a status update per commit, and waking the status loop once per
+  // update, not per commit, keeps the wake-ups bounded by time too.
+  if (!std::exchange(confirm_due_, true)) status_wakeup_->Cancel();
 }
 
 awaitable<void> Relay::WaitForProgress(Clock::TimePoint deadline) { co_await progress_->WaitUntil(deadline); }
@@ -251,10 +255,20 @@ awaitable<bool> Relay::Drain(Clock::TimePoint deadline) {
 }
 
 awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
+  last_status_ = clock_.Now();
   while (connection == connection_) {
-    co_await status_wakeup_->WaitUntil(clock_.Now() + config_.source.status_interval);
-    if (connection != connection_) break;
-    last_status_ = clock_.Now();
+    const auto now = clock_.Now();
+    const auto due = reply_due_    ? now
+                     : confirm_due_ ? last_status_ + kMinStatusGap
+                                    : last_status_ + config_.source.status_interval;
+    if (now < due) {
+      // Ended early by ConfirmSoon or a reply request: the due time is worked out afresh.
+      co_await status_wakeup_->WaitUntil(due);
+      continue;
+    }
+    last_status_ = now;
+    confirm_due_ = false;
+    reply_due_ = false;
     const auto sent = co_await source_->SendStatus(received_, tracker_.Watermark());
     if (!sent) {
       // The reading side sees the same broken connection and reconnects.

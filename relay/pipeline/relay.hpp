@@ -120,6 +120,8 @@ class Relay final : private DeliveryListener {
   std::unique_ptr<Timer> stop_timer_;  // bounds reading on to a commit after Stop()
   Lsn received_;
   Clock::TimePoint last_status_;
+  bool confirm_due_ = false;  // the watermark moved since the last status update
+  bool reply_due_ = false;    // the server asked for a status update
   Clock::TimePoint last_progress_;
   bool streaming_ = false;
   bool standing_by_ = false;      // another relay holds the slot

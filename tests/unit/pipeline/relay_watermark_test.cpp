@@ -94,7 +94,8 @@ TEST_F(RelayWatermarkTest, KeepaliveWhenIdleConfirmsTheServersPosition) {
   EXPECT_EQ(server_.Confirmed(), server_.WalEnd());
 }
 
-// Status updates go every source.status_interval, and sooner when the watermark moves.
+// Status updates go every source.status_interval, and sooner when the watermark moves: 100 ms
+// after the last one at the earliest, however many transactions were confirmed meanwhile.
 TEST_F(RelayWatermarkTest, StatusUpdatesFollowTheStatusInterval) {
   StartRelay();
   EXPECT_TRUE(server_.Statuses().empty());
@@ -106,17 +107,27 @@ TEST_F(RelayWatermarkTest, StatusUpdatesFollowTheStatusInterval) {
   Settle();
   Sink().AckAll();
   Settle();
-  // The watermark moved, but a status went less than 100 ms ago: no update per commit.
+  // The watermark moved, but a status went less than 100 ms ago: no update per commit...
   EXPECT_EQ(server_.Statuses().size(), 1u);
-  Advance(100ms);
   const pg::Lsn second = server_.CommitEvents("t2", 1);
   Settle();
   Sink().AckAll();
   Settle();
-  // Now confirmed at once, without waiting for the interval.
+  Advance(99ms);
+  EXPECT_EQ(server_.Statuses().size(), 1u);
+  // ...one for both, 100 ms after the last, not at the next interval.
+  Advance(1ms);
   ASSERT_EQ(server_.Statuses().size(), 2u);
   EXPECT_EQ(server_.Statuses().back().flushed, second);
   EXPECT_LT(first, second);
+  // Longer than that after the last update, a moved watermark is confirmed at once.
+  Advance(config_.source.status_interval / 2);
+  const pg::Lsn third = server_.CommitEvents("t3", 1);
+  Settle();
+  Sink().AckAll();
+  Settle();
+  ASSERT_EQ(server_.Statuses().size(), 3u);
+  EXPECT_EQ(server_.Statuses().back().flushed, third);
 }
 
 // /readyz turns not ready when events stay unacknowledged longer than ready.max_lag_seconds.
