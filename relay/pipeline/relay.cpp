@@ -258,7 +258,7 @@ awaitable<void> Relay::SendStatusUpdates(std::uint64_t connection) {
   last_status_ = clock_.Now();
   while (connection == connection_) {
     const auto now = clock_.Now();
-    const auto due = reply_due_    ? now
+    const auto due = reply_due_     ? now
                      : confirm_due_ ? last_status_ + kMinStatusGap
                                     : last_status_ + config_.source.status_interval;
     if (now < due) {

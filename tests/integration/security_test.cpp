@@ -244,14 +244,15 @@ TEST_F(SecurityTest, PostgresTlsStreamDeliversEventsLargerThanARecordAndBursts) 
   PgConnection conn = db.Connect();
   conn.Exec("SELECT outbox.publish('" + std::string(kAggregateType) +
             "', 'large', 'OrderPlaced', jsonb_build_object('pad', repeat('x', 200000)))");
-  ASSERT_TRUE(WaitForText(relay.StdoutPath(), "\"large\"", 10s))
-      << "the 200 kB event did not arrive\n" << relay.StderrTail(20);
+  ASSERT_TRUE(WaitForText(relay.StdoutPath(), "\"large\"", 10s)) << "the 200 kB event did not arrive\n"
+                                                                 << relay.StderrTail(20);
   EXPECT_TRUE(Contains(ReadFile(relay.StdoutPath()), "\"" + std::string(200000, 'x') + "\""))
       << "the 200 kB payload arrived cut or altered";
   conn.Exec("SELECT outbox.publish('" + std::string(kAggregateType) +
             "', 'burst-' || g, 'OrderPlaced', jsonb_build_object('seq', g)) FROM generate_series(1, 500) g");
   ASSERT_TRUE(WaitForText(relay.StdoutPath(), "\"burst-500\"", 10s))
-      << "the last of 500 small events did not arrive\n" << relay.StderrTail(20);
+      << "the last of 500 small events did not arrive\n"
+      << relay.StderrTail(20);
   const std::string output = ReadFile(relay.StdoutPath());
   std::size_t previous = 0;
   for (int i = 1; i <= 500; ++i) {
