@@ -5,9 +5,10 @@ Runs against a harness (tests/harness/harness.sh) and a release build of the rel
 
   1. throughput: relay (rows committed -> all acknowledged by Kafka) / pg_recvlogical (raw
      pgoutput decode of the same rows from a second slot), for 1-, 10-, 1,000-row transactions
-     and one 1,000,000-row transaction, over TCP loopback and over the Unix socket;
-  2. relay / Debezium Embedded (bench/debezium) on the same rows to the same broker:
-     throughput and peak RSS;
+     and one 1,000,000-row transaction, over TCP loopback with TLS and without, and over the
+     Unix socket;
+  2. relay / Debezium Embedded (bench/debezium) on the same rows to the same broker, both over
+     TLS: throughput, events per CPU-second and peak RSS;
   3. commit -> ack latency p50/p99/p999 at fixed offered loads (pgbench -R, separate processes);
   4. peak RSS for a 1,000-row vs a 1,000,000-row transaction;
   5. CPU seconds per million events.
@@ -238,7 +239,7 @@ def run_relay(relay, events, db, slot, broker_pid, timeout=600):
     start = time.monotonic()
     relay.process.send_signal(signal.SIGCONT)
     done = wait_for(lambda: relay.published() >= target or relay.process.poll() is not None, timeout,
-                    "the relay to publish everything", interval=0.01)
+                    "the relay to publish everything", interval=0.05)
     if relay.process.poll() is not None:
         raise RuntimeError(f"relay exited with {relay.process.returncode}; see {relay.stderr.name}")
     seconds = done - start
@@ -258,7 +259,7 @@ def run_recvlogical(db, transport, slot, end_lsn):
     if process.returncode != 0:
         raise RuntimeError(f"pg_recvlogical exited with {process.returncode}")
     seconds = time.monotonic() - start
-    return {"seconds": seconds, "client_cores": (usage.ru_utime + usage.ru_stime) / seconds}
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
 def throughput_case(args, workdir, name, rows, per_transaction, transport):
@@ -283,7 +284,8 @@ def throughput_case(args, workdir, name, rows, per_transaction, transport):
               "relay_events_per_second": rows / measured["seconds"],
               "relay_peak_rss_bytes": measured["peak_rss_bytes"],
               "relay_cpu_seconds_per_million": measured["cpu_seconds"] / rows * 1e6,
-              "cores_during_relay": measured["cores"], "pg_recvlogical_cores": raw["client_cores"]}
+              "cores_during_relay": measured["cores"], "pg_recvlogical_cores": raw["cpu_seconds"] / raw["seconds"],
+              "pg_recvlogical_cpu_seconds_per_million": raw["cpu_seconds"] / rows * 1e6}
     result["ratio"] = result["relay_events_per_second"] / result["raw_events_per_second"]
     log(f"{name}/{transport}: relay {result['relay_events_per_second']:,.0f}/s, pg_recvlogical "
         f"{result['raw_events_per_second']:,.0f}/s, ratio {result['ratio']:.2f}, peak RSS "
@@ -293,11 +295,13 @@ def throughput_case(args, workdir, name, rows, per_transaction, transport):
 
 
 def debezium_case(args, workdir, rows, per_transaction):
+    """Both over TLS (sslmode=require), as libpq's and Debezium's default sslmode=prefer pick it
+    when the server offers TLS."""
     db = Database(args.env, "bench_debezium")
     try:
         db.create_slot("bench_dbz")
         topic = f"bench.relay.{int(time.time())}"
-        relay = warm_relay(args, db, workdir, "tcp", "bench_relay", topic)
+        relay = warm_relay(args, db, workdir, "tls", "bench_relay", topic)
         try:
             db.insert(rows, per_transaction)
             measured = run_relay(relay, rows, db, "bench_relay", int(args.env["KAFKA_PID"]))
@@ -308,20 +312,25 @@ def debezium_case(args, workdir, rows, per_transaction):
             [runner, "--pg-host", args.env["PGHOST"], "--pg-port", args.env["PGPORT"], "--pg-user",
              args.env["PGUSER"], "--pg-db", db.name, "--slot", "bench_dbz", "--publication", "outbox_relay",
              "--bootstrap-servers", args.kafka, "--topic", f"bench.debezium.{int(time.time())}", "--events",
-             str(rows + 1)],
+             str(rows + 1), "--dbz", "database.sslmode=require"],
             check=True, capture_output=True, text=True).stdout
         debezium = json.loads(output.strip().splitlines()[-1])
     finally:
         db.drop()
     relay_rate = rows / measured["seconds"]
     debezium_rate = debezium["events"] / debezium["seconds"]
+    # Events per CPU-second: each process's own CPU time over its own streaming window.
+    relay_per_cpu = rows / measured["cpu_seconds"]
+    debezium_per_cpu = debezium["events"] / debezium["cpu_seconds"]
     result = {"rows": rows, "rows_per_transaction": per_transaction, "relay_events_per_second": relay_rate,
               "relay_peak_rss_bytes": measured["peak_rss_bytes"], "debezium_events_per_second": debezium_rate,
               "debezium_peak_rss_bytes": debezium["peak_rss_bytes"],
-              "throughput_ratio": relay_rate / debezium_rate,
+              "relay_events_per_cpu_second": relay_per_cpu, "debezium_events_per_cpu_second": debezium_per_cpu,
+              "throughput_ratio": relay_rate / debezium_rate, "cpu_efficiency_ratio": relay_per_cpu / debezium_per_cpu,
               "rss_ratio": measured["peak_rss_bytes"] / debezium["peak_rss_bytes"]}
-    log(f"debezium: relay {relay_rate:,.0f}/s {measured['peak_rss_bytes'] / 2**20:.0f} MiB, Debezium "
-        f"{debezium_rate:,.0f}/s {debezium['peak_rss_bytes'] / 2**20:.0f} MiB")
+    log(f"debezium: relay {relay_rate:,.0f}/s {relay_per_cpu:,.0f}/CPU-s {measured['peak_rss_bytes'] / 2**20:.0f} "
+        f"MiB, Debezium {debezium_rate:,.0f}/s {debezium_per_cpu:,.0f}/CPU-s "
+        f"{debezium['peak_rss_bytes'] / 2**20:.0f} MiB")
     return result
 
 
@@ -337,7 +346,7 @@ def latency_case(args, workdir, events_per_second, seconds, per_transaction=10, 
     admin.create_topics([NewTopic(topic, 3, 1, config={"message.timestamp.type": "LogAppendTime"})])[topic].result()
     try:
         # cloudevents-binary puts the commit time (pgoutput's, microseconds) in ce_time.
-        relay = warm_relay(args, db, workdir, "tcp", "bench_relay", topic, "  format: cloudevents-binary\n")
+        relay = warm_relay(args, db, workdir, "tls", "bench_relay", topic, "  format: cloudevents-binary\n")
         relay.process.send_signal(signal.SIGCONT)
         script = os.path.join(workdir, "publish.sql")
         with open(script, "w") as handle:

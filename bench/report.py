@@ -13,52 +13,72 @@ import matplotlib.pyplot as plt  # noqa: E402
 MIB = 2**20
 
 
+TRANSPORTS = ("tls", "tcp", "unix")  # tls: TCP with sslmode=require; tcp: sslmode=disable
+
+
 def rows_of(results):
     """(measure, value, target or None, True if higher is better, detail) per line."""
     table = []
     throughput = {(r["workload"], r["transport"]): r for r in results["throughput"]}
-    for (workload, transport), r in sorted(throughput.items(), key=lambda item: (item[0][1], item[1]["rows_per_transaction"])):
-        target = {"1000-row": 0.9, "1-row": 0.8}.get(workload)
+    order = lambda item: (TRANSPORTS.index(item[0][1]), item[1]["rows_per_transaction"])  # noqa: E731
+    for (workload, transport), r in sorted(throughput.items(), key=order):
+        target = {"unix": {"1000-row": 0.8}}.get(transport, {}).get(workload, 1.0 if transport != "unix" else None)
         table.append((f"relay / pg_recvlogical, {workload} txns, {transport}", r["ratio"], target, True,
                       f"{r['relay_events_per_second']:,.0f} vs {r['raw_events_per_second']:,.0f} events/s"))
-    for transport in ("tcp", "unix"):
+    for (workload, transport), tls in sorted(throughput.items(), key=order):
+        plain = throughput.get((workload, "tcp"))
+        if transport != "tls" or not plain:
+            continue
+        # TLS costs the relay no more than it costs pg_recvlogical on the same rows.
+        relay, raw = (tls["relay_events_per_second"] / plain["relay_events_per_second"],
+                      tls["raw_events_per_second"] / plain["raw_events_per_second"])
+        table.append((f"relay TLS / no-TLS throughput, {workload} txns", relay, raw - 0.05, True,
+                      f"pg_recvlogical's: {raw:.2f}"))
+    for transport in TRANSPORTS:
         small, large = throughput.get(("1000-row", transport)), throughput.get(("1M-row", transport))
         if small and large:
             table.append((f"peak RSS 1M-row txn / 1000-row txns, {transport}",
                           large["relay_peak_rss_bytes"] / small["relay_peak_rss_bytes"], 1.10, False,
                           f"{large['relay_peak_rss_bytes'] / MIB:.1f} vs {small['relay_peak_rss_bytes'] / MIB:.1f} MiB"))
-    for r in results["throughput"]:
-        if r["transport"] == "tcp":
-            cores = ", ".join(f"{name} {value:.2f}" for name, value in r["cores_during_relay"].items())
-            table.append((f"relay CPU s per million events, {r['workload']} txns", r["relay_cpu_seconds_per_million"],
-                          None, False, f"cores in use meanwhile: {cores}"))
+    for (workload, transport), r in sorted(throughput.items(), key=order):
+        if transport == "unix":
+            continue
+        target = {"1-row": 6.0, "1000-row": 3.0}.get(workload) if transport == "tls" else None
+        cores = ", ".join(f"{name} {value:.2f}" for name, value in r["cores_during_relay"].items())
+        table.append((f"relay CPU s per million events, {workload} txns, {transport}",
+                      r["relay_cpu_seconds_per_million"], target, False,
+                      f"pg_recvlogical {r['pg_recvlogical_cpu_seconds_per_million']:.2f}; cores meanwhile: {cores}"))
     debezium = results.get("debezium")
     if debezium:
-        table.append(("relay / Debezium Embedded throughput", debezium["throughput_ratio"], 5.0, True,
+        table.append(("relay / Debezium Embedded throughput, tls", debezium["throughput_ratio"], 10.0, True,
                       f"{debezium['relay_events_per_second']:,.0f} vs {debezium['debezium_events_per_second']:,.0f} events/s"))
-        table.append(("relay / Debezium Embedded peak RSS", debezium["rss_ratio"], 0.1, False,
+        table.append(("relay / Debezium Embedded events per CPU-second", debezium["cpu_efficiency_ratio"], 20.0, True,
+                      f"{debezium['relay_events_per_cpu_second']:,.0f} vs "
+                      f"{debezium['debezium_events_per_cpu_second']:,.0f} events per CPU-second"))
+        table.append(("relay / Debezium Embedded peak RSS", debezium["rss_ratio"], 1 / 30, False,
                       f"{debezium['relay_peak_rss_bytes'] / MIB:.0f} vs {debezium['debezium_peak_rss_bytes'] / MIB:.0f} MiB"))
     for r in results["latency"]:
         target = 25.0 if r["offered_events_per_second"] == 10_000 else None
-        table.append((f"p99 commit->ack ms at {r['offered_events_per_second']:,}/s offered", r["p99_ms"], target, False,
+        table.append((f"p99 commit->ack ms at {r['offered_events_per_second']:,}/s offered, tls", r["p99_ms"], target,
+                      False,
                       f"p50 {r['p50_ms']:.1f}, p999 {r['p999_ms']:.1f} ms, achieved {r['achieved_events_per_second']:,.0f}/s, "
                       f"{r['windows_over_25ms']}/{r['windows']} seconds with an event over 25 ms"))
     return table
 
 
 def print_table(table):
-    print(f"{'measure':<52} {'value':>9} {'target':>8}  {'':4} detail")
+    print(f"{'measure':<56} {'value':>9} {'target':>8}  {'':4} detail")
     for what, value, target, higher_better, detail in table:
         verdict = ""
         if target is not None:
             verdict = "ok" if (value >= target if higher_better else value <= target) else "MISS"
-        target_text = "" if target is None else (">= " if higher_better else "<= ") + f"{target:g}"
-        print(f"{what:<52} {value:>9.2f} {target_text:>8}  {verdict:<4} {detail}")
+        target_text = "" if target is None else (">= " if higher_better else "<= ") + f"{target:.3g}"
+        print(f"{what:<56} {value:>9.2f} {target_text:>8}  {verdict:<4} {detail}")
 
 
 def draw(results, path):
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    tcp = [r for r in results["throughput"] if r["transport"] == "tcp"]
+    tcp = [r for r in results["throughput"] if r["transport"] == "tls"]
     names = [r["workload"] for r in tcp]
     positions = range(len(names))
     left.bar([p - 0.2 for p in positions], [r["raw_events_per_second"] for r in tcp], 0.4, label="pg_recvlogical")
@@ -67,7 +87,7 @@ def draw(results, path):
         left.axhline(results["debezium"]["debezium_events_per_second"], color="gray", linestyle="--",
                      label="Debezium Embedded (1000-row)")
     left.set_xticks(list(positions), names)
-    left.set_ylabel("events/s (TCP loopback)")
+    left.set_ylabel("events/s (TCP loopback, TLS)")
     left.set_title("Throughput by transaction size")
     left.legend()
     loads = [r["offered_events_per_second"] for r in results["latency"]]

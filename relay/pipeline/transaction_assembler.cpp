@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "base/logging.hpp"
@@ -225,12 +225,10 @@ std::string FormatPgTimestamp(PgTimestamp timestamp) {
   const auto day = std::chrono::floor<std::chrono::days>(unix_seconds);
   const std::chrono::year_month_day date(day);
   const std::chrono::hh_mm_ss time(unix_seconds - day);
-  char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%06dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-                static_cast<int>(time.seconds().count()), static_cast<int>(micros));
-  return text;
+  // fmt, not snprintf: once per transaction, it was 4 % of the relay's CPU on 1-row transactions.
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(date.year()),
+                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
+                     time.minutes().count(), time.seconds().count(), micros);
 }
 
 }  // namespace outbox_relay::pipeline

@@ -8,6 +8,7 @@ import io.debezium.engine.format.ChangeEventFormat;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -257,6 +258,10 @@ public final class DebeziumOutboxBench {
         private final CountDownLatch finished = new CountDownLatch(1);
         private volatile long firstRecordNanos = 0;
         private volatile long doneNanos = 0;  // when the N-th event was acked
+        // This JVM's CPU time (all threads) at the first record and at the N-th ack: the CPU
+        // the events cost, over the same window as `seconds`.
+        private volatile long firstRecordCpuNanos = 0;
+        private volatile long doneCpuNanos = 0;
         private volatile boolean engineStopped = false;
         private long startNanos = 0;
         private KafkaProducer<byte[], byte[]> producer;
@@ -302,9 +307,11 @@ public final class DebeziumOutboxBench {
                 long peakRss = peakRssBytes();
                 double seconds = (doneNanos - firstRecordNanos) / 1e9;
                 double secondsTotal = (doneNanos - startNanos) / 1e9;
+                double cpuSeconds = (doneCpuNanos - firstRecordCpuNanos) / 1e9;
                 System.out.printf(Locale.ROOT,
-                        "{\"events\":%d,\"seconds\":%.3f,\"seconds_total\":%.3f,\"peak_rss_bytes\":%d}%n",
-                        options.events, seconds, secondsTotal, peakRss);
+                        "{\"events\":%d,\"seconds\":%.3f,\"seconds_total\":%.3f,\"peak_rss_bytes\":%d,"
+                                + "\"cpu_seconds\":%.3f}%n",
+                        options.events, seconds, secondsTotal, peakRss, cpuSeconds);
                 System.out.flush();
                 err.printf(Locale.ROOT, "debezium-bench: %d events acked in %.3f s: %.0f events/s (%.0f incl. start-up)%n",
                         options.events, seconds, options.events / seconds, options.events / secondsTotal);
@@ -425,6 +432,7 @@ public final class DebeziumOutboxBench {
                 return;
             }
             if (firstRecordNanos == 0) {
+                firstRecordCpuNanos = processCpuNanos();
                 firstRecordNanos = System.nanoTime();
                 err.printf(Locale.ROOT, "debezium-bench: first record after %.3f s%n",
                         (firstRecordNanos - startNanos) / 1e9);
@@ -451,6 +459,7 @@ public final class DebeziumOutboxBench {
                     }
                     long ackedNow = acked.incrementAndGet();
                     if (ackedNow == options.events) {
+                        doneCpuNanos = processCpuNanos();
                         doneNanos = System.nanoTime();
                         finished.countDown();
                     }
@@ -480,6 +489,12 @@ public final class DebeziumOutboxBench {
             } else if (!success) {
                 err.println("debezium-bench: engine stopped with an error after the run: " + message);
             }
+        }
+
+        /** CPU time of this process, all threads, in nanoseconds. */
+        static long processCpuNanos() {
+            return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                    .getProcessCpuTime();
         }
 
         /** VmHWM of this process from /proc/self/status, in bytes; -1 where there is none. */
