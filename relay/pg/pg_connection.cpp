@@ -70,13 +70,6 @@ bool PgConnection::TlsRecordBuffered() const {
   return error != SSL_ERROR_WANT_READ;
 }
 
-bool PgConnection::ConsumeTlsBuffered() {
-  auto* ssl = static_cast<SSL*>(PQsslStruct(conn_.get(), "OpenSSL"));
-  if (ssl == nullptr || SSL_has_pending(ssl) == 0) return false;
-  if (PQconsumeInput(conn_.get()) != 1) Fail("connection lost");
-  return true;
-}
-
 awaitable<bool> PgConnection::AwaitSocket(Wait wait, Clock::time_point deadline, bool timeout_is_error) {
   const int fd = PQsocket(conn_.get());
   if (fd < 0) Fail("no connection socket");

@@ -53,9 +53,6 @@ class PgConnection {
   /// Returns true at once for a read wait after CancelReads().
   boost::asio::awaitable<bool> AwaitSocket(Wait wait, std::chrono::steady_clock::time_point deadline,
                                            bool timeout_is_error = true);
-  /// Reads into libpq what OpenSSL holds already (read-ahead), without the socket: true when it
-  /// held anything, which may have been only part of a record.
-  bool ConsumeTlsBuffered();
   /// Writes out what libpq has buffered.
   boost::asio::awaitable<void> FlushOutput(std::chrono::steady_clock::time_point deadline);
   std::string Escape(Quoting quoting, const std::string& text);

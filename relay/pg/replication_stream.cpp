@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/logging.hpp"
@@ -21,6 +22,12 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kCreateSlotTimeout = std::chrono::minutes(10);
 constexpr auto kStatusTimeout = std::chrono::seconds(30);
 constexpr auto kFinishTimeout = std::chrono::seconds(10);
+// A busy stream is read once per window. A walsender slower than the relay (the usual case)
+// otherwise wakes it for every TCP segment of a few hundred bytes, and the wake-ups (epoll_wait,
+// recv, the ACK the read sends) cost more CPU than the events in them (bench/README.md). An
+// event of a busy stream waits at most this long, against librdkafka's linger.ms of 5 ms; an
+// idle stream is read as soon as data arrives.
+constexpr auto kReadBatchWindow = std::chrono::milliseconds(1);
 
 }  // namespace
 
@@ -29,7 +36,8 @@ ReplicationStream::ReplicationStream(boost::asio::io_context& io, const config::
     : io_(io),
       config_(config),
       primary_(std::move(primary)),
-      conn_(io, config, PgConnection::Mode::kReplication) {}
+      conn_(io, config, PgConnection::Mode::kReplication),
+      batch_timer_(io) {}
 
 awaitable<void> ReplicationStream::Connect() { co_await conn_.Connect(); }
 
@@ -204,23 +212,34 @@ awaitable<void> ReplicationStream::Start(Lsn start) {
 }
 
 awaitable<std::optional<CopyData>> ReplicationStream::Read(Clock::time_point deadline) {
-  // Over TLS the next message is most often a whole record in OpenSSL's read-ahead buffer: take
-  // it without AwaitSocket's exact check (an SSL_peek), which then serves only the rest.
-  bool tls_buffer_tried = false;
+  // libpq has no whole message: read what has arrived without waiting (over TLS most often the
+  // next record in OpenSSL's read-ahead buffer); if that brings none, wait for the rest of the
+  // batch window of a busy stream, read again, and only then wait for the socket. AwaitSocket
+  // serves a whole TLS record OpenSSL holds at once (an SSL_peek, too costly for every message).
+  bool read_without_wait = false;
+  bool batch_waited = false;
   for (;;) {
     if (conn_.ReadsCancelled()) co_return std::nullopt;
     char* buffer = nullptr;
     const int size = PQgetCopyData(conn_.Native(), &buffer, /*async=*/1);
     if (size > 0) co_return CopyData{PgBufferHandle(buffer), static_cast<std::size_t>(size)};
     if (size == 0) {
-      if (!tls_buffer_tried && conn_.ConsumeTlsBuffered()) {
-        tls_buffer_tried = true;
+      if (!std::exchange(read_without_wait, true)) {
+        if (PQconsumeInput(conn_.Native()) != 1) conn_.Fail("replication connection lost");
         continue;
       }
-      if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false))
+      const auto window_end = last_read_ + kReadBatchWindow;
+      if (!batch_waited && Clock::now() < window_end && window_end < deadline) {
+        batch_waited = true;
+        batch_timer_.expires_at(window_end);
+        boost::system::error_code ignored;  // only cancelled with the stream
+        co_await batch_timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+      } else if (!co_await conn_.AwaitSocket(PgConnection::Wait::kRead, deadline, /*timeout_is_error=*/false)) {
         co_return std::nullopt;
+      }
       if (conn_.ReadsCancelled()) co_return std::nullopt;
-      if (PQconsumeInput(conn_.Native()) != 1) conn_.Fail("replication connection lost");
+      last_read_ = Clock::now();
+      read_without_wait = false;
       continue;
     }
     if (size == -1) {

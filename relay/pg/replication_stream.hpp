@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
 #include "relay/pg/lsn.hpp"
@@ -108,6 +109,8 @@ class ReplicationStream {
   const std::optional<config::SourceConfig> primary_;
   PgConnection conn_;
   bool protection_off_reported_ = false;
+  boost::asio::steady_timer batch_timer_;
+  std::chrono::steady_clock::time_point last_read_;  // the last read after a wait
 };
 
 }  // namespace outbox_relay::pg
