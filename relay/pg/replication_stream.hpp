@@ -12,7 +12,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
 #include "relay/pg/lsn.hpp"
