@@ -49,7 +49,7 @@ TEST(ConfigTest, MinimalFileYieldsDefaults) {
   EXPECT_EQ(config.outbox.columns.headers, "headers");
   EXPECT_EQ(config.sink.type, SinkType::kStdout);
   EXPECT_TRUE(config.kafka.empty());
-  EXPECT_EQ(config.flow.max_in_flight_events, 50000u);
+  EXPECT_EQ(config.flow.max_in_flight_events, 5000u);
   EXPECT_EQ(config.flow.max_in_flight_bytes, 64u * 1024 * 1024);
   EXPECT_EQ(config.log.level, "info");
   EXPECT_EQ(config.shutdown.timeout, std::chrono::milliseconds(30000));
