@@ -43,6 +43,8 @@ PACKAGES=(
   python3 python3-psycopg2 python3-confluent-kafka util-linux procps
   # the fault matrix's broker in a network namespace (tests/harness/fault_broker.sh): ip, tc
   iproute2
+  # RabbitMQ for the harness (start-rabbitmq) and its test's client
+  rabbitmq-server python3-pika
   # the chart test (tests/packaging/helm_chart_test.py); its helm: scripts/install-helm.sh
   python3-yaml
 )

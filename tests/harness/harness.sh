@@ -25,6 +25,11 @@
 #              on PORT if given (an old primary rebuilt where clients' DSNs still look for it)
 #   harness.sh crash-extra-pg DIR NAME                    stop it with -m immediate, files kept
 #   harness.sh promote-extra-pg DIR NAME                  pg_ctl promote
+#   harness.sh start-rabbitmq DIR   a real RabbitMQ (Debian's rabbitmq-server) on loopback, AMQP and
+#              AMQPS (the harness CA's server certificate); its env in DIR/rabbitmq.env:
+#              RABBITMQ_HOST RABBITMQ_PORT RABBITMQ_TLS_PORT RABBITMQ_USER RABBITMQ_PASSWORD
+#              RABBITMQ_PID RABBITMQ_EPMD_PID. Not started by start: few tests need it
+#   harness.sh stop-rabbitmq DIR    stop it and remove its files (stop does it too)
 #
 # After start, DIR/env holds shell-sourceable KEY=VALUE lines:
 #   PGHOST PGPORT PGUSER PGDATABASE PG_BIN PG_DATA PG_SOCKET_DIR PG_MAJOR
@@ -63,7 +68,8 @@ readonly SCRAM_KAFKA_HEAP="${HARNESS_SCRAM_KAFKA_HEAP:-384m}"
 readonly LOG_TAG=harness
 
 # Logging, ports, pids (common.sh); the test CA (tls.sh); PostgreSQL, its extra instances
-# (postgres.sh); the KRaft broker functions fault_broker.sh uses too (kafka.sh).
+# (postgres.sh); the KRaft broker functions fault_broker.sh uses too (kafka.sh); RabbitMQ on
+# demand (rabbitmq.sh).
 # shellcheck source=lib/common.sh
 source "$SCRIPT_DIR/lib/common.sh"
 # shellcheck source=lib/tls.sh
@@ -72,6 +78,8 @@ source "$SCRIPT_DIR/lib/tls.sh"
 source "$SCRIPT_DIR/lib/postgres.sh"
 # shellcheck source=lib/kafka.sh
 source "$SCRIPT_DIR/lib/kafka.sh"
+# shellcheck source=lib/rabbitmq.sh
+source "$SCRIPT_DIR/lib/rabbitmq.sh"
 
 # ---------------------------------------------------------------------------------------------
 # state (DIR/harness.state) and env (DIR/env)
@@ -249,6 +257,7 @@ cmd_stop() {
   fi
   load_state
   stop_extra_pgs  # their files are under /tmp: removing DIR alone would leave them running
+  stop_rabbitmq
   stop_kafka TERM
   stop_scram_kafka TERM
   stop_pg fast
@@ -377,6 +386,10 @@ main() {
     promote-extra-pg)
       (($# >= 3)) || usage
       load_state; cmd_promote_extra_pg "$3" ;;
+    start-rabbitmq)
+      load_state; cmd_start_rabbitmq ;;
+    stop-rabbitmq)
+      load_state; stop_rabbitmq; log "RabbitMQ stopped" ;;
     *) usage ;;
   esac
 }
