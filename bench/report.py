@@ -24,8 +24,10 @@ def rows_of(results):
     for (workload, transport), r in sorted(throughput.items(), key=order):
         # Over the Unix socket the broker competes with the walsender for the two cores.
         target = (0.8 if workload == "1000-row" else None) if transport == "unix" else 1.0
+        runs = r.get("ratios_of_all_runs", [])
+        spread = f" (median of {', '.join(f'{ratio:.2f}' for ratio in runs)})" if len(runs) > 1 else ""
         table.append((f"relay / pg_recvlogical, {workload} txns, {transport}", r["ratio"], target, True,
-                      f"{r['relay_events_per_second']:,.0f} vs {r['raw_events_per_second']:,.0f} events/s"))
+                      f"{r['relay_events_per_second']:,.0f} vs {r['raw_events_per_second']:,.0f} events/s{spread}"))
     for (workload, transport), tls in sorted(throughput.items(), key=order):
         plain = throughput.get((workload, "tcp"))
         if transport != "tls" or plain is None:
