@@ -44,7 +44,6 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 default_user = $user
 default_pass = $password
-loopback_users = none
 log.console = false
 log.file.level = info
 EOF
