@@ -69,8 +69,8 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env, const Sec
     if (config.kafka.empty()) {
       throw ConfigError("sink.type",
                         "is not set and there are no kafka settings: set sink.type: kafka (with "
-                        "kafka.bootstrap.servers) to publish to Kafka, or sink.type: stdout to print "
-                        "the events");
+                        "kafka.bootstrap.servers) to publish to Kafka, sink.type: rabbitmq (with "
+                        "rabbitmq.host) to publish to RabbitMQ, or sink.type: stdout to print the events");
     }
     config.sink.type = SinkType::kKafka;
     config.sink.chosen_by_kafka_section = true;

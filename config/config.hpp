@@ -13,7 +13,7 @@
 
 namespace outbox_relay::config {
 
-enum class SinkType { kStdout, kKafka };
+enum class SinkType { kStdout, kKafka, kRabbitMq };
 
 /// The prefix of the relay's own heartbeat messages (pg_logical_emit_message), never an outbox.
 inline constexpr std::string_view kHeartbeatMessagePrefix = "outbox-relay.heartbeat";
@@ -79,6 +79,7 @@ struct RouteConfig {
   std::string topic;
   std::string key;  // column (or message field) whose value is the Kafka key
   std::optional<EventFormat> format;
+  std::string exchange;  // sink.type rabbitmq: the exchange template (else rabbitmq.exchange)
 };
 
 struct OutboxConfig {
@@ -102,6 +103,33 @@ struct SinkConfig {
   SinkType type = SinkType::kKafka;
   /// sink.type was not set and the `kafka` section chose Kafka (what `check` reports).
   bool chosen_by_kafka_section = false;
+};
+
+/// sink.type rabbitmq: one AMQP 0-9-1 connection and one channel in confirm mode. The routing
+/// key is the event's topic (outbox.topic, routes[].topic); the exchange comes from `exchange`
+/// or a route's own, with the same placeholders.
+struct RabbitMqConfig {
+  std::string host = "localhost";
+  std::size_t port = 0;  // 0: 5672, or 5671 with tls
+  std::string vhost = "/";
+  std::string username = "guest";
+  std::string password;  // secret
+  std::string exchange = "outbox";
+  // Where poison rows go under on_poison: dead-letter, with dead_letter.topic as routing key.
+  std::string dead_letter_exchange = "outbox.dead-letter";
+  // Every event to this stream queue (declared durable, x-queue-type stream) through the
+  // default exchange instead: one log in commit order, replayable by offset.
+  std::string stream;
+  std::string correlation_id_header = "correlation_id";  // outbox header copied to correlation_id
+  bool tls = false;
+  std::string ca_file;    // empty: the system's CAs
+  std::string cert_file;  // client certificate, with key_file
+  std::string key_file;
+  bool verify_hostname = true;
+  std::chrono::seconds heartbeat{30};  // 0: off
+  std::chrono::milliseconds connect_timeout{10000};
+
+  std::size_t Port() const { return port != 0 ? port : (tls ? 5671 : 5672); }
 };
 
 /// Kafka transactions: events of one or more PostgreSQL transactions plus a checkpoint record.
@@ -185,6 +213,7 @@ struct Config {
   PoisonPolicy on_poison = PoisonPolicy::kFail;
   DeadLetterConfig dead_letter;
   std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
+  RabbitMqConfig rabbitmq;
   FlowConfig flow;
   LogConfig log;
   HttpConfig http;
@@ -197,6 +226,12 @@ struct Config {
   /// the caller logs them once logging is configured.
   std::vector<std::string> ignored_service_links;
 };
+
+/// The exchange template events are routed with: rabbitmq.exchange for sink.type rabbitmq;
+/// empty (no exchange) for the other sinks.
+inline std::string_view EventExchange(const Config& config) {
+  return config.sink.type == SinkType::kRabbitMq ? std::string_view(config.rabbitmq.exchange) : std::string_view();
+}
 
 /// A configuration problem; `key()` is the dotted key ("source.dsn", "kafka.acks").
 class ConfigError : public std::runtime_error {
@@ -220,7 +255,7 @@ using SecretFileReader = std::function<std::string(const std::string& path)>;
 std::string ReadSecretFile(const std::string& path);
 
 /// True for keys whose values are credentials: source.dsn, source.password,
-/// source.sslpassword, heartbeat.dsn, and kafka.* properties naming a password or secret (plus
+/// source.sslpassword, heartbeat.dsn, rabbitmq.password, and kafka.* properties naming a password or secret (plus
 /// kafka.ssl.key.pem and kafka.sasl.oauthbearer.config). Their values never appear in
 /// messages, and each can be given as `<key>_file` instead.
 bool IsSecretKey(std::string_view key);

@@ -116,8 +116,8 @@ Problem CheckTopicTemplate(const std::string& topic, const Config& config);
 
 // The fields a routing rule may set (checked by yaml_file.cpp), and how errors name a rule or
 // its field ("outbox.routes[2]", "outbox.routes[2].topic"; routes.cpp).
-inline const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type", "topic",
-                                                      "key",    "format"};
+inline const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type",    "topic",
+                                                      "key",    "format",         "exchange"};
 std::string RouteKey(std::size_t index, std::string_view name);
 // routes.cpp: converts and checks the rules CollectFile found into config.outbox.routes.
 void AssignRoutes(Config& config, const std::vector<RawValues>& routes);

@@ -34,7 +34,8 @@ std::vector<KeySpec> DeliveryKeys() {
   return {
       EnumKey(
           "sink.type", [](auto& c) -> auto& { return c.sink.type; },
-          Choices<SinkType>{{"stdout", SinkType::kStdout}, {"kafka", SinkType::kKafka}}),
+          Choices<SinkType>{
+              {"stdout", SinkType::kStdout}, {"kafka", SinkType::kKafka}, {"rabbitmq", SinkType::kRabbitMq}}),
       EnumKey(
           "delivery", [](auto& c) -> auto& { return c.delivery; },
           Choices<DeliveryMode>{{"at-least-once", DeliveryMode::kAtLeastOnce},

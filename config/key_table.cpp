@@ -17,7 +17,7 @@ namespace detail {
 const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> kKeys = [] {
     std::vector<KeySpec> table;
-    for (auto section : {SourceKeys, OutboxKeys, DeliveryKeys, OperationalKeys}) {
+    for (auto section : {SourceKeys, OutboxKeys, DeliveryKeys, RabbitMqKeys, OperationalKeys}) {
       std::vector<KeySpec> keys_of_section = section();
       table.insert(table.end(), keys_of_section.begin(), keys_of_section.end());
     }

@@ -43,12 +43,20 @@ void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
       return it == fields.end() ? "" : it->second.text;
     };
     RouteConfig route{field("source"), field("aggregate_type"), field("type"), field("topic"), field("key"),
-                      std::nullopt};
+                      std::nullopt,    field("exchange")};
     if (const std::string format = field("format"); !format.empty()) {
       route.format = ParseChoice(FormatChoices(), format, RouteKey(i, "format"));
     }
-    if (route.topic.empty() && route.key.empty() && !route.format) {
-      throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, so it changes nothing");
+    if (route.topic.empty() && route.key.empty() && !route.format && route.exchange.empty()) {
+      throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, exchange, so it changes nothing");
+    }
+    if (!route.exchange.empty()) {
+      if (config.sink.type != SinkType::kRabbitMq) {
+        throw ConfigError(RouteKey(i, "exchange"), "needs sink.type: rabbitmq (Kafka has no exchanges)");
+      }
+      if (Problem problem = CheckTopicTemplate(route.exchange, config)) {
+        throw ConfigError(RouteKey(i, "exchange"), *problem);
+      }
     }
     if (!route.source.empty() && std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
       std::string captured;

@@ -65,7 +65,8 @@ void ResolveSecretFiles(RawValues& raw, const SecretFileReader& read_file) {
 }  // namespace detail
 
 bool IsSecretKey(std::string_view key) {
-  if (key == "source.dsn" || key == "source.password" || key == "source.sslpassword" || key == "heartbeat.dsn") {
+  if (key == "source.dsn" || key == "source.password" || key == "source.sslpassword" || key == "heartbeat.dsn" ||
+      key == "rabbitmq.password") {
     return true;
   }
   if (!detail::IsKafkaKey(key)) return false;
@@ -77,7 +78,8 @@ bool IsSecretKey(std::string_view key) {
 
 std::vector<std::string> SecretValues(const Config& config) {
   std::vector<std::string> values;
-  for (const std::string* value : {&config.source.password, &config.source.sslpassword}) {
+  for (const std::string* value :
+       {&config.source.password, &config.source.sslpassword, &config.rabbitmq.password}) {
     if (!value->empty()) values.push_back(*value);
   }
   for (const auto& [property, value] : config.kafka) {

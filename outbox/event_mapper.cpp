@@ -102,17 +102,20 @@ OutboxRowLayout OutboxRowLayout::Resolve(const config::OutboxColumns& columns,
   return layout;
 }
 
-EventMapper::EventMapper(const config::OutboxConfig& config)
+EventMapper::EventMapper(const config::OutboxConfig& config, std::string_view exchange)
     : columns_(config.columns), cloudevents_source_(config.cloudevents_source) {
-  const auto add = [this, &config](const config::RouteConfig& rule, const std::string& where) {
+  const auto add = [this, &config, exchange](const config::RouteConfig& rule, const std::string& where) {
     const std::string& topic = rule.topic.empty() ? config.topic : rule.topic;
     const std::string& key = rule.key.empty() ? config.key : rule.key;
-    routes_.push_back(Route{rule, config::TopicTemplate(topic), key,
-                            !rule.key.empty() ? where + ".key"
-                            : !key.empty()    ? std::string("outbox.key")
-                                              : std::string(),
-                            rule.format.value_or(config.format),
-                            rule.topic.empty() ? std::string("outbox.topic") : where + ".topic"});
+    const std::string_view exchange_pattern = rule.exchange.empty() ? exchange : rule.exchange;
+    routes_.push_back(Route{
+        rule, config::TopicTemplate(topic), key,
+        !rule.key.empty() ? where + ".key"
+        : !key.empty()    ? std::string("outbox.key")
+                          : std::string(),
+        rule.format.value_or(config.format), rule.topic.empty() ? std::string("outbox.topic") : where + ".topic",
+        exchange_pattern.empty() ? std::nullopt : std::optional(config::TopicTemplate(exchange_pattern)),
+        rule.exchange.empty() ? std::string("rabbitmq.exchange") : where + ".exchange"});
   };
   for (std::size_t i = 0; i < config.routes.size(); ++i) {
     add(config.routes[i], "outbox.routes[" + std::to_string(i) + "]");
@@ -181,6 +184,19 @@ OutboxEvent EventMapper::Map(const OutboxRowValues& row, const EventOrigin& orig
                  illegal);
   }
   event.topic = std::move(*topic);
+  if (route.exchange) {
+    std::optional<std::string> exchange = route.exchange->Render(fields);
+    if (!exchange) {
+      throw poison(
+          PoisonReason::kInvalidTopic,
+          "exchange \"" + route.exchange->Substitute(fields) +
+              "\" is not a legal name (1-249 of [a-zA-Z0-9._-]); check the aggregate type and type values "
+              "or " +
+              route.exchange_config,
+          event.topic);
+    }
+    event.exchange = std::move(*exchange);
+  }
   if (row.headers) {
     auto headers = ParseHeaders(*row.headers);
     if (const char* const* problem = std::get_if<const char*>(&headers)) {

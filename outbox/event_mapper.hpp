@@ -95,7 +95,9 @@ struct OutboxRowLayout {
 /// extraction. Pure.
 class EventMapper {
  public:
-  explicit EventMapper(const config::OutboxConfig& config);
+  /// `exchange`: the RabbitMQ exchange template of events no rule gives one (empty: events
+  /// carry no exchange, as for Kafka).
+  explicit EventMapper(const config::OutboxConfig& config, std::string_view exchange = {});
 
   /// The column each rule reads the key from for events of `origin`, in rule order with the
   /// outbox default last; nullopt for a rule whose source matcher excludes `origin`.
@@ -118,6 +120,8 @@ class EventMapper {
     std::string key_config;
     config::EventFormat format;
     std::string topic_config;
+    std::optional<config::TopicTemplate> exchange;
+    std::string exchange_config;
   };
 
   const Route& Select(const EventOrigin& origin, std::string_view aggregate_type, std::string_view type,

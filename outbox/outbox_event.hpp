@@ -18,7 +18,8 @@ struct OutboxEvent {
   std::string type;
   std::optional<std::string> payload;  // JSON text as PostgreSQL prints it; nullopt for SQL NULL
   std::vector<std::pair<std::string, std::string>> headers;  // entries of the row's headers jsonb
-  std::string topic;
+  std::string topic;     // Kafka topic; for RabbitMQ the routing key
+  std::string exchange;  // RabbitMQ only (empty for the other sinks)
   std::string key;     // the Kafka key: the aggregate id unless a rule picks another column
   std::string source;  // "table:<schema>.<table>" or "message:<prefix>"
   std::string cloudevents_source;  // CloudEvents `source`; used by the CloudEvents formats only

@@ -20,6 +20,8 @@ std::string_view ReasonCode(PoisonReason reason) {
       return "invalid_topic";
     case PoisonReason::kRecordTooLarge:
       return "record_too_large";
+    case PoisonReason::kUnroutable:
+      return "unroutable";
   }
   return "unknown";
 }

@@ -23,13 +23,14 @@ enum class PoisonReason {
   kMissingColumn,   // the table (or message) lacks a column the configuration needs
   kInvalidTopic,    // the rendered topic is not a legal Kafka topic name
   kRecordTooLarge,  // Kafka refused the record as too large (producer or broker limit)
+  kUnroutable,      // RabbitMQ returned the message: no queue is bound for its exchange and key
 };
 
 /// Every reason, so counters can be exported at 0 from start-up.
-inline constexpr std::array<PoisonReason, 8> kPoisonReasons = {
+inline constexpr std::array<PoisonReason, 9> kPoisonReasons = {
     PoisonReason::kInvalidJson,  PoisonReason::kInvalidHeaders, PoisonReason::kInvalidMessage,
     PoisonReason::kMissingKey,   PoisonReason::kMissingField,   PoisonReason::kMissingColumn,
-    PoisonReason::kInvalidTopic, PoisonReason::kRecordTooLarge};
+    PoisonReason::kInvalidTopic, PoisonReason::kRecordTooLarge, PoisonReason::kUnroutable};
 
 /// The reason's code: "invalid_json", "missing_key", ...
 std::string_view ReasonCode(PoisonReason reason);

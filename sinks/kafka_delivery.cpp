@@ -64,8 +64,8 @@ DeliveryOutcome Outcome(const rd_kafka_message_t& message, bool dead_letter, rd_
     case KafkaErrorCategory::kFatal:
       return GaveUp{error()};
     case KafkaErrorCategory::kTooLarge:
-      // A dead-letter record is not dead-lettered in turn (sink.hpp, RefusedTooLarge).
-      if (!dead_letter) return RefusedTooLarge{error(), RefusedRecord(message, headers)};
+      // A dead-letter record is not dead-lettered in turn (sink.hpp, RefusedAsPoison).
+      if (!dead_letter) return RefusedAsPoison{error(), RefusedRecord(message, headers)};
       break;
     // A broker refused the record after the producer's retries; it would refuse it again.
     case KafkaErrorCategory::kFenced:

@@ -24,15 +24,13 @@
 #include "sinks/kafka_errors.hpp"
 #include "sinks/kafka_handles.hpp"
 #include "sinks/sink.hpp"
+#include "sinks/sinks_log.hpp"
 
 namespace outbox_relay::sinks {
 
 struct KafkaTransactionSettings;
 
 namespace detail {
-
-/// The "sinks" logger.
-spdlog::logger& Log();
 
 /// librdkafka takes its timeouts as int milliseconds.
 inline int Millis(std::chrono::milliseconds duration) { return static_cast<int>(duration.count()); }

@@ -26,10 +26,11 @@ struct Delivered {
 struct Refused {
   std::string error;
 };
-/// Kafka refused the record as too large (a topic's max.message.bytes). `row` is what it held,
-/// as a poison row of reason record_too_large, so the caller can dead-letter it. Never the
+/// The broker refused the record for something in the record itself: Kafka as too large (a
+/// topic's max.message.bytes), RabbitMQ as unroutable (a mandatory message returned). `row` is
+/// what it held, as a poison row of that reason, so the caller can dead-letter it. Never the
 /// report of a dead-letter record: that one is Refused.
-struct RefusedTooLarge {
+struct RefusedAsPoison {
   std::string error;
   outbox::PoisonRow row;
 };
@@ -44,7 +45,7 @@ struct GaveUp {
 struct Withdrawn {
   std::string error;
 };
-using DeliveryOutcome = std::variant<Delivered, Refused, RefusedTooLarge, GaveUp, Withdrawn>;
+using DeliveryOutcome = std::variant<Delivered, Refused, RefusedAsPoison, GaveUp, Withdrawn>;
 
 /// The outcome of one published event or dead-letter record.
 struct DeliveryReport {

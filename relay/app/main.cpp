@@ -33,6 +33,7 @@
 #include "relay/server/http_server.hpp"
 #include "relay/server/metrics.hpp"
 #include "sinks/kafka_sink.hpp"
+#include "sinks/rabbitmq_sink.hpp"
 #include "sinks/stdout_sink.hpp"
 
 namespace {
@@ -53,6 +54,8 @@ std::unique_ptr<sinks::Sink> MakeSink(boost::asio::io_context& io, const config:
       }
       return std::make_unique<sinks::KafkaSink>(io, config.kafka, std::move(transactions));
     }
+    case config::SinkType::kRabbitMq:
+      return std::make_unique<sinks::RabbitMqSink>(io, sinks::RabbitMqSettingsOf(config.rabbitmq));
   }
   return nullptr;
 }

@@ -197,7 +197,7 @@ awaitable<std::size_t> Replay(boost::asio::io_context& io, const config::Config&
   DeliveryWait wait(io);
   sink.SetHandlers({[&wait](const sinks::DeliveryReport& report) { wait.Delivered(report); },
                     [&wait](const std::string& reason) { wait.Failed(reason); }});
-  const outbox::EventMapper mapper(config.outbox);
+  const outbox::EventMapper mapper(config.outbox, config::EventExchange(config));
   pg::PgConnection conn(io, config.source, pg::PgConnection::Mode::kNormal);
   std::size_t total = 0;
   try {

@@ -29,7 +29,7 @@ awaitable<base::Result<void>> DirectDelivery::Flush() { co_return boost::outcome
 std::optional<base::Error> DirectDelivery::Interruption() const {
   if (auto broken = SinkDelivery::Interruption()) return broken;
   if (undelivered_) {
-    return base::Error::Retryable("Kafka did not acknowledge an event in time (" + *undelivered_ +
+    return base::Error::Retryable("the broker did not acknowledge an event (" + *undelivered_ +
                                   "); sending again from " + tracker_.Watermark().ToString());
   }
   return std::nullopt;
@@ -71,7 +71,7 @@ void DirectDelivery::Settle(const sinks::DeliveryReport& report) {
           },
           // The event stays counted in its transaction until its dead-letter record is
           // acknowledged.
-          [&](const sinks::RefusedTooLarge& refused) {
+          [&](const sinks::RefusedAsPoison& refused) {
             auto dead_lettered = DeadLetter(refused.row, report.tag);
             if (!dead_lettered) listener_.OnFatal(dead_lettered.error().Line());
           },

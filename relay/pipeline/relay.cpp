@@ -28,7 +28,7 @@ Relay::Relay(boost::asio::io_context& io, const config::Config& config, std::uni
       metrics_(metrics),
       source_(std::move(source)),
       clock_(clock),
-      assembler_(config.outbox),
+      assembler_(config.outbox, config::EventExchange(config)),
       delivery_(MakeDeliveryStrategy(DeliveryContext{config, tracker_, metrics, clock, *this}, std::move(sink),
                                      std::move(new_sink))),
       progress_(clock.MakeTimer()),

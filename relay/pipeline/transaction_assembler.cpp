@@ -34,8 +34,8 @@ std::optional<std::string_view> ColumnText(const pg::InsertMessage& insert, std:
 
 }  // namespace
 
-TransactionAssembler::TransactionAssembler(const config::OutboxConfig& config)
-    : config_(config), mapper_(config) {}
+TransactionAssembler::TransactionAssembler(const config::OutboxConfig& config, std::string_view exchange)
+    : config_(config), mapper_(config, exchange) {}
 
 void TransactionAssembler::Reset() { relations_.clear(); }
 

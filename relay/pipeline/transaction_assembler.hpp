@@ -44,7 +44,8 @@ class TransactionAssembler {
   };
   using Step = std::variant<std::monostate, BeginStep, EventStep, CommitStep>;
 
-  explicit TransactionAssembler(const config::OutboxConfig& config);
+  /// `exchange`: as for outbox::EventMapper.
+  explicit TransactionAssembler(const config::OutboxConfig& config, std::string_view exchange = {});
 
   /// Throws DecodeError on a protocol violation (insert for an unknown relation, unchanged
   /// TOAST in an outbox row), PoisonEventError for a row that cannot become an event, which

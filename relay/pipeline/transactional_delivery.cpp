@@ -221,7 +221,7 @@ void TransactionalDelivery::Settle(const sinks::DeliveryReport& report) {
             }
             failed(refused.error);
           },
-          [&](const sinks::RefusedTooLarge& refused) {
+          [&](const sinks::RefusedAsPoison& refused) {
             const auto commit = Lsn::Parse(refused.row.commit_lsn);
             if (config_.on_poison == config::PoisonPolicy::kFail || !commit) {
               listener_.OnFatal(PoisonFailure(refused.row, config_.on_poison));

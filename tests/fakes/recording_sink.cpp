@@ -168,7 +168,7 @@ void RecordingSink::RefuseTooLarge(std::size_t index) {
   poison.commit_lsn = record.commit_lsn;
   poison.topic = record.topic;
   poison.key = record.key;
-  Report(record, sinks::RefusedTooLarge{poison.detail, std::move(poison)});
+  Report(record, sinks::RefusedAsPoison{poison.detail, std::move(poison)});
 }
 
 void RecordingSink::TimeOut(std::size_t index, bool persisted) {

@@ -28,7 +28,9 @@
 #   harness.sh start-rabbitmq DIR   a real RabbitMQ (Debian's rabbitmq-server) on loopback, AMQP and
 #              AMQPS (the harness CA's server certificate); its env in DIR/rabbitmq.env:
 #              RABBITMQ_HOST RABBITMQ_PORT RABBITMQ_TLS_PORT RABBITMQ_USER RABBITMQ_PASSWORD
-#              RABBITMQ_PID RABBITMQ_EPMD_PID. Not started by start: few tests need it
+#              RABBITMQ_PID RABBITMQ_EPMD_PID (and the node's name and ports, for restart).
+#              Not started by start: few tests need it
+#   harness.sh restart-rabbitmq DIR stop it cleanly and start it again: same ports, users and data
 #   harness.sh stop-rabbitmq DIR    stop it and remove its files (stop does it too)
 #
 # After start, DIR/env holds shell-sourceable KEY=VALUE lines:
@@ -388,6 +390,8 @@ main() {
       load_state; cmd_promote_extra_pg "$3" ;;
     start-rabbitmq)
       load_state; cmd_start_rabbitmq ;;
+    restart-rabbitmq)
+      load_state; cmd_restart_rabbitmq ;;
     stop-rabbitmq)
       load_state; stop_rabbitmq; log "RabbitMQ stopped" ;;
     *) usage ;;

@@ -19,7 +19,7 @@ using namespace outbox_relay::config::test_support;
 INSTANTIATE_TEST_SUITE_P(
     DeliveryKeys, BadValueTest,
     ::testing::Values(
-        BadValue{"sink:\n  type: file\n", "sink.type", "stdout, kafka"},
+        BadValue{"sink:\n  type: file\n", "sink.type", "stdout, kafka, rabbitmq"},
         BadValue{"delivery: exactly_once\n", "delivery", "at-least-once, exactly-once"},
         BadValue{"delivery:\n  mode: exactly-once\n", "delivery", "expected a string"},
         BadValue{"exactly_once:\n  max_batch_events: 0\n", "exactly_once.max_batch_events", "at least 1"},

@@ -133,6 +133,22 @@ TEST(EventMapperTest, MapsRowToEvent) {
   EXPECT_EQ(event.commit_lsn, "");  // the assembler's to fill in
 }
 
+// For RabbitMQ the exchange is a template like the topic: the default one, or a rule's own;
+// without one (every sink but RabbitMQ) events carry none. An illegal rendering is poison.
+TEST(EventMapperTest, RendersTheExchangeFromItsTemplateOrTheRule) {
+  EXPECT_EQ(EventMapper(config::OutboxConfig{}).Map(Row(), kOutbox).exchange, "");
+  EXPECT_EQ(EventMapper(config::OutboxConfig{}, "events.{table}").Map(Row(), kOutbox).exchange, "events.outbox");
+  config::OutboxConfig config;
+  config.routes = {{"", "Order", "", "", "", std::nullopt, "orders.{type}"}};
+  OutboxRowValues row = Row();
+  row.keys = {"order-1", "order-1"};
+  EXPECT_EQ(EventMapper(config, "events").Map(row, kOutbox).exchange, "orders.OrderCreated");
+  row.type = "Order Created";
+  const PoisonRow poison = PoisonRowOf(EventMapper(config, "events"), row);
+  EXPECT_EQ(poison.reason, PoisonReason::kInvalidTopic);
+  EXPECT_THAT(poison.detail, HasSubstr("outbox.routes[0].exchange"));
+}
+
 // A SQL NULL payload stays absent rather than becoming an empty value.
 TEST(EventMapperTest, NullPayloadGivesNoPayload) {
   OutboxRowValues row = Row();
@@ -339,7 +355,7 @@ TEST(EventMapperPoisonTest, PayloadBytesPassWhereNotEmbeddedOrKnownJson) {
 // A route's format decides: the same text payload is fine under one rule, poison under another.
 TEST(EventMapperPoisonTest, RouteFormatDecidesJsonCheck) {
   config::OutboxConfig config;
-  config.routes = {{"", "Audit", "", "", "", config::EventFormat::kEnvelope}};
+  config.routes = {{"", "Audit", "", "", "", config::EventFormat::kEnvelope, ""}};
   const EventMapper mapper(config);
   OutboxRowValues row = Row();
   row.keys = {"order-1", "order-1"};
@@ -361,8 +377,8 @@ config::OutboxConfig RoutedConfig() {
   config.cloudevents_source = "/flights";
   config.routes = {
       {"table:seats.outbox", "", "SeatReserved", "seats.reserved", "id",
-       config::EventFormat::kCloudEventsStructured},
-      {"", "Audit", "", "", "", config::EventFormat::kEnvelope},
+       config::EventFormat::kCloudEventsStructured, ""},
+      {"", "Audit", "", "", "", config::EventFormat::kEnvelope, ""},
   };
   return config;
 }

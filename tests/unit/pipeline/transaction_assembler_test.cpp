@@ -311,7 +311,7 @@ TEST(TransactionAssemblerTest, MissingConfiguredColumnMakesEachRowPoison) {
 // A routing rule's key column absent from a table it applies to is a missing column too.
 TEST(TransactionAssemblerTest, MissingRuleKeyColumnIsMissingColumn) {
   config::OutboxConfig config;
-  config.routes = {{"table:outbox.outbox", "", "", "", "order_id", std::nullopt}};
+  config.routes = {{"table:outbox.outbox", "", "", "", "order_id", std::nullopt, ""}};
   TransactionAssembler assembler(config);
   StartOutboxTransaction(assembler);
   const outbox::PoisonRow poison = PoisonOf(assembler, InsertBytes(kOutboxOid, OutboxRow()));

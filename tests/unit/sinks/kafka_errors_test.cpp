@@ -98,7 +98,7 @@ TEST(KafkaErrorsTest, EveryDecisionAsBeforeTheClassification) {
         << Name(code);
     // ThrowNotQueued(): SinkBrokenError.
     EXPECT_EQ(category == Category::kFatal, code == RD_KAFKA_RESP_ERR__FATAL) << Name(code);
-    // Outcome(): Delivered, Withdrawn, RefusedTooLarge; Publish's RecordTooLargeError,
+    // Outcome(): Delivered, Withdrawn, RefusedAsPoison; Publish's RecordTooLargeError,
     // PublishDeadLetter's second try without the value.
     EXPECT_EQ(category == Category::kNoError, code == RD_KAFKA_RESP_ERR_NO_ERROR) << Name(code);
     EXPECT_EQ(category == Category::kPurged,

@@ -275,8 +275,8 @@ TEST_F(KafkaSinkSizeLimitTest, BrokerRefusalCarriesTheRecord) {
   ASSERT_TRUE(RunUntil([&] { return !reports_.empty(); }));
   const DeliveryReport report = reports_[0];
   // Kafka refused it, so it would refuse it again: not a record the producer gave up on.
-  ASSERT_TRUE(std::holds_alternative<RefusedTooLarge>(report.outcome)) << report.outcome.index();
-  const outbox::PoisonRow refused = std::get<RefusedTooLarge>(report.outcome).row;
+  ASSERT_TRUE(std::holds_alternative<RefusedAsPoison>(report.outcome)) << report.outcome.index();
+  const outbox::PoisonRow refused = std::get<RefusedAsPoison>(report.outcome).row;
   EXPECT_EQ(refused.reason, outbox::PoisonReason::kRecordTooLarge);
   EXPECT_EQ(refused.id, "7");
   EXPECT_EQ(refused.commit_lsn, "16/B374D848");
