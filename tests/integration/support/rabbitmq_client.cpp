@@ -1,0 +1,150 @@
+#include "support/rabbitmq_client.hpp"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+
+#include "support/harness_env.hpp"
+
+namespace outbox_relay::it {
+namespace {
+
+constexpr amqp_channel_t kChannel = 1;
+
+std::string Text(amqp_bytes_t bytes) { return {static_cast<const char*>(bytes.bytes), bytes.len}; }
+amqp_bytes_t Bytes(const std::string& text) { return amqp_bytes_t{text.size(), const_cast<char*>(text.data())}; }
+
+void Expect(const amqp_rpc_reply_t& reply, const std::string& what) {
+  if (reply.reply_type == AMQP_RESPONSE_NORMAL) return;
+  if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+    throw std::runtime_error(what + ": " + amqp_error_string2(reply.library_error));
+  }
+  throw std::runtime_error(what + ": the broker refused it (method " + std::to_string(reply.reply.id) + ")");
+}
+
+}  // namespace
+
+RabbitMqEnv StartRabbitMq(const std::string& log_dir) {
+  RunHarnessCommand("start-rabbitmq", log_dir, std::chrono::minutes(3));
+  const auto values = ReadEnvFile(Harness().Get("HARNESS_DIR") + "/rabbitmq.env");
+  return RabbitMqEnv{values.at("RABBITMQ_HOST"), std::stoi(values.at("RABBITMQ_PORT")),
+                     std::stoi(values.at("RABBITMQ_TLS_PORT")), values.at("RABBITMQ_USER"),
+                     values.at("RABBITMQ_PASSWORD")};
+}
+
+RabbitMqClient::RabbitMqClient(const RabbitMqEnv& env) : connection_(amqp_new_connection()) {
+  amqp_socket_t* socket = amqp_tcp_socket_new(connection_);
+  if (socket == nullptr || amqp_socket_open(socket, env.host.c_str(), env.port) != AMQP_STATUS_OK) {
+    amqp_destroy_connection(connection_);
+    throw std::runtime_error("cannot connect to RabbitMQ at " + env.host + ":" + std::to_string(env.port));
+  }
+  Expect(amqp_login(connection_, "/", 0, AMQP_DEFAULT_FRAME_SIZE, 0, AMQP_SASL_METHOD_PLAIN, env.user.c_str(),
+                    env.password.c_str()),
+         "RabbitMQ login");
+  amqp_channel_open(connection_, kChannel);
+  Expect(amqp_get_rpc_reply(connection_), "opening a channel");
+}
+
+RabbitMqClient::~RabbitMqClient() {
+  static_cast<void>(amqp_connection_close(connection_, AMQP_REPLY_SUCCESS));
+  amqp_destroy_connection(connection_);
+}
+
+void RabbitMqClient::DeclareExchange(const std::string& exchange, const std::string& type) {
+  amqp_exchange_declare(connection_, kChannel, Bytes(exchange), Bytes(type), 0, 1, 0, 0, amqp_empty_table);
+  Expect(amqp_get_rpc_reply(connection_), "declaring exchange " + exchange);
+}
+
+void RabbitMqClient::DeclareQueue(const std::string& queue, const std::string& exchange,
+                                  const std::string& binding_key) {
+  amqp_queue_declare(connection_, kChannel, Bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+  Expect(amqp_get_rpc_reply(connection_), "declaring queue " + queue);
+  amqp_queue_bind(connection_, kChannel, Bytes(queue), Bytes(exchange), Bytes(binding_key), amqp_empty_table);
+  Expect(amqp_get_rpc_reply(connection_), "binding queue " + queue);
+}
+
+void RabbitMqClient::DeleteExchange(const std::string& exchange) {
+  amqp_exchange_delete(connection_, kChannel, Bytes(exchange), 0);
+  Expect(amqp_get_rpc_reply(connection_), "deleting exchange " + exchange);
+}
+
+void RabbitMqClient::DeleteQueue(const std::string& queue) {
+  amqp_queue_delete(connection_, kChannel, Bytes(queue), 0, 0);
+  Expect(amqp_get_rpc_reply(connection_), "deleting queue " + queue);
+}
+
+std::vector<KafkaRecord> RabbitMqClient::Take(const std::string& queue) {
+  std::vector<KafkaRecord> records;
+  for (;;) {
+    const amqp_rpc_reply_t reply = amqp_basic_get(connection_, kChannel, Bytes(queue), /*no_ack=*/1);
+    Expect(reply, "basic.get from " + queue);
+    if (reply.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;
+    const auto* got = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
+    KafkaRecord record;
+    record.topic = Text(got->routing_key);
+    record.offset = taken_++;
+    amqp_message_t message{};
+    Expect(amqp_read_message(connection_, kChannel, &message, 0), "reading a message of " + queue);
+    record.value = Text(message.body);
+    const amqp_basic_properties_t& properties = message.properties;
+    if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
+      record.timestamp_ms = static_cast<std::int64_t>(properties.timestamp) * 1000;
+    }
+    const std::optional<std::string> message_id = (properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0
+                                                      ? std::optional(Text(properties.message_id))
+                                                      : std::nullopt;
+    if ((properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+      for (int i = 0; i < properties.headers.num_entries; ++i) {
+        const amqp_table_entry_t& entry = properties.headers.entries[i];
+        const std::string name = Text(entry.key);
+        const std::string value =
+            entry.value.kind == AMQP_FIELD_KIND_UTF8 || entry.value.kind == AMQP_FIELD_KIND_BYTES
+                ? Text(entry.value.value.bytes)
+                : std::string();
+        if (name == "key") {
+          record.key = value;
+        } else {
+          record.headers.emplace_back(name, value);
+        }
+      }
+    }
+    if (message_id != record.Header("id")) ++message_id_mismatches_;
+    amqp_destroy_message(&message);
+    amqp_maybe_release_buffers(connection_);
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+std::size_t TakeUntilDelivered(RabbitMqClient& client, const std::string& queue,
+                               const std::vector<std::string>& wanted, std::chrono::milliseconds timeout,
+                               std::vector<KafkaRecord>& records) {
+  const std::unordered_set<std::string> missing_at_start(wanted.begin(), wanted.end());
+  std::unordered_set<std::string> seen;
+  for (const KafkaRecord& record : records) {
+    if (auto id = record.Header("id"); id && missing_at_start.contains(*id)) seen.insert(*id);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_progress = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seen.size() < missing_at_start.size() && std::chrono::steady_clock::now() < deadline) {
+    std::vector<KafkaRecord> taken = client.Take(queue);
+    for (KafkaRecord& record : taken) {
+      if (auto id = record.Header("id"); id && missing_at_start.contains(*id)) seen.insert(*id);
+      records.push_back(std::move(record));
+    }
+    if (taken.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (std::chrono::steady_clock::now() > next_progress) {
+      std::cout << "[ info ] " << seen.size() << " of " << missing_at_start.size() << " events read from " << queue
+                << "\n";
+      next_progress += std::chrono::seconds(10);
+    }
+  }
+  return seen.size();
+}
+
+}  // namespace outbox_relay::it
