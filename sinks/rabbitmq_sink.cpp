@@ -481,18 +481,24 @@ std::vector<std::string> RabbitMqSink::Probe(const RabbitMqSettings& settings,
   amqp_connection_state_t connection = nullptr;
   try {
     connection = Open(settings);
-    PrepareChannel(connection, settings);
   } catch (const SinkError& error) {
-    if (connection != nullptr) amqp_destroy_connection(connection);
     return {error.what()};
   }
+  // Passive declares only: check creates nothing, the stream the sink would declare included.
+  std::vector<std::pair<std::string, bool>> names;  // name, is a queue
+  for (const std::string& exchange : exchanges) names.emplace_back(exchange, false);
+  if (!settings.routing.stream.empty()) names.emplace_back(settings.routing.stream, true);
   std::vector<std::string> problems;
-  for (const std::string& exchange : exchanges) {
-    amqp_exchange_declare(connection, kChannel, Bytes(exchange), amqp_cstring_bytes("topic"), /*passive=*/1, 0, 0,
-                          0, amqp_empty_table);
+  for (const auto& [name, queue] : names) {
+    if (queue) {
+      amqp_queue_declare(connection, kChannel, Bytes(name), /*passive=*/1, 0, 0, 0, amqp_empty_table);
+    } else {
+      amqp_exchange_declare(connection, kChannel, Bytes(name), amqp_cstring_bytes("topic"), /*passive=*/1, 0, 0, 0,
+                            amqp_empty_table);
+    }
     const amqp_rpc_reply_t reply = amqp_get_rpc_reply(connection);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) continue;
-    problems.push_back("exchange \"" + exchange + "\": " + Describe(reply));
+    problems.push_back((queue ? "stream \"" : "exchange \"") + name + "\": " + Describe(reply));
     // A failed passive declare closes the channel: answer and open the next one.
     if (reply.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || reply.reply.id != AMQP_CHANNEL_CLOSE_METHOD) break;
     amqp_channel_close_ok_t close_ok{};

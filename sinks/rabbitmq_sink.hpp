@@ -64,8 +64,9 @@ class RabbitMqSink final : public Sink {
                                 std::uint64_t tag) override;
   bool Connected() const override { return connection_ != nullptr; }
 
-  /// Connects, opens a channel and checks that `exchanges` exist (passive declares), blocking
-  /// up to the connect timeout: what `check` runs. Returns the problems found, one line each.
+  /// Connects, opens a channel and checks that `exchanges` and the stream, if any, exist
+  /// (passive declares: nothing is created), blocking up to the connect timeout: what `check`
+  /// runs. Returns the problems found, one line each.
   static std::vector<std::string> Probe(const RabbitMqSettings& settings,
                                         const std::vector<std::string>& exchanges);
 

@@ -1,5 +1,6 @@
-// `outbox-relay check` (CheckCommand): the config, then the source database, then Kafka; the
-// parts are in check_source.cpp, check_outbox.cpp and check_kafka.cpp.
+// `outbox-relay check` (CheckCommand): the config, then the source database, then Kafka or
+// RabbitMQ; the parts are in check_source.cpp, check_outbox.cpp, check_kafka.cpp and
+// check_rabbitmq.cpp.
 
 #include <ostream>
 #include <string>
@@ -77,6 +78,10 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   report.Ok("config " + (config_path.empty() ? std::string("(environment only)") : config_path));
   if (config.sink.type == config::SinkType::kStdout) {
     report.Ok("sink stdout (sink.type): events are printed, and confirmed to the slot once written");
+  } else if (config.sink.type == config::SinkType::kRabbitMq) {
+    report.Ok(
+        "sink rabbitmq (sink.type): at-least-once; consumers deduplicate by message_id, the event id (RabbitMQ "
+        "has no transaction spanning the relay's checkpoint)");
   } else {
     report.Ok(
         std::string("sink kafka (") +
@@ -85,6 +90,7 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
   }
   detail::CheckDatabase(config, report);
   if (kafka_conf) detail::CheckKafka(config, std::move(kafka_conf), report);
+  if (config.sink.type == config::SinkType::kRabbitMq) detail::CheckRabbitMq(config, report);
   return report.Failed() ? base::kExitFatal : base::kExitOk;
 }
 

@@ -90,4 +90,10 @@ sinks::KafkaConfHandle KafkaConf(const config::Config& config);
 /// (kafka_topic_check.hpp). Blocks up to a few seconds per step.
 void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, CheckReport& report);
 
+// check_rabbitmq.cpp.
+
+/// The broker answers and takes the login; the fixed exchanges (and the stream) exist. Blocks
+/// up to rabbitmq.connect_timeout_ms.
+void CheckRabbitMq(const config::Config& config, CheckReport& report);
+
 }  // namespace outbox_relay::ops::detail

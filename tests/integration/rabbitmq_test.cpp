@@ -297,5 +297,40 @@ TEST_F(RabbitMqTest, TlsVerifiesTheBroker) {
   EXPECT_TRUE(Contains(ReadFile(relay.StderrPath()), "connected to RabbitMQ at amqps://localhost"));
 }
 
+// check: the sink line names the delivery guarantee; the broker, the login and the fixed
+// exchanges are checked without creating anything; a missing exchange and a wrong password fail
+// it (exit 1) with the broker's reason, and the password never appears.
+TEST_F(RabbitMqTest, CheckVerifiesTheBrokerAndTheExchanges) {
+  TestDatabase& db = CreateDatabase();
+  const KafkaScenario scenario = KafkaScenario::Make(suffix_, WorkloadOptions{});
+  scenario.DropSlotsAtEnd(db);
+  const auto run_check = [&](const std::string& name, const std::string& yaml) {
+    RelayProcess& check = NewRelayCommand({"check", "--config", WriteConfig(name + ".yaml", yaml)}, name);
+    check.Start();
+    const auto exit = check.WaitFor(60s);
+    EXPECT_TRUE(exit.has_value()) << name << " did not finish";
+    return std::pair(exit.value_or(ExitStatus{}).code, ReadFile(check.StdoutPath()));
+  };
+  const auto [ok_code, ok_text] = run_check("check", Config(scenario, "on_poison: dead-letter\n"));
+  EXPECT_EQ(ok_code, 0) << ok_text;
+  EXPECT_TRUE(Contains(ok_text, "sink rabbitmq (sink.type): at-least-once")) << ok_text;
+  EXPECT_TRUE(Contains(ok_text, "exchange " + exchange_ + " exists")) << ok_text;
+  EXPECT_TRUE(Contains(ok_text, "exchange " + dead_letter_exchange_ + " exists")) << ok_text;
+
+  std::string missing = Config(scenario);
+  const std::string exchange_line = "\n  exchange: " + exchange_ + "\n";
+  missing.replace(missing.find(exchange_line), exchange_line.size(), "\n  exchange: " + exchange_ + ".missing\n");
+  const auto [missing_code, missing_text] = run_check("missing", missing);
+  EXPECT_EQ(missing_code, 1) << missing_text;
+  EXPECT_TRUE(Contains(missing_text, "404 NOT_FOUND")) << missing_text;
+
+  std::string wrong = Config(scenario);
+  wrong.replace(wrong.find(rabbit_.password), rabbit_.password.size(), "not-" + rabbit_.password);
+  const auto [wrong_code, wrong_text] = run_check("wrong-password", wrong);
+  EXPECT_EQ(wrong_code, 1) << wrong_text;
+  EXPECT_TRUE(Contains(wrong_text, "refused the login")) << wrong_text;
+  EXPECT_FALSE(Contains(wrong_text, rabbit_.password)) << "the password appeared in check's output";
+}
+
 }  // namespace
 }  // namespace outbox_relay::it
