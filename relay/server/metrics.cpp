@@ -76,7 +76,7 @@ RelayMetrics::RelayMetrics()
       received_lsn(Gauge(*registry, "outbox_relay_received_lsn",
                          "Highest WAL position received from PostgreSQL, as a number")),
       acknowledged_lsn(Gauge(*registry, "outbox_relay_acknowledged_lsn",
-                             "WAL position confirmed to the slot (everything before it is in Kafka)")),
+                             "WAL position confirmed to the slot (everything before it is in the sink)")),
       lag_bytes(Gauge(*registry, "outbox_relay_replication_lag_bytes",
                       "Server WAL position minus the slot's confirmed position")),
       lag_seconds(Gauge(*registry, "outbox_relay_replication_lag_seconds",
