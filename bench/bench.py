@@ -11,7 +11,10 @@ Runs against a harness (tests/harness/harness.sh) and a release build of the rel
      TLS: throughput, events per CPU-second and peak RSS;
   3. commit -> ack latency p50/p99/p999 at fixed offered loads (pgbench -R, separate processes);
   4. peak RSS for a 1,000-row vs a 1,000,000-row transaction;
-  5. CPU seconds per million events.
+  5. CPU seconds per million events;
+  6. the RabbitMQ sink against the Kafka sink: the same rows (1,000-row transactions, TLS to
+     PostgreSQL), each sink's relay from a slot of its own, to the harness's RabbitMQ
+     (harness.sh start-rabbitmq) and Kafka.
 
 Both throughput contestants read WAL that is already written, so neither is bounded by the
 insert rate. The relay is started and warmed up (producer id, metadata, slot) before the rows
@@ -153,7 +156,7 @@ def proc_peak_rss(pid):
 class Relay:
     """The relay under test as a child process with a config of its own."""
 
-    def __init__(self, binary, workdir, dsn, slot, topic, kafka, extra=""):
+    def __init__(self, binary, workdir, dsn, slot, topic, sink, extra=""):
         self.path = os.path.join(workdir, f"{slot}.yaml")
         self.port = free_port()
         with open(self.path, "w") as config:
@@ -162,11 +165,7 @@ class Relay:
   slot: {slot}
 outbox:
   topic: "{topic}"
-{extra}sink:
-  type: kafka
-kafka:
-  bootstrap.servers: "{kafka}"
-http:
+{extra}{sink}http:
   listen: "127.0.0.1:{self.port}"
 heartbeat:
   interval_ms: 0
@@ -199,6 +198,28 @@ log:
         self.stderr.close()
 
 
+def kafka_sink(kafka):
+    """The sink section of a Relay for Kafka at `kafka` (bootstrap servers)."""
+    return f"""sink:
+  type: kafka
+kafka:
+  bootstrap.servers: "{kafka}"
+"""
+
+
+def rabbitmq_sink(env, exchange):
+    """The sink section of a Relay for the harness's RabbitMQ (rabbitmq.env) and `exchange`."""
+    return f"""sink:
+  type: rabbitmq
+rabbitmq:
+  host: {env["RABBITMQ_HOST"]}
+  port: {env["RABBITMQ_PORT"]}
+  username: {env["RABBITMQ_USER"]}
+  password: {env["RABBITMQ_PASSWORD"]}
+  exchange: "{exchange}"
+"""
+
+
 def wait_for(predicate, timeout, what, interval=0.005):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -208,10 +229,11 @@ def wait_for(predicate, timeout, what, interval=0.005):
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
 
 
-def warm_relay(args, db, workdir, transport, slot, topic, extra=""):
-    """Starts the relay, waits until one warm-up event is acknowledged, then pauses it."""
+def warm_relay(args, db, workdir, transport, slot, topic, extra="", sink=None):
+    """Starts the relay (Kafka unless `sink` says otherwise), waits until one warm-up event is
+    acknowledged, then pauses it."""
     db.create_slot(slot)
-    relay = Relay(args.relay, workdir, db.dsn(transport), slot, topic, args.kafka, extra)
+    relay = Relay(args.relay, workdir, db.dsn(transport), slot, topic, sink or kafka_sink(args.kafka), extra)
     db.sql("SELECT outbox.publish('Warmup', 'warmup', 'Warmup', '{}')")
     warm_lsn = int(db.sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", fetch=True)[0][0])
     wait_for(lambda: relay.process.poll() is not None or db.confirmed(slot) >= warm_lsn, 60, "the warm-up event")
@@ -291,6 +313,53 @@ def throughput_case(args, workdir, name, rows, per_transaction, transport):
         f"{result['raw_events_per_second']:,.0f}/s, ratio {result['ratio']:.2f}, peak RSS "
         f"{result['relay_peak_rss_bytes'] / 2**20:.1f} MiB, cores " +
         ", ".join(f"{name} {value:.2f}" for name, value in measured["cores"].items()))
+    return result
+
+
+def sink_case(args, workdir, rows, per_transaction):
+    """The RabbitMQ sink / the Kafka sink on the same rows: both relays warmed and paused on slots
+    of their own before the rows are written, then timed one after the other."""
+    import pika  # only this case needs it (python3-pika, installed with rabbitmq-server)
+
+    subprocess.run([os.path.join(REPO, "tests/harness/harness.sh"), "start-rabbitmq", args.env["HARNESS_DIR"]],
+                   check=True, stdout=subprocess.DEVNULL)
+    rabbit = load_env(os.path.join(args.env["HARNESS_DIR"], "rabbitmq.env"))
+    exchange = queue = f"bench.{int(time.time())}"
+    amqp = pika.BlockingConnection(pika.ConnectionParameters(
+        rabbit["RABBITMQ_HOST"], int(rabbit["RABBITMQ_PORT"]), "/",
+        pika.PlainCredentials(rabbit["RABBITMQ_USER"], rabbit["RABBITMQ_PASSWORD"])))
+    channel = amqp.channel()
+    channel.exchange_declare(exchange, "topic", durable=True)
+    channel.queue_declare(queue, durable=True)
+    channel.queue_bind(queue, exchange, "#")
+    db = Database(args.env, "bench_sinks")
+    measured = {}
+    try:
+        topic = f"bench.sinks.{int(time.time())}"
+        relays = {"kafka": warm_relay(args, db, workdir, "tls", "bench_kafka", topic),
+                  "rabbitmq": warm_relay(args, db, workdir, "tls", "bench_rabbitmq", topic,
+                                         sink=rabbitmq_sink(rabbit, exchange))}
+        try:
+            db.insert(rows, per_transaction)
+            for name, broker_pid in (("kafka", args.env["KAFKA_PID"]), ("rabbitmq", rabbit["RABBITMQ_PID"])):
+                measured[name] = run_relay(relays[name], rows, db, f"bench_{name}", int(broker_pid))
+        finally:
+            for relay in relays.values():
+                relay.stop()
+    finally:
+        db.drop()
+        channel.queue_delete(queue)
+        channel.exchange_delete(exchange)
+        amqp.close()
+    result = {"rows": rows, "rows_per_transaction": per_transaction}
+    for name, run in measured.items():
+        result[name] = {"events_per_second": rows / run["seconds"],
+                        "cpu_seconds_per_million": run["cpu_seconds"] / rows * 1e6,
+                        "peak_rss_bytes": run["peak_rss_bytes"], "cores": run["cores"]}
+        log(f"sinks: {name} {result[name]['events_per_second']:,.0f} events/s, "
+            f"{result[name]['cpu_seconds_per_million']:.2f} relay CPU s per million, cores " +
+            ", ".join(f"{part} {value:.2f}" for part, value in run["cores"].items()))
+    result["ratio"] = result["rabbitmq"]["events_per_second"] / result["kafka"]["events_per_second"]
     return result
 
 
@@ -427,7 +496,7 @@ def main():
     parser.add_argument("--relay", required=True, help="outbox-relay binary (a release build)")
     parser.add_argument("--out", required=True, help="directory for results.json")
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
-    parser.add_argument("--only", default="throughput,debezium,latency", help="comma-separated parts to run")
+    parser.add_argument("--only", default="throughput,debezium,latency,sinks", help="comma-separated parts to run")
     parser.add_argument("--workloads", default="1-row,10-row,1000-row,1M-row", help="throughput workloads to run")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each throughput case this many times and keep the run with the median ratio")
@@ -440,7 +509,7 @@ def main():
     scale = 10 if args.quick else 1
     os.makedirs(args.out, exist_ok=True)
     results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}, "throughput": [],
-               "latency": [], "debezium": None}
+               "latency": [], "debezium": None, "sinks": None}
     with tempfile.TemporaryDirectory(prefix="outbox-relay-bench-") as workdir:
         if "throughput" in parts:
             for name, rows, per_transaction in (("1-row", 100_000, 1), ("10-row", 200_000, 10),
@@ -454,6 +523,8 @@ def main():
                     results["throughput"].append(median_run(runs))
         if "debezium" in parts:
             results["debezium"] = debezium_case(args, workdir, 200_000 // scale, 1000)
+        if "sinks" in parts:
+            results["sinks"] = sink_case(args, workdir, 200_000 // scale, 1000)
         if "latency" in parts:
             for load in (1_000, 10_000, 50_000):
                 results["latency"].append(latency_case(args, workdir, load, 20 if not args.quick else 5))

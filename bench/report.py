@@ -60,6 +60,13 @@ def rows_of(results):
                       f"{debezium['debezium_events_per_cpu_second']:,.0f} events per CPU-second"))
         table.append(("relay / Debezium Embedded peak RSS", debezium["rss_ratio"], 1 / 30, False,
                       f"{debezium['relay_peak_rss_bytes'] / MIB:.0f} vs {debezium['debezium_peak_rss_bytes'] / MIB:.0f} MiB"))
+    sinks = results.get("sinks")
+    if sinks:
+        kafka, rabbitmq = sinks["kafka"], sinks["rabbitmq"]
+        table.append(("RabbitMQ sink / Kafka sink throughput, 1000-row txns, tls", sinks["ratio"], None, True,
+                      f"{rabbitmq['events_per_second']:,.0f} vs {kafka['events_per_second']:,.0f} events/s; relay CPU s "
+                      f"per million {rabbitmq['cpu_seconds_per_million']:.2f} vs {kafka['cpu_seconds_per_million']:.2f}; "
+                      f"peak RSS {rabbitmq['peak_rss_bytes'] / MIB:.0f} vs {kafka['peak_rss_bytes'] / MIB:.0f} MiB"))
     for r in results["latency"]:
         target = 25.0 if r["offered_events_per_second"] == 10_000 else None
         table.append((f"p99 commit->ack ms at {r['offered_events_per_second']:,}/s offered, tls", r["p99_ms"], target,
