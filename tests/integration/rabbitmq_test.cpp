@@ -144,9 +144,9 @@ TEST_F(RabbitMqTest, DeliversEveryCommittedEventOnceInOrder) {
   EXPECT_GE(db.Slot(scenario.slot)->confirmed_flush_lsn.value_or(0), oracle.max_commit_end_lsn);
 }
 
-// 20 SIGKILLs of the relay at random points while a writer commits, and one broker restart in
-// the middle: nothing lost or reordered; the duplicates (redelivered unconfirmed messages) are
-// counted and printed.
+// 20 SIGKILLs of the relay at random points while a writer commits, and one broker restart
+// under the running relay in the middle: nothing lost or reordered; the duplicates (redelivered
+// unconfirmed messages) are counted and printed.
 TEST_F(RabbitMqTest, SurvivesSigkillsAndABrokerRestart) {
   TestDatabase& db = CreateDatabase();
   WorkloadOptions workload = WorkloadOptions::Sized(2000, 300, 5, 600);  // ~17 s: every kill lands mid-write
@@ -166,14 +166,28 @@ TEST_F(RabbitMqTest, SurvivesSigkillsAndABrokerRestart) {
   std::uniform_int_distribution<int> pause_ms(200, 900);
   constexpr int kKills = 20;
   for (int kill = 1; kill <= kKills; ++kill) {
+    if (kill == kKills / 2) {
+      // Under the running relay: it loses its connection, reconnects with backoff and sends
+      // every unconfirmed message again.
+      const auto took = RunHarnessCommand("restart-rabbitmq", temp_->Path(), 3min);
+      std::cout << "[ info ] RabbitMQ restarted in " << Seconds(took) << " under the running relay\n";
+      const auto connections = [&] {
+        const std::string log = ReadFile(relay->StderrPath());
+        std::size_t count = 0;
+        for (auto at = log.find("connected to RabbitMQ at"); at != std::string::npos;
+             at = log.find("connected to RabbitMQ at", at + 1)) {
+          ++count;
+        }
+        return count;
+      };
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      while (connections() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(200ms);
+      ASSERT_EQ(connections(), 2u) << "the relay did not reconnect within 60 s: " << relay->StderrTail(20);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
     ASSERT_TRUE(relay->Running()) << "the relay exited on its own: " << relay->StderrTail(20);
     relay->Signal(SIGKILL);
     ASSERT_TRUE(relay->WaitFor(10s).has_value());
-    if (kill == kKills / 2) {
-      const auto took = RunHarnessCommand("restart-rabbitmq", temp_->Path(), 3min);
-      std::cout << "[ info ] RabbitMQ restarted in " << Seconds(took) << "\n";
-    }
     relay = &NewRelay(config, "relay-" + std::to_string(kill));
     relay->Start();
     // The next kill lands once the new relay streams again.
@@ -295,6 +309,34 @@ TEST_F(RabbitMqTest, TlsVerifiesTheBroker) {
   std::vector<KafkaRecord> records;
   EXPECT_EQ(TakeUntilDelivered(*client_, queue_, ids, 60s, records), ids.size()) << relay.StderrTail(20);
   EXPECT_TRUE(Contains(ReadFile(relay.StderrPath()), "connected to RabbitMQ at amqps://localhost"));
+}
+
+// rabbitmq.stream: the relay declares the stream and publishes every event to it through the
+// default exchange, in commit order; a consumer replays it from the first offset.
+TEST_F(RabbitMqTest, PublishesEveryEventToAStream) {
+  TestDatabase& db = CreateDatabase();
+  const KafkaScenario scenario = KafkaScenario::Make(suffix_, WorkloadOptions{});
+  scenario.DropSlotsAtEnd(db);
+  const std::string stream = "it." + suffix_ + ".stream";
+  PgConnection conn = db.Connect();
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", Config(scenario)), "relay");
+  relay.SetEnvironment({{"OUTBOX_RELAY_RABBITMQ_STREAM", stream}});
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(scenario.slot, true, 60s)) << relay.StderrTail(20);
+  std::vector<std::string> committed;
+  for (int i = 0; i < 200; ++i) {
+    committed.push_back(Published(conn, "SELECT outbox.publish('" + std::string(i % 2 == 0 ? "order" : "invoice") +
+                                            "', 'agg-" + std::to_string(i % 5) +
+                                            "', 'Happened', '{}'::jsonb)::text"));
+  }
+  const std::vector<KafkaRecord> records = client_->ReadStream(stream, committed.size(), 60s);
+  std::vector<std::string> read;
+  for (const KafkaRecord& record : records) {
+    read.push_back(record.Header("id").value_or(""));
+    EXPECT_EQ(record.topic, stream) << "routed by the default exchange to the stream";
+  }
+  EXPECT_EQ(read, committed) << "the stream holds every event once, in commit order";
+  client_->DeleteQueue(stream);
 }
 
 // check: the sink line names the delivery guarantee; the broker, the login and the fixed

@@ -85,40 +85,77 @@ std::vector<KafkaRecord> RabbitMqClient::Take(const std::string& queue) {
     Expect(reply, "basic.get from " + queue);
     if (reply.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;
     const auto* got = static_cast<const amqp_basic_get_ok_t*>(reply.reply.decoded);
-    KafkaRecord record;
-    record.topic = Text(got->routing_key);
-    record.offset = taken_++;
+    const std::string routing_key = Text(got->routing_key);
     amqp_message_t message{};
     Expect(amqp_read_message(connection_, kChannel, &message, 0), "reading a message of " + queue);
-    record.value = Text(message.body);
-    const amqp_basic_properties_t& properties = message.properties;
-    if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
-      record.timestamp_ms = static_cast<std::int64_t>(properties.timestamp) * 1000;
-    }
-    const std::optional<std::string> message_id = (properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0
-                                                      ? std::optional(Text(properties.message_id))
-                                                      : std::nullopt;
-    if ((properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
-      for (int i = 0; i < properties.headers.num_entries; ++i) {
-        const amqp_table_entry_t& entry = properties.headers.entries[i];
-        const std::string name = Text(entry.key);
-        const std::string value =
-            entry.value.kind == AMQP_FIELD_KIND_UTF8 || entry.value.kind == AMQP_FIELD_KIND_BYTES
-                ? Text(entry.value.value.bytes)
-                : std::string();
-        if (name == "key") {
-          record.key = value;
-        } else {
-          record.headers.emplace_back(name, value);
-        }
-      }
-    }
-    if (message_id != record.Header("id")) ++message_id_mismatches_;
+    records.push_back(RecordOf(routing_key, message));
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(connection_);
-    records.push_back(std::move(record));
   }
   return records;
+}
+
+std::vector<KafkaRecord> RabbitMqClient::ReadStream(const std::string& stream, std::size_t count,
+                                                    std::chrono::milliseconds timeout) {
+  // Streams take no basic.get: a consumer with a prefetch limit and manual acks, from the start.
+  amqp_basic_qos(connection_, kChannel, 0, 1000, 0);
+  Expect(amqp_get_rpc_reply(connection_), "basic.qos");
+  amqp_table_entry_t offset{};
+  offset.key = amqp_cstring_bytes("x-stream-offset");
+  offset.value.kind = AMQP_FIELD_KIND_UTF8;
+  offset.value.value.bytes = amqp_cstring_bytes("first");
+  const amqp_basic_consume_ok_t* consumer = amqp_basic_consume(
+      connection_, kChannel, Bytes(stream), amqp_empty_bytes, 0, 0, 0, amqp_table_t{1, &offset});
+  Expect(amqp_get_rpc_reply(connection_), "consuming stream " + stream);
+  const std::string tag = Text(consumer->consumer_tag);
+  std::vector<KafkaRecord> records;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (records.size() < count && std::chrono::steady_clock::now() < deadline) {
+    timeval wait{1, 0};
+    amqp_envelope_t envelope{};
+    const amqp_rpc_reply_t reply = amqp_consume_message(connection_, &envelope, &wait, 0);
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT)
+      continue;
+    Expect(reply, "reading stream " + stream);
+    records.push_back(RecordOf(Text(envelope.routing_key), envelope.message));
+    amqp_basic_ack(connection_, kChannel, envelope.delivery_tag, 0);
+    amqp_destroy_envelope(&envelope);
+    amqp_maybe_release_buffers(connection_);
+  }
+  amqp_basic_cancel(connection_, kChannel, Bytes(tag));
+  Expect(amqp_get_rpc_reply(connection_), "cancelling the stream consumer");
+  return records;
+}
+
+KafkaRecord RabbitMqClient::RecordOf(const std::string& routing_key, const amqp_message_t_& message) {
+  KafkaRecord record;
+  record.topic = routing_key;
+  record.offset = taken_++;
+  record.value = Text(message.body);
+  const amqp_basic_properties_t& properties = message.properties;
+  if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
+    record.timestamp_ms = static_cast<std::int64_t>(properties.timestamp) * 1000;
+  }
+  const std::optional<std::string> message_id = (properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0
+                                                    ? std::optional(Text(properties.message_id))
+                                                    : std::nullopt;
+  if ((properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+    for (int i = 0; i < properties.headers.num_entries; ++i) {
+      const amqp_table_entry_t& entry = properties.headers.entries[i];
+      const std::string name = Text(entry.key);
+      const std::string value =
+          entry.value.kind == AMQP_FIELD_KIND_UTF8 || entry.value.kind == AMQP_FIELD_KIND_BYTES
+              ? Text(entry.value.value.bytes)
+              : std::string();
+      if (name == "key") {
+        record.key = value;
+      } else {
+        record.headers.emplace_back(name, value);
+      }
+    }
+  }
+  if (message_id != record.Header("id")) ++message_id_mismatches_;
+  return record;
 }
 
 std::size_t TakeUntilDelivered(RabbitMqClient& client, const std::string& queue,

@@ -11,6 +11,7 @@
 #include "support/kafka_reader.hpp"
 
 struct amqp_connection_state_t_;
+struct amqp_message_t_;
 
 namespace outbox_relay::it {
 
@@ -45,10 +46,18 @@ class RabbitMqClient {
   /// the rest of the headers table.
   std::vector<KafkaRecord> Take(const std::string& queue);
 
+  /// Reads `count` messages of stream queue `stream` from its first offset (or what arrived
+  /// within `timeout`), as Take does; the stream keeps them.
+  std::vector<KafkaRecord> ReadStream(const std::string& stream, std::size_t count,
+                                      std::chrono::milliseconds timeout);
+
   /// Messages taken so far whose message_id property was not their `id` header.
   std::size_t MessageIdMismatches() const { return message_id_mismatches_; }
 
  private:
+  // One message as a record (see Take).
+  KafkaRecord RecordOf(const std::string& routing_key, const amqp_message_t_& message);
+
   amqp_connection_state_t_* connection_ = nullptr;
   std::int64_t taken_ = 0;
   std::size_t message_id_mismatches_ = 0;
