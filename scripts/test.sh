@@ -165,7 +165,7 @@ stage_pg-matrix() {
 
 # The packaging checks run no compiled code of ours, and the demo (its own second set of servers)
 # only repeats what the integration tests cover. The fault matrix (~8 minutes of kill loops and
-# outages on 2 cores) and the two SIGKILL loops outside it (~100 s) run in the build stage: a
+# outages on 2 cores) and the three SIGKILL loops outside it (~125 s) run in the build stage: a
 # killed relay writes no sanitizer report, and the paths they take (restart, reconnect, resume
 # from the slot) are the ones the other tests run here too. --long runs them here as well.
 stage_asan() {
@@ -174,7 +174,7 @@ stage_asan() {
   # and quarantine (the relay holds 93 MiB there, 20-30 MiB without ASan).
   local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
   [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] ||
-    exclude+='|FaultMatrixTest|HaTest.TenSigkills|RelayIntegrationTest.SurvivesSigkill'
+    exclude+='|FaultMatrixTest|HaTest.TenSigkills|RelayIntegrationTest.SurvivesSigkill|RabbitMqTest.SurvivesSigkills'
   local -a filter=(-LE 'packaging|demo' -E "$exclude")
   configure_unity "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1

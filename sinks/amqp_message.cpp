@@ -1,7 +1,8 @@
 #include "sinks/amqp_message.hpp"
 
+#include <charconv>
 #include <chrono>
-#include <cstdio>
+#include <cstddef>
 #include <string_view>
 
 #include "outbox/event_encoder.hpp"
@@ -95,22 +96,27 @@ outbox::PoisonRow UnroutableRow(const AmqpMessage& message, const std::string& r
 }
 
 std::optional<std::uint64_t> EpochSeconds(const std::string& rfc3339) {
-  int year = 0;
-  unsigned month = 0;
-  unsigned day = 0;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  int consumed = 0;
-  // NOLINTNEXTLINE(cert-err34-c): every field's range is checked below, through the calendar.
-  if (std::sscanf(rfc3339.c_str(), "%4d-%2u-%2uT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second,
-                  &consumed) != 6 ||
-      consumed != 19 || rfc3339.back() != 'Z') {
+  // "YYYY-MM-DDTHH:MM:SS", then fractional seconds or not, then Z.
+  constexpr std::string_view kShape = "0000-00-00T00:00:00";
+  if (rfc3339.size() < kShape.size() + 1 || rfc3339.back() != 'Z') return std::nullopt;
+  for (std::size_t i = 0; i < kShape.size(); ++i) {
+    const bool digit = rfc3339[i] >= '0' && rfc3339[i] <= '9';
+    if (kShape[i] == '0' ? !digit : rfc3339[i] != kShape[i]) return std::nullopt;
+  }
+  const auto field = [&rfc3339](std::size_t at, std::size_t length) {
+    int value = 0;
+    std::from_chars(rfc3339.data() + at, rfc3339.data() + at + length, value);
+    return value;
+  };
+  const std::chrono::year_month_day date{std::chrono::year(field(0, 4)),
+                                         std::chrono::month(static_cast<unsigned>(field(5, 2))),
+                                         std::chrono::day(static_cast<unsigned>(field(8, 2)))};
+  const int hour = field(11, 2);
+  const int minute = field(14, 2);
+  const int second = field(17, 2);
+  if (!date.ok() || date.year() < std::chrono::year(1970) || hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
-  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
-                                         std::chrono::day(day)};
-  if (!date.ok() || year < 1970 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   const auto time = std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
                     std::chrono::seconds(second);
   return static_cast<std::uint64_t>(time.time_since_epoch().count());

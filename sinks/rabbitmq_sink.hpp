@@ -91,7 +91,7 @@ class RabbitMqSink final : public Sink {
                 const std::string& reply);
   // Ends the connection: every message not confirmed is reported undelivered.
   void Lose(const std::string& reason);
-  void Report(AmqpMessage& message, DeliveryOutcome outcome);
+  void Report(const AmqpMessage& message, DeliveryOutcome outcome) const;
 
   boost::asio::io_context& io_;
   RabbitMqSettings settings_;

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 #include "support/harness_env.hpp"
 
@@ -25,6 +26,37 @@ void Expect(const amqp_rpc_reply_t& reply, const std::string& what) {
     throw std::runtime_error(what + ": " + amqp_error_string2(reply.library_error));
   }
   throw std::runtime_error(what + ": the broker refused it (method " + std::to_string(reply.reply.id) + ")");
+}
+
+// One message as a record (see Take), and its message_id property.
+std::pair<KafkaRecord, std::optional<std::string>> RecordOf(const std::string& routing_key,
+                                                            const amqp_message_t& message) {
+  KafkaRecord record;
+  record.topic = routing_key;
+  record.value = Text(message.body);
+  const amqp_basic_properties_t& properties = message.properties;
+  if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
+    record.timestamp_ms = static_cast<std::int64_t>(properties.timestamp) * 1000;
+  }
+  const std::optional<std::string> message_id = (properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0
+                                                    ? std::optional(Text(properties.message_id))
+                                                    : std::nullopt;
+  if ((properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
+    for (int i = 0; i < properties.headers.num_entries; ++i) {
+      const amqp_table_entry_t& entry = properties.headers.entries[i];
+      const std::string name = Text(entry.key);
+      const std::string value =
+          entry.value.kind == AMQP_FIELD_KIND_UTF8 || entry.value.kind == AMQP_FIELD_KIND_BYTES
+              ? Text(entry.value.value.bytes)
+              : std::string();
+      if (name == "key") {
+        record.key = value;
+      } else {
+        record.headers.emplace_back(name, value);
+      }
+    }
+  }
+  return {std::move(record), message_id};
 }
 
 }  // namespace
@@ -88,7 +120,9 @@ std::vector<KafkaRecord> RabbitMqClient::Take(const std::string& queue) {
     const std::string routing_key = Text(got->routing_key);
     amqp_message_t message{};
     Expect(amqp_read_message(connection_, kChannel, &message, 0), "reading a message of " + queue);
-    records.push_back(RecordOf(routing_key, message));
+    auto [record, message_id] = RecordOf(routing_key, message);
+    Count(record, message_id);
+    records.push_back(std::move(record));
     amqp_destroy_message(&message);
     amqp_maybe_release_buffers(connection_);
   }
@@ -117,7 +151,9 @@ std::vector<KafkaRecord> RabbitMqClient::ReadStream(const std::string& stream, s
     if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT)
       continue;
     Expect(reply, "reading stream " + stream);
-    records.push_back(RecordOf(Text(envelope.routing_key), envelope.message));
+    auto [record, message_id] = RecordOf(Text(envelope.routing_key), envelope.message);
+    Count(record, message_id);
+    records.push_back(std::move(record));
     amqp_basic_ack(connection_, kChannel, envelope.delivery_tag, 0);
     amqp_destroy_envelope(&envelope);
     amqp_maybe_release_buffers(connection_);
@@ -127,35 +163,9 @@ std::vector<KafkaRecord> RabbitMqClient::ReadStream(const std::string& stream, s
   return records;
 }
 
-KafkaRecord RabbitMqClient::RecordOf(const std::string& routing_key, const amqp_message_t_& message) {
-  KafkaRecord record;
-  record.topic = routing_key;
+void RabbitMqClient::Count(KafkaRecord& record, const std::optional<std::string>& message_id) {
   record.offset = taken_++;
-  record.value = Text(message.body);
-  const amqp_basic_properties_t& properties = message.properties;
-  if ((properties._flags & AMQP_BASIC_TIMESTAMP_FLAG) != 0) {
-    record.timestamp_ms = static_cast<std::int64_t>(properties.timestamp) * 1000;
-  }
-  const std::optional<std::string> message_id = (properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0
-                                                    ? std::optional(Text(properties.message_id))
-                                                    : std::nullopt;
-  if ((properties._flags & AMQP_BASIC_HEADERS_FLAG) != 0) {
-    for (int i = 0; i < properties.headers.num_entries; ++i) {
-      const amqp_table_entry_t& entry = properties.headers.entries[i];
-      const std::string name = Text(entry.key);
-      const std::string value =
-          entry.value.kind == AMQP_FIELD_KIND_UTF8 || entry.value.kind == AMQP_FIELD_KIND_BYTES
-              ? Text(entry.value.value.bytes)
-              : std::string();
-      if (name == "key") {
-        record.key = value;
-      } else {
-        record.headers.emplace_back(name, value);
-      }
-    }
-  }
   if (message_id != record.Header("id")) ++message_id_mismatches_;
-  return record;
 }
 
 std::size_t TakeUntilDelivered(RabbitMqClient& client, const std::string& queue,

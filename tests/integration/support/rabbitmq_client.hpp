@@ -5,13 +5,13 @@
 // oracle (support/oracle.hpp) judges RabbitMQ deliveries exactly as it judges Kafka's.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "support/kafka_reader.hpp"
 
 struct amqp_connection_state_t_;
-struct amqp_message_t_;
 
 namespace outbox_relay::it {
 
@@ -55,8 +55,8 @@ class RabbitMqClient {
   std::size_t MessageIdMismatches() const { return message_id_mismatches_; }
 
  private:
-  // One message as a record (see Take).
-  KafkaRecord RecordOf(const std::string& routing_key, const amqp_message_t_& message);
+  // Numbers the record and checks its message_id.
+  void Count(KafkaRecord& record, const std::optional<std::string>& message_id);
 
   amqp_connection_state_t_* connection_ = nullptr;
   std::int64_t taken_ = 0;

@@ -17,14 +17,13 @@ namespace outbox_relay::sinks {
 namespace {
 
 using ::testing::Contains;
-using ::testing::ElementsAre;
 using ::testing::Not;
 using ::testing::Optional;
 using ::testing::Pair;
 
 const AmqpRouting kRouting{"outbox.dlx", "", "correlation_id"};
 
-outbox::OutboxEvent Event(config::EventFormat format) {
+outbox::OutboxEvent AmqpEvent(config::EventFormat format) {
   outbox::OutboxEvent event;
   event.id = "7f1c";
   event.aggregate_type = "Order";
@@ -44,7 +43,7 @@ outbox::OutboxEvent Event(config::EventFormat format) {
 }
 
 TEST(AmqpMessageTest, PayloadFormatKeepsMetadataInPropertiesAndHeaders) {
-  const AmqpMessage message = MessageOfEvent(Event(config::EventFormat::kPayload), kRouting, 42);
+  const AmqpMessage message = MessageOfEvent(AmqpEvent(config::EventFormat::kPayload), kRouting, 42);
   EXPECT_EQ(message.exchange, "orders");
   EXPECT_EQ(message.routing_key, "outbox.event.Order");
   EXPECT_THAT(message.body, Optional(std::string(R"({"total": 12})")));
@@ -62,7 +61,7 @@ TEST(AmqpMessageTest, PayloadFormatKeepsMetadataInPropertiesAndHeaders) {
 }
 
 TEST(AmqpMessageTest, CloudEventsBinaryUsesTheAmqpBindingPrefixAndContentTypeProperty) {
-  const AmqpMessage message = MessageOfEvent(Event(config::EventFormat::kCloudEventsBinary), kRouting, 1);
+  const AmqpMessage message = MessageOfEvent(AmqpEvent(config::EventFormat::kCloudEventsBinary), kRouting, 1);
   EXPECT_THAT(message.headers, Contains(Pair("cloudEvents_id", "7f1c")));
   EXPECT_THAT(message.headers, Contains(Pair("cloudEvents_specversion", "1.0")));
   EXPECT_THAT(message.headers, Contains(Pair("cloudEvents_type", "OrderCreated")));
@@ -71,20 +70,21 @@ TEST(AmqpMessageTest, CloudEventsBinaryUsesTheAmqpBindingPrefixAndContentTypePro
     EXPECT_NE(name, "content-type") << "content type is a property in AMQP";
   }
   EXPECT_EQ(message.content_type, "application/json");
-  const AmqpMessage structured = MessageOfEvent(Event(config::EventFormat::kCloudEventsStructured), kRouting, 1);
+  const AmqpMessage structured =
+      MessageOfEvent(AmqpEvent(config::EventFormat::kCloudEventsStructured), kRouting, 1);
   EXPECT_EQ(structured.content_type.rfind("application/cloudevents+json", 0), 0u) << structured.content_type;
 }
 
 TEST(AmqpMessageTest, StreamGoesThroughTheDefaultExchange) {
   AmqpRouting stream = kRouting;
   stream.stream = "outbox-stream";
-  const AmqpMessage message = MessageOfEvent(Event(config::EventFormat::kPayload), stream, 1);
+  const AmqpMessage message = MessageOfEvent(AmqpEvent(config::EventFormat::kPayload), stream, 1);
   EXPECT_EQ(message.exchange, "");
   EXPECT_EQ(message.routing_key, "outbox-stream");
 }
 
 TEST(AmqpMessageTest, NullPayloadHasNoBodyAndNoContentType) {
-  outbox::OutboxEvent event = Event(config::EventFormat::kPayload);
+  outbox::OutboxEvent event = AmqpEvent(config::EventFormat::kPayload);
   event.payload.reset();
   event.headers.clear();
   const AmqpMessage message = MessageOfEvent(event, kRouting, 1);
@@ -112,7 +112,7 @@ TEST(AmqpMessageTest, DeadLetterCarriesTheReasonHeadersToTheDeadLetterExchange) 
 }
 
 TEST(AmqpMessageTest, AReturnedMessageBecomesAnUnroutablePoisonRow) {
-  const AmqpMessage message = MessageOfEvent(Event(config::EventFormat::kPayload), kRouting, 1);
+  const AmqpMessage message = MessageOfEvent(AmqpEvent(config::EventFormat::kPayload), kRouting, 1);
   const outbox::PoisonRow row = UnroutableRow(message, "312 NO_ROUTE");
   EXPECT_EQ(row.reason, outbox::PoisonReason::kUnroutable);
   EXPECT_EQ(row.id, "7f1c");
