@@ -78,6 +78,17 @@ class RabbitMqTest : public RelayIntegrationTest {
     return RenderRelayConfig(options) + extra;
   }
 
+  // What the oracle needs before any event is written: the scenario (its slots dropped at the
+  // end), the queue bound to every routing key, the other table and the oracle slots.
+  KafkaScenario PrepareWorkload(TestDatabase& db, const WorkloadOptions& workload, PgConnection& conn) {
+    KafkaScenario scenario = KafkaScenario::Make(suffix_, workload);
+    scenario.DropSlotsAtEnd(db);
+    client_->DeclareQueue(queue_, exchange_, "#");
+    CreateOtherTable(conn);
+    CreateOracleSlot(conn, scenario.oracle_slot);
+    return scenario;
+  }
+
   // Every committed event, read back and judged by the oracle; nothing lost or reordered.
   DeliveryReport Judge(PgConnection& conn, const KafkaScenario& scenario,
                        const std::vector<std::string>& rolled_back, std::vector<KafkaRecord>& records) {
@@ -118,12 +129,8 @@ TEST_F(RabbitMqTest, DeliversEveryCommittedEventOnceInOrder) {
   TestDatabase& db = CreateDatabase();
   WorkloadOptions workload;
   workload.seed = std::random_device{}();
-  const KafkaScenario scenario = KafkaScenario::Make(suffix_, workload);
-  scenario.DropSlotsAtEnd(db);
-  client_->DeclareQueue(queue_, exchange_, "#");
   PgConnection conn = db.Connect();
-  CreateOtherTable(conn);
-  CreateOracleSlot(conn, scenario.oracle_slot);
+  const KafkaScenario scenario = PrepareWorkload(db, workload, conn);
   RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", Config(scenario)), "relay");
   relay.Start();
   ASSERT_TRUE(db.WaitForSlot(scenario.slot, true, 60s)) << relay.StderrTail(20);
@@ -151,12 +158,8 @@ TEST_F(RabbitMqTest, SurvivesSigkillsAndABrokerRestart) {
   TestDatabase& db = CreateDatabase();
   WorkloadOptions workload = WorkloadOptions::Sized(2000, 300, 5, 600);  // ~17 s: every kill lands mid-write
   workload.seed = std::random_device{}();
-  const KafkaScenario scenario = KafkaScenario::Make(suffix_, workload);
-  scenario.DropSlotsAtEnd(db);
-  client_->DeclareQueue(queue_, exchange_, "#");
   PgConnection conn = db.Connect();
-  CreateOtherTable(conn);
-  CreateOracleSlot(conn, scenario.oracle_slot);
+  const KafkaScenario scenario = PrepareWorkload(db, workload, conn);
   const std::string config = WriteConfig("relay.yaml", Config(scenario));
   RelayProcess* relay = &NewRelay(config, "relay-0");
   relay->Start();
