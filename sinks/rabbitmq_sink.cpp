@@ -8,9 +8,12 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -213,6 +216,16 @@ RabbitMqSettings RabbitMqSettingsOf(const config::RabbitMqConfig& config) {
 
 RabbitMqSink::RabbitMqSink(boost::asio::io_context& io, RabbitMqSettings settings)
     : io_(io), settings_(std::move(settings)), socket_(io), heartbeat_timer_(io), retry_timer_(io) {
+  // rabbitmq-c reads the TLS files only when it connects, where a missing one would be retried
+  // forever: a configuration error, found before anything connects.
+  for (const auto& [key, path] :
+       {std::pair<const char*, const std::string&>{"rabbitmq.ca_file", settings_.ca_file},
+        {"rabbitmq.cert_file", settings_.cert_file},
+        {"rabbitmq.key_file", settings_.key_file}}) {
+    if (!path.empty() && ::access(path.c_str(), R_OK) != 0) {
+      throw SinkError(std::string(key) + ": cannot read " + path + ": " + std::strerror(errno));
+    }
+  }
   StartConnect();
 }
 

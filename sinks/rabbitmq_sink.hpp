@@ -51,7 +51,7 @@ RabbitMqSettings RabbitMqSettingsOf(const config::RabbitMqConfig& config);
 /// worker thread, with the backoff doubling from 0.5 s to 30 s between attempts.
 class RabbitMqSink final : public Sink {
  public:
-  /// Starts connecting. Throws SinkError if rabbitmq-c cannot be set up (a TLS file it refuses).
+  /// Starts connecting. Throws SinkError naming the key of a TLS file it cannot read.
   RabbitMqSink(boost::asio::io_context& io, RabbitMqSettings settings);
   ~RabbitMqSink() override;
 

@@ -69,6 +69,21 @@ TEST(RabbitMqSinkTest, DestroyingTheSinkWhileItConnectsEndsCleanly) {
   EXPECT_EQ(io.run_for(200ms), 2u);
 }
 
+TEST(RabbitMqSinkTest, AnUnreadableTlsFileIsRefusedBeforeConnecting) {
+  boost::asio::io_context io;
+  RabbitMqSettings settings = Unreachable();
+  settings.tls = true;
+  settings.ca_file = "/nonexistent/ca.pem";
+  try {
+    RabbitMqSink sink(io, settings);
+    FAIL() << "a missing rabbitmq.ca_file was accepted";
+  } catch (const SinkError& error) {
+    EXPECT_NE(std::string(error.what()).find("rabbitmq.ca_file: cannot read /nonexistent/ca.pem"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(RabbitMqSinkTest, SettingsComeFromTheRabbitMqSection) {
   config::RabbitMqConfig config;
   config.tls = true;
