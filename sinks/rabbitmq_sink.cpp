@@ -199,13 +199,16 @@ int SendMessage(amqp_connection_state_t connection, const AmqpMessage& message) 
 }  // namespace
 
 RabbitMqSettings RabbitMqSettingsOf(const config::RabbitMqConfig& config) {
+  // rabbitmq-c trusts no CA unless given a file (it never loads OpenSSL's default paths), so
+  // "the system's CAs" is the bundle of Debian's ca-certificates, which the image installs.
+  constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
   return RabbitMqSettings{config.host,
                           static_cast<int>(config.Port()),
                           config.vhost,
                           config.username,
                           config.password,
                           config.tls,
-                          config.ca_file,
+                          config.tls && config.ca_file.empty() ? kSystemCaBundle : config.ca_file,
                           config.cert_file,
                           config.key_file,
                           config.verify_hostname,

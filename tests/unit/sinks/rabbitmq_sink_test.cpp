@@ -90,6 +90,7 @@ TEST(RabbitMqSinkTest, SettingsComeFromTheRabbitMqSection) {
   config.stream = "events";
   const RabbitMqSettings settings = RabbitMqSettingsOf(config);
   EXPECT_EQ(settings.port, 5671);
+  EXPECT_EQ(settings.ca_file, "/etc/ssl/certs/ca-certificates.crt") << "rabbitmq-c trusts no CA by itself";
   EXPECT_EQ(settings.routing.stream, "events");
   EXPECT_EQ(settings.routing.dead_letter_exchange, "outbox.dead-letter");
   EXPECT_EQ(settings.routing.correlation_id_header, "correlation_id");
