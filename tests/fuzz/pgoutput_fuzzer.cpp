@@ -48,7 +48,7 @@ config::OutboxConfig ConfigFor(std::uint8_t selector) {
   outbox.topic = "{schema}.{table}.{aggregate_type}.{type}";
   if ((selector & 16) != 0) {
     outbox.routes.push_back(
-        config::RouteConfig{"table:outbox.outbox", "Audit", "", "audit.{type}", "id", EventFormat::kEnvelope});
+        config::RouteConfig{"table:outbox.outbox", "Audit", "", "audit.{type}", "id", EventFormat::kEnvelope, ""});
   }
   return outbox;
 }
