@@ -1,0 +1,105 @@
+-- outbox-relay inbox schema, version 1: the consuming side's half of the outbox pattern, in the
+-- consuming service's own database. Idempotent: run it again, or after a partial run.
+--   inbox.processed   the ids of the events an inbox applied (its deduplication set)
+--   inbox.positions   the next Kafka offset per inbox, topic and partition: where the consumer
+--                     resumes, whatever Kafka's own committed offsets say
+--   inbox.apply()     one event in the caller's transaction: the id recorded, the handler
+--                     called if the id is new, the position moved past the record
+--   inbox.purge()     retention of old ids
+--
+-- Applying an event and moving the position commit together, so after a crash at any point
+-- the event is either applied with its position stored, or neither: the consumer re-reads it
+-- and applies it then. The id set catches the same event delivered twice upstream (an
+-- at-least-once relay after a crash), at other offsets.
+
+CREATE SCHEMA IF NOT EXISTS inbox;
+
+CREATE TABLE IF NOT EXISTS inbox.processed (
+    inbox_name      text        NOT NULL,
+    event_id        text        NOT NULL,
+    topic           text        NOT NULL,
+    kafka_partition integer     NOT NULL,
+    kafka_offset    bigint      NOT NULL,
+    applied_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (inbox_name, event_id)
+);
+
+-- inbox.purge() deletes by age.
+CREATE INDEX IF NOT EXISTS processed_applied_at ON inbox.processed (applied_at);
+
+COMMENT ON TABLE inbox.processed IS
+    'Event ids an inbox applied, with the record that carried each: the deduplication set';
+
+CREATE TABLE IF NOT EXISTS inbox.positions (
+    inbox_name      text        NOT NULL,
+    topic           text        NOT NULL,
+    kafka_partition integer     NOT NULL,
+    next_offset     bigint      NOT NULL CHECK (next_offset >= 0),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (inbox_name, topic, kafka_partition)
+);
+
+COMMENT ON TABLE inbox.positions IS
+    'Where each inbox resumes per topic and partition; committed with the effects of the events before it';
+
+-- Applies one Kafka record of inbox p_inbox: true when the handler ran, false for an id seen
+-- before. The handler is called as handler(id, type, key, headers, payload) with literals, so
+-- its parameters may be uuid or text, jsonb or json, as the service's functions declare them.
+-- A handler that raises aborts the caller's transaction: neither the id nor the position is
+-- stored, and the record is read again.
+CREATE OR REPLACE FUNCTION inbox.apply(
+    p_inbox     text,
+    p_topic     text,
+    p_partition integer,
+    p_offset    bigint,
+    p_id        text,
+    p_type      text,
+    p_key       text,
+    p_headers   jsonb,
+    p_payload   jsonb,
+    p_handler   regproc
+) RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    fresh boolean;
+BEGIN
+    INSERT INTO inbox.processed (inbox_name, event_id, topic, kafka_partition, kafka_offset)
+    VALUES (p_inbox, p_id, p_topic, p_partition, p_offset)
+    ON CONFLICT (inbox_name, event_id) DO NOTHING;
+    fresh := FOUND;
+    IF fresh THEN
+        EXECUTE format('SELECT %s(%L, %L, %L, %L, %L)', p_handler, p_id, p_type, p_key, p_headers, p_payload);
+    END IF;
+    -- Never backwards: a record read again after a rebalance must not rewind the position.
+    INSERT INTO inbox.positions (inbox_name, topic, kafka_partition, next_offset)
+    VALUES (p_inbox, p_topic, p_partition, p_offset + 1)
+    ON CONFLICT (inbox_name, topic, kafka_partition) DO UPDATE
+        SET next_offset = greatest(inbox.positions.next_offset, excluded.next_offset),
+            updated_at = now();
+    RETURN fresh;
+END
+$$;
+
+COMMENT ON FUNCTION inbox.apply(text, text, integer, bigint, text, text, text, jsonb, jsonb, regproc) IS
+    'One event of an inbox, in the caller''s transaction: deduplicate, call the handler, store the position';
+
+-- Deletes up to p_batch ids of inbox p_inbox applied longer than p_older_than ago; returns how
+-- many. Keep ids for longer than any redelivery can lag (an upstream relay's replay, a consumer
+-- group reset): a deleted id is applied again if its event comes back.
+CREATE OR REPLACE FUNCTION inbox.purge(p_inbox text, p_older_than interval, p_batch integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE sql
+AS $$
+    WITH doomed AS (
+        SELECT inbox_name, event_id FROM inbox.processed
+        WHERE inbox_name = p_inbox AND applied_at < now() - p_older_than
+        LIMIT p_batch
+    )
+    , deleted AS (
+        DELETE FROM inbox.processed p USING doomed d
+        WHERE p.inbox_name = d.inbox_name AND p.event_id = d.event_id
+        RETURNING 1
+    )
+    SELECT count(*) FROM deleted;
+$$;
