@@ -93,5 +93,28 @@ TEST_F(InboxSqlTest, PurgeDeletesOnlyOldIdsOfItsInbox) {
       "seats:" + std::string(kSecond) + ",tickets:x");
 }
 
+// inbox_role.sql: the consumer's role applies events (with EXECUTE on the handler and what it
+// writes) but may not delete ids, so it cannot run the retention job.
+TEST_F(InboxSqlTest, TheConsumerRoleAppliesButCannotPurge) {
+  const std::string role = ReadFile(SourceDir() + "/inbox/sql/inbox_role.sql");
+  ASSERT_FALSE(role.empty());
+  conn_->Exec(role);
+  conn_->Exec(role);  // idempotent
+  conn_->Exec(
+      "GRANT USAGE ON SCHEMA seats TO outbox_inbox; GRANT INSERT ON seats.effects TO outbox_inbox;"
+      "GRANT EXECUTE ON FUNCTION seats.on_event(uuid, text, text, jsonb, jsonb) TO outbox_inbox;"
+      "SET ROLE outbox_inbox");
+  EXPECT_EQ(Apply(1, kFirst, "flight-1", "{\"seat\": 1}"), "t");
+  EXPECT_EQ(Apply(2, kFirst, "flight-1", "{\"seat\": 1}"), "f");
+  std::string refused;
+  try {
+    Query("SELECT inbox.purge('seats', interval '0 seconds')");
+  } catch (const PgError& error) {
+    refused = error.what();
+  }
+  EXPECT_TRUE(Contains(refused, "permission denied")) << "purge as the consumer role: " << refused;
+  conn_->Exec("RESET ROLE");
+}
+
 }  // namespace
 }  // namespace outbox_relay::it
