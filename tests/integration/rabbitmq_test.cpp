@@ -3,6 +3,7 @@
 // under both poison policies, and TLS.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <csignal>
@@ -340,6 +341,48 @@ TEST_F(RabbitMqTest, PublishesEveryEventToAStream) {
   }
   EXPECT_EQ(read, committed) << "the stream holds every event once, in commit order";
   client_->DeleteQueue(stream);
+}
+
+// A broker that stops answering without closing anything (frozen with SIGSTOP, as a network
+// partition looks): the heartbeat ends the connection within twice rabbitmq.heartbeat_seconds,
+// reconnecting fails while it stays silent, and once it answers again every event arrives.
+TEST_F(RabbitMqTest, ASilentBrokerIsNoticedByTheHeartbeat) {
+  TestDatabase& db = CreateDatabase();
+  const KafkaScenario scenario = KafkaScenario::Make(suffix_, WorkloadOptions{});
+  scenario.DropSlotsAtEnd(db);
+  client_->DeclareQueue(queue_, exchange_, "#");
+  PgConnection conn = db.Connect();
+  RelayProcess& relay = NewRelay(WriteConfig("relay.yaml", Config(scenario)), "relay");
+  relay.SetEnvironment(
+      {{"OUTBOX_RELAY_RABBITMQ_HEARTBEAT_SECONDS", "2"}, {"OUTBOX_RELAY_RABBITMQ_CONNECT_TIMEOUT_MS", "1000"}});
+  relay.Start();
+  ASSERT_TRUE(db.WaitForSlot(scenario.slot, true, 60s)) << relay.StderrTail(20);
+  const auto publish = [&](int count, std::vector<std::string>& ids) {
+    for (int i = 0; i < count; ++i) {
+      ids.push_back(Published(conn, "SELECT outbox.publish('order', 'agg-1', 'Happened', '{}'::jsonb)::text"));
+    }
+  };
+  std::vector<std::string> ids;
+  publish(20, ids);
+  std::vector<KafkaRecord> records;
+  ASSERT_EQ(TakeUntilDelivered(*client_, queue_, ids, 60s, records), ids.size()) << relay.StderrTail(20);
+
+  const int broker = std::stoi(ReadEnvFile(Harness().Get("HARNESS_DIR") + "/rabbitmq.env").at("RABBITMQ_PID"));
+  struct Thaw {
+    int pid;
+    ~Thaw() { ::kill(pid, SIGCONT); }
+  } thaw{broker};
+  ASSERT_EQ(::kill(broker, SIGSTOP), 0);
+  publish(20, ids);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!Contains(ReadFile(relay.StderrPath()), "heartbeat timeout") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(Contains(ReadFile(relay.StderrPath()), "heartbeat timeout")) << relay.StderrTail(20);
+  ::kill(broker, SIGCONT);
+  EXPECT_EQ(TakeUntilDelivered(*client_, queue_, ids, 120s, records), ids.size()) << relay.StderrTail(20);
+  EXPECT_TRUE(relay.Running()) << relay.StderrTail(20);
 }
 
 // check: the sink line names the delivery guarantee; the broker, the login and the fixed
