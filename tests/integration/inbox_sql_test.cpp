@@ -20,16 +20,21 @@ class InboxSqlTest : public RelayIntegrationTest {
   void SetUp() override {
     RelayIntegrationTest::SetUp();
     conn_ = std::make_unique<PgConnection>(CreateDatabase().Connect());
-    const std::string migration = ReadFile(SourceDir() + "/inbox/sql/V1__inbox.sql");
-    ASSERT_FALSE(migration.empty());
-    conn_->Exec(migration);
-    conn_->Exec(migration);  // idempotent
+    RunTwice("V1__inbox.sql");
     // A service's handler, with a uuid id as the example has it.
     conn_->Exec(
         "CREATE SCHEMA seats; CREATE TABLE seats.effects (id uuid, type text, key text, seat int);"
         "CREATE FUNCTION seats.on_event(id uuid, type text, key text, headers jsonb, payload jsonb) RETURNS void "
         "LANGUAGE plpgsql AS $$ BEGIN IF payload->>'seat' = 'poison' THEN RAISE EXCEPTION 'no such seat'; END IF; "
         "INSERT INTO seats.effects VALUES (id, type, key, (payload->>'seat')::int); END $$");
+  }
+
+  // Runs inbox/sql/<file> twice: the scripts are idempotent.
+  void RunTwice(const std::string& file) {
+    const std::string sql = ReadFile(SourceDir() + "/inbox/sql/" + file);
+    ASSERT_FALSE(sql.empty()) << "cannot read inbox/sql/" << file;
+    conn_->Exec(sql);
+    conn_->Exec(sql);
   }
 
   // inbox.apply() of inbox "seats" on topic "flights", partition 0; its result ("t"/"f").
@@ -96,10 +101,7 @@ TEST_F(InboxSqlTest, PurgeDeletesOnlyOldIdsOfItsInbox) {
 // inbox_role.sql: the consumer's role applies events (with EXECUTE on the handler and what it
 // writes) but may not delete ids, so it cannot run the retention job.
 TEST_F(InboxSqlTest, TheConsumerRoleAppliesButCannotPurge) {
-  const std::string role = ReadFile(SourceDir() + "/inbox/sql/inbox_role.sql");
-  ASSERT_FALSE(role.empty());
-  conn_->Exec(role);
-  conn_->Exec(role);  // idempotent
+  RunTwice("inbox_role.sql");
   conn_->Exec(
       "GRANT USAGE ON SCHEMA seats TO outbox_inbox; GRANT INSERT ON seats.effects TO outbox_inbox;"
       "GRANT EXECUTE ON FUNCTION seats.on_event(uuid, text, text, jsonb, jsonb) TO outbox_inbox;"
