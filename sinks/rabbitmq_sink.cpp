@@ -43,9 +43,10 @@ timeval Timeval(std::chrono::milliseconds duration) {
                  static_cast<suseconds_t>(duration.count() % 1000 * 1000)};
 }
 
-std::string Where(const RabbitMqSettings& settings) {
-  return (settings.tls ? "amqps://" : "amqp://") + settings.host + ":" + std::to_string(settings.port) +
-         " (vhost " + settings.vhost + ")";
+// "<what>: <code> <text>" of a channel.close or connection.close, which have the same fields.
+template <typename Close>
+std::string Closed(const char* what, const Close& close) {
+  return std::string(what) + ": " + std::to_string(close.reply_code) + " " + Text(close.reply_text);
 }
 
 // What an RPC reply says went wrong, with the broker's code and text.
@@ -59,14 +60,12 @@ std::string Describe(const amqp_rpc_reply_t& reply) {
       return amqp_error_string2(reply.library_error);
     case AMQP_RESPONSE_SERVER_EXCEPTION:
       if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-        const auto* close = static_cast<const amqp_connection_close_t*>(reply.reply.decoded);
-        return "the broker closed the connection: " + std::to_string(close->reply_code) + " " +
-               Text(close->reply_text);
+        return Closed("the broker closed the connection",
+                      *static_cast<const amqp_connection_close_t*>(reply.reply.decoded));
       }
       if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-        const auto* close = static_cast<const amqp_channel_close_t*>(reply.reply.decoded);
-        return "the broker closed the channel: " + std::to_string(close->reply_code) + " " +
-               Text(close->reply_text);
+        return Closed("the broker closed the channel",
+                      *static_cast<const amqp_channel_close_t*>(reply.reply.decoded));
       }
       return "the broker refused method " + std::to_string(reply.reply.id);
   }
@@ -111,7 +110,7 @@ amqp_connection_state_t Open(const RabbitMqSettings& settings) {
   amqp_set_rpc_timeout(connection, &timeout);
   if (const int status = amqp_socket_open_noblock(socket, settings.host.c_str(), settings.port, &timeout);
       status != AMQP_STATUS_OK) {
-    std::string error = "cannot connect to RabbitMQ at " + Where(settings) + ": " + amqp_error_string2(status);
+    std::string error = "cannot connect to RabbitMQ at " + settings.Address() + ": " + amqp_error_string2(status);
     if (settings.tls) error += " (check rabbitmq.ca_file and that rabbitmq.host is a name the certificate covers)";
     throw SinkError(error, true);
   }
@@ -136,7 +135,7 @@ amqp_connection_state_t Open(const RabbitMqSettings& settings) {
       connection, settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, static_cast<int>(settings.heartbeat.count()),
       &properties, AMQP_SASL_METHOD_PLAIN, settings.username.c_str(), settings.password.c_str());
   if (login.reply_type != AMQP_RESPONSE_NORMAL) {
-    throw SinkError("RabbitMQ at " + Where(settings) + " refused the login as " + settings.username + ": " +
+    throw SinkError("RabbitMQ at " + settings.Address() + " refused the login as " + settings.username + ": " +
                         Describe(login) + "; check rabbitmq.username, rabbitmq.password and rabbitmq.vhost",
                     true);
   }
@@ -197,6 +196,10 @@ int SendMessage(amqp_connection_state_t connection, const AmqpMessage& message) 
 }
 
 }  // namespace
+
+std::string RabbitMqSettings::Address() const {
+  return (tls ? "amqps://" : "amqp://") + host + ":" + std::to_string(port) + " (vhost " + vhost + ")";
+}
 
 RabbitMqSettings RabbitMqSettingsOf(const config::RabbitMqConfig& config) {
   // rabbitmq-c trusts no CA unless given a file (it never loads OpenSSL's default paths), so
@@ -319,7 +322,7 @@ void RabbitMqSink::OnConnected(amqp_connection_state_t_* connection) {
   next_sequence_ = 1;
   blocked_ = false;
   socket_.assign(amqp_get_sockfd(connection_));
-  Log().info("connected to RabbitMQ at {}", Where(settings_));
+  Log().info("connected to RabbitMQ at {}", settings_.Address());
   ArmRead();
   ArmHeartbeat();
   Flush();
@@ -400,17 +403,12 @@ void RabbitMqSink::ServeFrames() {
                  std::to_string(returned->reply_code) + " " + Text(returned->reply_text));
         break;
       }
-      case AMQP_CHANNEL_CLOSE_METHOD: {
-        const auto* close = static_cast<const amqp_channel_close_t*>(decoded);
-        Lose("RabbitMQ closed the channel: " + std::to_string(close->reply_code) + " " + Text(close->reply_text));
+      case AMQP_CHANNEL_CLOSE_METHOD:
+        Lose(Closed("RabbitMQ closed the channel", *static_cast<const amqp_channel_close_t*>(decoded)));
         return;
-      }
-      case AMQP_CONNECTION_CLOSE_METHOD: {
-        const auto* close = static_cast<const amqp_connection_close_t*>(decoded);
-        Lose("RabbitMQ closed the connection: " + std::to_string(close->reply_code) + " " +
-             Text(close->reply_text));
+      case AMQP_CONNECTION_CLOSE_METHOD:
+        Lose(Closed("RabbitMQ closed the connection", *static_cast<const amqp_connection_close_t*>(decoded)));
         return;
-      }
       case AMQP_CONNECTION_BLOCKED_METHOD:
         blocked_ = true;
         Log().warn("RabbitMQ blocked publishing ({}); events wait until it unblocks",

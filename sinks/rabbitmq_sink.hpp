@@ -36,6 +36,9 @@ struct RabbitMqSettings {
   std::chrono::seconds heartbeat{30};
   std::chrono::milliseconds connect_timeout{10000};
   AmqpRouting routing;
+
+  /// "amqps://host:port (vhost /)", for log lines and check.
+  std::string Address() const;
 };
 
 /// The settings of the rabbitmq section.

@@ -12,8 +12,7 @@ namespace outbox_relay::ops::detail {
 
 void CheckRabbitMq(const config::Config& config, CheckReport& report) {
   const sinks::RabbitMqSettings settings = sinks::RabbitMqSettingsOf(config.rabbitmq);
-  const std::string where = std::string(settings.tls ? "amqps://" : "amqp://") + settings.host + ":" +
-                            std::to_string(settings.port) + " (vhost " + settings.vhost + ")";
+  const std::string where = settings.Address();
   // Exchanges with placeholders depend on the event: only the fixed ones can be checked now.
   std::vector<std::string> exchanges;
   std::vector<std::string> templates;
