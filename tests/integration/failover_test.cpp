@@ -143,17 +143,6 @@ class FailoverTest : public RelayIntegrationTest {
   std::unique_ptr<TestDatabase> db_on_cluster_;
 };
 
-// Waits until `done` holds, polling every 200 ms; false after `timeout`.
-template <typename Predicate>
-bool WaitUntil(Predicate done, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-  return true;
-}
-
 // The writer is 40 % through and the relay has delivered some of it: the moment to fail over.
 void WaitForFailoverPoint(const BackgroundWriter& writer, const WorkloadOptions& workload, KafkaReader& reader) {
   ASSERT_TRUE(WaitUntil([&] { return writer.Committed() >= workload.TotalEvents() * 2 / 5; }, 120s))

@@ -184,9 +184,9 @@ TEST_F(RabbitMqTest, SurvivesSigkillsAndABrokerRestart) {
         }
         return count;
       };
-      const auto deadline = std::chrono::steady_clock::now() + 60s;
-      while (connections() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(200ms);
-      ASSERT_EQ(connections(), 2u) << "the relay did not reconnect within 60 s: " << relay->StderrTail(20);
+      ASSERT_TRUE(WaitUntil([&] { return connections() >= 2; }, 60s))
+          << "the relay did not reconnect within 60 s: " << relay->StderrTail(20);
+      ASSERT_EQ(connections(), 2u) << relay->StderrTail(20);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms(random)));
     ASSERT_TRUE(relay->Running()) << "the relay exited on its own: " << relay->StderrTail(20);
@@ -289,12 +289,8 @@ TEST_F(RabbitMqTest, TlsVerifiesTheBroker) {
   ASSERT_TRUE(db.WaitForSlot(scenario.slot, true, 60s)) << refused.StderrTail(20);
   const std::string early =
       Published(conn, "SELECT outbox.publish('order', 'agg-1', 'Happened', '{}'::jsonb)::text");
-  std::string stderr_text;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!Contains(stderr_text, "cannot connect to RabbitMQ") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(200ms);
-    stderr_text = ReadFile(refused.StderrPath());
-  }
+  EXPECT_TRUE(WaitForText(refused.StderrPath(), "cannot connect to RabbitMQ", 30s));
+  const std::string stderr_text = ReadFile(refused.StderrPath());
   EXPECT_TRUE(Contains(stderr_text, "cannot connect to RabbitMQ at amqps://localhost")) << stderr_text;
   EXPECT_TRUE(Contains(stderr_text, "rabbitmq.ca_file")) << stderr_text;
   EXPECT_FALSE(Contains(stderr_text, rabbit_.password)) << "the password appeared in the log";
@@ -374,12 +370,7 @@ TEST_F(RabbitMqTest, ASilentBrokerIsNoticedByTheHeartbeat) {
   } thaw{broker};
   ASSERT_EQ(::kill(broker, SIGSTOP), 0);
   publish(20, ids);
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!Contains(ReadFile(relay.StderrPath()), "heartbeat timeout") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(200ms);
-  }
-  EXPECT_TRUE(Contains(ReadFile(relay.StderrPath()), "heartbeat timeout")) << relay.StderrTail(20);
+  EXPECT_TRUE(WaitForText(relay.StderrPath(), "heartbeat timeout", 30s)) << relay.StderrTail(20);
   ::kill(broker, SIGCONT);
   EXPECT_EQ(TakeUntilDelivered(*client_, queue_, ids, 120s, records), ids.size()) << relay.StderrTail(20);
   EXPECT_TRUE(relay.Running()) << relay.StderrTail(20);

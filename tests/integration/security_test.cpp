@@ -162,16 +162,6 @@ class SecurityTest : public RelayIntegrationTest {
     return reader.Records().size();
   }
 
-  /// Waits until the file at `path` contains `part`; false after `timeout`.
-  static bool WaitForText(const std::string& path, const std::string& part, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (Contains(ReadFile(path), part)) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
-
   /// Waits until `relay`'s stderr contains `part`; false after `timeout`.
   static bool WaitForLog(RelayProcess& relay, const std::string& part, std::chrono::milliseconds timeout) {
     return WaitForText(relay.StderrPath(), part, timeout);

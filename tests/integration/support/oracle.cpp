@@ -324,22 +324,16 @@ std::size_t CountDelivered(const std::unordered_set<std::string>& wanted,
   return seen.size();
 }
 
-std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::string>& wanted,
-                            std::chrono::milliseconds timeout, const std::function<bool()>& still_running) {
+std::size_t WaitForDelivery(const ReadRecords& read, const std::string& where,
+                            const std::unordered_set<std::string>& wanted, std::chrono::milliseconds timeout,
+                            const std::function<bool()>& still_running) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + timeout;
   auto last_print = start;
   std::size_t delivered = 0;
   while (true) {
-    auto now = std::chrono::steady_clock::now();
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    try {
-      reader.CatchUp(std::max(left, std::chrono::milliseconds(30000)));
-    } catch (const std::exception& e) {
-      std::cout << "[ wait ] kafka read: " << e.what() << "\n";
-    }
-    delivered = CountDelivered(wanted, reader.Records());
-    now = std::chrono::steady_clock::now();
+    delivered = CountDelivered(wanted, read());
+    const auto now = std::chrono::steady_clock::now();
     if (delivered >= wanted.size() || now >= deadline) break;
     if (still_running && !still_running()) {
       std::cout << "[ wait ] relay is not running any more\n";
@@ -347,12 +341,28 @@ std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::s
     }
     if (now - last_print >= std::chrono::seconds(10)) {
       last_print = now;
-      std::cout << "[ wait ] " << delivered << " of " << wanted.size() << " events in Kafka after "
+      std::cout << "[ wait ] " << delivered << " of " << wanted.size() << " events in " << where << " after "
                 << std::chrono::duration_cast<std::chrono::seconds>(now - start).count() << "s\n";
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   return delivered;
+}
+
+std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::string>& wanted,
+                            std::chrono::milliseconds timeout, const std::function<bool()>& still_running) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto catch_up = [&]() -> const std::vector<KafkaRecord>& {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    try {
+      reader.CatchUp(std::max(left, std::chrono::milliseconds(30000)));
+    } catch (const std::exception& e) {
+      std::cout << "[ wait ] kafka read: " << e.what() << "\n";
+    }
+    return reader.Records();
+  };
+  return WaitForDelivery(catch_up, "Kafka", wanted, timeout, still_running);
 }
 
 std::size_t CountAcknowledgedButMissing(const std::vector<LedgerEvent>& ledger, const CommitOracle& oracle,

@@ -97,9 +97,17 @@ void ExpectNothingLostOrReordered(const DeliveryReport& report);
 /// Distinct event ids of `wanted` among the records (by their "id" header).
 std::size_t CountDelivered(const std::unordered_set<std::string>& wanted, const std::vector<KafkaRecord>& records);
 
-/// Catches the reader up until every id of `wanted` was read or `timeout` passed; prints
-/// progress every ~10 s. `still_running` (may be empty) stops the wait early when it returns
-/// false (the relay died). Returns the number of distinct wanted ids read.
+/// Reads what arrived since its last call and returns every record read so far.
+using ReadRecords = std::function<const std::vector<KafkaRecord>&()>;
+
+/// Calls `read` until every id of `wanted` was read or `timeout` passed; prints progress every
+/// ~10 s, naming the broker `where`. `still_running` (may be empty) stops the wait early when it
+/// returns false (the relay died). Returns the number of distinct wanted ids read.
+std::size_t WaitForDelivery(const ReadRecords& read, const std::string& where,
+                            const std::unordered_set<std::string>& wanted, std::chrono::milliseconds timeout,
+                            const std::function<bool()>& still_running);
+
+/// The same, catching the Kafka reader up.
 std::size_t WaitForDelivery(KafkaReader& reader, const std::unordered_set<std::string>& wanted,
                             std::chrono::milliseconds timeout, const std::function<bool()>& still_running);
 

@@ -3,14 +3,14 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
-#include <iostream>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 
 #include "support/harness_env.hpp"
+#include "support/oracle.hpp"
 
 namespace outbox_relay::it {
 namespace {
@@ -171,27 +171,13 @@ void RabbitMqClient::Count(KafkaRecord& record, const std::optional<std::string>
 std::size_t TakeUntilDelivered(RabbitMqClient& client, const std::string& queue,
                                const std::vector<std::string>& wanted, std::chrono::milliseconds timeout,
                                std::vector<KafkaRecord>& records) {
-  const std::unordered_set<std::string> missing_at_start(wanted.begin(), wanted.end());
-  std::unordered_set<std::string> seen;
-  for (const KafkaRecord& record : records) {
-    if (auto id = record.Header("id"); id && missing_at_start.contains(*id)) seen.insert(*id);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto next_progress = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (seen.size() < missing_at_start.size() && std::chrono::steady_clock::now() < deadline) {
+  const auto take = [&]() -> const std::vector<KafkaRecord>& {
     std::vector<KafkaRecord> taken = client.Take(queue);
-    for (KafkaRecord& record : taken) {
-      if (auto id = record.Header("id"); id && missing_at_start.contains(*id)) seen.insert(*id);
-      records.push_back(std::move(record));
-    }
-    if (taken.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (std::chrono::steady_clock::now() > next_progress) {
-      std::cout << "[ info ] " << seen.size() << " of " << missing_at_start.size() << " events read from " << queue
-                << "\n";
-      next_progress += std::chrono::seconds(10);
-    }
-  }
-  return seen.size();
+    records.insert(records.end(), std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end()));
+    return records;
+  };
+  return WaitForDelivery(take, queue, std::unordered_set<std::string>(wanted.begin(), wanted.end()), timeout,
+                         nullptr);
 }
 
 }  // namespace outbox_relay::it

@@ -238,6 +238,10 @@ std::string RenderRelayConfig(const RelayConfigOptions& options) {
 
 // ---------------------------------------------------------------------------------------------
 
+bool WaitForText(const std::string& path, const std::string& part, std::chrono::milliseconds timeout) {
+  return WaitUntil([&] { return Contains(ReadFile(path), part); }, timeout, std::chrono::milliseconds(100));
+}
+
 void RelayIntegrationTest::SetUp() {
   suffix_ = RandomSuffix();
   temp_ = std::make_unique<TempDir>("outbox-relay-it-" + ShortTestName());

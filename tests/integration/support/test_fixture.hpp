@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/harness_env.hpp"
@@ -133,5 +134,20 @@ class RelayIntegrationTest : public ::testing::Test {
 
 /// Elapsed time as seconds with one decimal, for progress lines.
 std::string Seconds(std::chrono::steady_clock::duration duration);
+
+/// Waits until `done` holds, polling every `interval`; false after `timeout`.
+template <typename Predicate>
+bool WaitUntil(Predicate done, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds interval = std::chrono::milliseconds(200)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+  return true;
+}
+
+/// Waits until the file at `path` contains `part`, reading it every 100 ms; false after `timeout`.
+bool WaitForText(const std::string& path, const std::string& part, std::chrono::milliseconds timeout);
 
 }  // namespace outbox_relay::it
