@@ -28,15 +28,16 @@ struct Error {
   ErrorKind kind = ErrorKind::kFatal;
   std::string message;  // one line, naming the key, row or server that failed
   std::string hint;     // what the operator can do about it; empty when there is nothing to add
+  std::string code;     // the server's own code for it (a PostgreSQL SQLSTATE); empty when none
 
   static Error Retryable(std::string message, std::string hint = {}) {
-    return {ErrorKind::kRetryable, std::move(message), std::move(hint)};
+    return {ErrorKind::kRetryable, std::move(message), std::move(hint), {}};
   }
   static Error Fatal(std::string message, std::string hint = {}) {
-    return {ErrorKind::kFatal, std::move(message), std::move(hint)};
+    return {ErrorKind::kFatal, std::move(message), std::move(hint), {}};
   }
   static Error Configuration(std::string message, std::string hint = {}) {
-    return {ErrorKind::kConfiguration, std::move(message), std::move(hint)};
+    return {ErrorKind::kConfiguration, std::move(message), std::move(hint), {}};
   }
 
   bool retryable() const { return kind == ErrorKind::kRetryable; }

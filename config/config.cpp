@@ -40,8 +40,8 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env, const Sec
   using detail::KeySpec;
   using detail::RawValues;
   RawValues raw;
-  std::vector<RawValues> routes;
-  detail::CollectFile(yaml_text, raw, routes);
+  detail::RuleLists rules;
+  detail::CollectFile(yaml_text, raw, rules);
   Config config;
   detail::CollectEnvironment(env, raw, config.ignored_service_links);
   detail::ResolveSecretFiles(raw, read_file);
@@ -75,7 +75,8 @@ Config ParseConfig(std::string_view yaml_text, const Environment& env, const Sec
     config.sink.type = SinkType::kKafka;
     config.sink.chosen_by_kafka_section = true;
   }
-  detail::AssignRoutes(config, routes);
+  detail::AssignRoutes(config, rules[std::string(detail::kRoutesKey)]);
+  detail::AssignInboxHandlers(config, rules[std::string(detail::kInboxHandlersKey)]);
   detail::CheckKafka(config, raw);
   return config;
 }

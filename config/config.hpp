@@ -199,6 +199,39 @@ struct HaConfig {
   std::chrono::seconds takeover{10};
 };
 
+/// One rule of inbox.handlers: the events of `topic`, and of `type` when it is set, go to the
+/// SQL function `function`, called as function(id, type, key, headers, payload).
+struct InboxHandlerConfig {
+  std::string topic;
+  std::string type;      // empty: every type
+  std::string function;  // [schema.]name
+};
+
+/// What the inbox does with an event that no rule of inbox.handlers matches: record its id and
+/// position without applying anything, or stop like for a poison event.
+enum class UnhandledPolicy { kSkip, kFail };
+
+/// `outbox-relay inbox`: a consumer that applies events to source.dsn's database, each exactly
+/// once (inbox/sql/V1__inbox.sql).
+struct InboxConfig {
+  std::string name = "default";  // inbox.processed / inbox.positions rows are per name
+  std::string group_id;          // empty: outbox-relay-inbox.<name>
+  std::vector<std::string> partitions;  // static assignment, "topic:partition"; empty: the group's
+  std::vector<InboxHandlerConfig> handlers;
+  EventFormat format = EventFormat::kPayload;
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds batch_wait{100};
+  PoisonPolicy on_poison = PoisonPolicy::kFail;
+  std::string dead_letter_topic = "outbox-relay.inbox-dead-letter";
+  UnhandledPolicy unhandled = UnhandledPolicy::kSkip;
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{10000};
+
+  std::string GroupId() const { return group_id.empty() ? "outbox-relay-inbox." + name : group_id; }
+  /// The topics of the handlers and of the static partitions, each once, in rule order.
+  std::vector<std::string> Topics() const;
+};
+
 struct ShutdownConfig {
   std::chrono::milliseconds timeout{30000};
 };
@@ -214,6 +247,7 @@ struct Config {
   DeadLetterConfig dead_letter;
   std::map<std::string, std::string> kafka;  // librdkafka properties, passed through
   RabbitMqConfig rabbitmq;
+  InboxConfig inbox;
   FlowConfig flow;
   LogConfig log;
   HttpConfig http;

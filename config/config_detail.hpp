@@ -11,6 +11,7 @@
 //                        (the keys per section: source_keys.cpp, outbox_keys.cpp,
 //                        delivery_keys.cpp, operational_keys.cpp)
 //   routes.cpp           outbox.routes
+//   inbox_keys.cpp       inbox.handlers
 //   kafka_properties.cpp the kafka.* properties the delivery contract depends on
 
 #include <cstddef>
@@ -29,6 +30,7 @@ namespace outbox_relay::config::detail {
 inline constexpr std::string_view kEnvPrefix = "OUTBOX_RELAY_";
 inline constexpr std::string_view kKafkaSection = "kafka";
 inline constexpr std::string_view kRoutesKey = "outbox.routes";
+inline constexpr std::string_view kInboxHandlersKey = "inbox.handlers";
 // A secret key's value may instead come from a file: `<key>_file` names it.
 inline constexpr std::string_view kFileSuffix = "_file";
 // PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes, so a longer name can never match.
@@ -89,10 +91,23 @@ Enum ParseChoice(const Choices<Enum>& choices, const std::string& text, const st
 // ---------------------------------------------------------------------------------------------
 // The steps of ParseConfig, in order.
 
-// yaml_file.cpp: the file's keys into `raw` (origin: the dotted key), its routing rules into
-// `routes` (one RawValues per rule, fields by name). Throws ConfigError naming the key, or
-// "config" for YAML that does not parse.
-void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValues>& routes);
+// The lists of rules (outbox.routes, inbox.handlers): the file's one place that is not a flat
+// key. Per list key, one RawValues per rule, fields by name (origin: "outbox.routes[2].topic").
+using RuleLists = std::map<std::string, std::vector<RawValues>, std::less<>>;
+
+// A list of rules and the fields its rules may set (checked by yaml_file.cpp).
+struct RuleListSpec {
+  std::string_view key;
+  std::vector<std::string> fields;
+};
+const std::vector<RuleListSpec>& RuleListSpecs();
+
+// How errors name a rule or its field: "outbox.routes[2]", "outbox.routes[2].topic".
+std::string RuleKey(std::string_view list, std::size_t index, std::string_view field);
+
+// yaml_file.cpp: the file's keys into `raw` (origin: the dotted key), its lists of rules into
+// `rules`. Throws ConfigError naming the key, or "config" for YAML that does not parse.
+void CollectFile(std::string_view yaml_text, RawValues& raw, RuleLists& rules);
 
 // environment.cpp: the OUTBOX_RELAY_* variables of `env` over `raw` (origin: the variable);
 // Kubernetes service links are skipped and listed in `service_links`.
@@ -114,13 +129,10 @@ void ResolveSecretFiles(RawValues& raw, const SecretFileReader& read_file);
 const Choices<EventFormat>& FormatChoices();
 Problem CheckTopicTemplate(const std::string& topic, const Config& config);
 
-// The fields a routing rule may set (checked by yaml_file.cpp), and how errors name a rule or
-// its field ("outbox.routes[2]", "outbox.routes[2].topic"; routes.cpp).
-inline const std::vector<std::string> kRouteFields = {"source", "aggregate_type", "type",    "topic",
-                                                      "key",    "format",         "exchange"};
-std::string RouteKey(std::size_t index, std::string_view name);
 // routes.cpp: converts and checks the rules CollectFile found into config.outbox.routes.
 void AssignRoutes(Config& config, const std::vector<RawValues>& routes);
+// inbox_keys.cpp: the same for inbox.handlers.
+void AssignInboxHandlers(Config& config, const std::vector<RawValues>& handlers);
 
 // kafka_properties.cpp: the kafka.* properties the relay's delivery contract depends on;
 // throws ConfigError naming the key or variable that set the offending value.

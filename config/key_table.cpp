@@ -17,7 +17,7 @@ namespace detail {
 const std::vector<KeySpec>& Keys() {
   static const std::vector<KeySpec> kKeys = [] {
     std::vector<KeySpec> table;
-    for (auto section : {SourceKeys, OutboxKeys, DeliveryKeys, RabbitMqKeys, OperationalKeys}) {
+    for (auto section : {SourceKeys, OutboxKeys, DeliveryKeys, RabbitMqKeys, InboxKeys, OperationalKeys}) {
       std::vector<KeySpec> keys_of_section = section();
       table.insert(table.end(), keys_of_section.begin(), keys_of_section.end());
     }
@@ -43,7 +43,8 @@ bool IsSection(std::string_view path) {
 
 // Every key and section name, for did-you-mean suggestions in the file.
 std::vector<std::string> FileNames() {
-  std::vector<std::string> names{std::string(kKafkaSection), std::string(kRoutesKey)};
+  std::vector<std::string> names{std::string(kKafkaSection)};
+  for (const RuleListSpec& list : RuleListSpecs()) names.emplace_back(list.key);
   for (const KeySpec& spec : Keys()) {
     names.push_back(spec.key);
     for (std::size_t dot = spec.key.find('.'); dot != std::string::npos; dot = spec.key.find('.', dot + 1)) {
@@ -60,7 +61,8 @@ bool IsKafkaKey(std::string_view key) {
 }  // namespace detail
 
 std::vector<std::string> ConfigurationKeys() {
-  std::vector<std::string> keys{std::string(detail::kKafkaSection) + ".*", std::string(detail::kRoutesKey)};
+  std::vector<std::string> keys{std::string(detail::kKafkaSection) + ".*"};
+  for (const detail::RuleListSpec& list : detail::RuleListSpecs()) keys.emplace_back(list.key);
   for (const detail::KeySpec& spec : detail::Keys()) keys.push_back(spec.key);
   return keys;
 }

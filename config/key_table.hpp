@@ -142,6 +142,7 @@ std::vector<KeySpec> OutboxKeys();       // outbox.* but routes (outbox_keys.cpp
 std::vector<KeySpec> DeliveryKeys();     // sink.type, delivery, exactly_once.*, on_poison,
                                       // dead_letter.* (delivery_keys.cpp)
 std::vector<KeySpec> RabbitMqKeys();     // rabbitmq.* (rabbitmq_keys.cpp)
+std::vector<KeySpec> InboxKeys();        // inbox.* but handlers (inbox_keys.cpp)
 std::vector<KeySpec> OperationalKeys();  // flow, log, http, heartbeat, wal_guard, ready, ha,
                                          // shutdown (operational_keys.cpp)
 

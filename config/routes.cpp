@@ -29,13 +29,11 @@ std::vector<std::string> CapturedSources(const OutboxConfig& outbox) {
 
 }  // namespace
 
-std::string RouteKey(std::size_t index, std::string_view name) {
-  return std::string(kRoutesKey) + "[" + std::to_string(index) + "]" +
-         (name.empty() ? "" : "." + std::string(name));
-}
-
 void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
   const std::vector<std::string> sources = CapturedSources(config.outbox);
+  const auto RouteKey = [](std::size_t index, std::string_view field) {
+    return RuleKey(kRoutesKey, index, field);
+  };
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const RawValues& fields = routes[i];
     const auto field = [&fields](const char* name) -> std::string {

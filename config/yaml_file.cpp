@@ -89,25 +89,27 @@ std::string JoinSequence(const std::string& key, const YAML::Node& sequence) {
   return joined;
 }
 
-// Routing rules are a sequence of mappings, so they are the one part of the file that is not
-// a flat key; each rule's fields are stored under "outbox.routes[i].<field>" for the errors.
-void CollectRoutes(const YAML::Node& node, std::vector<RawValues>& routes) {
+// A list of rules is a sequence of mappings of scalars; each rule's fields are stored under
+// "<list>[i].<field>" for the errors.
+void CollectRules(const YAML::Node& node, const RuleListSpec& list, RuleLists& rules) {
   if (node.IsNull()) return;
   if (!node.IsSequence()) {
-    throw ConfigError(std::string(kRoutesKey), "expected a sequence of rules, got " + std::string(Describe(node)));
+    throw ConfigError(std::string(list.key), "expected a sequence of rules, got " + std::string(Describe(node)));
   }
+  std::vector<RawValues>& collected = rules[std::string(list.key)];
   for (std::size_t i = 0; i < node.size(); ++i) {
     const YAML::Node& rule = node[i];
     if (!rule.IsMap()) {
-      throw ConfigError(RouteKey(i, ""), "expected a mapping (one rule), got " + std::string(Describe(rule)));
+      throw ConfigError(RuleKey(list.key, i, ""),
+                        "expected a mapping (one rule), got " + std::string(Describe(rule)));
     }
     RawValues fields;
     for (const auto& entry : rule) {
       const std::string name = KeyName(entry.first, "");
-      const std::string key = RouteKey(i, name);
-      const auto& known = kRouteFields;
+      const std::string key = RuleKey(list.key, i, name);
+      const auto& known = list.fields;
       if (std::find(known.begin(), known.end(), name) == known.end()) {
-        throw ConfigError(key, "unknown routing rule field" + DidYouMean(name, {known.begin(), known.end()}));
+        throw ConfigError(key, "unknown field of a rule" + DidYouMean(name, known));
       }
       if (!entry.second.IsScalar()) {
         throw ConfigError(key, "expected a string, got " + std::string(Describe(entry.second)));
@@ -116,12 +118,18 @@ void CollectRoutes(const YAML::Node& node, std::vector<RawValues>& routes) {
         throw ConfigError(key, "is set more than once in the rule");
       }
     }
-    routes.push_back(std::move(fields));
+    collected.push_back(std::move(fields));
   }
 }
 
-void CollectSection(const YAML::Node& node, const std::string& path, RawValues& raw,
-                    std::vector<RawValues>& routes) {
+const RuleListSpec* FindRuleList(std::string_view key) {
+  for (const RuleListSpec& list : RuleListSpecs()) {
+    if (list.key == key) return &list;
+  }
+  return nullptr;
+}
+
+void CollectSection(const YAML::Node& node, const std::string& path, RawValues& raw, RuleLists& rules) {
   for (const auto& entry : node) {
     const std::string key = KeyName(entry.first, path);
     const YAML::Node& value = entry.second;
@@ -133,8 +141,8 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
       CollectKafka(key, value, raw);
     } else if (IsKafkaKey(key)) {
       CollectKafka(key, value, raw);  // written flat at the top level: `kafka.acks: all`
-    } else if (key == kRoutesKey) {
-      CollectRoutes(value, routes);
+    } else if (const RuleListSpec* list = FindRuleList(key)) {
+      CollectRules(value, *list, rules);
     } else if (const KeySpec* spec = FindKey(key)) {
       if (spec->list && value.IsSequence()) {
         Store(raw, key, JoinSequence(key, value));
@@ -150,7 +158,7 @@ void CollectSection(const YAML::Node& node, const std::string& path, RawValues& 
       if (!value.IsMap()) {
         throw ConfigError(key, "expected a mapping (a section), got " + std::string(Describe(value)));
       }
-      CollectSection(value, key, raw, routes);
+      CollectSection(value, key, raw, rules);
     } else if (!SecretOfFileKey(key).empty()) {
       if (!value.IsScalar()) {
         throw ConfigError(key, "expected the path of a file, got " + std::string(Describe(value)));
@@ -194,7 +202,19 @@ class DocumentCounter final : public YAML::EventHandler {
 
 }  // namespace
 
-void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValues>& routes) {
+const std::vector<RuleListSpec>& RuleListSpecs() {
+  static const std::vector<RuleListSpec> kLists = {
+      {kRoutesKey, {"source", "aggregate_type", "type", "topic", "key", "format", "exchange"}},
+      {kInboxHandlersKey, {"topic", "type", "function"}},
+  };
+  return kLists;
+}
+
+std::string RuleKey(std::string_view list, std::size_t index, std::string_view field) {
+  return std::string(list) + "[" + std::to_string(index) + "]" + (field.empty() ? "" : "." + std::string(field));
+}
+
+void CollectFile(std::string_view yaml_text, RawValues& raw, RuleLists& rules) {
   const std::string text(yaml_text);
   YAML::Node document;
   try {
@@ -218,7 +238,7 @@ void CollectFile(std::string_view yaml_text, RawValues& raw, std::vector<RawValu
     throw ConfigError("config",
                       "expected a mapping of sections at the top level, got " + std::string(Describe(document)));
   }
-  CollectSection(document, "", raw, routes);
+  CollectSection(document, "", raw, rules);
 }
 
 }  // namespace outbox_relay::config::detail

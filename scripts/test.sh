@@ -236,6 +236,15 @@ failed_tests() {
   fi | paste -sd ',' | sed 's/,/, /g'
 }
 
+# failure_lines <stage>: googletest's first failure messages in the stage's logs (the file:line,
+# and what was expected) on at most 12 lines, so that a CI log that keeps only its tail says why.
+failure_lines() {
+  local stage="$1"
+  local -a logs=("${stage_log[$stage]}")
+  [[ "$stage" == pg-matrix ]] && logs=("$BUILD_DIR"/pg-matrix-*.log)
+  cat "${logs[@]}" 2>/dev/null | grep -A3 -E ': Failure$' | grep -v -E '^--$' | head -n 12 | cut -c1-300 || true
+}
+
 declare -A stage_log=([build]="$BUILD_DIR/ctest.log" [pg-matrix]="$BUILD_DIR/pg-matrix.log" [asan]=build-asan/ctest.log
                       [tsan]=build-tsan/ctest.log [fuzz]=build-fuzz/fuzz.log)
 summary=()
@@ -259,6 +268,7 @@ for stage in "${selected[@]}"; do
   # The failed tests' names too: a CI log that keeps only its tail still says which ones.
   failures="$(failed_tests "$stage")"
   [[ -z "$failures" ]] || summary+=("          failed: $failures")
+  while IFS= read -r why; do summary+=("          | $why"); done < <(failure_lines "$stage")
 done
 
 echo "===== test.sh: summary"

@@ -5,6 +5,7 @@
 --                     resumes, whatever Kafka's own committed offsets say
 --   inbox.apply()     one event in the caller's transaction: the id recorded, the handler
 --                     called if the id is new, the position moved past the record
+--   inbox.apply_batch() several events of one consumer poll, in order, through inbox.apply()
 --   inbox.purge()     retention of old ids
 --
 -- Applying an event and moving the position commit together, so after a crash at any point
@@ -42,8 +43,9 @@ CREATE TABLE IF NOT EXISTS inbox.positions (
 COMMENT ON TABLE inbox.positions IS
     'Where each inbox resumes per topic and partition; committed with the effects of the events before it';
 
--- Applies one Kafka record of inbox p_inbox: true when the handler ran, false for an id seen
--- before. The handler is called as handler(id, type, key, headers, payload) with literals, so
+-- Applies one Kafka record of inbox p_inbox: true for a new id, false for an id seen before.
+-- A NULL handler records the id and the position only (an event without a handler, or one
+-- that went to the dead-letter topic). The handler is called as handler(id, type, key, headers, payload) with literals, so
 -- its parameters may be uuid or text, jsonb or json, as the service's functions declare them.
 -- A handler that raises aborts the caller's transaction: neither the id nor the position is
 -- stored, and the record is read again.
@@ -68,7 +70,7 @@ BEGIN
     VALUES (p_inbox, p_id, p_topic, p_partition, p_offset)
     ON CONFLICT (inbox_name, event_id) DO NOTHING;
     fresh := FOUND;
-    IF fresh THEN
+    IF fresh AND p_handler IS NOT NULL THEN
         EXECUTE format('SELECT %s(%L, %L, %L, %L, %L)', p_handler, p_id, p_type, p_key, p_headers, p_payload);
     END IF;
     -- Never backwards: a record read again after a rebalance must not rewind the position.
@@ -83,6 +85,35 @@ $$;
 
 COMMENT ON FUNCTION inbox.apply(text, text, integer, bigint, text, text, text, jsonb, jsonb, regproc) IS
     'One event of an inbox, in the caller''s transaction: deduplicate, call the handler, store the position';
+
+-- Applies the records of p_records (a JSON array of objects with topic, partition, offset, id,
+-- type, key, headers, payload and handler, the handler's name or null) in array order, in the
+-- caller's transaction: one round trip for a batch. Returns how many had a new id and a
+-- handler (applied) and how many ids were seen before (duplicates).
+CREATE OR REPLACE FUNCTION inbox.apply_batch(p_inbox text, p_records jsonb, OUT applied integer,
+                                             OUT duplicates integer)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    applied := 0;
+    duplicates := 0;
+    FOR r IN SELECT e.value FROM jsonb_array_elements(p_records) WITH ORDINALITY AS e(value, n) ORDER BY e.n LOOP
+        IF inbox.apply(p_inbox, r->>'topic', (r->>'partition')::integer, (r->>'offset')::bigint, r->>'id',
+                       r->>'type', r->>'key', r->'headers', r->'payload', (r->>'handler')::regproc) THEN
+            IF r->>'handler' IS NOT NULL THEN
+                applied := applied + 1;
+            END IF;
+        ELSE
+            duplicates := duplicates + 1;
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION inbox.apply_batch(text, jsonb) IS
+    'The records of one consumer batch, in order, each through inbox.apply()';
 
 -- Deletes up to p_batch ids of inbox p_inbox applied longer than p_older_than ago; returns how
 -- many. Keep ids for longer than any redelivery can lag (an upstream relay's replay, a consumer

@@ -4,7 +4,7 @@
 --
 -- What the consumer needs, and nothing more:
 --   CONNECT             on this database
---   USAGE on inbox      to reach its tables and inbox.apply()
+--   USAGE on inbox      to reach its tables, inbox.apply() and inbox.apply_batch()
 --   SELECT              on inbox.positions: where to resume after start and every rebalance
 --   SELECT, INSERT      on inbox.processed: the id of each applied event (INSERT ... ON CONFLICT
 --                       needs SELECT on the conflict's columns to find a duplicate)
@@ -27,3 +27,4 @@ GRANT SELECT, INSERT, UPDATE ON inbox.positions TO outbox_inbox;
 GRANT SELECT, INSERT ON inbox.processed TO outbox_inbox;
 GRANT EXECUTE ON FUNCTION inbox.apply(text, text, integer, bigint, text, text, text, jsonb, jsonb, regproc)
     TO outbox_inbox;
+GRANT EXECUTE ON FUNCTION inbox.apply_batch(text, jsonb) TO outbox_inbox;

@@ -13,6 +13,7 @@ namespace outbox_relay::app {
 namespace {
 
 constexpr const char* kConfigHelp = "YAML config file (OUTBOX_RELAY_* variables override it)";
+constexpr const char* kInboxHelp = "the inbox's schema, handlers and positions instead of the relay's";
 
 // The parser writes what it reads into `line`, which must outlive it.
 std::unique_ptr<CLI::App> MakeParser(CommandLine& line) {
@@ -21,17 +22,23 @@ std::unique_ptr<CLI::App> MakeParser(CommandLine& line) {
   app->require_subcommand(1);
   auto* run = app->add_subcommand("run", "stream outbox events until SIGTERM");
   run->add_option("-c,--config", line.config_path, kConfigHelp);
+  auto* inbox = app->add_subcommand(
+      "inbox", "consume events and apply each exactly once to the database (inbox.handlers) until SIGTERM");
+  inbox->add_option("-c,--config", line.config_path, kConfigHelp);
   auto* check = app->add_subcommand(
       "check", "check config, database, Kafka and topics (exit 0 ok, 1 a check failed, 2 config)");
   check->add_option("-c,--config", line.config_path, kConfigHelp);
+  check->add_flag("--inbox", line.inbox, kInboxHelp);
   auto* init = app->add_subcommand("init", "create the outbox schema, publication and slot where missing");
   init->add_option("-c,--config", line.config_path, kConfigHelp);
+  init->add_flag("--inbox", line.inbox, kInboxHelp);
   init->add_flag("--print-sql", line.print_sql, "print the SQL for a DBA instead of connecting");
   init->add_flag("--recreate-slot", line.recreate_slot,
                  "create the slot anew although outbox.relay_slots shows it existed (after a failover): events "
                  "committed meanwhile must be replayed");
   auto* status = app->add_subcommand("status", "show the slot's position, lag and retained WAL");
   status->add_option("-c,--config", line.config_path, kConfigHelp);
+  status->add_flag("--inbox", line.inbox, kInboxHelp);
   status->add_flag("--json", line.json, "print one JSON object");
   auto* replay = app->add_subcommand(
       "replay", "publish rows still in the outbox tables again, with a replay header; the slot is not touched");

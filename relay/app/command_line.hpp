@@ -13,11 +13,12 @@ namespace outbox_relay::app {
 
 /// What the command line asks for.
 struct CommandLine {
-  std::string command;  // run, check, init, status, replay or version
+  std::string command;  // run, inbox, check, init, status, replay or version
   std::string config_path;
   bool print_sql = false;      // init
   bool recreate_slot = false;  // init
   bool json = false;           // status
+  bool inbox = false;          // check, init, status
   std::string from;            // replay
   std::string to;              // replay
   std::string aggregate_type;  // replay

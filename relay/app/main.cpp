@@ -9,19 +9,24 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>  // boost/asio/awaitable.hpp uses std::exchange without including it
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/exit_code.hpp"
 #include "base/logging.hpp"
 #include "base/redaction.hpp"
 #include "config/config.hpp"
+#include "inbox/inbox.hpp"
 #include "relay/app/command_line.hpp"
 #include "relay/app/shutdown.hpp"
 #include "relay/app/task_group.hpp"
@@ -225,6 +230,71 @@ int Run(const std::string& config_path) {
   return exit_code;
 }
 
+// `outbox-relay inbox`: the inbox applies on its own thread (its work is blocking by nature: a
+// poll, then a PostgreSQL transaction); the io_context serves HTTP and the signals.
+int RunInbox(const std::string& config_path) {
+  config::Config config;
+  try {
+    config = ops::LoadRelayConfig(config_path);
+    base::ConfigureLogging(config.log.level, config.log.format);
+    if (config.inbox.handlers.empty()) {
+      throw config::ConfigError("inbox.handlers",
+                                "is empty: the inbox needs at least one rule (topic, optional type, function)");
+    }
+  } catch (const config::ConfigError& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+    return base::kExitConfig;
+  }
+  server::InboxMetrics metrics;
+  inbox::Inbox inbox(config, metrics);
+  boost::asio::io_context io(1);
+  std::unique_ptr<server::HttpServer> http;
+  try {
+    http = std::make_unique<server::HttpServer>(io, config.http.listen, [&](std::string_view path) {
+      if (path == "/metrics") {
+        return server::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics.Serialize()};
+      }
+      if (path == "/healthz") return server::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+      if (path == "/readyz") {
+        std::string reason;
+        const bool ready = inbox.Ready(reason);
+        return server::HttpResponse{ready ? 200 : 503, "text/plain; charset=utf-8", reason + "\n"};
+      }
+      return server::HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+    });
+  } catch (const std::runtime_error& error) {
+    std::cerr << "outbox-relay: config error: " << error.what() << "\n";
+    return base::kExitConfig;
+  }
+  boost::asio::co_spawn(io, http->Run(), boost::asio::detached);
+
+  int exit_code = base::kExitFatal;
+  std::thread worker([&] {
+    exit_code = inbox.Run();
+    boost::asio::post(io, [&] { io.stop(); });
+  });
+  boost::asio::steady_timer deadline(io);
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    base::Logger("inbox").info("received {}, applying what was read and leaving the group",
+                               signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    inbox.Stop();
+    // A handler that does not return holds the stop: the positions in PostgreSQL make an exit
+    // safe at any point, so the process ends when shutdown.timeout_ms runs out.
+    deadline.expires_after(config.shutdown.timeout);
+    deadline.async_wait([](const boost::system::error_code& expired) {
+      if (expired) return;
+      base::Logger("inbox").critical("the inbox did not stop within shutdown.timeout_ms; exiting");
+      std::quick_exit(base::kExitFatal);
+    });
+  });
+  io.run();
+  worker.join();
+  base::Logger("inbox").info("exiting with code {}", exit_code);
+  return exit_code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -241,9 +311,15 @@ int main(int argc, char** argv) {
   // go through C stdio, untouched.)
   const outbox_relay::base::RedactedStream redacted_out(std::cout);
   const outbox_relay::base::RedactedStream redacted_err(std::cerr);
+  if (line.command == "inbox") return RunInbox(line.config_path);
+  if (line.command == "check" && line.inbox) return ops::CheckInboxCommand(line.config_path, std::cout, std::cerr);
   if (line.command == "check") return ops::CheckCommand(line.config_path, std::cout, std::cerr);
   if (line.command == "init") {
-    return ops::InitCommand(line.config_path, line.print_sql, line.recreate_slot, std::cout, std::cerr);
+    return ops::InitCommand(line.config_path, {line.print_sql, line.recreate_slot, line.inbox}, std::cout,
+                            std::cerr);
+  }
+  if (line.command == "status" && line.inbox) {
+    return ops::StatusInboxCommand(line.config_path, line.json, std::cout, std::cerr);
   }
   if (line.command == "status") return ops::StatusCommand(line.config_path, line.json, std::cout, std::cerr);
   if (line.command == "replay") return Replay(line.config_path, line.from, line.to, line.aggregate_type);

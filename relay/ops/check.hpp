@@ -89,6 +89,11 @@ sinks::KafkaConfHandle KafkaConf(const config::Config& config);
 /// The brokers answer metadata with `conf` (from KafkaConf), then the topics
 /// (kafka_topic_check.hpp). Blocks up to a few seconds per step.
 void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, CheckReport& report);
+/// The first part of CheckKafka: the brokers answer. Returns the client it asked with (none
+/// after a FAIL line); its error callback writes the newest client error to `last_error`,
+/// which must outlive it.
+sinks::KafkaHandle KafkaBrokers(const config::Config& config, sinks::KafkaConfHandle conf, std::string& last_error,
+                                CheckReport& report);
 
 // check_rabbitmq.cpp.
 

@@ -38,7 +38,8 @@ sinks::KafkaConfHandle KafkaConf(const config::Config& config) {
   return conf;
 }
 
-void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, CheckReport& report) {
+sinks::KafkaHandle KafkaBrokers(const config::Config& config, sinks::KafkaConfHandle conf, std::string& last_error,
+                                CheckReport& report) {
   std::string servers;
   for (const char* key : {"bootstrap.servers", "metadata.broker.list"}) {
     if (auto found = config.kafka.find(key); found != config.kafka.end()) servers = found->second;
@@ -47,14 +48,13 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
   const std::string hint =
       "check kafka.bootstrap.servers (and the kafka.security.protocol / sasl.* / ssl.* properties); "
       "the brokers must be reachable from here";
-  std::string last_error;
   rd_kafka_conf_set_error_cb(conf.get(), KeepKafkaError);
   rd_kafka_conf_set_opaque(conf.get(), &last_error);
   std::array<char, 512> error{};
   sinks::KafkaHandle producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
   if (!producer) {
     report.Fail(what, std::string("cannot create a Kafka client: ") + error.data(), hint);
-    return;
+    return producer;
   }
   static_cast<void>(conf.release());  // rd_kafka_new owns it once it succeeded
   const auto start = std::chrono::steady_clock::now();
@@ -68,12 +68,18 @@ void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, Check
                 "no metadata within " + std::to_string(kKafkaTimeoutMs / 1000) + " s (" + rd_kafka_err2str(code) +
                     (last_error.empty() ? "" : "; last error: " + OneLine(last_error)) + ")",
                 hint);
-    return;
+    return {};
   }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   report.Ok(what + ": " + std::to_string(metadata->broker_cnt) + " broker(s) answered in " +
             std::to_string(elapsed.count()) + " ms");
+  return producer;
+}
+
+void CheckKafka(const config::Config& config, sinks::KafkaConfHandle conf, CheckReport& report) {
+  std::string last_error;
+  if (!KafkaBrokers(config, std::move(conf), last_error, report)) return;
   // KafkaConf succeeded for CheckCommand, so it does not throw here.
   for (const auto& line : CheckKafkaTopics(config, KafkaConf(config), kKafkaTimeoutMs)) {
     if (line.ok) {

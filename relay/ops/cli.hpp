@@ -30,15 +30,29 @@ int CheckCommand(const std::string& config_path, std::ostream& out, std::ostream
 /// `print_sql`, prints the SQL a DBA would run instead (the migrations), without connecting.
 /// A missing slot that outbox.relay_slots remembers is a FAIL (events may be missing) unless
 /// `recreate_slot`, the operator's explicit decision: then it is created anew (a slot with
-/// wal_status lost is dropped first) and the gap to republish is printed.
+/// wal_status lost is dropped first) and the gap to republish is printed. With `inbox`, the
+/// inbox's migration (inbox/sql/V1__inbox.sql) instead, and nothing of the relay's.
 /// Returns 0, 1 (a database error) or 2 (config error).
-int InitCommand(const std::string& config_path, bool print_sql, bool recreate_slot, std::ostream& out,
-                std::ostream& err);
+struct InitOptions {
+  bool print_sql = false;
+  bool recreate_slot = false;
+  bool inbox = false;
+};
+int InitCommand(const std::string& config_path, const InitOptions& options, std::ostream& out, std::ostream& err);
 
 /// `outbox-relay status`: the slot's activity, confirmed flush LSN, lag and retained WAL, as
 /// an aligned table or (with `json`) one JSON object. Returns 0, 1 (no such slot, or no
 /// database) or 2 (config error).
 int StatusCommand(const std::string& config_path, bool json, std::ostream& out, std::ostream& err);
+
+/// `outbox-relay check --inbox`: the inbox's config, the consuming database (the inbox schema,
+/// privileges, each handler: exists once, EXECUTE, five arguments), the brokers and each
+/// consumed topic. Returns 0, 1 (a FAIL) or 2 (config error, no inbox.handlers included).
+int CheckInboxCommand(const std::string& config_path, std::ostream& out, std::ostream& err);
+
+/// `outbox-relay status --inbox`: per consumed partition the stored position, Kafka's end
+/// offset and the lag; the number of remembered event ids. Returns 0, 1 or 2.
+int StatusInboxCommand(const std::string& config_path, bool json, std::ostream& out, std::ostream& err);
 
 /// "outbox-relay <version> (<git describe>)".
 std::string VersionLine();

@@ -123,7 +123,8 @@ base::Result<std::vector<Row>> Database::Rows(const PGresult* result) {
       }
     }
     const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-    return base::Error{KindOfSqlState(sqlstate != nullptr ? sqlstate : ""), std::move(message), {}};
+    const std::string code = sqlstate != nullptr ? sqlstate : "";
+    return base::Error{KindOfSqlState(code), std::move(message), {}, code};
   }
   std::vector<Row> rows(static_cast<std::size_t>(PQntuples(result)));
   const int columns = PQnfields(result);

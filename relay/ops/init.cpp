@@ -72,6 +72,34 @@ Step InitOwnTables(Database& db, const config::Config& config, InitReport& repor
   return true;
 }
 
+// Applies `migration` if one of its objects is missing.
+Step ApplyMigration(Database& db, const Migration& migration, InitReport& report) {
+  std::vector<bool> existed;
+  for (const auto& object : migration.objects) {
+    const auto exists = db.QueryBool(object.exists_sql);
+    if (!exists) return exists.error();
+    existed.push_back(exists.value());
+  }
+  // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that
+  // is already there, ALTER TABLE would lock the outbox, and a second init should change nothing.
+  if (std::find(existed.begin(), existed.end(), false) != existed.end()) {
+    if (const auto applied = db.Execute(std::string(migration.sql)); !applied) {
+      report.Fail(std::string(migration.path), applied.error().message,
+                  "run init as a role that may create schemas and publications in this database (e.g. its "
+                  "owner), or have a DBA run the output of outbox-relay init --print-sql");
+      return false;
+    }
+  }
+  for (std::size_t i = 0; i < migration.objects.size(); ++i) {
+    if (existed[i]) {
+      report.Exists(migration.objects[i].what);
+    } else {
+      report.Created(migration.objects[i].what);
+    }
+  }
+  return true;
+}
+
 // Applies each migration that misses one of its objects, in order.
 // V3 (outbox.relay_slots, the relay's record of its slot) applies whatever tables the config
 // names: without it, slot-loss protection would be off for services with tables of their own.
@@ -82,29 +110,8 @@ Step InitMigrations(Database& db, const config::Config& config, InitReport& repo
   if (!publication_existed) return publication_existed.error();
   for (const auto& migration : Migrations()) {
     if (!outbox_migrations && migration.path != kMigrationV3Name) continue;
-    std::vector<bool> existed;
-    for (const auto& object : migration.objects) {
-      const auto exists = db.QueryBool(object.exists_sql);
-      if (!exists) return exists.error();
-      existed.push_back(exists.value());
-    }
-    // Only when something is missing: CREATE OR REPLACE FUNCTION would rewrite a function that
-    // is already there, ALTER TABLE would lock the outbox, and a second init should change nothing.
-    if (std::find(existed.begin(), existed.end(), false) != existed.end()) {
-      if (const auto applied = db.Execute(std::string(migration.sql)); !applied) {
-        report.Fail(std::string(migration.path), applied.error().message,
-                    "run init as a role that may create schemas and publications in this database (e.g. its "
-                    "owner), or have a DBA run the output of outbox-relay init --print-sql");
-        return false;
-      }
-    }
-    for (std::size_t i = 0; i < migration.objects.size(); ++i) {
-      if (existed[i]) {
-        report.Exists(migration.objects[i].what);
-      } else {
-        report.Created(migration.objects[i].what);
-      }
-    }
+    const Step applied = ApplyMigration(db, migration, report);
+    if (!applied || !applied.value()) return applied;
   }
   // The migration created outbox_relay for outbox.outbox. When that is the configured
   // publication and the relay reads other tables, point it at them now, while it is new and
@@ -210,12 +217,15 @@ Step InitSlot(Database& db, const config::Config& config, bool recreate, InitRep
 }  // namespace
 }  // namespace detail
 
-int InitCommand(const std::string& config_path, bool print_sql, bool recreate_slot, std::ostream& out,
-                std::ostream& err) {
+int InitCommand(const std::string& config_path, const InitOptions& options, std::ostream& out, std::ostream& err) {
   const auto config = detail::LoadCommandConfig(config_path, err);
   if (!config) return base::kExitConfig;
-  if (print_sql) {
-    detail::PrintInitSql(*config, out);
+  if (options.print_sql) {
+    if (options.inbox) {
+      detail::PrintInboxSql(*config, out);
+    } else {
+      detail::PrintInitSql(*config, out);
+    }
     return base::kExitOk;
   }
   detail::InitReport report(out);
@@ -229,12 +239,20 @@ int InitCommand(const std::string& config_path, bool print_sql, bool recreate_sl
   }
   detail::Database& db = connected.value();
   out << "connected to " << db.Describe() << "\n";
-  const std::function<detail::Step()> steps[] = {
-      [&] { return detail::InitOwnTables(db, *config, report); },
-      [&] { return detail::InitMigrations(db, *config, report); },
-      [&] { return detail::InitPublication(db, *config, report); },
-      [&] { return detail::InitSlot(db, *config, recreate_slot, report); },
-  };
+  std::vector<std::function<detail::Step()>> steps;
+  if (options.inbox) {
+    // The inbox's objects only: a consuming database needs no outbox, publication or slot.
+    for (const auto& migration : detail::InboxMigrations()) {
+      steps.emplace_back([&, migration] { return detail::ApplyMigration(db, migration, report); });
+    }
+  } else {
+    steps = {
+        [&] { return detail::InitOwnTables(db, *config, report); },
+        [&] { return detail::InitMigrations(db, *config, report); },
+        [&] { return detail::InitPublication(db, *config, report); },
+        [&] { return detail::InitSlot(db, *config, options.recreate_slot, report); },
+    };
+  }
   for (const auto& step : steps) {
     const detail::Step done = step();
     if (!done) report.Fail("init", done.error().message, "outbox-relay check shows what the database lacks");

@@ -13,4 +13,7 @@ namespace outbox_relay::ops::detail {
 /// migrations in full, without connecting.
 void PrintInitSql(const config::Config& config, std::ostream& out);
 
+/// `outbox-relay init --inbox --print-sql`: the inbox migration and the suggested role.
+void PrintInboxSql(const config::Config& config, std::ostream& out);
+
 }  // namespace outbox_relay::ops::detail

@@ -47,4 +47,15 @@ void PrintInitSql(const config::Config& config, std::ostream& out) {
       << CommentOut(kRelayRoleSql);
 }
 
+void PrintInboxSql(const config::Config& config, std::ostream& out) {
+  out << "-- outbox-relay init --inbox --print-sql: what `outbox-relay init --inbox` creates where missing.\n"
+      << "-- Database: " << DescribeDsn(config.source.dsn) << " (source.dsn; not connected)\n";
+  for (const auto& migration : kInboxMigrations) {
+    out << "\n-- " << migration.path << "\n" << migration.sql;
+    if (!migration.sql.empty() && migration.sql.back() != '\n') out << "\n";
+  }
+  out << "\n-- Suggested: a least-privilege role for the inbox (inbox/sql/inbox_role.sql).\n"
+      << CommentOut(kInboxRoleSql);
+}
+
 }  // namespace outbox_relay::ops::detail

@@ -37,6 +37,21 @@ std::vector<Migration> Migrations() {
   };
 }
 
+std::vector<Migration> InboxMigrations() {
+  static_assert(kInboxMigrations.size() == 1, "list the objects of the new migration here");
+  return {
+      {kInboxMigrations[0].path,
+       kInboxMigrations[0].sql,
+       {
+           {"schema inbox", "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'inbox')"},
+           {"table inbox.processed", "SELECT to_regclass('inbox.processed') IS NOT NULL"},
+           {"table inbox.positions", "SELECT to_regclass('inbox.positions') IS NOT NULL"},
+           {"function inbox.apply_batch", "SELECT to_regprocedure('inbox.apply_batch(text, jsonb)') IS NOT NULL"},
+           {"function inbox.purge", "SELECT to_regprocedure('inbox.purge(text, interval, integer)') IS NOT NULL"},
+       }},
+  };
+}
+
 bool IsMigrationTable(const config::TableName& table) {
   return table.schema == kMigrationSchema && table.name == kMigrationTable;
 }

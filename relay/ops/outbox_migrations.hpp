@@ -33,8 +33,11 @@ struct Migration {
   std::vector<MigrationObject> objects;  // what it creates, each with how to tell it exists
 };
 
-/// Every embedded migration, in the order they apply, with the objects each creates.
+/// Every embedded outbox migration, in the order they apply, with the objects each creates.
 std::vector<Migration> Migrations();
+
+/// The same for the inbox (`init --inbox`).
+std::vector<Migration> InboxMigrations();
 
 /// Whether `table` is outbox.outbox, the table V1 creates.
 bool IsMigrationTable(const config::TableName& table);

@@ -47,6 +47,12 @@ prometheus::Histogram& Histogram(prometheus::Registry& registry, const char* nam
   return BuildHistogram().Name(name).Help(help).Register(registry).Add({}, buckets);
 }
 
+std::string SerializeRegistry(const prometheus::Registry& registry) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry.Collect());
+  return out.str();
+}
+
 // Names every kind, so the help cannot fall behind the list.
 std::string DeliveryErrorsHelp() {
   std::string help = "Delivery failures by kind:";
@@ -125,10 +131,49 @@ prometheus::Counter& RelayMetrics::DeadLettered(outbox::PoisonReason reason) {
   return Cached(dead_lettered_by_reason_, dead_lettered_, "reason", outbox::ReasonCode(reason));
 }
 
-std::string RelayMetrics::Serialize() const {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry->Collect());
-  return out.str();
+std::string RelayMetrics::Serialize() const { return SerializeRegistry(*registry); }
+
+InboxMetrics::InboxMetrics()
+    : registry(std::make_shared<prometheus::Registry>()),
+      poison_(CounterFamily(*registry, "outbox_relay_inbox_poison_total",
+                            "Events the inbox could not apply, by reason (inbox.on_poison decides what follows)")),
+      lag_(GaugeFamily(*registry, "outbox_relay_inbox_lag_records",
+                       "Records of a partition not applied yet: the high watermark minus the stored position")),
+      applied(Counter(*registry, "outbox_relay_inbox_events_applied_total",
+                      "Events whose handler ran and committed (each event id once)")),
+      duplicates(Counter(*registry, "outbox_relay_inbox_duplicates_skipped_total",
+                         "Records whose event id the inbox had applied before: nothing ran")),
+      unhandled(Counter(*registry, "outbox_relay_inbox_unhandled_total",
+                        "Events no rule of inbox.handlers matches, recorded without a handler")),
+      dead_lettered(Counter(*registry, "outbox_relay_inbox_dead_lettered_total",
+                            "Poison events written to inbox.dead_letter_topic and recorded as done")),
+      transient_errors(Counter(*registry, "outbox_relay_inbox_retries_total",
+                               "Batches tried again after a transient failure (serialization failure, deadlock, "
+                               "lost connection)")),
+      batch_seconds(Histogram(*registry, "outbox_relay_inbox_apply_seconds",
+                              "Duration of one batch's PostgreSQL transaction",
+                              {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      batch_events(Histogram(*registry, "outbox_relay_inbox_batch_events", "Records per applied batch",
+                             {1, 2, 5, 10, 50, 100, 500, 1000, 10000})),
+      assigned_partitions(
+          Gauge(*registry, "outbox_relay_inbox_assigned_partitions", "Partitions assigned to this inbox process")),
+      ready(Gauge(*registry, "outbox_relay_inbox_ready", "1 while /readyz answers ready")) {
+  for (const std::string_view reason : kPoisonReasons) Poison(reason);
+  GaugeFamily(*registry, "outbox_relay_build_info", "Always 1; the labels say which build runs")
+      .Add({{"version", std::string(base::kVersion)}, {"revision", std::string(base::kGitRevision)}})
+      .Set(1);
+}
+
+std::string InboxMetrics::Serialize() const { return SerializeRegistry(*registry); }
+
+prometheus::Counter& InboxMetrics::Poison(std::string_view reason) {
+  return Cached(poison_by_reason_, poison_, "reason", reason);
+}
+
+prometheus::Gauge& InboxMetrics::Lag(const std::string& topic, std::int32_t partition) {
+  auto& gauge = lag_by_partition_[{topic, partition}];
+  if (gauge == nullptr) gauge = &lag_.Add({{"topic", topic}, {"partition", std::to_string(partition)}});
+  return *gauge;
 }
 
 }  // namespace outbox_relay::server

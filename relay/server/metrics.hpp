@@ -1,10 +1,13 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -69,6 +72,43 @@ class RelayMetrics {
   std::unordered_map<std::string, prometheus::Counter*> bytes_by_topic_;
   std::unordered_map<std::string, prometheus::Counter*> errors_by_kind_;
   std::unordered_map<std::string, prometheus::Counter*> dead_lettered_by_reason_;
+};
+
+/// Every metric `outbox-relay inbox` exports (prefix outbox_relay_inbox_). Updated on the
+/// inbox's thread, scraped on the io_context's: prometheus-cpp's counters are atomic.
+class InboxMetrics {
+ public:
+  InboxMetrics();
+
+  std::string Serialize() const;
+
+  /// The reasons of outbox_relay_inbox_poison_total, each exported from start-up.
+  static constexpr std::array<std::string_view, 3> kPoisonReasons = {"handler_error", "missing_id",
+                                                                     "invalid_payload"};
+  prometheus::Counter& Poison(std::string_view reason);
+  /// Records behind by partition: the high watermark minus the next offset to apply.
+  prometheus::Gauge& Lag(const std::string& topic, std::int32_t partition);
+
+  std::shared_ptr<prometheus::Registry> registry;
+
+ private:
+  prometheus::Family<prometheus::Counter>& poison_;
+  prometheus::Family<prometheus::Gauge>& lag_;
+
+ public:
+  prometheus::Counter& applied;
+  prometheus::Counter& duplicates;
+  prometheus::Counter& unhandled;
+  prometheus::Counter& dead_lettered;
+  prometheus::Counter& transient_errors;
+  prometheus::Histogram& batch_seconds;
+  prometheus::Histogram& batch_events;
+  prometheus::Gauge& assigned_partitions;
+  prometheus::Gauge& ready;
+
+ private:
+  std::unordered_map<std::string, prometheus::Counter*> poison_by_reason_;
+  std::map<std::pair<std::string, std::int32_t>, prometheus::Gauge*> lag_by_partition_;
 };
 
 }  // namespace outbox_relay::server

@@ -50,14 +50,14 @@ TEST(CommandLineTest, MistypedCommandSuggestsTheNearest) {
   const Parsed parsed = Parse({"chekc", "--config", "x"});
   EXPECT_EQ(parsed.exit_code, 2);
   EXPECT_THAT(parsed.err, HasSubstr("unknown command \"chekc\" (did you mean check?)"));
-  EXPECT_THAT(parsed.err, HasSubstr("run, check, init, status, replay, version"));
+  EXPECT_THAT(parsed.err, HasSubstr("run, inbox, check, init, status, replay, version"));
 }
 
 // A word far from every command gets the list, and no guess.
 TEST(CommandLineTest, UnknownCommandListsTheCommands) {
   const Parsed parsed = Parse({"deploy"});
   EXPECT_EQ(parsed.exit_code, 2);
-  EXPECT_THAT(parsed.err, HasSubstr("unknown command \"deploy\"; the commands are run, check"));
+  EXPECT_THAT(parsed.err, HasSubstr("unknown command \"deploy\"; the commands are run, inbox, check"));
 }
 
 // --help prints the commands and exits 0; an unknown option of a known command exits 2.

@@ -24,14 +24,10 @@ struct Family {
   std::set<std::string> labels;
 };
 
-// Family name -> type, help and label names, from the text exposition of a fresh RelayMetrics
-// with one topic's counters created (labelled families appear with their first child).
-std::map<std::string, Family> Registered() {
-  RelayMetrics metrics;
-  metrics.EventsPublished("t");
-  metrics.BytesPublished("t");
+// Family name -> type, help and label names, from a text exposition.
+std::map<std::string, Family> Families(const std::string& exposition) {
   std::map<std::string, Family> families;
-  std::istringstream lines(metrics.Serialize());
+  std::istringstream lines(exposition);
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream words(line);
@@ -59,13 +55,20 @@ std::map<std::string, Family> Registered() {
   return families;
 }
 
-// Every metric the relay registers has a row in README.md's metrics table with its type and
+// A fresh RelayMetrics with one topic's counters created (labelled families appear with their
+// first child).
+std::map<std::string, Family> Registered() {
+  RelayMetrics metrics;
+  metrics.EventsPublished("t");
+  metrics.BytesPublished("t");
+  return Families(metrics.Serialize());
+}
+
+// Every metric of `registered` has a row in README.md's table under `heading` with its type and
 // each of its labels, and every row names a registered metric.
-TEST(ReadmeMetricsTableTest, ListsExactlyTheRegisteredMetrics) {
-  const std::map<std::string, Family> registered = Registered();
-  ASSERT_GT(registered.size(), 15u);
+void ExpectTableLists(const std::map<std::string, Family>& registered, const std::string& heading) {
   std::set<std::string> documented;
-  for (const auto& row : TableUnder(ReadReadme(), "## Metrics")) {
+  for (const auto& row : TableUnder(ReadReadme(), heading)) {
     ASSERT_EQ(row.size(), 4u) << "a metrics row needs metric, type, labels, meaning";
     const auto spans = CodeSpans(row[0]);
     ASSERT_EQ(spans.size(), 1u) << row[0];
@@ -73,7 +76,7 @@ TEST(ReadmeMetricsTableTest, ListsExactlyTheRegisteredMetrics) {
     documented.insert(name);
     const auto found = registered.find(name);
     if (found == registered.end()) {
-      ADD_FAILURE() << "README.md's metrics table names " << name << ", which the relay does not register";
+      ADD_FAILURE() << "README.md's table under " << heading << " names " << name << ", which is not registered";
       continue;
     }
     EXPECT_EQ(row[1], found->second.type) << name;
@@ -83,8 +86,23 @@ TEST(ReadmeMetricsTableTest, ListsExactlyTheRegisteredMetrics) {
     }
   }
   for (const auto& [name, family] : registered) {
-    EXPECT_TRUE(documented.contains(name)) << name << " is registered but README.md's metrics table lacks it";
+    EXPECT_TRUE(documented.contains(name))
+        << name << " is registered but README.md's table under " << heading << " lacks it";
   }
+}
+
+TEST(ReadmeMetricsTableTest, ListsExactlyTheRegisteredMetrics) {
+  const std::map<std::string, Family> registered = Registered();
+  ASSERT_GT(registered.size(), 15u);
+  ExpectTableLists(registered, "## Metrics");
+}
+
+TEST(ReadmeMetricsTableTest, ListsExactlyTheInboxMetrics) {
+  InboxMetrics metrics;
+  metrics.Lag("t", 0);
+  const std::map<std::string, Family> registered = Families(metrics.Serialize());
+  ASSERT_GT(registered.size(), 8u);
+  ExpectTableLists(registered, "### Inbox metrics");
 }
 
 // Each kind of delivery error is named by the help text and by README.md's row.
