@@ -31,7 +31,7 @@ std::vector<std::string> CapturedSources(const OutboxConfig& outbox) {
 
 void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
   const std::vector<std::string> sources = CapturedSources(config.outbox);
-  const auto RouteKey = [](std::size_t index, std::string_view field) {
+  const auto route_key = [](std::size_t index, std::string_view field) {
     return RuleKey(kRoutesKey, index, field);
   };
   for (std::size_t i = 0; i < routes.size(); ++i) {
@@ -43,32 +43,32 @@ void AssignRoutes(Config& config, const std::vector<RawValues>& routes) {
     RouteConfig route{field("source"), field("aggregate_type"), field("type"), field("topic"), field("key"),
                       std::nullopt,    field("exchange")};
     if (const std::string format = field("format"); !format.empty()) {
-      route.format = ParseChoice(FormatChoices(), format, RouteKey(i, "format"));
+      route.format = ParseChoice(FormatChoices(), format, route_key(i, "format"));
     }
     if (route.topic.empty() && route.key.empty() && !route.format && route.exchange.empty()) {
-      throw ConfigError(RouteKey(i, ""), "sets none of topic, key, format, exchange, so it changes nothing");
+      throw ConfigError(route_key(i, ""), "sets none of topic, key, format, exchange, so it changes nothing");
     }
     if (!route.exchange.empty()) {
       if (config.sink.type != SinkType::kRabbitMq) {
-        throw ConfigError(RouteKey(i, "exchange"), "needs sink.type: rabbitmq (Kafka has no exchanges)");
+        throw ConfigError(route_key(i, "exchange"), "needs sink.type: rabbitmq (Kafka has no exchanges)");
       }
       if (Problem problem = CheckTopicTemplate(route.exchange, config)) {
-        throw ConfigError(RouteKey(i, "exchange"), *problem);
+        throw ConfigError(route_key(i, "exchange"), *problem);
       }
     }
     if (!route.source.empty() && std::find(sources.begin(), sources.end(), route.source) == sources.end()) {
       std::string captured;
       for (const std::string& source : sources) captured += (captured.empty() ? "" : ", ") + source;
-      throw ConfigError(RouteKey(i, "source"),
+      throw ConfigError(route_key(i, "source"),
                         "\"" + route.source + "\" matches no captured source (captured: " + captured + ")");
     }
     if (!route.topic.empty()) {
       if (Problem problem = CheckTopicTemplate(route.topic, config)) {
-        throw ConfigError(RouteKey(i, "topic"), *problem);
+        throw ConfigError(route_key(i, "topic"), *problem);
       }
     }
     if (!route.key.empty()) {
-      if (Problem problem = CheckIdentifier(route.key)) throw ConfigError(RouteKey(i, "key"), *problem);
+      if (Problem problem = CheckIdentifier(route.key)) throw ConfigError(route_key(i, "key"), *problem);
     }
     config.outbox.routes.push_back(std::move(route));
   }

@@ -37,7 +37,7 @@ DeadLetterProducer::DeadLetterProducer(const config::Config& config) : topic_(co
   rd_kafka_conf_set_opaque(conf.get(), &acknowledged_);
   producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error.data(), error.size()));
   if (!producer_) throw std::runtime_error(std::string("cannot create the dead-letter producer: ") + error.data());
-  conf.release();
+  static_cast<void>(conf.release());  // rd_kafka_new owns it once it succeeded
 }
 
 base::Result<void> DeadLetterProducer::Write(const KafkaRecord& record, const PoisonCause& cause,
@@ -71,7 +71,7 @@ base::Result<void> DeadLetterProducer::Write(const KafkaRecord& record, const Po
   if (queued != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return base::Error::Retryable("cannot queue the dead letter: " + std::string(rd_kafka_err2str(queued)));
   }
-  headers.release();  // the message owns them now
+  static_cast<void>(headers.release());  // the message owns them now
   // The flush serves the delivery reports. A record it gave up on may still arrive later: a
   // dead letter is written at least once.
   const rd_kafka_resp_err_t flushed = rd_kafka_flush(producer_.get(), static_cast<int>(timeout.count()));

@@ -87,7 +87,7 @@ InboxConsumer::InboxConsumer(const config::Config& config, PositionLookup positi
   std::array<char, 512> error{};
   consumer_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error.data(), error.size()));
   if (!consumer_) throw ConsumerError(std::string("cannot create the Kafka consumer: ") + error.data());
-  conf.release();  // rd_kafka_new owns it now
+  static_cast<void>(conf.release());  // rd_kafka_new owns it now
   rd_kafka_poll_set_consumer(consumer_.get());
 }
 

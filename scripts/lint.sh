@@ -106,7 +106,7 @@ EOF
   trap "rm -rf '$out'" RETURN
   # The project's own headers, anchored at the root: a build directory's generated/ headers
   # and the libraries' headers are not checked.
-  local header_filter="^$REPO_ROOT/(base|config|outbox|sinks|relay|tests|bench)/"
+  local header_filter="^$REPO_ROOT/(base|config|outbox|inbox|sinks|relay|tests|bench)/"
   local start=$SECONDS
   echo "lint.sh: $CLANG_TIDY over ${#units[@]} translation units of $db, $JOBS at a time"
   printf '%s\n' "${units[@]}" |
