@@ -152,9 +152,10 @@ stage_pg-matrix() {
   newest=$(printf '%s\n' "${majors[@]}" | sort -n | tail -n 1)
   # On the newest major, every integration test as on 15, but the fault-matrix scenarios whose
   # faults are the relay's or the broker's (kills, broker restarts, outages, partitions, a full
-  # disk: ~6 of CI's minutes) run with --long only; PostgreSQL's own (restarts, a killed
-  # walsender) always run.
-  local broker_faults='FaultMatrixTest\.(RelayKill9Loop|BrokerRestarts|BrokerDiskFull|KafkaUnreachable|NetworkPartition)'
+  # disk: ~6 of CI's minutes) and the inbox's kill loop (its database is the consumer's, not
+  # the captured one) run with --long only; PostgreSQL's own (restarts, a killed walsender)
+  # always run.
+  local broker_faults='FaultMatrixTest\.(RelayKill9Loop|BrokerRestarts|BrokerDiskFull|KafkaUnreachable|NetworkPartition)|InboxTest\.CrashLoop'
   for version in "${majors[@]}"; do
     local -a selection=("${filter[@]}")
     if [[ "$version" == "$newest" ]]; then
@@ -173,7 +174,7 @@ stage_pg-matrix() {
 
 # The packaging checks run no compiled code of ours, and the demo (its own second set of servers)
 # only repeats what the integration tests cover. The fault matrix (~8 minutes of kill loops and
-# outages on 2 cores) and the three SIGKILL loops outside it (~125 s) run in the build stage: a
+# outages on 2 cores) and the four SIGKILL loops outside it (~165 s) run in the build stage: a
 # killed relay writes no sanitizer report, and the paths they take (restart, reconnect, resume
 # from the slot) are the ones the other tests run here too. --long runs them here as well.
 stage_asan() {
@@ -182,7 +183,7 @@ stage_asan() {
   # and quarantine (the relay holds 93 MiB there, 20-30 MiB without ASan).
   local exclude='InFlightCapStopsReadingWhileKafkaIsDown'
   [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] ||
-    exclude+='|FaultMatrixTest|HaTest.TenSigkills|RelayIntegrationTest.SurvivesSigkill|RabbitMqTest.SurvivesSigkills'
+    exclude+='|FaultMatrixTest|HaTest.TenSigkills|RelayIntegrationTest.SurvivesSigkill|RabbitMqTest.SurvivesSigkills|InboxTest.CrashLoop'
   local -a filter=(-LE 'packaging|demo' -E "$exclude")
   configure_unity "$dir" -O1 -DOUTBOX_RELAY_SANITIZE=address,undefined &&
     cmake --build "$dir" -j2 || return 1

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -20,6 +21,7 @@
 
 #include "support/harness_env.hpp"
 #include "support/kafka_admin.hpp"
+#include "support/kafka_reader.hpp"
 #include "support/lsn_text.hpp"
 #include "support/oracle.hpp"
 #include "support/pg_client.hpp"
@@ -42,8 +44,7 @@ class InboxTest : public RelayIntegrationTest {
     consumer_db_.reset();
   }
 
-  // The source database with its relay's topics (kPartitions each) and the consuming database
-  // with the inbox schema (by `init --inbox`) and the handler app.apply_event.
+  // The source database with its relay's topics (kPartitions each), and the consuming database.
   void SetUpDatabases(const WorkloadOptions& workload, bool pinned) {
     TestDatabase& db = CreateDatabase();
     PgConnection source = db.Connect();
@@ -51,7 +52,13 @@ class InboxTest : public RelayIntegrationTest {
     scenario_ = KafkaScenario::Make(suffix_, workload);
     KafkaAdmin admin({{"bootstrap.servers", Harness().kafka_bootstrap_servers}});
     for (const std::string& topic : scenario_.topics) admin.CreateTopic(topic, kPartitions);
+    SetUpConsumer(scenario_.topics, pinned);
+  }
 
+  // The consuming database with the handler app.apply_event, which records each call in
+  // app.effects and raises for a payload with a "boom" field, and the inbox schema, made by
+  // `init --inbox` with the inbox's config for `topics` (InboxYaml).
+  void SetUpConsumer(const std::vector<std::string>& topics, bool pinned, const std::string& inbox_keys = "") {
     consumer_db_ = std::make_unique<TestDatabase>(Harness(), ShortTestName() + "_in");
     PgConnection consumer = consumer_db_->Connect();
     consumer.Exec(
@@ -59,39 +66,62 @@ class InboxTest : public RelayIntegrationTest {
         "CREATE TABLE app.effects (n bigserial PRIMARY KEY, event_id text NOT NULL, aggregate text NOT NULL,"
         " seq int NOT NULL);"
         "CREATE FUNCTION app.apply_event(id text, type text, key text, headers jsonb, payload jsonb)"
-        " RETURNS void LANGUAGE sql AS $$ INSERT INTO app.effects (event_id, aggregate, seq)"
-        " VALUES (id, key, (payload->>'seq')::int) $$");
-    inbox_config_ = WriteConfig("inbox.yaml", InboxYaml(pinned));
-    RelayProcess& init = NewRelayCommand({"init", "--inbox", "--config", inbox_config_}, "init-inbox");
-    init.Start();
-    const auto exit = init.WaitFor(60s);
-    ASSERT_TRUE(exit && exit->exited && exit->code == 0) << TailFile(init.StderrPath(), 20);
-    ASSERT_TRUE(Contains(ReadFile(init.StdoutPath()), "created function inbox.apply_batch"))
-        << ReadFile(init.StdoutPath());
+        " RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+        " IF payload ? 'boom' THEN RAISE EXCEPTION 'event % cannot be applied', id; END IF;"
+        " INSERT INTO app.effects (event_id, aggregate, seq) VALUES (id, key, (payload->>'seq')::int); END $$");
+    inbox_config_ = WriteConfig("inbox.yaml", InboxYaml(topics, pinned, inbox_keys));
+    const std::string init = RunInboxCommand("init", 0);
+    ASSERT_TRUE(Contains(init, "created function inbox.apply_batch")) << init;
   }
 
-  // One handler rule per topic; a small batch and quick group timeouts, so kills and
-  // rebalances happen within the test's time. With `pinned`, every partition is assigned
-  // statically (inbox.partitions): a restarted inbox applies at once, where a group would wait
-  // for the killed member's session to time out first.
-  std::string InboxYaml(bool pinned) const {
+  // `outbox-relay <command> --inbox --config <the inbox's config>` to its end: its stdout, after
+  // expecting exit code `expected`.
+  std::string RunInboxCommand(const std::string& command, int expected) {
+    RelayProcess& process = NewRelayCommand({command, "--inbox", "--config", inbox_config_}, command + "-inbox");
+    process.Start();
+    const auto exit = process.WaitFor(60s);
+    EXPECT_TRUE(exit && exit->exited && exit->code == expected)
+        << command << " --inbox: " << (exit ? exit->Describe() : "still running after 60 s") << "\n"
+        << ReadFile(process.StdoutPath()) << TailFile(process.StderrPath(), 20);
+    return ReadFile(process.StdoutPath());
+  }
+
+  // One handler rule per topic, and `inbox_keys` (indented lines of the inbox section); a small
+  // batch and quick group timeouts, so kills and rebalances happen within the test's time. With
+  // `pinned`, every partition is assigned statically (inbox.partitions): a restarted inbox
+  // applies at once, where a group would wait for the killed member's session to time out first.
+  std::string InboxYaml(const std::vector<std::string>& topics, bool pinned, const std::string& inbox_keys) const {
     std::string yaml = "source:\n  dsn: \"" + consumer_db_->RelayDsn() + "\"\n" +
                        "kafka:\n  bootstrap.servers: \"" + Harness().kafka_bootstrap_servers + "\"\n" +
                        "  session.timeout.ms: \"6000\"\n  heartbeat.interval.ms: \"1000\"\n" +
                        "inbox:\n  name: it\n  group_id: it-inbox-" + suffix_ +
-                       "\n  batch_size: 200\n  batch_wait_ms: 50\n  retry_backoff_max_ms: 1000\n  handlers:\n";
-    for (const std::string& topic : scenario_.topics) {
+                       "\n  batch_size: 200\n  batch_wait_ms: 50\n  retry_backoff_max_ms: 1000\n" + inbox_keys +
+                       "  handlers:\n";
+    for (const std::string& topic : topics) {
       yaml += "    - topic: " + topic + "\n      function: app.apply_event\n";
     }
     if (pinned) {
       yaml += "  partitions:\n";
-      for (const std::string& topic : scenario_.topics) {
+      for (const std::string& topic : topics) {
         for (int partition = 0; partition < kPartitions; ++partition) {
           yaml += "    - \"" + topic + ":" + std::to_string(partition) + "\"\n";
         }
       }
     }
     return yaml + "http:\n  listen: \"127.0.0.1:0\"\nlog:\n  level: info\n";
+  }
+
+  // The position stored for `topic`'s partition 0, and the ids in app.effects in applying order.
+  std::string StoredPosition(const std::string& topic) const {
+    PgConnection consumer = consumer_db_->Connect();
+    const PgResult rows =
+        consumer.Exec("SELECT next_offset FROM inbox.positions WHERE inbox_name = 'it' AND topic = '" + topic +
+                      "' AND kafka_partition = 0");
+    return rows.Size() == 0 ? "none" : rows.Text(0, 0);
+  }
+  std::string AppliedIds() const {
+    PgConnection consumer = consumer_db_->Connect();
+    return consumer.Exec("SELECT coalesce(string_agg(event_id, ',' ORDER BY n), '') FROM app.effects").Text(0, 0);
   }
 
   RelayProcess& StartInbox(const std::string& label) {
@@ -240,6 +270,83 @@ TEST_F(InboxTest, CrashLoopAppliesEveryEventExactlyOnceInOrder) {
   const auto exit = inbox->WaitFor(60s);
   ASSERT_TRUE(exit.has_value()) << "the inbox did not stop within 60 s of SIGTERM";
   EXPECT_TRUE(exit->exited && exit->code == 0) << exit->Describe() << TailFile(inbox->StderrPath(), 20);
+}
+
+// Records that cannot be applied, one of each kind, between good ones. With inbox.on_poison: fail
+// the inbox stops at the first with nothing after it applied; restarted with dead-letter, it
+// writes the three to the dead-letter topic with their reasons and applies the rest, once.
+// `status --inbox` and `check --inbox` then describe that inbox.
+TEST_F(InboxTest, PoisonRecordsStopTheInboxOrGoToTheDeadLetterTopic) {
+  const std::string topic = "inbox-poison-" + suffix_;
+  const std::string dead_letters = "inbox-dead-letters-" + suffix_;
+  KafkaAdmin admin({{"bootstrap.servers", Harness().kafka_bootstrap_servers}});
+  admin.CreateTopic(topic, kPartitions);
+  admin.CreateTopic(dead_letters, 1);
+  const auto record = [](const std::string& id, const std::string& value) {
+    KafkaAdmin::Record made{0, "flight-1", value, {{"type", "SeatHeld"}}};
+    if (!id.empty()) made.headers.emplace_back("id", id);
+    return made;
+  };
+  const std::vector<KafkaAdmin::Record> records{record("p-0", R"({"seq":1})"),
+                                                record("p-1", R"({"seq":2,"boom":true})"),  // the handler raises
+                                                record("", R"({"seq":3})"),  // no id header
+                                                record("p-3", "not json"), record("p-4", R"({"seq":4})")};
+  admin.Produce(topic, records);
+  SetUpConsumer({topic}, true);
+  if (HasFatalFailure()) return;
+
+  RelayProcess& strict = StartInbox("inbox-fail");
+  const auto stopped = strict.WaitFor(60s);
+  ASSERT_TRUE(stopped.has_value()) << "the inbox went on past a poison record: "
+                                   << TailFile(strict.StderrPath(), 20);
+  EXPECT_TRUE(stopped->exited && stopped->code == 1) << stopped->Describe();
+  EXPECT_TRUE(Contains(ReadFile(strict.StderrPath()),
+                       "event p-1 at " + topic + "/0@1 (handler app.apply_event): handler_error"))
+      << TailFile(strict.StderrPath(), 20);
+  EXPECT_EQ(StoredPosition(topic), "1") << "the position must stay at the poison record";
+  EXPECT_EQ(AppliedIds(), "p-0");
+
+  inbox_config_ = WriteConfig(
+      "inbox.yaml",
+      InboxYaml({topic}, true, "  on_poison: dead-letter\n  dead_letter_topic: " + dead_letters + "\n"));
+  RelayProcess& tolerant = StartInbox("inbox-dead-letter");
+  ASSERT_TRUE(WaitUntil([&] { return StoredPosition(topic) == "5"; }, 60s))
+      << "stored position " << StoredPosition(topic) << TailFile(tolerant.StderrPath(), 20);
+  EXPECT_EQ(AppliedIds(), "p-0,p-4");
+  KafkaReader reader(Harness().kafka_bootstrap_servers, {dead_letters});
+  reader.CatchUp(30s);
+  ASSERT_EQ(reader.Records().size(), 3u) << "dead letters";
+  const std::vector<std::string> reasons{"handler_error", "missing_id", "invalid_payload"};
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    const KafkaRecord& letter = reader.Records()[i];
+    const KafkaAdmin::Record& original = records[i + 1];
+    EXPECT_EQ(letter.Header("__outbox_relay.errors.reason"), reasons[i]);
+    EXPECT_EQ(letter.Header("__outbox_relay.errors.topic"), topic);
+    EXPECT_EQ(letter.Header("__outbox_relay.errors.offset"), std::to_string(i + 1));
+    EXPECT_EQ(letter.Header("__outbox_relay.errors.handler"),
+              i == 0 ? std::optional<std::string>("app.apply_event") : std::nullopt);
+    EXPECT_EQ(letter.key, original.key);
+    EXPECT_EQ(letter.value, original.value) << "a dead letter carries the record as it was";
+    EXPECT_EQ(letter.Header("id"),
+              i == 1 ? std::nullopt : std::optional<std::string>(original.headers.back().second));
+  }
+  EXPECT_TRUE(Contains(ReadFile(tolerant.StderrPath()), "written to dead-letter topic " + dead_letters));
+  PgConnection consumer = consumer_db_->Connect();
+  EXPECT_EQ(consumer
+                .Exec("SELECT string_agg(event_id, ',' ORDER BY kafka_offset) FROM inbox.processed "
+                      "WHERE inbox_name = 'it'")
+                .Text(0, 0),
+            "p-0,p-1,kafka:" + topic + "/0/2,kafka:" + topic + "/0/3,p-4")
+      << "every record's id recorded, an undecodable record's by its place";
+
+  const std::string status = RunInboxCommand("status", 0);
+  EXPECT_TRUE(Contains(status, topic + "/0  5  5  0")) << status;
+  const std::string check = RunInboxCommand("check", 0);
+  EXPECT_TRUE(Contains(check, "handler app.apply_event (inbox.handlers[0])")) << check;
+  tolerant.Signal(SIGTERM);
+  const auto exit = tolerant.WaitFor(60s);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->exited && exit->code == 0) << exit->Describe();
 }
 
 // Two inbox processes in one group share the partitions; one is SIGKILLed mid-workload and the

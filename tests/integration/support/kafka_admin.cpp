@@ -147,19 +147,38 @@ std::map<int, std::int64_t> KafkaAdmin::EndOffsets(const std::string& topic, int
   return ends;
 }
 
-void KafkaAdmin::ProduceOneEach(const std::string& topic, int partitions) {
-  for (int partition = 0; partition < partitions; ++partition) {
-    const std::string value = "before check " + std::to_string(partition);
+void KafkaAdmin::Produce(const std::string& topic, const std::vector<Record>& records) {
+  for (const Record& record : records) {
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(record.headers.size());
+    for (const auto& [name, value] : record.headers) {
+      rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                          static_cast<ssize_t>(value.size()));
+    }
+    const auto bytes = [](const std::optional<std::string>& text) {
+      return text ? const_cast<char*>(text->data()) : nullptr;
+    };
+    const auto size = [](const std::optional<std::string>& text) { return text ? text->size() : 0; };
     const auto code =
-        rd_kafka_producev(client_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        rd_kafka_producev(client_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(record.partition),
+                          RD_KAFKA_V_KEY(bytes(record.key), size(record.key)),
+                          RD_KAFKA_V_VALUE(bytes(record.value), size(record.value)), RD_KAFKA_V_HEADERS(headers),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_headers_destroy(headers);  // the message owns them only once queued
       throw std::runtime_error(std::string("produce: ") + rd_kafka_err2str(code));
+    }
   }
   if (rd_kafka_flush(client_.get(), kAdminTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error("produce to " + topic + ": not acknowledged within 30 s");
   }
+}
+
+void KafkaAdmin::ProduceOneEach(const std::string& topic, int partitions) {
+  std::vector<Record> records;
+  for (int partition = 0; partition < partitions; ++partition) {
+    records.push_back({partition, std::nullopt, "before check " + std::to_string(partition), {}});
+  }
+  Produce(topic, records);
 }
 
 }  // namespace outbox_relay::it

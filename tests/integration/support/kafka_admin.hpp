@@ -7,8 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/c_handle.hpp"
 
@@ -40,6 +43,17 @@ class KafkaAdmin {
 
   /// partition -> end offset (high watermark) of every partition of `topic`.
   std::map<int, std::int64_t> EndOffsets(const std::string& topic, int partitions);
+
+  /// A record to produce: partition, key, value (none: a tombstone) and headers.
+  struct Record {
+    int partition = 0;
+    std::optional<std::string> key;
+    std::optional<std::string> value;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+
+  /// `records` to `topic`, in order, each acknowledged.
+  void Produce(const std::string& topic, const std::vector<Record>& records);
 
   /// One record in each partition of `topic`, acknowledged.
   void ProduceOneEach(const std::string& topic, int partitions);
