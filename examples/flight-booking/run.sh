@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# The flight-booking saga, start to finish: one relay, three services (booking, seats,
-# ticketing), each with its own schema and outbox, talking only through Kafka.
+# The flight-booking saga, start to finish: three bounded contexts (booking, seats,
+# ticketing), each with its own schema and outbox, talking only through Kafka: one relay
+# publishes the three outboxes, one `outbox-relay inbox` per context applies the events it
+# consumes through the context's SQL handler.
 #
 #   examples/flight-booking/run.sh [--bookings N] [--seat-failures K] [--ticket-failures M]
 #                                  [--harness-env FILE] [--relay-bin PATH] [--keep]
 #
 # Starts a throwaway PostgreSQL 15 + Kafka with tests/harness/harness.sh (or uses the running
 # harness whose env file --harness-env names; then every name gets a run suffix and the
-# database and slot are dropped at the end), applies sql/*.sql, starts the relay with
-# relay.yaml, starts the three services, places N bookings (K designed to fail at seat
-# reservation, M at ticketing), waits until every booking is CONFIRMED or CANCELLED, prints the
-# final state of every booking in all three contexts and checks they agree, then stops all it
-# started. Defaults: 20 bookings, 2 seat failures, 1 ticketing failure, relay build/outbox-relay
-# (built when missing). --keep keeps the work directory with every log.
+# database and slot are dropped at the end), creates the inbox schema (init --inbox), applies
+# sql/*.sql, starts the relay with relay.yaml and the three inboxes with inbox-<context>.yaml,
+# places N bookings (K designed to fail at seat reservation, M at ticketing), waits until every
+# booking is CONFIRMED or CANCELLED, prints the final state of every booking in all three
+# contexts and checks they agree, then stops all it started. Defaults: 20 bookings, 2 seat
+# failures, 1 ticketing failure, binary build/outbox-relay (built when missing). --keep keeps
+# the work directory with every log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 readonly REPO_ROOT="$PWD"
 readonly EXAMPLE="$REPO_ROOT/examples/flight-booking"
-readonly PYTHON=/usr/bin/python3  # Debian's, with python3-psycopg2 and python3-confluent-kafka
+readonly PYTHON=/usr/bin/python3  # Debian's, with python3-psycopg2 (services/booking.py)
+readonly CONTEXTS=(seats ticketing booking)
 
 BOOKINGS=20 SEAT_FAILURES=2 TICKET_FAILURES=1 HARNESS_ENV="" RELAY_BIN="" KEEP=0
 while (($#)); do
@@ -28,7 +32,7 @@ while (($#)); do
     --harness-env) HARNESS_ENV="$(realpath "$2")"; shift 2 ;;
     --relay-bin) RELAY_BIN="$(realpath "$2")"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +67,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   local name
-  for name in booking ticketing seats relay; do stop_pid "$name" || true; done
+  for name in inbox-booking inbox-ticketing inbox-seats relay; do stop_pid "$name" || true; done
   if [[ -n "$OWN_HARNESS" ]]; then
     if ((!SUCCESS)); then  # keep the servers' logs next to the others
       cp "$OWN_HARNESS/kafka.log" "$OWN_HARNESS/pg/postgres.log" "$WORK/" 2>/dev/null || true
@@ -86,10 +90,9 @@ psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgr
 sql() { psql_admin -d "$DB" -Atc "$1"; }
 
 # ---------------------------------------------------------------------------------------------
-step "Checking the Python services' dependencies and the relay binary"
-"$PYTHON" -c 'import psycopg2, confluent_kafka' 2>/dev/null ||
-  fail "$PYTHON lacks psycopg2 or confluent_kafka: run scripts/install-deps.sh" \
-       "(Debian packages python3-psycopg2, python3-confluent-kafka)"
+step "Checking the booking service's dependency and the outbox-relay binary"
+"$PYTHON" -c 'import psycopg2' 2>/dev/null ||
+  fail "$PYTHON lacks psycopg2: run scripts/install-deps.sh (Debian package python3-psycopg2)"
 if [[ -z "$RELAY_BIN" ]]; then
   RELAY_BIN="$REPO_ROOT/build/outbox-relay"
   if [[ ! -x "$RELAY_BIN" ]]; then
@@ -99,7 +102,7 @@ if [[ -z "$RELAY_BIN" ]]; then
   fi
 fi
 [[ -x "$RELAY_BIN" ]] || fail "no relay binary at $RELAY_BIN"
-info "relay: $RELAY_BIN"
+info "outbox-relay: $RELAY_BIN"
 
 # ---------------------------------------------------------------------------------------------
 if [[ -n "$HARNESS_ENV" ]]; then
@@ -121,15 +124,26 @@ DB="flight_booking${RUN_ID:+_$RUN_ID}"
 SLOT="$DB"
 TOPIC_TEMPLATE="{schema}.events${RUN_ID:+.$RUN_ID}"
 GROUP_PREFIX="flight-booking${RUN_ID:+.$RUN_ID}"
+# The inboxes' configurations, with this run's topic names in their inbox.handlers (a file-only
+# key: no environment override).
+for context in "${CONTEXTS[@]}"; do
+  sed -E "s/^( *- topic: [a-z]+\.events)\$/\1${RUN_ID:+.$RUN_ID}/" "$EXAMPLE/inbox-$context.yaml" \
+    >"$WORK/inbox-$context.yaml"
+done
 info "PostgreSQL 127.0.0.1:$PGPORT, Kafka $KAFKA_BOOTSTRAP_SERVERS, work dir $WORK"
 
 # ---------------------------------------------------------------------------------------------
-step "Creating database $DB: schemas booking, seats, ticketing (each with its outbox) + publication"
+step "Creating database $DB: the inbox schema, schemas booking, seats, ticketing (each with its outbox and handler) + publication"
 psql_admin -d postgres -c "CREATE DATABASE $DB"
+# The inbox's tables and functions (inbox/sql/V1__inbox.sql), which the three contexts share.
+OUTBOX_RELAY_SOURCE_DSN="host=127.0.0.1 port=$PGPORT dbname=$DB user=postgres" \
+  "$RELAY_BIN" init --inbox --config "$WORK/inbox-seats.yaml" </dev/null >"$WORK/init-inbox.log" 2>&1 ||
+  { cat "$WORK/init-inbox.log" >&2; fail "outbox-relay init --inbox failed"; }
+info "$(tail -n 1 "$WORK/init-inbox.log") (outbox-relay init --inbox)"
 for file in context booking seats ticketing publication; do
   PGOPTIONS="-c client_min_messages=warning" psql_admin -d "$DB" -f "$EXAMPLE/sql/$file.sql"
 done
-info "roles flight_booking, flight_seats, flight_ticketing: each reaches its own schema only"
+info "roles flight_booking, flight_seats, flight_ticketing: each reaches its own schema and its inbox rows only"
 
 # ---------------------------------------------------------------------------------------------
 step "Starting the relay (examples/flight-booking/relay.yaml, topics $TOPIC_TEMPLATE)"
@@ -148,18 +162,15 @@ done
 info "relay pid ${PIDS[relay]} streams from slot $SLOT (log $WORK/relay.log)"
 
 # ---------------------------------------------------------------------------------------------
-step "Starting the services (logs in $WORK/<service>.log)"
-start_service() {  # name, script arguments...
-  local name="$1"; shift
-  "$PYTHON" "$@" --dsn "host=127.0.0.1 port=$PGPORT dbname=$DB user=flight_$name" \
-    --bootstrap-servers "$KAFKA_BOOTSTRAP_SERVERS" --topic-template "$TOPIC_TEMPLATE" \
-    --group-id "$GROUP_PREFIX.$name" </dev/null >>"$WORK/$name.log" 2>&1 &
-  PIDS[$name]=$!
-  info "$name: pid ${PIDS[$name]}"
-}
-start_service seats "$EXAMPLE/services/seats.py"
-start_service ticketing "$EXAMPLE/services/ticketing.py"
-start_service booking "$EXAMPLE/services/booking.py" consume
+step "Starting one inbox per context (outbox-relay inbox --config inbox-<context>.yaml, logs in $WORK/inbox-<context>.log)"
+for context in "${CONTEXTS[@]}"; do
+  OUTBOX_RELAY_SOURCE_DSN="host=127.0.0.1 port=$PGPORT dbname=$DB user=flight_$context" \
+  OUTBOX_RELAY_KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" \
+  OUTBOX_RELAY_INBOX_GROUP_ID="$GROUP_PREFIX.$context" \
+    "$RELAY_BIN" inbox --config "$WORK/inbox-$context.yaml" </dev/null >>"$WORK/inbox-$context.log" 2>&1 &
+  PIDS[inbox-$context]=$!
+  info "inbox $context: pid ${PIDS[inbox-$context]}, handler $context.on_event, role flight_$context"
+done
 
 # ---------------------------------------------------------------------------------------------
 step "Placing $BOOKINGS bookings ($SEAT_FAILURES designed to fail at seats, $TICKET_FAILURES at ticketing)"
@@ -169,25 +180,26 @@ step "Placing $BOOKINGS bookings ($SEAT_FAILURES designed to fail at seats, $TIC
 
 # ---------------------------------------------------------------------------------------------
 step "Waiting until every booking is CONFIRMED or CANCELLED (at most 120 s)"
-# Settled: nothing PENDING, and every event a consumer reacts to is in its processed_events.
+# Settled: nothing PENDING, and every event a context reacts to is in inbox.processed under
+# that context's inbox name (applied: no side effect can still follow).
 UNPROCESSED="
-  (SELECT count(*) FROM booking.outbox o WHERE type = 'NewBookingCreated'
-     AND NOT EXISTS (SELECT 1 FROM seats.processed_events p WHERE p.event_id = o.id))
-+ (SELECT count(*) FROM seats.outbox o WHERE type = 'SeatReserved'
-     AND NOT EXISTS (SELECT 1 FROM ticketing.processed_events p WHERE p.event_id = o.id))
-+ (SELECT count(*) FROM seats.outbox o WHERE type IN ('SeatReservationFailed', 'SeatReleased')
-     AND NOT EXISTS (SELECT 1 FROM booking.processed_events p WHERE p.event_id = o.id))
-+ (SELECT count(*) FROM ticketing.outbox o WHERE type = 'TicketIssued'
-     AND NOT EXISTS (SELECT 1 FROM booking.processed_events p WHERE p.event_id = o.id))
-+ (SELECT count(*) FROM ticketing.outbox o WHERE type = 'TicketIssuanceFailed'
-     AND NOT EXISTS (SELECT 1 FROM seats.processed_events p WHERE p.event_id = o.id))"
+  (SELECT count(*) FROM booking.outbox o WHERE type = 'NewBookingCreated' AND NOT EXISTS
+     (SELECT 1 FROM inbox.processed p WHERE p.inbox_name = 'seats' AND p.event_id = o.id::text))
++ (SELECT count(*) FROM seats.outbox o WHERE type = 'SeatReserved' AND NOT EXISTS
+     (SELECT 1 FROM inbox.processed p WHERE p.inbox_name = 'ticketing' AND p.event_id = o.id::text))
++ (SELECT count(*) FROM seats.outbox o WHERE type IN ('SeatReservationFailed', 'SeatReleased') AND NOT EXISTS
+     (SELECT 1 FROM inbox.processed p WHERE p.inbox_name = 'booking' AND p.event_id = o.id::text))
++ (SELECT count(*) FROM ticketing.outbox o WHERE type = 'TicketIssued' AND NOT EXISTS
+     (SELECT 1 FROM inbox.processed p WHERE p.inbox_name = 'booking' AND p.event_id = o.id::text))
++ (SELECT count(*) FROM ticketing.outbox o WHERE type = 'TicketIssuanceFailed' AND NOT EXISTS
+     (SELECT 1 FROM inbox.processed p WHERE p.inbox_name = 'seats' AND p.event_id = o.id::text))"
 deadline=$((SECONDS + 120))
 next_report=$((SECONDS + 5))
 while true; do
   read -r pending unprocessed < <(sql "SELECT (SELECT count(*) FROM booking.bookings
                                               WHERE status = 'PENDING'), $UNPROCESSED" | tr '|' ' ')
   ((pending == 0 && unprocessed == 0)) && break
-  for name in relay seats ticketing booking; do
+  for name in relay inbox-seats inbox-ticketing inbox-booking; do
     kill -0 "${PIDS[$name]}" 2>/dev/null || { tail -n 20 "$WORK/$name.log" >&2; fail "$name exited"; }
   done
   ((SECONDS < deadline)) || fail "$pending bookings still PENDING after 120 s (logs in $WORK)"
@@ -206,22 +218,36 @@ psql_admin -d "$DB" -P footer=off -c "
   LEFT JOIN seats.reservations r ON r.booking_id = b.id
   LEFT JOIN ticketing.tickets t ON t.booking_id = b.id
   ORDER BY b.created_at"
+# events_applied: ids in inbox.processed whose event the context's handler reacts to (the others
+# of its topics are recorded too, as skipped: records_read); events_published: its outbox rows.
 psql_admin -d "$DB" -P footer=off -c "
-  SELECT 'booking' AS context, count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
-         count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled, NULL::bigint AS reserved,
-         NULL::bigint AS released, NULL::bigint AS tickets,
-         (SELECT count(*) FROM booking.processed_events) AS processed,
-         (SELECT count(*) FROM booking.duplicate_deliveries) AS redeliveries_skipped
-  FROM booking.bookings
-  UNION ALL
-  SELECT 'seats', NULL, NULL, count(*) FILTER (WHERE status = 'RESERVED'),
-         count(*) FILTER (WHERE status = 'RELEASED'), NULL,
-         (SELECT count(*) FROM seats.processed_events), (SELECT count(*) FROM seats.duplicate_deliveries)
-  FROM seats.reservations
-  UNION ALL
-  SELECT 'ticketing', NULL, NULL, NULL, NULL, count(*),
-         (SELECT count(*) FROM ticketing.processed_events), (SELECT count(*) FROM ticketing.duplicate_deliveries)
-  FROM ticketing.tickets"
+  WITH handled(inbox_name, event_id) AS (
+    SELECT 'seats', id::text FROM booking.outbox WHERE type = 'NewBookingCreated'
+    UNION ALL SELECT 'seats', id::text FROM ticketing.outbox WHERE type = 'TicketIssuanceFailed'
+    UNION ALL SELECT 'ticketing', id::text FROM seats.outbox WHERE type = 'SeatReserved'
+    UNION ALL SELECT 'booking', id::text FROM seats.outbox WHERE type IN ('SeatReservationFailed', 'SeatReleased')
+    UNION ALL SELECT 'booking', id::text FROM ticketing.outbox WHERE type = 'TicketIssued'),
+  inboxes AS (
+    SELECT p.inbox_name, count(*) AS records_read, count(h.event_id) AS events_applied
+    FROM inbox.processed p LEFT JOIN handled h USING (inbox_name, event_id) GROUP BY p.inbox_name)
+  SELECT c.context, c.confirmed, c.cancelled, c.reserved, c.released, c.tickets,
+         coalesce(i.events_applied, 0) AS events_applied, coalesce(i.records_read, 0) AS records_read,
+         c.events_published
+  FROM (
+    SELECT 'booking' AS context, count(*) FILTER (WHERE status = 'CONFIRMED') AS confirmed,
+           count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled, NULL::bigint AS reserved,
+           NULL::bigint AS released, NULL::bigint AS tickets,
+           (SELECT count(*) FROM booking.outbox) AS events_published, 1 AS n
+    FROM booking.bookings
+    UNION ALL
+    SELECT 'seats', NULL, NULL, count(*) FILTER (WHERE status = 'RESERVED'),
+           count(*) FILTER (WHERE status = 'RELEASED'), NULL, (SELECT count(*) FROM seats.outbox), 2
+    FROM seats.reservations
+    UNION ALL
+    SELECT 'ticketing', NULL, NULL, NULL, NULL, count(*), (SELECT count(*) FROM ticketing.outbox), 3
+    FROM ticketing.tickets) c
+  LEFT JOIN inboxes i ON i.inbox_name = c.context
+  ORDER BY c.n"
 
 # ---------------------------------------------------------------------------------------------
 step "Checking that the contexts agree"
@@ -242,6 +268,23 @@ check "no CANCELLED booking holds a seat or has a ticket" "
     OR EXISTS (SELECT 1 FROM ticketing.tickets t WHERE t.booking_id = b.id))"
 check "exactly $((SEAT_FAILURES + TICKET_FAILURES)) bookings CANCELLED (the ones designed to fail)" "
   SELECT abs(count(*) - $((SEAT_FAILURES + TICKET_FAILURES))) FROM booking.bookings WHERE status = 'CANCELLED'"
+check "every reaction happened once: each event a context reacts to caused exactly one event" "
+  SELECT count(*) FROM (
+    SELECT o.id, (SELECT count(*) FROM seats.outbox r WHERE r.headers->>'causation_id' = o.id::text) AS n
+    FROM booking.outbox o WHERE o.type = 'NewBookingCreated'
+    UNION ALL
+    SELECT o.id, (SELECT count(*) FROM ticketing.outbox r WHERE r.headers->>'causation_id' = o.id::text)
+    FROM seats.outbox o WHERE o.type = 'SeatReserved'
+    UNION ALL
+    SELECT o.id, (SELECT count(*) FROM seats.outbox r WHERE r.headers->>'causation_id' = o.id::text)
+    FROM ticketing.outbox o WHERE o.type = 'TicketIssuanceFailed'
+    UNION ALL
+    SELECT o.id, (SELECT count(*) FROM booking.outbox r WHERE r.headers->>'causation_id' = o.id::text)
+    FROM seats.outbox o WHERE o.type IN ('SeatReservationFailed', 'SeatReleased')
+    UNION ALL
+    SELECT o.id, (SELECT count(*) FROM booking.outbox r WHERE r.headers->>'causation_id' = o.id::text)
+    FROM ticketing.outbox o WHERE o.type = 'TicketIssued') reactions
+  WHERE n <> 1"
 
 if command -v kcat >/dev/null; then
   step "One event per topic, as the relay published it (kcat)"
@@ -253,8 +296,8 @@ if command -v kcat >/dev/null; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-step "Stopping the services and the relay (SIGTERM)"
-for name in booking ticketing seats relay; do
+step "Stopping the inboxes and the relay (SIGTERM)"
+for name in inbox-booking inbox-ticketing inbox-seats relay; do
   rc=0; stop_pid "$name" || rc=$?
   ((rc == 0)) || fail "$name exited with code $rc after SIGTERM"
   info "$name exited with code 0"

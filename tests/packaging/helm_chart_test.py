@@ -20,10 +20,15 @@ must pass the relay's own validation (`outbox-relay init --print-sql`, which con
 Each case renders under two release names: `outbox-relay`, whose Service is then named
 `outbox-relay` (Kubernetes' service-link variables for it would be OUTBOX_RELAY_*, hence
 `enableServiceLinks: false`), and `orders` (objects named `orders-outbox-relay`).
+A values file with `mode: inbox` renders `outbox-relay inbox` instead (the init Job `init --inbox`),
+its relay.yaml without the relay's slot, publication and outbox settings, and its objects with
+`app.kubernetes.io/component: inbox`; --relay then validates that relay.yaml with
+`init --inbox --print-sql`.
 The chart README's values table documents every key of values.yaml and nothing else, with the
 defaults it quotes. Then single options rendered over ci/minimal-values.yaml (PodDisruptionBudget
-variants, the image digest, the startup probe off, the checksums, the init Job's credentials),
-and values the schema or the templates must refuse.
+variants, the image digest, the startup probe off, the checksums, the init Job's credentials, the
+mode switch: relay renders no inbox object, inbox a Deployment running the inbox), and values the
+schema or the templates must refuse (among them inbox values without handlers).
 
 helm comes from scripts/install-helm.sh (run by scripts/install-deps.sh). Uses Debian's
 python3-yaml, hence /usr/bin/python3.
@@ -53,6 +58,12 @@ CONTAINER = "outbox-relay"
 RELEASES = ("outbox-relay", "orders")
 RELEASE = RELEASES[0]  # for the renderings expected to fail
 NAMESPACE = "outbox"
+CONFIG_PATH = "/etc/outbox-relay/relay.yaml"
+# What `mode` runs: the main container's and the init Job's arguments.
+MODE_ARGS = {"relay": ["run", "--config", CONFIG_PATH], "inbox": ["inbox", "--config", CONFIG_PATH]}
+INIT_ARGS = {"relay": ["init", "--config", CONFIG_PATH], "inbox": ["init", "--inbox", "--config", CONFIG_PATH]}
+# The relay-only settings of values.yaml that mode: inbox leaves out of relay.yaml.
+RELAY_ONLY = (("source", "slot"), ("source", "publication"), ("outbox", None))
 
 failures = []
 
@@ -168,8 +179,8 @@ def check_rendering(name, release, values, docs, relay):
     check(pod.get("enableServiceLinks") is False, f"{name}: enableServiceLinks: false")
     check(deployment["spec"]["replicas"] == values["replicas"], f"{name}: replicas {values['replicas']}")
     check(deployment["spec"]["replicas"] >= 1, f"{name}: at least one replica")
-    check(container["args"][:3] == ["run", "--config", "/etc/outbox-relay/relay.yaml"],
-          f"{name}: runs `run --config /etc/outbox-relay/relay.yaml`")
+    mode = values["mode"]
+    check(container["args"] == MODE_ARGS[mode], f"{name}: runs `{' '.join(MODE_ARGS[mode])}` (mode {mode})")
 
     # Ports: the container's named port is the relay's http.listen, and what probes and the
     # Service aim at.
@@ -179,6 +190,7 @@ def check_rendering(name, release, values, docs, relay):
     relay_config = yaml.safe_load(configmap["data"]["relay.yaml"])
     check(relay_config.get("http", {}).get("listen") == f"0.0.0.0:{http_port}",
           f"{name}: relay.yaml http.listen = 0.0.0.0:{http_port}")
+    check_mode(name, values, docs, relay_config, deployment)
 
     def resolved(port):
         return ports.get(port) if isinstance(port, str) else port
@@ -305,7 +317,38 @@ def check_rendering(name, release, values, docs, relay):
     check_init_job(name, release, values, hooks, deployment, configmap)
 
     if relay:
-        check_relay_accepts(name, relay_config, refs, credentials["as"], relay)
+        check_relay_accepts(name, relay_config, refs, credentials["as"], relay, inbox=mode == "inbox")
+
+
+def check_mode(name, values, docs, relay_config, deployment):
+    """mode: inbox labels every object but the init Job's app.kubernetes.io/component: inbox
+    (the selectors stay the relay's: one release runs one of them), puts config.inbox into
+    relay.yaml as given and leaves the relay-only settings out; mode: relay renders no trace of
+    the inbox."""
+    inbox = values["mode"] == "inbox"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    labelled = [d for d in docs if not is_hook(d)] + [deployment["spec"]["template"]]
+    components = {(d.get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/component") for d in labelled}
+    check(components == ({"inbox"} if inbox else {None}),
+          f"{name}: app.kubernetes.io/component {'inbox on every object and the pods' if inbox else 'not set'}"
+          f" (got {components})")
+    check(set(deployment["spec"]["selector"]["matchLabels"]) == {"app.kubernetes.io/name", "app.kubernetes.io/instance"},
+          f"{name}: the Deployment's selector is name and instance, whatever the mode (selectors are immutable)")
+    check(selects(deployment["spec"]["selector"]["matchLabels"], pod_labels), f"{name}: the Deployment selects its pods")
+    if inbox:
+        check(relay_config.get("inbox") == values["config"]["inbox"], f"{name}: relay.yaml inbox = config.inbox")
+        check(relay_config.get("inbox", {}).get("handlers"), f"{name}: relay.yaml has inbox.handlers")
+        for section, key in RELAY_ONLY:
+            present = section in relay_config if key is None else key in (relay_config.get(section) or {})
+            check(not present, f"{name}: no {section}{'.' + key if key else ''} in the inbox's relay.yaml")
+        check((relay_config.get("sink") or {}).get("type", "kafka") == "kafka", f"{name}: the inbox's sink is kafka")
+    else:
+        check("inbox" not in relay_config, f"{name}: no inbox section in the relay's relay.yaml")
+        for doc in docs:
+            pod = (doc.get("spec") or {}).get("template", {}).get("spec", {})
+            for container in pod.get("containers", []):
+                check("--inbox" not in container.get("args", []) and (container.get("args") or [""])[0] != "inbox",
+                      f"{name}: {doc['kind']} {doc['metadata']['name']} runs no inbox command")
 
 
 def check_options(name, values, by_kind, deployment, container, service):
@@ -457,8 +500,8 @@ def check_init_job(name, release, values, hooks, deployment, configmap):
         return
     container = pod["containers"][0]
     relay = relay_pod["containers"][0]
-    check(container["args"] == ["init", "--config", "/etc/outbox-relay/relay.yaml"],
-          f"{name}: Job runs `init --config /etc/outbox-relay/relay.yaml`")
+    init_args = INIT_ARGS[values["mode"]]
+    check(container["args"] == init_args, f"{name}: Job runs `{' '.join(init_args)}`")
     for key in ("image", "imagePullPolicy", "securityContext", "resources", "volumeMounts", "envFrom"):
         check(container.get(key) == relay.get(key), f"{name}: Job container {key} = the relay's")
     for key in ("securityContext", "automountServiceAccountToken", "enableServiceLinks", "imagePullSecrets",
@@ -510,10 +553,10 @@ def check_init_job(name, release, values, hooks, deployment, configmap):
     check(len(names) == len(set(names)), f"{name}: Job variables each once ({names})")
 
 
-def check_relay_accepts(name, relay_config, refs, mode, relay):
-    """The rendered relay.yaml passes the relay's validation: `init --print-sql` loads the
-    config fully (exit 2 on any config error) and connects nowhere. Secret files and variables
-    get stand-in values."""
+def check_relay_accepts(name, relay_config, refs, mode, relay, inbox=False):
+    """The rendered relay.yaml passes the relay's validation: `init --print-sql` (for the inbox
+    `init --inbox --print-sql`) loads the config fully (exit 2 on any config error) and connects
+    nowhere. Secret files and variables get stand-in values."""
     config = copy.deepcopy(relay_config)
     env = {"PATH": "/usr/bin:/bin"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -530,7 +573,8 @@ def check_relay_accepts(name, relay_config, refs, mode, relay):
         config_path = os.path.join(tmp, "relay.yaml")
         with open(config_path, "w") as f:
             yaml.safe_dump(config, f)
-        result = subprocess.run([relay, "init", "--print-sql", "--config", config_path],
+        command = [relay, "init"] + (["--inbox"] if inbox else []) + ["--print-sql", "--config", config_path]
+        result = subprocess.run(command,
                                 env=env, capture_output=True, text=True)
         check(result.returncode == 0,
               f"{name}: the relay accepts the rendered relay.yaml (exit {result.returncode} {result.stderr.strip()[:300]})")
@@ -679,14 +723,14 @@ def render_notes(helm, release, values_file):
         return yaml.safe_load(result.stdout)["data"]["notes"], ""
 
 
-def render(helm, values_yaml, release=RELEASE):
-    """The objects `helm template` renders with values_yaml over ci/minimal-values.yaml, by
-    (kind, name); None when it fails."""
+def render(helm, values_yaml, release=RELEASE, base=True):
+    """The objects `helm template` renders with values_yaml over ci/minimal-values.yaml (or
+    alone), by (kind, name); None when it fails."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
         f.write(values_yaml)
         f.flush()
-        result = run_helm(helm, "template", release, CHART, "--namespace", NAMESPACE,
-                          "-f", os.path.join(CI_DIR, "minimal-values.yaml"), "-f", f.name)
+        files = (["-f", os.path.join(CI_DIR, "minimal-values.yaml")] if base else []) + ["-f", f.name]
+        result = run_helm(helm, "template", release, CHART, "--namespace", NAMESPACE, *files)
     if not check(result.returncode == 0, f"renders: {values_yaml!r} {result.stderr.strip()[-300:]}"):
         return None
     return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout) if d}
@@ -778,6 +822,79 @@ def check_single_options(helm):
               "init Job: an existing ServiceAccount is used as it is, no copy")
 
 
+INBOX_VALUES = """mode: inbox
+config:
+  inbox:
+    name: seats
+    handlers:
+      - {topic: outbox.flight, function: seats.on_flight_event}
+"""
+
+
+def check_inbox_mode(helm):
+    """The mode switch over ci/minimal-values.yaml: off (the default, or mode: relay) renders the
+    relay and no inbox object; on, the same objects run `outbox-relay inbox`, with its replicas,
+    probes and credentials from Secrets."""
+    name = fullname(RELEASE)
+    default = render(helm, "{}\n")
+    explicit = render(helm, "mode: relay\n")
+    if default and explicit:
+        check(default == explicit, "mode: relay renders what the defaults render")
+        containers = [c for d in default.values() for c in d.get("spec", {}).get("template", {})
+                      .get("spec", {}).get("containers", [])]
+        check(all(c["args"] == MODE_ARGS["relay"] for c in containers), "mode relay: every container runs the relay")
+        check(not any("inbox" in yaml.safe_dump(d) for d in default.values()),
+              "mode relay: no object mentions the inbox (no inbox label, section or command)")
+
+    objects = render(helm, INBOX_VALUES + "replicas: 3\ncredentials:\n  as: env\n  refs:\n"
+                           "    - {key: source.password, secretName: seats-db, secretKey: password}\n"
+                           "    - {key: kafka.sasl.password, secretName: seats-kafka, secretKey: password}\n"
+                           "podDisruptionBudget: {enabled: true}\ninitJob: {enabled: true}\n")
+    if objects:
+        deployment = objects[("Deployment", name)]
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        check(container["args"] == MODE_ARGS["inbox"], f"mode inbox: the Deployment runs {MODE_ARGS['inbox']}")
+        check(deployment["spec"]["replicas"] == 3, "mode inbox: replicas 3 (members of the consumer group)")
+        check(container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+              and container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+              and container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"},
+              "mode inbox: startup and liveness on /healthz, readiness on /readyz, port http")
+        env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container.get("env", [])}
+        check(env == {"OUTBOX_RELAY_SOURCE_PASSWORD": {"name": "seats-db", "key": "password"},
+                      "OUTBOX_RELAY_KAFKA_SASL_PASSWORD": {"name": "seats-kafka", "key": "password"}},
+              f"mode inbox: the passwords from secretKeyRef, none inline ({env})")
+        config = yaml.safe_load(objects[("ConfigMap", name)]["data"]["relay.yaml"])
+        check("password" not in config["source"] and "sasl.password" not in (config.get("kafka") or {}),
+              "mode inbox: no password in relay.yaml")
+        check(config["inbox"]["handlers"] == [{"topic": "outbox.flight", "function": "seats.on_flight_event"}]
+              and "slot" not in config["source"] and "outbox" not in config,
+              "mode inbox: relay.yaml holds the handlers, and no slot or outbox settings")
+        check(pod["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["readOnlyRootFilesystem"]
+              and pod["terminationGracePeriodSeconds"] * 1000 > 30000,
+              "mode inbox: the relay's security context, a grace period above shutdown.timeout_ms")
+        budget = objects[("PodDisruptionBudget", name)]
+        check(selects(budget["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"]),
+              "mode inbox: the PodDisruptionBudget selects the inbox's pods")
+        job = objects[("Job", f"{name}-init")]["spec"]["template"]["spec"]["containers"][0]
+        check(job["args"] == INIT_ARGS["inbox"], f"mode inbox: the init Job runs {INIT_ARGS['inbox']}")
+    objects = render(helm, "mode: inbox\nconfig:\n  inbox:\n    partitions: [outbox.flight:0]\n"
+                           "    handlers: [{topic: outbox.flight, function: on_flight}]\n")
+    if objects:
+        config = yaml.safe_load(objects[("ConfigMap", name)]["data"]["relay.yaml"])
+        check(config["inbox"]["partitions"] == ["outbox.flight:0"],
+              "mode inbox: inbox.partitions (a static assignment) with one replica")
+    # The whole DSN from a Secret as a variable: once the slot and publication are left out, no
+    # empty source section is left behind.
+    objects = render(helm, INBOX_VALUES + "  kafka: {bootstrap.servers: kafka:9092}\ncredentials:\n  as: env\n"
+                           "  refs:\n    - {key: source.dsn, secretName: seats-db, secretKey: dsn}\n",
+                     release="seats", base=False)
+    if objects:
+        text = objects[("ConfigMap", fullname("seats"))]["data"]["relay.yaml"]
+        check("source" not in yaml.safe_load(text) and not empty_keys(yaml.safe_load(text)),
+              "mode inbox: with source.dsn from a variable, no (empty) source section")
+
+
 def check_refused(helm, what, values_yaml, expected_text, base=True):
     """`helm template` with values_yaml over ci/minimal-values.yaml (or alone) fails, naming
     expected_text."""
@@ -827,15 +944,20 @@ def main():
             check_rendering(label, release, values, docs, args.relay)
             notes, error = render_notes(helm, release, values_file)
             if check(notes is not None, f"{label}: NOTES.txt renders {error}"):
-                check(f"svc/{fullname(release)} " in notes and "docs/operations.md" in notes,
-                      f"{label}: NOTES.txt names the Service and docs/operations.md")
-                check(("the others wait as standbys" in notes) == (values["replicas"] > 1),
-                      f"{label}: NOTES.txt tells of standbys exactly when replicas > 1")
+                inbox = values["mode"] == "inbox"
+                guide = "docs/adding-an-inbox.md" if inbox else "docs/operations.md"
+                check(f"svc/{fullname(release)} " in notes and guide in notes,
+                      f"{label}: NOTES.txt names the Service and {guide}")
+                check(("the others wait as standbys" in notes) == (values["replicas"] > 1 and not inbox),
+                      f"{label}: NOTES.txt tells of standbys exactly when a relay has replicas > 1")
+                check(("in inbox mode" in notes and "check --inbox" in notes) == inbox,
+                      f"{label}: NOTES.txt tells of the inbox (and check --inbox) exactly in mode inbox")
                 check(("The init Job" in notes) == values["initJob"]["enabled"],
                       f"{label}: NOTES.txt tells of the init Job exactly when it is enabled")
 
     check_values_table()
     check_single_options(helm)
+    check_inbox_mode(helm)
     sidecar_config = check_sidecar_snippet()
     if args.relay:
         check_relay_accepts("sidecar", sidecar_config,
@@ -880,6 +1002,27 @@ def main():
                   "initJob:\n  enabled: true\n  credentials:\n"
                   "    - {key: source.dsn, secretName: s, secretKey: k}\n"
                   "    - {key: source.dsn, secretName: t, secretKey: k}\n", "initJob.credentials")
+    # The mode switch.
+    check_refused(helm, "an unknown mode", "mode: sink\n", "mode")
+    check_refused(helm, "mode inbox without an inbox section", "mode: inbox\n", "inbox")
+    check_refused(helm, "mode inbox without handlers", "mode: inbox\nconfig:\n  inbox: {name: seats}\n", "handlers")
+    check_refused(helm, "mode inbox with no handler", "mode: inbox\nconfig:\n  inbox: {handlers: []}\n", "handlers")
+    check_refused(helm, "an inbox handler without a function",
+                  "mode: inbox\nconfig:\n  inbox: {handlers: [{topic: outbox.flight}]}\n", "function")
+    check_refused(helm, "an inbox handler with an unknown key",
+                  "mode: inbox\nconfig:\n  inbox: {handlers: [{topic: t, function: f, fn: g}]}\n", "fn")
+    check_refused(helm, "an inbox handler whose topic is no Kafka topic name",
+                  "mode: inbox\nconfig:\n  inbox: {handlers: [{topic: 'a b', function: f}]}\n", "topic")
+    check_refused(helm, "an inbox on_poison that is no policy",
+                  INBOX_VALUES + "    on_poison: ignore\n", "on_poison")
+    check_refused(helm, "mode inbox with a RabbitMQ sink (the inbox consumes Kafka)",
+                  INBOX_VALUES + "  sink: {type: rabbitmq}\n", "type")
+    check_refused(helm, "mode inbox with the relay's PrometheusRule",
+                  INBOX_VALUES + "prometheusRule: {enabled: true}\n", "prometheusRule")
+    check_refused(helm, "inbox.partitions with more than one replica",
+                  INBOX_VALUES + "    partitions: [outbox.flight:0]\nreplicas: 2\n", "inbox.partitions")
+    check_refused(helm, "an inbox section in mode relay", INBOX_VALUES.replace("mode: inbox", "mode: relay"),
+                  "mode: inbox")
 
     print(f"{len(failures)} failed" if failures else "helm chart: all checks passed")
     return 1 if failures else 0

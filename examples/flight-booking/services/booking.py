@@ -1,34 +1,30 @@
 #!/usr/bin/python3
-"""Booking service (bounded context "booking"): takes bookings and follows them to the end.
+"""Booking service (bounded context "booking"): takes bookings.
 
-    booking.py place   --dsn ... --count N [--seat-failures K] [--ticket-failures M]
+    booking.py place --dsn ... --count N [--seat-failures K] [--ticket-failures M]
         Creates N bookings, each PENDING with its NewBookingCreated event (booking.outbox) in
-        one transaction. K of them ask for a seat the seat service must refuse (alternately a
+        one transaction. K of them ask for a seat the seats context must refuse (alternately a
         sold-out flight and a blocked seat), M others a passenger ticketing must refuse: which
         ones fail is decided by the request, so a run fails exactly K + M bookings.
-    booking.py consume --dsn ... --bootstrap-servers ...
-        Consumes seats.events and ticketing.events:
-          TicketIssued           -> CONFIRMED, BookingConfirmed
-          SeatReservationFailed  -> CANCELLED, BookingCancelled (nothing to undo)
-          SeatReleased           -> CANCELLED, BookingCancelled (ticketing failed; seats has
-                                    released the seat)
-        Publishes to booking.events through booking.outbox, in the same transaction.
+
+The rest of the saga is SQL: `outbox-relay inbox --config inbox-booking.yaml` applies the
+replies (TicketIssued, SeatReservationFailed, SeatReleased) through booking.on_event
+(sql/booking.sql), which confirms or cancels the booking and publishes BookingConfirmed or
+BookingCancelled in the same transaction.
 
 The dsn is the booking service's own role (user=flight_booking): it can reach schema booking
-only; the other contexts are known through their events.
+only; the other contexts are known through their events. Uses Debian's python3-psycopg2.
 """
 
 import argparse
 import datetime
+import json
 import random
 import sys
 import uuid
 
 import psycopg2
 
-from eventing import consumer_main, publish, topic_for
-
-SCHEMA = "booking"
 FLIGHTS = ["LH 400", "AF 1234", "BA 117", "KL 1002", "IB 3170", "SK 1415", "LX 318", "OS 121"]
 SOLD_OUT_FLIGHT = "XQ 13"  # seats.flights: capacity 0
 FIRST = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret",
@@ -107,11 +103,14 @@ def place(argv):
                     "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id::text, currency",
                     (flight, date, passenger, seat, price, trace_id))
                 booking_id, currency = cur.fetchone()
-                event_id = publish(cur, SCHEMA, "Booking", booking_id, "NewBookingCreated", {
-                    "bookingId": booking_id, "flightNumber": flight, "departureDate": date,
-                    "passenger": passenger, "seat": seat,
-                    "price": {"amountCents": price, "currency": currency}, "status": "PENDING",
-                }, {"trace_id": trace_id})
+                # booking.publish(): as outbox.publish(), into the context's own outbox.
+                cur.execute("SELECT booking.publish('Booking', %s, 'NewBookingCreated', "
+                            "%s::jsonb, %s::jsonb)::text", (booking_id, json.dumps({
+                                "bookingId": booking_id, "flightNumber": flight,
+                                "departureDate": date, "passenger": passenger, "seat": seat,
+                                "price": {"amountCents": price, "currency": currency},
+                                "status": "PENDING"}), json.dumps({"trace_id": trace_id})))
+                (event_id,) = cur.fetchone()
             print(f"booking {booking_id} PENDING  {passenger:<16} {flight:<8} {date} "
                   f"seat {seat:<4} event {event_id}  ({expect})", flush=True)
     finally:
@@ -121,47 +120,11 @@ def place(argv):
     return 0
 
 
-def finish(cur, event, status, outcome_event, detail):
-    """PENDING -> status, and its event. A booking already final stays as it is."""
-    booking_id = event.payload["bookingId"]
-    cur.execute("UPDATE booking.bookings SET status = %s, ticket_number = %s, cancel_reason = %s, "
-                "updated_at = now() WHERE id = %s AND status = 'PENDING' RETURNING id",
-                (status, detail.get("ticketNumber"), detail.get("reason"), booking_id))
-    if cur.fetchone() is None:
-        return f"booking {booking_id} is not PENDING: left as it is"
-    publish(cur, SCHEMA, "Booking", booking_id, outcome_event,
-            {"bookingId": booking_id, "status": status, **detail}, event.follow_up_headers())
-    return f"{status} ({detail.get('reason') or detail.get('ticketNumber')})"
-
-
-def on_ticket_issued(cur, event):
-    return finish(cur, event, "CONFIRMED", "BookingConfirmed",
-                  {"ticketNumber": event.payload["ticketNumber"]})
-
-
-def on_seat_reservation_failed(cur, event):
-    return finish(cur, event, "CANCELLED", "BookingCancelled",
-                  {"reason": f"seat reservation failed: {event.payload['reason']}"})
-
-
-def on_seat_released(cur, event):
-    return finish(cur, event, "CANCELLED", "BookingCancelled",
-                  {"reason": f"ticketing failed: {event.payload['reason']}"})
-
-
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("place", "consume"):
+    if len(sys.argv) < 2 or sys.argv[1] != "place":
         print(__doc__, file=sys.stderr)
         return 2
-    if sys.argv[1] == "place":
-        return place(sys.argv[2:])
-    return consumer_main(
-        "booking", SCHEMA, "booking service: follows bookings to CONFIRMED or CANCELLED",
-        lambda template: [topic_for(template, "seats"), topic_for(template, "ticketing")],
-        {"TicketIssued": on_ticket_issued,
-         "SeatReservationFailed": on_seat_reservation_failed,
-         "SeatReleased": on_seat_released},
-        sys.argv[2:])
+    return place(sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{ include "outbox-relay.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- if include "outbox-relay.isInbox" . }}
+app.kubernetes.io/component: inbox
+{{- end }}
 {{- end -}}
 
 {{- define "outbox-relay.serviceAccountName" -}}
@@ -86,14 +89,48 @@ Returned as YAML: use with fromYaml, under "refs".
 {{- printf "OUTBOX_RELAY_%s" (. | upper | replace "." "_" | replace "-" "_") -}}
 {{- end -}}
 
+{{/* True (non-empty) when the release runs `outbox-relay inbox` (mode: inbox) instead of the relay. */}}
+{{- define "outbox-relay.isInbox" -}}
+{{- if eq .Values.mode "inbox" -}}true{{- end -}}
+{{- end -}}
+
+{{/* The process's subcommand and its arguments. */}}
+{{- define "outbox-relay.args" -}}
+{{- if include "outbox-relay.isInbox" . -}}
+["inbox", "--config", "/etc/outbox-relay/relay.yaml"]
+{{- else -}}
+["run", "--config", "/etc/outbox-relay/relay.yaml"]
+{{- end -}}
+{{- end -}}
+
 {{/*
 The relay's configuration: config, plus http.listen and, for credentials.as=file, the
 `<key>_file` entries. Fails when something the relay needs is missing or set in two places.
+With mode: inbox, the relay-only settings values.yaml gives by default (source.slot,
+source.publication, outbox) are left out: the inbox reads none of them, and a consuming
+service's config should not name a slot.
 */}}
 {{- define "outbox-relay.config" -}}
 {{- $config := deepCopy (default dict .Values.config) -}}
 {{- if hasKey $config "http" -}}
 {{- fail "config.http: leave it out; the chart sets http.listen from http.port" -}}
+{{- end -}}
+{{- if include "outbox-relay.isInbox" . -}}
+{{- $_ := unset $config "outbox" -}}
+{{- $source := default dict (get $config "source") -}}
+{{- $_ := unset $source "slot" -}}
+{{- $_ := unset $source "publication" -}}
+{{- if $source -}}
+{{- $_ := set $config "source" $source -}}
+{{- else -}}
+{{- $_ := unset $config "source" -}}
+{{- end -}}
+{{- $inbox := default dict (get $config "inbox") -}}
+{{- if and (get $inbox "partitions") (gt (int .Values.replicas) 1) -}}
+{{- fail (printf "config.inbox.partitions pins partitions to one process: with replicas %d every pod would read the same ones. Use replicas: 1, or leave inbox.partitions out and let the consumer group spread the partitions" (int .Values.replicas)) -}}
+{{- end -}}
+{{- else if hasKey $config "inbox" -}}
+{{- fail "config.inbox is the inbox's: set mode: inbox to run `outbox-relay inbox` (a relay would ignore it, and stream from source.dsn's database)" -}}
 {{- end -}}
 {{- $_ := set $config "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.http.port))) -}}
 {{- $refs := (include "outbox-relay.credentialRefs" . | fromYaml).refs -}}
