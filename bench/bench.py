@@ -15,6 +15,8 @@ Runs against a harness (tests/harness/harness.sh) and a release build of the rel
   6. the RabbitMQ sink against the Kafka sink: the same rows (1,000-row transactions, TLS to
      PostgreSQL), each sink's relay from a slot of its own, to the harness's RabbitMQ
      (harness.sh start-rabbitmq) and Kafka.
+  7. the inbox (`outbox-relay inbox`, a trivial SQL handler) against a plain consumer (kcat)
+     and against the Python consumer it replaced (bench/python_consumer.py), on the same records.
 
 Both throughput contestants read WAL that is already written, so neither is bounded by the
 insert rate. The relay is started and warmed up (producer id, metadata, slot) before the rows
@@ -178,13 +180,7 @@ log:
 
     def published(self):
         """Events Kafka has acknowledged (outbox_relay_events_published_total, all topics)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
-                text = response.read().decode()
-        except OSError:
-            return 0
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("outbox_relay_events_published_total{"))
+        return metric(self.port, "outbox_relay_events_published_total")
 
     def stop(self):
         if self.process.poll() is None:
@@ -363,6 +359,145 @@ def sink_case(args, workdir, rows, per_transaction):
     return result
 
 
+INBOX_SCHEMA_SQL = """
+CREATE SCHEMA bench;
+CREATE TABLE bench.effects (event_id text NOT NULL, aggregate text NOT NULL, seq int NOT NULL);
+CREATE FUNCTION bench.apply(id text, type text, key text, headers jsonb, payload jsonb) RETURNS void
+  LANGUAGE sql AS $$ INSERT INTO bench.effects VALUES (id, key, (payload->>'seq')::int) $$;
+CREATE TABLE bench.processed_events (event_id text PRIMARY KEY, event_type text, topic text,
+  kafka_partition int, kafka_offset bigint, processed_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE bench.duplicate_deliveries (event_id text, event_type text, topic text, kafka_partition int,
+  kafka_offset bigint, seen_at timestamptz NOT NULL DEFAULT now());
+"""
+
+
+def produce_events(kafka, topic, events, partitions=3):
+    """`events` records in the relay's payload layout (id and type headers, the aggregate id as
+    the key, about 220 bytes of JSON), acknowledged by the broker."""
+    from confluent_kafka import Producer
+    admin = AdminClient({"bootstrap.servers": kafka})  # kept until the topic exists
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
+        future.result()
+    producer = Producer({"bootstrap.servers": kafka, "linger.ms": 5, "enable.idempotence": True})
+    for seq in range(1, events + 1):
+        value = json.dumps({"seq": seq, "customer": f"c-{seq % 977}", "pad": "x" * 160})
+        while True:
+            try:
+                producer.produce(topic, value, key=f"order-{seq % 1000}",
+                                 headers=[("id", f"{topic}-{seq}"), ("type", "OrderCreated")])
+                break
+            except BufferError:
+                producer.poll(0.1)
+    if producer.flush(120) != 0:
+        raise RuntimeError(f"{topic}: not every record was acknowledged")
+
+
+def inbox_case(args, workdir, events, python_events):
+    """The inbox / a plain consumer, and the inbox / the Python consumer it replaced, on the same
+    records: `events` in one topic of 3 partitions, each consumer from the beginning.
+
+    plain: kcat (librdkafka, read_committed, no group) reading every record to /dev/null, timed
+    from its start to its exit. inbox: `outbox-relay inbox` with the partitions assigned
+    statically and the trivial handler bench.apply (one INSERT), timed from its start to its
+    outbox_relay_inbox_events_applied_total reaching `events`: both include their start-up.
+    Python: bench/python_consumer.py, timed from its first effect to its `python_events`-th, so
+    that its group join is not counted against it."""
+    db = Database(args.env, "bench_inbox")
+    topic = f"bench.inbox.{int(time.time())}"
+    try:
+        db.sql(INBOX_SCHEMA_SQL)
+        produce_events(args.kafka, topic, events)
+        log(f"inbox: {events} records produced to {topic}")
+
+        start = time.monotonic()
+        subprocess.run(["kcat", "-C", "-b", args.kafka, "-t", topic, "-o", "beginning", "-e", "-q",
+                        "-X", "isolation.level=read_committed", "-f", "%o\n"],
+                       check=True, stdout=subprocess.DEVNULL)
+        plain_seconds = time.monotonic() - start
+
+        port = free_port()
+        config = os.path.join(workdir, "inbox.yaml")
+        partitions = "".join(f'    - "{topic}:{partition}"\n' for partition in range(3))
+        with open(config, "w") as handle:
+            handle.write(f"""source:
+  dsn: "{db.dsn('tcp')}"
+kafka:
+  bootstrap.servers: "{args.kafka}"
+inbox:
+  name: bench
+  handlers:
+    - {{topic: "{topic}", function: bench.apply}}
+  partitions:
+{partitions}http:
+  listen: "127.0.0.1:{port}"
+log:
+  level: warn
+""")
+        subprocess.run([args.relay, "init", "--inbox", "--config", config], check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(workdir, "inbox.stderr"), "w") as stderr:
+            start = time.monotonic()
+            inbox = subprocess.Popen([args.relay, "inbox", "--config", config], stdout=subprocess.DEVNULL,
+                                     stderr=stderr)
+            try:
+                cpu_before = proc_cpu_seconds(inbox.pid)
+                done = wait_for(lambda: inbox.poll() is not None or metric(port, "outbox_relay_inbox_events_applied_total")
+                                >= events, 600, "the inbox to apply every record", interval=0.02)
+                if inbox.poll() is not None:
+                    raise RuntimeError(f"inbox exited with {inbox.returncode}; see {stderr.name}")
+                inbox_seconds = done - start
+                inbox_cpu = proc_cpu_seconds(inbox.pid) - cpu_before
+                inbox_rss = proc_peak_rss(inbox.pid)
+            finally:
+                inbox.send_signal(signal.SIGTERM)
+                inbox.wait(timeout=60)
+
+        python_rate = python_consumer_rate(args, db, topic, python_events)
+    finally:
+        db.drop()
+    result = {"events": events, "python_events": python_events, "plain_events_per_second": events / plain_seconds,
+              "inbox_events_per_second": events / inbox_seconds, "python_events_per_second": python_rate,
+              "inbox_cpu_seconds_per_million": inbox_cpu / events * 1e6, "inbox_peak_rss_bytes": inbox_rss}
+    result["plain_ratio"] = result["inbox_events_per_second"] / result["plain_events_per_second"]
+    result["python_ratio"] = result["inbox_events_per_second"] / python_rate
+    log(f"inbox: {result['inbox_events_per_second']:,.0f} applied/s, kcat {result['plain_events_per_second']:,.0f} "
+        f"read/s, Python consumer {python_rate:,.0f} applied/s; inbox {inbox_rss / 2**20:.0f} MiB peak RSS, "
+        f"{result['inbox_cpu_seconds_per_million']:.1f} CPU s per million")
+    return result
+
+
+def metric(port, name):
+    """The sum of a metric's samples on the process's /metrics (0 while it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def python_consumer_rate(args, db, topic, events):
+    """Applied events per second of bench/python_consumer.py between its first and its
+    `events`-th effect."""
+    count = lambda: int(db.sql("SELECT count(*) FROM bench.effects", fetch=True)[0][0])  # noqa: E731
+    db.sql("TRUNCATE bench.effects")
+    consumer = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(REPO, "bench", "python_consumer.py"), "--dsn", db.dsn("tcp"),
+         "--bootstrap-servers", args.kafka, "--topic", topic, "--group-id", f"{topic}.python"])
+    try:
+        first = wait_for(lambda: consumer.poll() is not None or count() > 0, 120, "the Python consumer's first event",
+                         interval=0.01)
+        first_count = count()
+        done = wait_for(lambda: consumer.poll() is not None or count() >= events, 1800,
+                        "the Python consumer", interval=0.05)
+        if consumer.poll() is not None:
+            raise RuntimeError(f"the Python consumer exited with {consumer.returncode}")
+        return (count() - first_count) / (done - first)
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=60)
+
+
 def median_run(runs):
     """The run with the median ratio, whole, so its rates, CPU and RSS belong together; with the
     ratios of all runs, since one run on a shared machine can be off by a third."""
@@ -496,7 +631,7 @@ def main():
     parser.add_argument("--relay", required=True, help="outbox-relay binary (a release build)")
     parser.add_argument("--out", required=True, help="directory for results.json")
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
-    parser.add_argument("--only", default="throughput,debezium,latency,sinks", help="comma-separated parts to run")
+    parser.add_argument("--only", default="throughput,debezium,latency,sinks,inbox", help="comma-separated parts to run")
     parser.add_argument("--workloads", default="1-row,10-row,1000-row,1M-row", help="throughput workloads to run")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each throughput case this many times and keep the run with the median ratio")
@@ -509,7 +644,7 @@ def main():
     scale = 10 if args.quick else 1
     os.makedirs(args.out, exist_ok=True)
     results = {"machine": {"cpus": os.cpu_count(), "kernel": os.uname().release}, "throughput": [],
-               "latency": [], "debezium": None, "sinks": None}
+               "latency": [], "debezium": None, "sinks": None, "inbox": None}
     with tempfile.TemporaryDirectory(prefix="outbox-relay-bench-") as workdir:
         if "throughput" in parts:
             for name, rows, per_transaction in (("1-row", 100_000, 1), ("10-row", 200_000, 10),
@@ -525,6 +660,8 @@ def main():
             results["debezium"] = debezium_case(args, workdir, 200_000 // scale, 1000)
         if "sinks" in parts:
             results["sinks"] = sink_case(args, workdir, 200_000 // scale, 1000)
+        if "inbox" in parts:
+            results["inbox"] = inbox_case(args, workdir, 200_000 // scale, 20_000 // scale)
         if "latency" in parts:
             for load in (1_000, 10_000, 50_000):
                 results["latency"].append(latency_case(args, workdir, load, 20 if not args.quick else 5))

@@ -67,6 +67,14 @@ def rows_of(results):
                       f"{rabbitmq['events_per_second']:,.0f} vs {kafka['events_per_second']:,.0f} events/s; relay CPU s "
                       f"per million {rabbitmq['cpu_seconds_per_million']:.2f} vs {kafka['cpu_seconds_per_million']:.2f}; "
                       f"peak RSS {rabbitmq['peak_rss_bytes'] / MIB:.0f} vs {kafka['peak_rss_bytes'] / MIB:.0f} MiB"))
+    inbox = results.get("inbox")
+    if inbox:
+        table.append(("inbox applied / plain consumer read, trivial handler", inbox["plain_ratio"], None, True,
+                      f"{inbox['inbox_events_per_second']:,.0f} vs {inbox['plain_events_per_second']:,.0f} events/s (kcat); "
+                      f"inbox peak RSS {inbox['inbox_peak_rss_bytes'] / MIB:.0f} MiB, "
+                      f"{inbox['inbox_cpu_seconds_per_million']:.1f} CPU s per million"))
+        table.append(("inbox / the Python example consumer, trivial handler", inbox["python_ratio"], 10.0, True,
+                      f"{inbox['inbox_events_per_second']:,.0f} vs {inbox['python_events_per_second']:,.0f} events/s"))
     for r in results["latency"]:
         target = 25.0 if r["offered_events_per_second"] == 10_000 else None
         table.append((f"p99 commit->ack ms at {r['offered_events_per_second']:,}/s offered, tls", r["p99_ms"], target,

@@ -6,7 +6,7 @@
 #
 #   bench/run.sh                       everything (about 10 minutes on 2 cores)
 #   bench/run.sh --quick               a tenth of the rows, for a smoke run
-#   bench/run.sh --only throughput     any of throughput,debezium,latency,sinks
+#   bench/run.sh --only throughput     any of throughput,debezium,latency,sinks,inbox
 #   bench/run.sh --repeat 3            each throughput case three times, the median ratio kept
 #
 # OUT (default: build-release/bench-results) picks the output directory.
