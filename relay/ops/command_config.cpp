@@ -1,6 +1,7 @@
 #include "relay/ops/command_config.hpp"
 
 #include <ostream>
+#include <utility>
 
 #include "base/redaction.hpp"
 #include "relay/ops/cli.hpp"
@@ -35,6 +36,18 @@ std::optional<config::Config> LoadCommandConfig(const std::string& config_path, 
     WriteConfigError(error, err);
     return std::nullopt;
   }
+}
+
+std::optional<Database> ConnectForCommand(const config::SourceConfig& source, const std::string& command,
+                                          std::ostream& err) {
+  const std::string application = "outbox-relay " + command;
+  auto connected = Database::Connect(source, application.c_str());
+  if (!connected) {
+    err << "outbox-relay: " << command << ": " << DescribeDsn(source.dsn) << ": " << connected.error().message
+        << "\n";
+    return std::nullopt;
+  }
+  return std::move(connected.value());
 }
 
 }  // namespace detail

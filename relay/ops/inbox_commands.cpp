@@ -161,13 +161,9 @@ int CheckInboxCommand(const std::string& config_path, std::ostream& out, std::os
 int StatusInboxCommand(const std::string& config_path, bool json, std::ostream& out, std::ostream& err) {
   const auto config = detail::LoadInboxConfig(config_path, err);
   if (!config) return base::kExitConfig;
-  auto connected = detail::Database::Connect(config->source, "outbox-relay status");
-  if (!connected) {
-    err << "outbox-relay: status: " << DescribeDsn(config->source.dsn) << ": " << connected.error().message
-        << "\n";
-    return base::kExitFatal;
-  }
-  detail::Database& db = connected.value();
+  auto connected = detail::ConnectForCommand(config->source, "status", err);
+  if (!connected) return base::kExitFatal;
+  detail::Database& db = *connected;
   const auto positions = db.Query(
       "SELECT topic, kafka_partition::text, next_offset::text FROM inbox.positions WHERE inbox_name = $1 "
       "ORDER BY 1, 2",

@@ -92,13 +92,9 @@ int StatusCommand(const std::string& config_path, bool json, std::ostream& out, 
   const auto config = detail::LoadCommandConfig(config_path, err);
   if (!config) return base::kExitConfig;
   const std::string& slot = config->source.slot;
-  auto connected = detail::Database::Connect(config->source, "outbox-relay status");
-  if (!connected) {
-    err << "outbox-relay: status: " << DescribeDsn(config->source.dsn) << ": " << connected.error().message
-        << "\n";
-    return base::kExitFatal;
-  }
-  detail::Database& db = connected.value();
+  auto connected = detail::ConnectForCommand(config->source, "status", err);
+  if (!connected) return base::kExitFatal;
+  detail::Database& db = *connected;
   const auto database = db.QueryValue("SELECT current_database()");
   const base::Result<std::vector<detail::Row>> rows =
       database ? detail::QuerySlotStatus(db, slot) : base::Result<std::vector<detail::Row>>(database.error());
