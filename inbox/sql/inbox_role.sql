@@ -4,7 +4,7 @@
 --
 -- What the consumer needs, and nothing more:
 --   CONNECT             on this database
---   USAGE on inbox      to reach its tables, inbox.apply() and inbox.apply_batch()
+--   USAGE on inbox      to reach its tables and functions (inbox.apply_batch() and what it calls)
 --   SELECT              on inbox.positions: where to resume after start and every rebalance
 --   SELECT, INSERT      on inbox.processed: the id of each applied event (INSERT ... ON CONFLICT
 --                       needs SELECT on the conflict's columns to find a duplicate)
@@ -28,3 +28,6 @@ GRANT SELECT, INSERT ON inbox.processed TO outbox_inbox;
 GRANT EXECUTE ON FUNCTION inbox.apply(text, text, integer, bigint, text, text, text, jsonb, jsonb, regproc)
     TO outbox_inbox;
 GRANT EXECUTE ON FUNCTION inbox.apply_batch(text, jsonb) TO outbox_inbox;
+GRANT EXECUTE ON FUNCTION inbox.record_event(text, text, integer, bigint, text, text, text, jsonb, jsonb, regproc)
+    TO outbox_inbox;
+GRANT EXECUTE ON FUNCTION inbox.store_position(text, text, integer, bigint) TO outbox_inbox;
