@@ -155,12 +155,12 @@ stage_pg-matrix() {
   # disk: ~6 of CI's minutes) and the inbox's kill loop (its database is the consumer's, not
   # the captured one) run with --long only; PostgreSQL's own (restarts, a killed walsender)
   # always run.
-  local broker_faults='FaultMatrixTest\.(RelayKill9Loop|BrokerRestarts|BrokerDiskFull|KafkaUnreachable|NetworkPartition)|InboxTest\.CrashLoop'
+  local long_only='FaultMatrixTest\.(RelayKill9Loop|BrokerRestarts|BrokerDiskFull|KafkaUnreachable|NetworkPartition)|InboxTest\.CrashLoop'
   for version in "${majors[@]}"; do
     local -a selection=("${filter[@]}")
     if [[ "$version" == "$newest" ]]; then
       selection=(-L integration)
-      [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || selection+=(-E "$broker_faults")
+      [[ "${OUTBOX_RELAY_LONG:-0}" == 1 ]] || selection+=(-E "$long_only")
     fi
     echo "===== test.sh: pg-matrix, PostgreSQL $version: ${selection[*]}"
     local start=$SECONDS

@@ -157,7 +157,6 @@ $$;
 COMMENT ON FUNCTION inbox.apply_batch(text, jsonb) IS
     'The records of one consumer batch, in order, each through inbox.record_event(), then each partition''s position';
 
-
 -- Deletes up to p_batch ids of inbox p_inbox applied longer than p_older_than ago; returns how
 -- many. Keep ids for longer than any redelivery can lag (an upstream relay's replay, a consumer
 -- group reset): a deleted id is applied again if its event comes back.

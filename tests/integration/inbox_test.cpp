@@ -58,7 +58,7 @@ class InboxTest : public RelayIntegrationTest {
   // The consuming database with the handler app.apply_event, which records each call in
   // app.effects and raises for a payload with a "boom" field, and the inbox schema, made by
   // `init --inbox` with the inbox's config for `topics` (InboxYaml).
-  void SetUpConsumer(const std::vector<std::string>& topics, bool pinned, const std::string& inbox_keys = "") {
+  void SetUpConsumer(const std::vector<std::string>& topics, bool pinned) {
     consumer_db_ = std::make_unique<TestDatabase>(Harness(), ShortTestName() + "_in");
     PgConnection consumer = consumer_db_->Connect();
     consumer.Exec(
@@ -69,7 +69,7 @@ class InboxTest : public RelayIntegrationTest {
         " RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
         " IF payload ? 'boom' THEN RAISE EXCEPTION 'event % cannot be applied', id; END IF;"
         " INSERT INTO app.effects (event_id, aggregate, seq) VALUES (id, key, (payload->>'seq')::int); END $$");
-    inbox_config_ = WriteConfig("inbox.yaml", InboxYaml(topics, pinned, inbox_keys));
+    inbox_config_ = WriteConfig("inbox.yaml", InboxYaml(topics, pinned, ""));
     const std::string init = RunInboxCommand("init", 0);
     ASSERT_TRUE(Contains(init, "created function inbox.apply_batch")) << init;
   }
